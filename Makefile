@@ -1,0 +1,45 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint bench serve clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: with 2.13.0 in place the package's own `torch>=2.2` installs nothing more.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install $(TORCH)
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed-dev
+	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist "the full Fashion-MNIST"
+	$(VENV)/bin/latentlab report --profile quick
+	@echo "Explore the models: $(VENV)/bin/latentlab serve   (then open the printed URL)"
+
+test: $(VENV)/.installed-dev
+	@scripts/ensure-apt.sh chromium /usr/bin/chromium "the browser tests"
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests scripts bench
+
+bench: $(VENV)/.installed-dev
+	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist "the full Fashion-MNIST"
+	$(PY) bench/run.py
+
+serve: $(VENV)/.installed-dev
+	$(VENV)/bin/latentlab serve
+
+clean:
+	rm -rf $(VENV) runs report .pytest_cache .ruff_cache

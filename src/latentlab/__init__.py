@@ -1,0 +1,3 @@
+"""latentlab: autoencoders and VAEs on MNIST-style images."""
+
+__version__ = "0.1.0"

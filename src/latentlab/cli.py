@@ -1,0 +1,167 @@
+"""`latentlab` command line: the only module that reads argv and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from latentlab import dist
+from latentlab.config import NOISE_KINDS, PROFILES, ConfigError, RunConfig, override
+from latentlab.presets import PRESETS, preset_config
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parse_noise(text: str) -> dict[str, Any]:
+    kind, _, factor = text.partition(":")
+    if kind not in NOISE_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown noise {kind!r}; use one of {', '.join(NOISE_KINDS)}, "
+                                         "optionally with a factor, e.g. gaussian:0.5")
+    out: dict[str, Any] = {"train.noise.kind": kind}
+    if factor:
+        try:
+            out["train.noise.factor"] = float(factor)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"noise factor {factor!r} is not a number") from None
+    return out
+
+
+def _parse_set(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set wants KEY=VALUE (e.g. train.lr=3e-4), got {text!r}")
+    return key, value
+
+
+def _train_config(args: argparse.Namespace) -> RunConfig:
+    if args.resume:
+        from latentlab.rundir import CONFIG, read_json
+
+        cfg = RunConfig.from_dict(read_json(Path(args.resume) / CONFIG))
+    elif args.preset:
+        cfg = preset_config(args.preset, args.profile or "quick")
+    else:
+        raise ConfigError("name a preset (see `latentlab presets`) or pass --resume RUN_DIR")
+    changes: dict[str, Any] = {}
+    for flag, key in [("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
+                      ("latent_dim", "model.latent_dim"), ("seed", "train.seed"), ("device", "train.device"),
+                      ("dataset", "dataset"), ("name", "name")]:
+        if getattr(args, flag) is not None:
+            changes[key] = getattr(args, flag)
+    if args.noise:
+        changes.update(args.noise)
+    if args.compile:
+        changes["train.compile"] = True
+    changes.update(dict(args.set or []))
+    return override(cfg, changes) if changes else cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from latentlab.data import load_dataset
+    from latentlab.train import train
+
+    info = dist.from_env()
+    cfg = _train_config(args)
+    run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
+                          "--overwrite to replace it, or --out to write elsewhere")
+    data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet)
+    meta = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
+            "classes": list(data.classes), "n_train": int(len(data.x_train)), "n_test": int(len(data.x_test))}
+    if info.is_main and not args.quiet:
+        print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
+    try:
+        result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
+                       info=info, meta=meta)
+    finally:
+        dist.teardown()
+    if info.is_main:
+        print(f"{result.status}: {run_dir}")
+    return 130 if result.status == "interrupted" else 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    rows = [("preset", "model", "dataset", "batch", "quick", "full", "description")]
+    for p in PRESETS.values():
+        m = p.config.model
+        shape = f"{m.kind} {'-'.join(map(str, m.hidden)) or '-'} z={m.latent_dim}"
+        noise = p.config.train.noise
+        if noise.kind != "none":
+            shape += f" +{noise.kind} {noise.factor}"
+        rows.append((p.name, shape, p.config.dataset, str(p.config.train.batch_size), str(p.quick_epochs),
+                     str(p.full_epochs), p.description))
+    print(_table(rows))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from latentlab.data import dataset_table, format_table
+
+    print(format_table(dataset_table(verify=not args.no_verify)))
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on MNIST-style images.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a preset (single process, or under torchrun for DDP)")
+    p.add_argument("preset", nargs="?", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--dataset", help="dataset name (see `latentlab datasets`), a folder of class_name/*.png, or an .npz")
+    p.add_argument("--data-dir", help="folder holding the four IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--noise", type=_parse_noise, help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)")
+    p.add_argument("--name", help="run name (default: the preset's)")
+    p.add_argument("--out", help="run directory (default: runs/NAME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
+    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("presets", help="list the named experiments")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("datasets", help="list datasets and where each one resolves from")
+    p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from latentlab.data import DatasetError
+    from latentlab.rundir import RunError
+    from latentlab.train import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DatasetError, RunError, TrainingError) as exc:
+        print(f"latentlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

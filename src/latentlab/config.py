@@ -1,0 +1,210 @@
+"""Typed, frozen configs that validate themselves and round-trip through JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value is impossible; the message names the field and what is allowed."""
+
+
+MODEL_KINDS = ("dense", "conv", "vae")
+VAE_ENCODERS = ("dense", "conv")
+NOISE_KINDS = ("none", "gaussian", "salt_pepper", "mask")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("none", "cosine", "step")
+PROFILES = ("quick", "full")
+
+
+def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    _check(value in choices, name, f"choose one of {', '.join(choices)}", value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture. `hidden` are the encoder widths (dense) or channels (conv); the decoder mirrors them."""
+
+    kind: str = "dense"
+    hidden: tuple[int, ...] = ()
+    latent_dim: int = 32
+    encoder: str = "dense"  # VAE only: dense or conv encoder/decoder
+    beta: float = 1.0  # VAE only: weight of the KL term
+    image_size: int = 28
+
+    def __post_init__(self) -> None:
+        _choice("model.kind", self.kind, MODEL_KINDS)
+        _choice("model.encoder", self.encoder, VAE_ENCODERS)
+        _check(1 <= self.latent_dim <= 4096, "model.latent_dim", "an integer in [1, 4096]", self.latent_dim)
+        _check(all(1 <= h <= 8192 for h in self.hidden), "model.hidden", "widths in [1, 8192]", self.hidden)
+        _check(0.0 <= self.beta <= 1000.0, "model.beta", "a number in [0, 1000]", self.beta)
+        _check(self.image_size == 28, "model.image_size", "only 28 (28x28 images) is supported", self.image_size)
+        if self.kind == "conv" or (self.kind == "vae" and self.encoder == "conv"):
+            _check(len(self.hidden) in (1, 2, 3), "model.hidden", "1 to 3 conv channel counts", self.hidden)
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Input corruption for denoising training; the target stays the clean image."""
+
+    kind: str = "none"
+    factor: float = 0.5  # gaussian: std; salt_pepper and mask: fraction of pixels
+
+    def __post_init__(self) -> None:
+        _choice("noise.kind", self.kind, NOISE_KINDS)
+        _check(0.0 <= self.factor <= 1.0 or self.kind == "gaussian", "noise.factor", "a fraction in [0, 1]",
+               self.factor)
+        _check(0.0 <= self.factor <= 10.0, "noise.factor", "a number in [0, 10]", self.factor)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation. `patience=0` disables early stopping, `grad_clip=0` disables clipping."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    patience: int = 0
+    grad_clip: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    eval_batch_size: int = 2048
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.epochs <= 100_000, "train.epochs", "an integer in [1, 100000]", self.epochs)
+        _check(1 <= self.batch_size <= 1_000_000, "train.batch_size", "an integer in [1, 1000000]", self.batch_size)
+        _check(0.0 < self.lr <= 10.0, "train.lr", "a number in (0, 10]", self.lr)
+        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _check(0.0 <= self.weight_decay <= 1.0, "train.weight_decay", "a number in [0, 1]", self.weight_decay)
+        _choice("train.schedule", self.schedule, SCHEDULES)
+        _check(0 <= self.patience <= 10_000, "train.patience", "an integer >= 0 (0 = off)", self.patience)
+        _check(0.0 <= self.grad_clip <= 1e6, "train.grad_clip", "a number >= 0 (0 = off)", self.grad_clip)
+        _check(0 <= self.seed < 2**63, "train.seed", "an integer in [0, 2**63)", self.seed)
+        dev = self.device.split(":")[0]
+        _check(dev in ("auto", "cpu", "cuda", "mps"), "train.device", "auto, cpu, cuda, cuda:N or mps", self.device)
+        _check(self.eval_batch_size >= 1, "train.eval_batch_size", "an integer >= 1", self.eval_batch_size)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to reproduce one training run."""
+
+    name: str = "run"
+    preset: str = ""
+    dataset: str = "mnist"
+    profile: str = "quick"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name) and "/" not in self.name and self.name not in (".", ".."), "name",
+               "a non-empty name without '/'", self.name)
+        _check(bool(self.dataset), "dataset", "a dataset name or a path", self.dataset)
+        _choice("profile", self.profile, PROFILES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return _from_dict(cls, data, "")
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON ({exc}); re-create it with `latentlab train`") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        return cls.from_json(Path(path).read_text())
+
+
+def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(prefix + u for u in unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _from_dict(hint, value, f"{prefix}{name}.")
+        elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{prefix}{name} must be a list, got {value!r}")
+            kwargs[name] = tuple(int(v) for v in value)
+        else:
+            kwargs[name] = _coerce(hint, value, prefix + name)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, name: str) -> Any:
+    if hint is bool:
+        if isinstance(value, str):
+            low = value.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}={value!r} is invalid: true or false")
+    try:
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is invalid: expected {hint.__name__}") from None
+    return value
+
+
+def override(cfg: RunConfig, assignments: dict[str, Any]) -> RunConfig:
+    """Return `cfg` with dotted fields replaced, e.g. {"train.epochs": 3, "model.latent_dim": 2}."""
+    data = cfg.to_dict()
+    for key, value in assignments.items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"unknown config field {key!r}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"unknown config field {key!r}; known here: {', '.join(sorted(node))}")
+        node[parts[-1]] = value
+    return RunConfig.from_dict(data)
+
+
+__all__ = ["ConfigError", "ModelConfig", "NoiseConfig", "RunConfig", "TrainConfig", "override", "replace"]

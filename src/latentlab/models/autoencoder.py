@@ -1,0 +1,78 @@
+"""Deterministic autoencoders: dense (the seed's 784-32-784 and deep stack) and convolutional."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentlab.config import ModelConfig
+from latentlab.models.layers import PIXELS, conv_decoder, conv_encoder, glorot_, mlp
+
+
+class Autoencoder(nn.Module):
+    """Shared behaviour: images (B, 1, 28, 28) in [0, 1] -> code (B, latent_dim) -> logits of the same shape."""
+
+    variational = False
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        return self.decoder(z).view(-1, 1, 28, 28)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Images in [0, 1] at latent positions `z` (B, latent_dim)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The point in latent space that represents `x` (the code itself for an autoencoder)."""
+        return self.encode(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
+        """Mean per-pixel binary cross-entropy of the reconstruction of `x` against `target` (default `x`)."""
+        target = x if target is None else target
+        logits = self.decode_logits(self.encode(x))
+        # From logits, not sigmoid-then-BCE: stable where the output saturates.
+        recon = F.binary_cross_entropy_with_logits(logits, target)
+        return {"loss": recon, "recon": recon}
+
+
+class DenseAutoencoder(Autoencoder):
+    """784 -> hidden... -> latent_dim (ReLU code) -> reversed hidden -> 784 (sigmoid)."""
+
+    def __init__(self, hidden: tuple[int, ...] = (), latent_dim: int = 32) -> None:
+        super().__init__(latent_dim)
+        sizes = [PIXELS, *hidden, latent_dim]
+        # ReLU on the code, as in the seed's Keras models.
+        self.encoder = nn.Sequential(nn.Flatten(), mlp(sizes, last_activation=True))
+        self.decoder = mlp(sizes[::-1], last_activation=False)
+        glorot_(self)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> DenseAutoencoder:
+        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim)
+
+
+class ConvAutoencoder(Autoencoder):
+    """Stride-2 conv encoder and transposed-conv decoder around a dense code of `latent_dim` units."""
+
+    def __init__(self, channels: tuple[int, ...] = (32, 64), latent_dim: int = 32) -> None:
+        super().__init__(latent_dim)
+        trunk, width = conv_encoder(channels)
+        self.encoder = nn.Sequential(trunk, nn.Linear(width, latent_dim))
+        self.decoder = conv_decoder(channels, latent_dim)
+        glorot_(self)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> ConvAutoencoder:
+        return cls(channels=cfg.hidden or (32, 64), latent_dim=cfg.latent_dim)

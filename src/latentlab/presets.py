@@ -1,0 +1,57 @@
+"""The seed report's experiments as named, documented configs with a `quick` and a `full` profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from latentlab.config import ConfigError, ModelConfig, NoiseConfig, RunConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    config: RunConfig
+    quick_epochs: int
+    full_epochs: int
+
+
+def _preset(name: str, description: str, dataset: str, model: ModelConfig, batch_size: int, quick: int,
+            full: int, noise: NoiseConfig | None = None) -> Preset:
+    train = TrainConfig(epochs=full, batch_size=batch_size, lr=1e-3, noise=noise or NoiseConfig())
+    cfg = RunConfig(name=name, preset=name, dataset=dataset, profile="full", model=model, train=train)
+    return Preset(name, description, cfg, quick, full)
+
+
+SIMPLE = ModelConfig(kind="dense", hidden=(), latent_dim=32)
+DEEP = ModelConfig(kind="dense", hidden=(128, 64), latent_dim=32)
+CONV = ModelConfig(kind="conv", hidden=(32, 64), latent_dim=32)
+VAE2D = ModelConfig(kind="vae", hidden=(512,), latent_dim=2)
+GAUSS = NoiseConfig(kind="gaussian", factor=0.5)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    _preset("mnist-simple", "784-32-784 dense autoencoder (seed 1.1)", "mnist", SIMPLE, 256, 5, 50),
+    _preset("mnist-deep", "784-128-64-32-64-128-784 dense autoencoder (seed 1.2)", "mnist", DEEP, 256, 5, 100),
+    _preset("mnist-conv", "stride-2 conv autoencoder with a 32-unit code", "mnist", CONV, 128, 2, 20),
+    _preset("mnist-denoise", "deep autoencoder trained on Gaussian noise 0.5 (seed 1.3)", "mnist", DEEP, 256, 5,
+            100, GAUSS),
+    _preset("mnist-vae", "VAE 784-512-2 with a 2-D latent space (seed 1.4)", "mnist", VAE2D, 128, 5, 50),
+    _preset("fashion-simple", "784-32-784 dense autoencoder on Fashion-MNIST", "fashion-mnist", SIMPLE, 256, 5, 50),
+    _preset("fashion-deep", "deep dense autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 5, 100),
+    _preset("fashion-denoise", "denoising deep autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 5, 100,
+            GAUSS),
+    _preset("fashion-vae", "VAE 784-512-2 on Fashion-MNIST (seed 2)", "fashion-mnist", VAE2D, 128, 5, 50),
+]}
+
+
+def preset_config(name: str, profile: str = "quick") -> RunConfig:
+    """The run config of preset `name` with the epochs of `profile` ("quick" or "full")."""
+    try:
+        p = PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} "
+                          "(`latentlab presets` lists them)") from None
+    if profile not in ("quick", "full"):
+        raise ConfigError(f"profile={profile!r} is invalid: choose one of quick, full")
+    epochs = p.quick_epochs if profile == "quick" else p.full_epochs
+    return replace(p.config, profile=profile, train=replace(p.config.train, epochs=epochs))
