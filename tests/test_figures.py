@@ -1,0 +1,233 @@
+"""Figures: each one saves as a PNG of the promised pixel size, and the conventions hold."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from latentlab import figures
+from latentlab.figures import (
+    decoded_point_figure,
+    denoising_figure,
+    latent_grid,
+    latent_scatter_figure,
+    manifold_figure,
+    reconstruction_figure,
+    samples_figure,
+    save_figure,
+    training_curves_figure,
+)
+
+NAMES = ["zero", "one", "two", "three"]
+rng = np.random.default_rng(0)
+
+
+def _images(n: int) -> np.ndarray:
+    return rng.uniform(0, 1, (n, 28, 28))
+
+
+def _codes(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.arange(n) % len(NAMES)
+    return rng.normal(size=(n, d)) + labels[:, None], labels
+
+
+def _history(epochs: int, vae: bool) -> list[dict]:
+    def terms(e: int) -> dict:
+        out = {"loss": 10.0 / e, "recon": 8.0 / e}
+        return out | {"kl": 2.0 / e} if vae else out
+
+    return [
+        {"epoch": e, "train": terms(e), "val": terms(e + 1), "samples_per_s": 5000.0, "time_s": 1.0}
+        for e in range(1, epochs + 1)
+    ]
+
+
+def _assert_png(fig: Figure, tmp_path, dpi: int = 200) -> np.ndarray:
+    """Save, read back, and check the pixel size is figure inches x dpi."""
+    path = save_figure(fig, tmp_path / "sub" / "fig.png", dpi=dpi)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = mpimg.imread(path)
+    width, height = fig.get_size_inches() * dpi
+    assert pixels.shape[:2] == (round(height), round(width))
+    assert not list(path.parent.glob(".*.tmp")), "the temp file must be renamed away"
+    return pixels
+
+
+CASES = {
+    "reconstruction": lambda: reconstruction_figure(_images(6), _images(6)),
+    "denoising": lambda: denoising_figure(_images(5), _images(5), rng.normal(size=(5, 32)), _images(5)),
+    "curves_vae": lambda: training_curves_figure(_history(5, vae=True)),
+    "scatter": lambda: latent_scatter_figure(*_codes(200, 2), NAMES),
+    "manifold": lambda: manifold_figure(rng.uniform(size=(4, 4, 28, 28)), *latent_grid(4)),
+    "samples": lambda: samples_figure(_images(13), ncols=5),
+    "decoded_point": lambda: decoded_point_figure(_images(1)[0], (-1.0, 3.0), *_codes(100, 2), NAMES),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_figure_saves_as_png_at_2x(name, tmp_path):
+    _assert_png(CASES[name](), tmp_path)
+
+
+def test_save_figure_honours_dpi_and_replaces_existing_file(tmp_path):
+    fig = samples_figure(_images(4))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "fig.png").write_text("old")
+    _assert_png(fig, tmp_path, dpi=100)
+
+
+def test_figures_use_neither_pyplot_nor_torch():
+    for module in (figures, sys.modules["latentlab.figures_latent"]):
+        source = Path(module.__file__).read_text()
+        assert "matplotlib.pyplot" not in source and "import torch" not in source
+
+
+@pytest.mark.parametrize("d", [1, 2, 16])
+def test_scatter_handles_1d_2d_and_16d_codes(d, tmp_path):
+    codes, labels = _codes(120, d)
+    fig = latent_scatter_figure(codes, labels, NAMES)
+    _assert_png(fig, tmp_path)
+    ax = fig.axes[0]
+    if d == 16:
+        assert ax.get_xlabel().startswith("PC1") and ax.get_ylabel().startswith("PC2")
+        assert "(PCA of 16-D codes)" in ax.get_title()
+    elif d == 2:
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("z[0]", "z[1]")
+    else:
+        assert ax.get_xlabel() == "z[0]" and "class" in ax.get_ylabel()
+
+
+def test_scatter_legend_shows_class_names_and_none_without_labels():
+    codes, labels = _codes(80, 2)
+    legend = latent_scatter_figure(codes, labels, NAMES).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == NAMES
+    assert latent_scatter_figure(codes, None, None).axes[0].get_legend() is None
+
+
+def test_scatter_tsne_and_bad_projection(monkeypatch):
+    import sklearn.manifold
+
+    # The fewest iterations sklearn allows: this checks the wiring and labels, not t-SNE's quality.
+    monkeypatch.setattr(sklearn.manifold, "TSNE", functools.partial(sklearn.manifold.TSNE, max_iter=250))
+    codes, labels = _codes(60, 8)
+    ax = latent_scatter_figure(codes, labels, NAMES, projection="tsne").axes[0]
+    assert ax.get_xlabel() == "t-SNE 1" and "t-SNE of 8-D codes" in ax.get_title()
+    with pytest.raises(ValueError, match="pca"):
+        latent_scatter_figure(codes, labels, NAMES, projection="mds")
+
+
+def test_scatter_subsamples_to_max_points():
+    codes, labels = _codes(500, 2)
+    ax = latent_scatter_figure(codes, labels, NAMES, max_points=100).axes[0]
+    assert len(ax.collections[0].get_offsets()) == 100
+    assert "100 of 500 points" in ax.get_title()
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+def test_mark_needs_2d_codes(d):
+    with pytest.raises(ValueError, match="2-D"):
+        latent_scatter_figure(*_codes(50, d), NAMES, mark=(0.0, 0.0))
+
+
+def test_mark_is_drawn_and_annotated():
+    ax = latent_scatter_figure(*_codes(50, 2), NAMES, mark=(-1.0, 3.0)).axes[0]
+    assert np.allclose(ax.collections[-1].get_offsets(), [[-1.0, 3.0]])
+    assert any(t.get_text() == "(-1.00, 3.00)" for t in ax.texts)
+
+
+def test_denoising_has_four_rows_of_n_image_axes():
+    n = 7
+    fig = denoising_figure(_images(n), _images(n), rng.normal(size=(n, 17)), _images(n))
+    assert len(fig.axes) == 4 * n
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    assert len(rows) == 4
+    code = fig.axes[2 * n].images[0].get_array()
+    blank = np.isnan(np.ma.filled(code, np.nan))  # matplotlib masks the NaN padding
+    assert code.shape == (4, 5) and blank.sum() == 3 and blank[-1, -3:].all()  # 17 padded to 20
+
+
+@pytest.mark.parametrize(("d", "shape"), [(32, (4, 8)), (16, (4, 4)), (10, (2, 5)), (17, (4, 5)), (2, (1, 2))])
+def test_code_grid_shape_is_near_square(d, shape):
+    assert figures.code_grid_shape(d) == shape
+
+
+def test_reconstruction_rows_are_labelled_and_uint8_is_accepted(tmp_path):
+    originals = (_images(3) * 255).astype(np.uint8)
+    fig = reconstruction_figure(originals, originals)
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["original", "reconstructed"]
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.max() <= 1.0 and np.allclose(shown, originals[0] / 255.0)
+    _assert_png(samples_figure(originals), tmp_path)
+
+
+def test_mismatched_image_counts_are_an_error():
+    with pytest.raises(ValueError, match="same number"):
+        reconstruction_figure(_images(3), _images(4))
+
+
+@pytest.mark.parametrize(("epochs", "vae", "panels"), [(1, False, 1), (1, True, 3), (6, False, 1), (6, True, 3)])
+def test_training_curves_with_and_without_kl(epochs, vae, panels, tmp_path):
+    fig = training_curves_figure(_history(epochs, vae))
+    assert len(fig.axes) == panels
+    line = fig.axes[0].get_lines()[0]
+    assert line.get_marker() == "o" and len(line.get_xdata()) == epochs
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "val"]
+    _assert_png(fig, tmp_path)
+
+
+def test_training_curves_skip_missing_validation():
+    history = _history(4, vae=False)
+    history[0]["val"] = None
+    del history[1]["val"]
+    train, val = training_curves_figure(history).axes[0].get_lines()
+    assert list(val.get_xdata()) == [3, 4] and len(train.get_xdata()) == 4
+    with pytest.raises(ValueError, match="empty"):
+        training_curves_figure([])
+
+
+def test_latent_grid_orders_x_up_and_y_down():
+    gx, gy = latent_grid(5)
+    assert np.allclose(gx, [-3, -1.5, 0, 1.5, 3]) and np.allclose(gy, gx[::-1])
+    gx, gy = latent_grid(3, (0.0, 1.0, 10.0, 20.0))
+    assert np.allclose(gx, [0, 0.5, 1]) and np.allclose(gy, [20, 15, 10])
+    with pytest.raises(ValueError):
+        latent_grid(0)
+
+
+def _bright_at(i: int, j: int, n: int = 3) -> np.ndarray:
+    images = np.zeros((n, n, 28, 28))
+    images[i, j] = 1.0
+    return images
+
+
+def _bright_quadrant(fig: Figure) -> tuple[int, int]:
+    mosaic = fig.axes[0].images[0].get_array()
+    r, c = np.unravel_index(np.argmax(mosaic), mosaic.shape)
+    return r // 28, c // 28
+
+
+def test_manifold_orientation_largest_y_on_top():
+    gx, gy = latent_grid(3)  # gy descending: images[0, 0] is decoded at (min x, max y)
+    assert _bright_quadrant(manifold_figure(_bright_at(0, 0), gx, gy)) == (0, 0)  # top-left
+    # The same pairing with grid_y ascending means images[0, 0] is at min y: bottom-left after sorting.
+    assert _bright_quadrant(manifold_figure(_bright_at(0, 0), gx, gy[::-1])) == (2, 0)
+    ax = manifold_figure(_bright_at(0, 0), gx, gy).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["3.0", "0.0", "-3.0"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-3.0", "0.0", "3.0"]
+
+
+def test_manifold_rejects_mismatched_grid():
+    with pytest.raises(ValueError, match="shape"):
+        manifold_figure(np.zeros((3, 4, 28, 28)), *latent_grid(3))
+
+
+def test_decoded_point_figure_titles_the_image():
+    fig = decoded_point_figure(_images(1)[0], (-1.0, 3.0), *_codes(60, 2), NAMES)
+    assert fig.axes[1].get_title() == "decoded at (-1.00, 3.00)"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == NAMES
