@@ -1,0 +1,135 @@
+"""Batched inference helpers, PSNR/SSIM against hand-computed values, and metrics.json on a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from latentlab import evaluate
+from latentlab.config import ModelConfig
+from latentlab.evaluate import (
+    decode_points,
+    embed,
+    iwae_log_likelihood,
+    per_image_scores,
+    psnr,
+    reconstruct,
+    ssim,
+    to_float,
+)
+from latentlab.models import build_model
+
+MODELS = {
+    "dense": ModelConfig(kind="dense", hidden=(16,), latent_dim=4),
+    "conv": ModelConfig(kind="conv", hidden=(4, 8), latent_dim=3),
+    "vae": ModelConfig(kind="vae", hidden=(16,), latent_dim=2),
+}
+
+
+@pytest.fixture(params=list(MODELS))
+def model(request: pytest.FixtureRequest) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(MODELS[request.param]).eval()
+
+
+def test_to_float_scales_and_adds_the_channel() -> None:
+    x = np.array([[[0, 255] + [51] * 26] * 28], np.uint8)
+    t = to_float(x)
+    assert t.shape == (1, 1, 28, 28) and t.dtype == torch.float32
+    assert t[0, 0, 0, 0] == 0 and t[0, 0, 0, 1] == 1 and t[0, 0, 0, 2] == pytest.approx(0.2)
+    assert torch.equal(to_float(torch.from_numpy(x)), t)
+    with pytest.raises(ValueError, match="shape"):
+        to_float(np.zeros((2, 27, 27), np.uint8))
+
+
+def test_helpers_return_host_arrays_of_the_documented_shapes(model: torch.nn.Module, bars) -> None:
+    x = bars[2][:37]
+    codes = embed(model, x, batch_size=16)
+    assert codes.shape == (37, model.latent_dim) and codes.dtype == np.float32
+    rec = reconstruct(model, x, batch_size=16)
+    assert rec.shape == (37, 28, 28) and rec.dtype == np.float32 and rec.min() >= 0 and rec.max() <= 1
+    # Batching changes nothing, and a reconstruction is the decode of the code.
+    np.testing.assert_allclose(embed(model, x, batch_size=5), codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(decode_points(model, codes), rec, rtol=1e-5, atol=1e-6)
+    assert embed(model, x[:0]).shape == (0, model.latent_dim)
+    with pytest.raises(ValueError, match="points must have shape"):
+        decode_points(model, np.zeros((3, model.latent_dim + 1)))
+
+
+def test_per_image_scores_match_torch(model: torch.nn.Module, bars) -> None:
+    x = bars[2][:20]
+    scores = per_image_scores(model, x, batch_size=7)
+    xf = to_float(x)
+    with torch.no_grad():
+        logits = model.decode_logits(model.embed(xf))
+    bce = F.binary_cross_entropy_with_logits(logits, xf, reduction="none").sum((1, 2, 3))
+    np.testing.assert_allclose(scores["bce"], bce.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(scores["mse"], ((torch.sigmoid(logits) - xf) ** 2).mean((1, 2, 3)).numpy(),
+                               rtol=1e-5)
+    if model.variational:
+        assert set(scores) == {"bce", "mse", "recon", "kl", "neg_elbo"}
+        np.testing.assert_allclose(scores["neg_elbo"], scores["recon"] + scores["kl"])
+        assert (scores["kl"] >= 0).all()
+        # A fixed generator: the one-sample ELBO is reproducible.
+        np.testing.assert_array_equal(per_image_scores(model, x, batch_size=7)["neg_elbo"], scores["neg_elbo"])
+        ll = iwae_log_likelihood(model, x, k=8, max_decodes=40)
+        assert ll.shape == (20,) and np.isfinite(ll).all()
+        np.testing.assert_array_equal(iwae_log_likelihood(model, x, k=8, max_decodes=40), ll)
+    else:
+        assert set(scores) == {"bce", "mse"}
+        with pytest.raises(ValueError, match="VAE"):
+            iwae_log_likelihood(model, x)
+
+
+def test_iwae_bounds_the_elbo_from_above() -> None:
+    torch.manual_seed(1)
+    vae = build_model(MODELS["vae"]).eval()
+    x = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    elbo = -per_image_scores(vae, x)["neg_elbo"].mean()
+    assert iwae_log_likelihood(vae, x, k=200).mean() >= elbo - 1.0
+
+
+def test_psnr_known_values() -> None:
+    clean = np.zeros((2, 28, 28))
+    other = np.full((2, 28, 28), 0.1)
+    other[1] = 0.0
+    out = psnr(clean, other)
+    assert out[0] == pytest.approx(20.0)  # mse 0.01 -> 10 log10(1 / 0.01)
+    assert math.isinf(out[1])
+    # uint8 is read as 0..255: an error of 51 levels is 0.2, mse 0.04, ~13.98 dB.
+    assert psnr(np.zeros((28, 28), np.uint8), np.full((28, 28), 51, np.uint8))[0] == pytest.approx(
+        10 * math.log10(1 / 0.04))
+
+
+def test_ssim_known_values() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 28, 28))
+    np.testing.assert_allclose(ssim(img, img), 1.0, atol=1e-12)
+    # Flat images: no variance, so only the luminance term (2ab + C1) / (a^2 + b^2 + C1) remains.
+    a, b, c1 = 0.5, 0.25, 0.01**2
+    flat = ssim(np.full((1, 28, 28), a), np.full((1, 28, 28), b))[0]
+    assert flat == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-9)
+    noisy = np.clip(img + rng.normal(0, 0.2, img.shape), 0, 1)
+    s = ssim(img, noisy)
+    assert s.shape == (3,) and (s < 0.9).all() and (s > 0).all()
+    np.testing.assert_allclose(ssim(noisy, img), s)  # symmetric
+    with pytest.raises(ValueError, match="differ in shape"):
+        ssim(img, img[:2])
+
+
+def test_ssim_window_is_a_normalised_gaussian() -> None:
+    w = evaluate.gaussian_window()
+    assert w.shape == (1, 1, 11, 11)
+    assert float(w.sum()) == pytest.approx(1.0)
+    assert float(w[0, 0, 5, 5]) == float(w.max())
+    ratio = float(w[0, 0, 5, 6] / w[0, 0, 5, 5])
+    assert ratio == pytest.approx(math.exp(-1 / (2 * 1.5**2)))
+
+
+def _json_roundtrip(obj: object) -> object:
+    return json.loads(json.dumps(obj, allow_nan=False))
