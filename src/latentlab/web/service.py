@@ -1,0 +1,253 @@
+"""What the web page needs from one trained run: its test-set codes on a plane, decoding, reconstruction,
+denoising and the membership check, with every model call behind the run's lock.
+
+The models are loaded once and shared by all requests. Request handlers run in a thread pool, so each
+`RunService` serialises its torch calls with a lock: inference on these small models takes milliseconds,
+and one lock per run is simpler to trust than reasoning about torch's thread safety.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from latentlab.config import NoiseConfig
+from latentlab.data import ImageData
+from latentlab.noise import corrupt
+from latentlab.rundir import Run
+from latentlab.web.images import SIDE, typical_frame
+
+MAX_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class Plane:
+    """The 2-D view of a latent space. A plane point (x, y) stands for the code `mean + x*axes[0] + y*axes[1]`:
+    the code itself for a 2-D latent, and for more dimensions the first two principal components of the test
+    codes, the other directions held at their mean."""
+
+    kind: str  # "latent" or "pca"
+    mean: np.ndarray  # (d,)
+    axes: np.ndarray  # (2, d)
+    explained: tuple[float, ...]  # share of the codes' variance along each axis ("pca" only)
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    limit: float  # |x| and |y| a request may ask for
+
+    @classmethod
+    def fit(cls, codes: np.ndarray, latent_dim: int) -> Plane:
+        if latent_dim <= 2 or len(codes) < 2:
+            kind, mean, axes, explained = "latent", np.zeros(latent_dim), np.eye(2, latent_dim), ()
+        else:
+            mean = codes.mean(0)
+            _, s, vt = np.linalg.svd(codes - mean, full_matrices=False)
+            var = s**2
+            kind, axes, explained = "pca", vt[:2], tuple(float(v) for v in var[:2] / max(var.sum(), 1e-12))
+        pts = (codes - mean) @ axes.T if len(codes) else np.zeros((0, 2))
+        if len(pts):
+            lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
+        else:
+            lo, hi = np.full(2, -3.0), np.full(2, 3.0)  # no data: show the bulk of a N(0, 1) prior
+        centre = (lo + hi) / 2
+        # One scale for both axes so distances look right; a margin so the outer points are not on the edge.
+        half = max(float((hi - lo).max()) / 2 * 1.15, 1e-3)
+        x_range = (float(centre[0] - half), float(centre[0] + half))
+        y_range = (float(centre[1] - half), float(centre[1] + half))
+        limit = max(10.0, math.ceil(2 * max(abs(v) for v in (*x_range, *y_range))))
+        return cls(kind, mean.astype(np.float32), axes.astype(np.float32), explained, x_range, y_range, limit)
+
+    def project(self, codes: np.ndarray) -> np.ndarray:
+        return (np.asarray(codes, np.float32) - self.mean) @ self.axes.T
+
+    def to_codes(self, points: np.ndarray) -> np.ndarray:
+        return self.mean + np.asarray(points, np.float32) @ self.axes
+
+    def grid(self, n: int) -> np.ndarray:
+        """Centres of an n x n grid over the plane, row by row from the top (high y) down: (n*n, 2)."""
+        xs = self.x_range[0] + (np.arange(n) + 0.5) * (self.x_range[1] - self.x_range[0]) / n
+        ys = self.y_range[1] - (np.arange(n) + 0.5) * (self.y_range[1] - self.y_range[0]) / n
+        return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or infinity: report them as null rather than fail the whole response.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def headline_metrics(run: Run) -> dict[str, Any]:
+    """metrics.json of the run if there is one, else the final epoch's losses from the history."""
+    path = run.path / "metrics.json"
+    if path.is_file():
+        try:
+            return {"source": "metrics.json", "values": _finite(json.loads(path.read_text()))}
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            pass  # a damaged metrics file should not take the page down; the history still says something
+    if not run.history:
+        return {"source": "none", "values": {}}
+    last = run.history[-1]
+    values: dict[str, Any] = {"epochs": last.get("epoch")}
+    for split in ("train", "val"):
+        for key, v in (last.get(split) or {}).items():
+            values[f"{split} {key}"] = v
+    return {"source": "history", "values": _finite(values)}
+
+
+def _as_float(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x, np.uint8)).float().div_(255.0).unsqueeze(1)
+
+
+class RunService:
+    """One served run: the model, its test images and their codes projected on a `Plane`."""
+
+    def __init__(self, run: Run, data: ImageData | None, data_error: str = "", max_points: int = MAX_POINTS) -> None:
+        self.run = run
+        self.model: nn.Module = run.model.eval()
+        self.data = data
+        self.data_error = data_error
+        self._lock = threading.Lock()
+        self._detector: Any = None
+        self._detector_lock = threading.Lock()
+        self.x_test = data.x_test if data is not None else np.zeros((0, SIDE, SIDE), np.uint8)
+        y = data.y_test if data is not None else None
+        self.y_test = y if y is not None else np.full(len(self.x_test), -1, np.int64)
+        self.classes = tuple(data.classes if data is not None else run.meta.get("classes", ()))
+        shown = self.x_test[:max_points]
+        codes = self.embed(shown) if len(shown) else np.zeros((0, self.latent_dim), np.float32)
+        self.plane = Plane.fit(codes, self.latent_dim)
+        self.codes = codes
+        self.points = self.plane.project(codes)
+        self.labels = self.y_test[:max_points]
+        self.frame = typical_frame(self.x_test) if len(self.x_test) else 20
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.latent_dim)
+
+    @property
+    def noise(self) -> NoiseConfig:
+        return self.run.config.train.noise
+
+    # ---- model calls, each under the lock ----------------------------------------------------------------
+
+    def embed(self, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+        """Codes (VAE: posterior means) of uint8 images (N, 28, 28)."""
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(x), batch):
+                out.append(self.model.embed(_as_float(x[i:i + batch])).float().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        with self._lock, torch.inference_mode():
+            return self.model(_as_float(x)).float().numpy()[:, 0]
+
+    def decode(self, points: np.ndarray) -> np.ndarray:
+        """Images (K, 28, 28) in [0, 1] decoded at plane points (K, 2)."""
+        codes = torch.from_numpy(self.plane.to_codes(points))
+        with self._lock, torch.inference_mode():
+            return self.model.decode(codes).float().numpy()[:, 0]
+
+    def manifold(self, n: int) -> np.ndarray:
+        tiles = self.decode(self.plane.grid(n)).reshape(n, n, SIDE, SIDE)
+        return tiles.transpose(0, 2, 1, 3).reshape(n * SIDE, n * SIDE)
+
+    def try_image(self, image: np.ndarray) -> dict[str, Any]:
+        """Reconstruction, code and plane position of one uint8 image (28, 28)."""
+        x = image[None]
+        code = self.embed(x)
+        recon = self.reconstruct(x)[0]
+        return {"reconstruction": recon, "code": code[0].tolist(), "position": self.plane.project(code)[0].tolist(),
+                "error": float(np.mean((recon - image / 255.0) ** 2))}
+
+    def detect(self, image: np.ndarray) -> dict[str, Any]:
+        detector = self.detector()
+        with self._lock:  # the detector scores with the shared model
+            score = float(detector.score_samples(image[None])[0])
+            member = int(detector.predict(image[None])[0]) == 1
+        threshold = float(detector.offset_)
+        return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
+                "verdict": "part of the data set" if member else "not part of the data set",
+                "higher_is_more_typical": True}
+
+    def detector(self) -> Any:
+        # Fitted on first use (and saved in the run directory by `detector_for_run`), once, by one thread.
+        with self._detector_lock:
+            if self._detector is None:
+                from latentlab.novelty import detector_for_run
+
+                with self._lock:  # fitting runs the shared model over the training images
+                    self._detector = detector_for_run(self.run, data=self.data)
+            return self._detector
+
+    def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:
+        """A test image, a corrupted copy (the run's noise kind, Gaussian for plain runs) and the output."""
+        clean = self.x_test[index]
+        kind = self.noise.kind if self.noise.kind != "none" else "gaussian"
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
+        noisy_f = corrupt(_as_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
+        # Through uint8, so the noisy image shown is exactly what the model was given.
+        noisy = (noisy_f[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
+        output = self.reconstruct(noisy[None])[0]
+        ref = clean / 255.0
+        return {"clean": clean, "noisy": noisy, "output": output, "kind": kind,
+                "label": self.label_name(int(self.y_test[index])),
+                "mse_noisy": float(np.mean((noisy / 255.0 - ref) ** 2)),
+                "mse_output": float(np.mean((output - ref) ** 2))}
+
+    # ---- descriptions ------------------------------------------------------------------------------------
+
+    def label_name(self, label: int) -> str | None:
+        return self.classes[label] if 0 <= label < len(self.classes) else None
+
+    def decoder_layers(self) -> list[nn.Linear] | None:
+        """The decoder's Linear layers when it is a plain Linear/ReLU stack (the page can run it), else None."""
+        decoder = getattr(self.model, "decoder", None)
+        if not isinstance(decoder, nn.Sequential):
+            return None
+        layers = list(decoder)
+        if not layers or not all(isinstance(m, nn.Linear | nn.ReLU) for m in layers):
+            return None
+        return [m for m in layers if isinstance(m, nn.Linear)]
+
+    def decoder_export(self) -> dict[str, Any] | None:
+        """The dense decoder as little-endian float32 base64 blobs; a ReLU follows every layer but the last,
+        and a sigmoid the last."""
+        linears = self.decoder_layers()
+        if linears is None:
+            return None
+
+        def blob(t: torch.Tensor) -> str:
+            return base64.b64encode(t.detach().float().cpu().numpy().astype("<f4").tobytes()).decode("ascii")
+
+        with self._lock:
+            layers = [{"in": m.in_features, "out": m.out_features, "weight": blob(m.weight), "bias": blob(m.bias)}
+                      for m in linears]
+        return {"layers": layers, "activation": "relu", "output": "sigmoid", "layout": "row-major (out, in)"}
+
+    def summary(self) -> dict[str, Any]:
+        cfg, meta = self.run.config, self.run.meta
+        return {
+            "id": self.run.name, "name": cfg.name, "preset": cfg.preset, "kind": cfg.model.kind,
+            "variational": bool(getattr(self.model, "variational", False)), "latent_dim": self.latent_dim,
+            "dataset": meta.get("dataset", cfg.dataset), "data_source": meta.get("data_source", ""),
+            "is_sample": bool(meta.get("is_sample", False)), "classes": list(self.classes),
+            "denoising": self.noise.kind != "none", "noise": {"kind": self.noise.kind, "factor": self.noise.factor},
+            "decoder": "browser" if self.decoder_layers() is not None else "server",
+            "n_test": len(self.x_test), "data_error": self.data_error, "plane": self.plane.kind,
+            "config": cfg.to_dict(), "metrics": headline_metrics(self.run),
+            "status": meta.get("status", ""), "epochs_done": meta.get("epochs_done"),
+        }
