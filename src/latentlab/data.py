@@ -366,6 +366,9 @@ def _load_folder(root: Path) -> ImageData:
         remap = np.array([classes.index(c) for c in test_classes] or [0])
         x_train, y_train = _read_images(train_files)
         x_test, y_test = _read_images(test_files)
+        if (y_train is None) != (y_test is None):
+            raise DatasetError(f"{root}: train/ and test/ must both hold class folders, or both hold images "
+                               "directly; make them match")
         y_test = None if y_test is None else remap[y_test]
         how = f"train/ and test/ folders of {root}"
     else:
@@ -432,20 +435,20 @@ def _load_npz(path: Path) -> ImageData:
                            "numpy.savez(path, x=uint8 images of shape (N, 28, 28), y=labels)") from exc
     if "x" not in arrays:
         raise DatasetError(f"{path}: has no array 'x' (found {sorted(arrays)}); save the images as x=")
-    has_test = "x_test" in arrays
-    for key in ("x", "x_test") if has_test else ("x",):
-        x = arrays[key]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DatasetError(f"{path}: '{key}' is {x.dtype} {x.shape}, expected uint8 (N, 28, 28); resize "
-                               "to 28x28 and convert, e.g. (x * 255).round().astype(numpy.uint8) for 0..1 floats")
-    if ("y" in arrays) != ("y_test" in arrays) and has_test:
+    if "y_test" in arrays and "x_test" not in arrays:
+        raise DatasetError(f"{path}: has 'y_test' but no 'x_test'; add the test images or drop 'y_test'")
+    pairs = [("x", "y"), ("x_test", "y_test")] if "x_test" in arrays else [("x", "y")]
+    if len({yk in arrays for _, yk in pairs}) > 1:
         raise DatasetError(f"{path}: has only one of 'y' and 'y_test'; give labels for both splits or neither")
-    for xk, yk in (("x", "y"), ("x_test", "y_test")):
-        if yk in arrays:
-            y = arrays[yk]
-            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(arrays[xk]):
-                raise DatasetError(f"{path}: '{yk}' is {y.dtype} {y.shape} but must be integer labels, one "
-                                   f"per image of '{xk}' ({len(arrays[xk])})")
+    for xk, yk in pairs:
+        x = arrays[xk]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DatasetError(f"{path}: '{xk}' is {x.dtype} {x.shape}, expected uint8 (N, 28, 28); resize "
+                               "to 28x28 and convert, e.g. (x * 255).round().astype(numpy.uint8) for 0..1 floats")
+        y = arrays.get(yk)
+        if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x)):
+            raise DatasetError(f"{path}: '{yk}' is {y.dtype} {y.shape} but must be integer labels, one "
+                               f"per image of '{xk}' ({len(x)})")
     y = arrays.get("y")
     if "classes" in arrays:
         classes = tuple(str(c) for c in arrays["classes"])
@@ -455,7 +458,7 @@ def _load_npz(path: Path) -> ImageData:
     for yk in ("y", "y_test"):
         if yk in arrays:
             _check_labels(arrays[yk], classes, f"{path} '{yk}'")
-    if has_test:
+    if "x_test" in arrays:
         x_train, y_train, x_test, y_test = arrays["x"], y, arrays["x_test"], arrays.get("y_test")
         how = f"npz file {path} (its own test split)"
     else:

@@ -1,0 +1,358 @@
+"""The dataset layer: registry, resolution order, bundled samples, custom folders and .npz, the table."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentlab import data as D
+from latentlab.data import (
+    DATASETS,
+    SAMPLES,
+    DatasetError,
+    dataset_names,
+    dataset_table,
+    format_table,
+    load_dataset,
+    stratified_split,
+)
+from latentlab.idx import write_idx
+
+SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
+PUBLISHED_MD5 = {
+    "mnist": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+              "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+    "fashion-mnist": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                      "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Every test gets an empty cache and no LATENTLAB_DATA, whatever the machine has."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LATENTLAB_DATA", raising=False)
+
+
+def fake_release(directory: Path, gz: bool = True, n_train: int = 60, n_test: int = 10) -> D.DatasetSpec:
+    """Four small IDX files named like MNIST's, and a spec whose md5s match them (no mirrors)."""
+    rng = np.random.default_rng(2)
+    arrays = [rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), (np.arange(n_train) % 10).astype(np.uint8),
+              rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), (np.arange(n_test) % 10).astype(np.uint8)]
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for (role, (filename, _)), array in zip(DATASETS["mnist"].files.items(), arrays, strict=True):
+        path = directory / (filename if gz else filename.removesuffix(".gz"))
+        write_idx(path, array)
+        files[role] = (filename, hashlib.md5(path.read_bytes()).hexdigest())
+    return dataclasses.replace(DATASETS["mnist"], name="fake", files=files, raw_md5={}, mirrors=(), system_dirs=())
+
+
+# ---- registry -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_registry_entries_are_complete(name):
+    spec = DATASETS[name]
+    assert spec.name == name and len(spec.classes) == 10 and len(spec.mirrors) >= 2 and spec.licence
+    assert [f for f, _ in spec.files.values()] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert tuple(md5 for _, md5 in spec.files.values()) == PUBLISHED_MD5[name]
+    assert set(spec.raw_md5) == set(D.ROLES)
+
+
+def test_class_names_and_names():
+    assert DATASETS["mnist"].classes == tuple(str(d) for d in range(10))
+    assert DATASETS["fashion-mnist"].classes == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                                 "Shirt", "Sneaker", "Bag", "Ankle boot")
+    assert dataset_names() == ["mnist", "fashion-mnist", "mnist-sample", "fashion-mnist-sample"]
+
+
+# ---- resolution order -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_data_dir_with_plain_or_gzipped_files(tmp_path, gz, capsys):
+    spec = fake_release(tmp_path / "mine", gz=gz)
+    data = load_dataset(spec, data_dir=tmp_path / "mine", download=False)
+    assert data.x_train.shape == (60, 28, 28) and data.x_train.dtype == np.uint8 and data.x_train.flags.c_contiguous
+    assert data.y_test.dtype == np.int64 and data.y_test.tolist() == list(range(10))
+    assert data.source == f"data dir {tmp_path / 'mine'}"
+    assert capsys.readouterr().err.strip() == f"fake: data dir {tmp_path / 'mine'}"
+
+
+def test_data_dir_subfolder_env_var_and_precedence(tmp_path, monkeypatch):
+    spec = fake_release(tmp_path / "root" / "fake")
+    fake_release(D.cache_dir("fake"))
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "root"))
+    assert load_dataset(spec, progress=False).source == f"data dir {tmp_path / 'root' / 'fake'}"
+    monkeypatch.delenv("LATENTLAB_DATA")
+    assert load_dataset(spec, progress=False).source == f"cache {D.cache_dir('fake')}"
+
+
+def test_data_dir_is_not_checksummed_but_strictly_checked(tmp_path):
+    spec = fake_release(tmp_path / "mine")
+    other = dataclasses.replace(spec, files={r: (f, "0" * 32) for r, (f, _) in spec.files.items()})
+    assert len(load_dataset(other, data_dir=tmp_path / "mine", progress=False).x_train) == 60  # own data may differ
+    labels = tmp_path / "mine" / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-1]))
+    with pytest.raises(DatasetError, match="truncated") as info:
+        load_dataset(spec, data_dir=tmp_path / "mine", progress=False)
+    assert str(labels) in str(info.value)
+
+
+@pytest.mark.parametrize("labels, match", [(np.zeros(7, np.uint8), "7 labels for 10 images"),
+                                           (np.full(10, 10, np.uint8), "labels range 10..10 but there are 10"),
+                                           (np.zeros((10, 2), np.uint8), "1-D uint8 label file")])
+def test_mismatched_files_are_errors(tmp_path, labels, match):
+    spec = fake_release(tmp_path / "mine")
+    write_idx(tmp_path / "mine" / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(DatasetError, match=match) as info:
+        load_dataset(spec, data_dir=tmp_path / "mine", progress=False)
+    assert "t10k-labels-idx1-ubyte.gz" in str(info.value)
+
+
+def test_images_must_be_28x28_uint8(tmp_path):
+    spec = fake_release(tmp_path / "mine")
+    write_idx(tmp_path / "mine" / "train-images-idx3-ubyte.gz", np.zeros((60, 32, 32), np.uint8))
+    with pytest.raises(DatasetError, match="expected uint8 images of 28x28"):
+        load_dataset(spec, data_dir=tmp_path / "mine", progress=False)
+
+
+def test_partial_data_dir_names_the_missing_files(tmp_path):
+    spec = fake_release(tmp_path / "mine")
+    (tmp_path / "mine" / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match="lacks t10k-images-idx3-ubyte.gz"):
+        load_dataset(spec, data_dir=tmp_path / "mine", progress=False)
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_data_dir_holding_the_other_dataset_is_caught(tmp_path):
+    fake_release(tmp_path / "mine")
+    shutil.copy(SYSTEM_FASHION / "train-labels-idx1-ubyte.gz", tmp_path / "mine")
+    with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
+        load_dataset("mnist", data_dir=tmp_path / "mine", download=False, progress=False)
+
+
+def test_system_dir_is_found_and_checksummed(tmp_path, capsys):
+    spec = dataclasses.replace(fake_release(tmp_path / "sys"), system_dirs=(str(tmp_path / "sys"),))
+    assert load_dataset(spec, progress=False).source == f"system copy {tmp_path / 'sys'}"
+    wrong = dataclasses.replace(spec, files={**spec.files, "test_labels": (spec.files["test_labels"][0], "0" * 32)})
+    with pytest.raises(DatasetError, match="downloading is off"):
+        load_dataset(wrong, download=False)
+    assert "skipping the system copy" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_system_fashion_mnist():
+    data = load_dataset("fashion-mnist", download=False, progress=False)
+    assert data.source == f"system copy {SYSTEM_FASHION}"
+    assert data.x_train.shape == (60_000, 28, 28) and data.x_test.shape == (10_000, 28, 28)
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64 and data.classes[9] == "Ankle boot"
+    assert np.bincount(data.y_train).tolist() == [6000] * 10 and np.bincount(data.y_test).tolist() == [1000] * 10
+
+
+def test_nothing_found_offline_lists_every_option(monkeypatch):
+    monkeypatch.setitem(DATASETS, "fashion-mnist", dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=()))
+    for name in ("mnist", "fashion-mnist"):
+        with pytest.raises(DatasetError) as info:
+            load_dataset(name, download=False, progress=False)
+        message = str(info.value)
+        for part in (f"'{name}' not found", "--data-dir", "LATENTLAB_DATA", str(D.cache_dir(name)), "download",
+                     "mnist-sample", "fashion-mnist-sample", "train-images-idx3-ubyte.gz"):
+            assert part in message
+        assert ("apt-get install dataset-fashion-mnist" in message) == (name == "fashion-mnist")
+        assert "\n" not in message
+
+
+def test_unknown_name_lists_the_choices(tmp_path):
+    with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, mnist-sample"):
+        load_dataset("minst")
+
+
+# ---- bundled samples ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_samples_load_balanced_and_real(name, capsys):
+    data = load_dataset(name)
+    spec = SAMPLES[name]
+    assert data.is_sample and data.name == name and data.classes == spec.classes
+    assert data.x_train.shape == (spec.n_train, 28, 28) and data.x_test.shape == (spec.n_test, 28, 28)
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64 and data.x_test.flags.c_contiguous
+    assert data.source.startswith(f"bundled sample ({spec.n_train + spec.n_test:,} of 70,000 images")
+    assert capsys.readouterr().err.startswith(f"{name}: bundled sample")
+    assert data.x_train.max() == 255 and data.x_train.mean() > 20  # real images, not blank
+    for y in (data.y_train, data.y_test):
+        counts = np.bincount(y, minlength=10)
+        if name == "fashion-mnist-sample":
+            assert (counts == len(y) // 10).all()
+        else:
+            assert (np.abs(counts - len(y) / 10) <= 0.2 * len(y) / 10).all()
+
+
+def test_corrupt_sample_says_reinstall(tmp_path, monkeypatch):
+    spec = SAMPLES["mnist-sample"]
+    damaged = bytearray((D.SAMPLES_DIR / spec.filename).read_bytes())
+    damaged[1000] ^= 0xFF
+    (tmp_path / spec.filename).write_bytes(bytes(damaged))
+    monkeypatch.setattr(D, "SAMPLES_DIR", tmp_path)
+    with pytest.raises(DatasetError, match="corrupt.*reinstall latentlab"):
+        load_dataset("mnist-sample", progress=False)
+
+
+# ---- custom data: image folders -------------------------------------------------------------------------
+
+
+def _image(path: Path, value: int = 200, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, (value,) * len(mode) if mode != "L" else value).save(path)
+
+
+def test_image_folder_is_converted_and_split(tmp_path):
+    for i in range(20):
+        _image(tmp_path / "shapes" / "circle" / f"{i:02}.png", value=10 + i)
+        _image(tmp_path / "shapes" / "square" / f"{i:02}.jpg", value=240, size=(28, 28), mode="L")
+    _image(tmp_path / "shapes" / "square" / "big.bmp", value=240, size=(300, 90))
+    (tmp_path / "shapes" / "square" / ".DS_Store").write_bytes(b"\0junk")  # hidden files are skipped
+    data = load_dataset(str(tmp_path / "shapes"), progress=False)
+    assert data.name == "shapes" and data.classes == ("circle", "square") and not data.is_sample
+    assert data.x_train.shape[1:] == (28, 28) and data.x_train.dtype == np.uint8
+    assert len(data.x_train) + len(data.x_test) == 41
+    assert np.bincount(data.y_test).tolist() == [3, 3]  # 15% of each class
+    assert (data.x_train[data.y_train == 1] >= 238).all()  # grayscale kept, no inversion
+    assert "convert('L')" in data.source and "LANCZOS" in data.source and "no inversion" in data.source
+    again = load_dataset(str(tmp_path / "shapes"), progress=False)
+    np.testing.assert_array_equal(again.y_test, data.y_test)  # the split is deterministic
+
+
+def test_image_folder_train_test_and_unlabeled(tmp_path):
+    for split, n in (("train", 4), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                _image(tmp_path / "ds" / split / cls / f"{i}.gif", mode="L")
+    _image(tmp_path / "ds" / "test" / "b" / "extra.png", mode="L")
+    data = load_dataset(str(tmp_path / "ds"), progress=False)
+    assert (len(data.x_train), len(data.x_test)) == (8, 5) and data.y_test.tolist() == [0, 0, 1, 1, 1]
+    assert "train/ and test/" in data.source
+
+    for i in range(10):
+        _image(tmp_path / "flat" / f"{i}.png")
+    flat = load_dataset(str(tmp_path / "flat"), progress=False)
+    assert flat.y_train is None and flat.y_test is None and flat.classes == () and len(flat.x_test) == 2
+
+
+def _with_one_image(root: Path) -> Path:
+    _image(root / "a" / "1.png")
+    return root / "a"
+
+
+BAD_FOLDERS = {
+    "empty": (lambda root: root.mkdir(), "no images found"),
+    "empty class": (lambda root: (root / "a").mkdir(parents=True), "no images found"),
+    "text file": (lambda root: (_with_one_image(root) / "notes.txt").write_text("x"), "notes.txt: not an image"),
+    "broken png": (lambda root: (_with_one_image(root) / "bad.png").write_bytes(b"nope"), "bad.png: Pillow cannot"),
+    "stray file": (lambda root: (_with_one_image(root), _image(root / "stray.png")), "stray.png: a file beside"),
+    "unknown test class": (lambda root: (_image(root / "train" / "a" / "1.png"), _image(root / "test" / "z" / "1.png")),
+                           "'z'.*no folder"),
+    "labeled train, flat test": (lambda root: (_image(root / "train" / "a" / "1.png"), _image(root / "test" / "1.png")),
+                                 "must both hold class folders"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FOLDERS)
+def test_bad_image_folders(tmp_path, case):
+    setup, match = BAD_FOLDERS[case]
+    setup(tmp_path / "bad")
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(str(tmp_path / "bad"), progress=False)
+
+
+# ---- custom data: .npz ----------------------------------------------------------------------------------
+
+
+def test_npz_with_labels_split_and_own_test(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    y = np.arange(40) % 4
+    np.savez(tmp_path / "mine.npz", x=x, y=y)
+    data = load_dataset(str(tmp_path / "mine.npz"), progress=False)
+    assert data.name == "mine" and data.classes == ("0", "1", "2", "3") and len(data.x_test) == 8
+    assert sorted(np.concatenate([data.y_train, data.y_test]).tolist()) == sorted(y.tolist())
+
+    np.savez(tmp_path / "own.npz", x=x, y=y, x_test=x[:5], y_test=y[:5], classes=np.array(["a", "b", "c", "d"]))
+    own = load_dataset(str(tmp_path / "own.npz"), progress=False)
+    assert own.classes == ("a", "b", "c", "d") and len(own.x_train) == 40 and own.y_test.dtype == np.int64
+
+    np.savez(tmp_path / "bare.npz", x=x)
+    bare = load_dataset(str(tmp_path / "bare.npz"), progress=False)
+    assert bare.y_train is None and bare.classes == () and len(bare.x_train) == 34
+
+
+X = np.zeros((10, 28, 28), np.uint8)
+
+
+@pytest.mark.parametrize("arrays, match", [
+    ({"x": X.astype(np.float32)}, "'x' is float32 .* expected uint8"),
+    ({"x": np.zeros((10, 32, 32), np.uint8)}, r"'x' is uint8 \(10, 32, 32\)"),
+    ({"x": X, "x_test": np.zeros((2, 28, 27), np.uint8)}, "'x_test' is uint8"),
+    ({"x": X, "y": np.zeros(9, int)}, "'y' is .* one per image of 'x' \\(10\\)"),
+    ({"x": X, "y": np.zeros(10, float)}, "must be integer labels"),
+    ({"x": X, "y": np.zeros(10, int), "x_test": X}, "only one of 'y' and 'y_test'"),
+    ({"x": X, "y": np.full(10, 3), "classes": np.array(["a", "b"])}, "labels range 3..3 but there are 2"),
+    ({"x": X, "y_test": np.zeros(10, int)}, "'y_test' but no 'x_test'"),
+    ({"images": X}, "has no array 'x'"),
+    ({"x": np.array([np.zeros((28, 28)), np.zeros((20, 20))], dtype=object)}, "cannot be read as plain numeric"),
+])
+def test_bad_npz(tmp_path, arrays, match):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetError, match=match) as info:
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+    assert str(tmp_path / "bad.npz") in str(info.value)
+
+
+def test_not_a_zip(tmp_path):
+    (tmp_path / "bad.npz").write_text("hello")
+    with pytest.raises(DatasetError, match="cannot be read"):
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+
+
+def test_stratified_split_is_deterministic_and_disjoint():
+    y = np.repeat(np.arange(3), [20, 40, 7])
+    train, test = stratified_split(y, len(y))
+    assert np.intersect1d(train, test).size == 0 and len(train) + len(test) == len(y)
+    assert np.bincount(y[test]).tolist() == [3, 6, 1]
+    assert all(np.array_equal(a, b) for a, b in zip(stratified_split(y, len(y)), (train, test), strict=True))
+
+
+# ---- `latentlab datasets` -------------------------------------------------------------------------------
+
+
+def test_dataset_table(monkeypatch):
+    monkeypatch.setitem(DATASETS, "fashion-mnist", dataclasses.replace(DATASETS["fashion-mnist"], system_dirs=()))
+    fake_release(D.cache_dir("mnist"))  # right names, wrong content
+    rows = {row["name"]: row for row in dataset_table()}
+    assert list(rows) == dataset_names()
+    assert rows["mnist"] == {"name": "mnist", "resolves_from": f"cache {D.cache_dir('mnist')}", "train": 60,
+                             "test": 10, "classes": 10, "checksums": "mismatch"}
+    assert rows["fashion-mnist"]["resolves_from"] == "not found" and rows["fashion-mnist"]["checksums"] == "-"
+    assert rows["mnist-sample"]["checksums"] == "ok" and rows["fashion-mnist-sample"]["train"] == 10_000
+    assert {row["checksums"] for row in dataset_table(verify=False)} == {"-"}
+
+    lines = format_table(list(rows.values())).splitlines()
+    assert lines[0].split() == ["NAME", "RESOLVES", "FROM", "TRAIN", "TEST", "CLASSES", "CHECKSUMS"]
+    assert len(lines) == 5 and lines[3].startswith("mnist-sample ") and "8,500" in lines[3]
+    assert lines[0].index("CHECKSUMS") == lines[1].index("mismatch") == lines[3].index("ok")  # aligned
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_dataset_table_verifies_the_recompressed_system_copy():
+    row = next(r for r in dataset_table() if r["name"] == "fashion-mnist")
+    assert row == {"name": "fashion-mnist", "resolves_from": f"system copy {SYSTEM_FASHION}", "train": 60_000,
+                   "test": 10_000, "classes": 10, "checksums": "ok"}
