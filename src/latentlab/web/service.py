@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentlab import evaluate
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
 from latentlab.noise import corrupt
@@ -106,10 +107,6 @@ def headline_metrics(run: Run) -> dict[str, Any]:
     return {"source": "history", "values": _finite(values)}
 
 
-def _as_float(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x, np.uint8)).float().div_(255.0).unsqueeze(1)
-
-
 class RunService:
     """One served run: the model, its test images and their codes projected on a `Plane`."""
 
@@ -125,8 +122,7 @@ class RunService:
         y = data.y_test if data is not None else None
         self.y_test = y if y is not None else np.full(len(self.x_test), -1, np.int64)
         self.classes = tuple(data.classes if data is not None else run.meta.get("classes", ()))
-        shown = self.x_test[:max_points]
-        codes = self.embed(shown) if len(shown) else np.zeros((0, self.latent_dim), np.float32)
+        codes = self.embed(self.x_test[:max_points])
         self.plane = Plane.fit(codes, self.latent_dim)
         self.codes = codes
         self.points = self.plane.project(codes)
@@ -143,23 +139,19 @@ class RunService:
 
     # ---- model calls, each under the lock ----------------------------------------------------------------
 
-    def embed(self, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    def embed(self, x: np.ndarray) -> np.ndarray:
         """Codes (VAE: posterior means) of uint8 images (N, 28, 28)."""
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(x), batch):
-                out.append(self.model.embed(_as_float(x[i:i + batch])).float().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), np.float32)
+        with self._lock:
+            return evaluate.embed(self.model, x)
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
-        with self._lock, torch.inference_mode():
-            return self.model(_as_float(x)).float().numpy()[:, 0]
+        with self._lock:
+            return evaluate.reconstruct(self.model, x)
 
     def decode(self, points: np.ndarray) -> np.ndarray:
         """Images (K, 28, 28) in [0, 1] decoded at plane points (K, 2)."""
-        codes = torch.from_numpy(self.plane.to_codes(points))
-        with self._lock, torch.inference_mode():
-            return self.model.decode(codes).float().numpy()[:, 0]
+        with self._lock:
+            return evaluate.decode_points(self.model, self.plane.to_codes(points))
 
     def manifold(self, n: int) -> np.ndarray:
         tiles = self.decode(self.plane.grid(n)).reshape(n, n, SIDE, SIDE)
@@ -198,7 +190,7 @@ class RunService:
         clean = self.x_test[index]
         kind = self.noise.kind if self.noise.kind != "none" else "gaussian"
         gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        noisy_f = corrupt(_as_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
+        noisy_f = corrupt(evaluate.to_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
         # Through uint8, so the noisy image shown is exactly what the model was given.
         noisy = (noisy_f[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
         output = self.reconstruct(noisy[None])[0]
