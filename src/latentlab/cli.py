@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,11 +30,14 @@ def _parse_noise(text: str) -> dict[str, Any]:
     return out
 
 
-def _parse_set(text: str) -> tuple[str, str]:
+def _parse_set(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"--set wants KEY=VALUE (e.g. train.lr=3e-4), got {text!r}")
-    return key, value
+    try:
+        return key, json.loads(value)  # numbers, lists such as [128,64], true/false
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
@@ -118,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a preset (single process, or under torchrun for DDP)")
     p.add_argument("preset", nargs="?", help=f"one of: {', '.join(PRESETS)}")
-    p.add_argument("--dataset", help="dataset name (see `latentlab datasets`), a folder of class_name/*.png, or an .npz")
+    p.add_argument("--dataset", help="dataset name (`latentlab datasets`), a class_name/*.png folder, or an .npz")
     p.add_argument("--data-dir", help="folder holding the four IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
     p.add_argument("--epochs", type=int)

@@ -1,0 +1,90 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from latentlab.cli import main
+from latentlab.presets import PRESETS
+
+
+def test_presets_table_lists_every_preset(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in PRESETS:
+        assert name in out
+
+
+def test_datasets_table_shows_the_bundled_samples(capsys):
+    assert main(["datasets", "--no-verify"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-sample" in out and "fashion-mnist-sample" in out
+
+
+def test_train_one_epoch_smoke_then_resume_extends(tmp_path, capsys):
+    out_dir = tmp_path / "simple"
+    args = ["train", "mnist-simple", "--dataset", "mnist-sample", "--epochs", "1", "--quiet", "--out", str(out_dir)]
+    assert main(args) == 0
+    assert "finished" in capsys.readouterr().out
+    meta = json.loads((out_dir / "meta.json").read_text())
+    assert meta["dataset"] == "mnist-sample" and meta["is_sample"] is True and meta["epochs_done"] == 1
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out_dir), "--epochs", "2", "--quiet"]) == 0
+    assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_train_on_an_npz_with_overrides(bars, tmp_path):
+    x_train, y_train, _, _ = bars
+    np.savez(tmp_path / "bars.npz", x=x_train, y=y_train)
+    out_dir = tmp_path / "vae"
+    code = main(["train", "mnist-vae", "--dataset", str(tmp_path / "bars.npz"), "--epochs", "1", "--latent-dim", "3",
+                 "--noise", "mask:0.2", "--set", "model.hidden=[16]", "--quiet", "--out", str(out_dir)])
+    assert code == 0
+    cfg = json.loads((out_dir / "config.json").read_text())
+    assert cfg["model"]["latent_dim"] == 3 and cfg["model"]["hidden"] == [16]
+    assert cfg["train"]["noise"] == {"kind": "mask", "factor": 0.2}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "mnist-gan"], "unknown preset"),
+    (["train", "mnist-simple", "--epochs", "0"], "train.epochs"),
+    (["train", "mnist-simple", "--set", "train.epoch=3"], "unknown config field"),
+    (["train", "--resume", "/nonexistent/run"], "missing"),
+    (["train", "mnist-simple", "--dataset", "no-such-data"], "no-such-data"),
+])
+def test_bad_options_give_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_noise_option_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "mnist-simple", "--noise", "pink"])
+    assert "gaussian" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_matches_one_process(bars, tmp_path):
+    """DDP over 2 gloo processes at the same global batch follows the single-process loss trajectory."""
+    x_train, y_train, x_test, y_test = bars
+    np.savez(tmp_path / "bars.npz", x=x_train, y=y_train, x_test=x_test, y_test=y_test)
+    common = ["mnist-deep", "--dataset", str(tmp_path / "bars.npz"), "--epochs", "3", "--batch-size", "64",
+              "--device", "cpu", "--quiet"]
+    one = subprocess.run([sys.executable, "-m", "latentlab", "train", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--standalone", "-m", "latentlab", "train", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr
+    h1 = [json.loads(line) for line in (tmp_path / "one" / "history.jsonl").read_text().splitlines()]
+    h2 = [json.loads(line) for line in (tmp_path / "two" / "history.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "two" / "meta.json").read_text())["world_size"] == 2
+    assert len(h1) == len(h2) == 3
+    for a, b in zip(h1, h2, strict=True):
+        # Same data order and same mean gradients; only float summation order differs.
+        assert b["train"]["loss"] == pytest.approx(a["train"]["loss"], rel=1e-4)
+        assert b["val"]["loss"] == pytest.approx(a["val"]["loss"], rel=1e-4)
