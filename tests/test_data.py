@@ -175,6 +175,9 @@ def test_nothing_found_offline_lists_every_option(monkeypatch):
 def test_unknown_name_lists_the_choices(tmp_path):
     with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, mnist-sample"):
         load_dataset("minst")
+    fake_release(tmp_path / "idx")
+    with pytest.raises(DatasetError, match="holds IDX files.*--data-dir"):
+        load_dataset(str(tmp_path / "idx"))
 
 
 # ---- bundled samples ------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def _not_found(spec: DatasetSpec, root: Path | None, problem: str) -> DatasetErr
     ]
     if spec.system_package:
         options.append(f"install the system package (apt-get install {spec.system_package})")
-    options.append("connect to the network and download again (download=True)")
+    options.append("download from the mirrors (needs network access and download=True, the default)")
     options.append(f"or use a bundled sample: {', '.join(SAMPLES)}")
     return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}")
 
@@ -340,6 +340,9 @@ def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = T
 
 def _load_custom(path: Path, given: str) -> ImageData:
     if path.is_dir():
+        if any(path.glob("train-images-idx3-ubyte*")):
+            raise DatasetError(f"{path}: holds IDX files, not an image folder; use --dataset mnist (or "
+                               f"fashion-mnist) with --data-dir {path}")
         return _load_folder(path)
     if path.is_file() and path.suffix == ".npz":
         return _load_npz(path)
