@@ -6,9 +6,13 @@ nothing a request says is ever turned into a file-system path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -149,6 +153,7 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
                               "denoising and the membership check. Images are 28x28 grayscale PNGs.")
     app.add_middleware(_Guard, max_body=MAX_BODY)
+    app.state.services = services
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -248,10 +253,17 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
         image = _read_upload(file, s.frame)
         try:
             return {**s.detect(image), "input": data_url(image)}
-        except (DatasetError, RunError) as exc:
+        except (DatasetError, RunError, ValueError) as exc:
             raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
 
     return app
+
+
+def _warm(s: RunService) -> None:
+    try:
+        s.detector()
+    except Exception as exc:  # any failure is reported again, with its message, when the page asks
+        print(f"latentlab serve: {s.run.name}: membership check unavailable: {exc}", file=sys.stderr)
 
 
 def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -259,6 +271,31 @@ def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000) -
     import uvicorn
 
     app = create_app(run_dirs)
+    for s in app.state.services.values():
+        # Fit (or load) the detectors in the background, so the first "Try an image" answers quickly.
+        threading.Thread(target=_warm, args=(s,), daemon=True).start()
     shown = f"[{host}]" if ":" in host else host
     print(f"latentlab serve: {len(run_dirs)} run(s) at http://{shown}:{port}/  (Ctrl+C stops)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` from a background thread (port 0: any free port) and yield its base URL; stops on exit.
+    For tests and scripts that drive the page with a browser."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="latentlab-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

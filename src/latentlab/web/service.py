@@ -21,7 +21,7 @@ from torch import nn
 
 from latentlab import evaluate
 from latentlab.config import NoiseConfig
-from latentlab.data import ImageData
+from latentlab.data import DatasetError, ImageData
 from latentlab.noise import corrupt
 from latentlab.rundir import Run
 from latentlab.web.images import SIDE, typical_frame
@@ -169,20 +169,28 @@ class RunService:
         detector = self.detector()
         with self._lock:  # the detector scores with the shared model
             score = float(detector.score_samples(image[None])[0])
-            member = int(detector.predict(image[None])[0]) == 1
         threshold = float(detector.offset_)
+        member = score >= threshold  # the detector's predict(): +1 where decision_function >= 0
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
                 "higher_is_more_typical": True}
 
     def detector(self) -> Any:
-        # Fitted on first use (and saved in the run directory by `detector_for_run`), once, by one thread.
+        """The run's novelty detector: fitted on first use (and saved beside the run), once, by one thread."""
+        from latentlab.novelty import NoveltyDetector, detector_for_run
+
         with self._detector_lock:
             if self._detector is None:
-                from latentlab.novelty import detector_for_run
-
                 with self._lock:  # fitting runs the shared model over the training images
-                    self._detector = detector_for_run(self.run, data=self.data)
+                    if self.data is None:
+                        # Without the training images only a saved detector can be used: never download here.
+                        try:
+                            self._detector = NoveltyDetector.load(self.run.path, self.run)
+                        except FileNotFoundError:
+                            raise DatasetError(f"{self.run.path} has no saved detector and {self.data_error}") \
+                                from None
+                    else:
+                        self._detector = detector_for_run(self.run, data=self.data)
             return self._detector
 
     def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:
