@@ -1,0 +1,284 @@
+"""Is an image like the data a model was trained on? `NoveltyDetector` follows scikit-learn's outlier contract.
+
+Every single score fails in one direction. A model's likelihood (ELBO, reconstruction) rates simple images
+as more normal, so a Fashion-MNIST model finds MNIST digits *more* typical than its own test set; the
+complexity-corrected likelihood of Serra et al. (2020) fixes that and breaks the opposite direction. The
+default "combined" score therefore measures how typical the *joint* statistics of an image are (DoSE, Morningstar
+et al. 2021): negative log-likelihood, compressed size, distance to the training codes and, for VAEs, the KL term
+and the code norm, standardised and modelled by a Gaussian mixture fitted on held-out training images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file
+from safetensors.numpy import save as save_tensors
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from latentlab.data import ImageData, load_dataset
+from latentlab.evaluate import embed
+from latentlab.features import LN2, as_images, complexity_bits, model_statistics
+from latentlab.rundir import Run, atomic_write_bytes, atomic_write_text
+
+SCORES = ("combined", "recon", "latent", "elbo", "complexity")
+VAE_ONLY = ("elbo",)
+FORMAT = 1
+MAX_COMPONENTS = 4
+HOLDOUT_PER_COMPONENT = 400  # a full-covariance component needs a few hundred points to be estimated well
+_ARRAYS = ("reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_", "precisions_cholesky_")
+
+
+def valid_scores(model: nn.Module) -> tuple[str, ...]:
+    """The scores that apply to `model` (all of them for VAEs, all but "elbo" for plain autoencoders)."""
+    return SCORES if model.variational else tuple(s for s in SCORES if s not in VAE_ONLY)
+
+
+def feature_names(model: nn.Module) -> tuple[str, ...]:
+    """Columns of the "combined" score. Logs tame the long right tails of the losses and distances."""
+    names = ("log_nll", "complexity_bits", "log_knn_distance", "code_norm")
+    return (*names, "log_kl") if model.variational else names
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 over the model's parameters and buffers: a saved detector is only reused for the same weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def data_fingerprint(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+
+
+def file_stem(score: str) -> str:
+    """The default detector is saved as detector.json / detector.safetensors, others as detector-SCORE.*."""
+    return "detector" if score == "combined" else f"detector-{score}"
+
+
+class NoveltyDetector(OutlierMixin, BaseEstimator):
+    """Novelty detection with a trained autoencoder or VAE (the model of a `Run`, or a bare model).
+
+    `fit` takes uint8 training images (N, 28, 28) and sets `holdout` of them aside (a fixed permutation
+    seeded by `random_state`); the rest are the reference codes of the "latent" score, and the held-out
+    images fit the density of "combined" and the threshold `offset_`, the `target_fpr` quantile of their
+    scores, so about `target_fpr` of in-distribution images are rejected. `score_samples` is higher for
+    more normal images, `predict` gives +1 (in) or -1 (out).
+
+    Scores: "combined" (default, see the module docstring); "recon", minus the reconstruction loss (nats);
+    "latent", minus the mean distance to the `k` nearest reference codes; "elbo" (VAEs), the ELBO at the
+    posterior mean (deterministic: -(reconstruction of the decoded mean + KL)); "complexity", minus the
+    complexity-corrected NLL, -(NLL in bits - L(x)) with L(x) the zlib size of the image in bits.
+    """
+
+    def __init__(self, model_or_run: nn.Module | Run, score: str = "combined", k: int = 5,
+                 target_fpr: float = 0.05, holdout: float = 0.2, random_state: int = 0) -> None:
+        self.model_or_run = model_or_run
+        self.score = score
+        self.k = k
+        self.target_fpr = target_fpr
+        self.holdout = holdout
+        self.random_state = random_state
+
+    # ---- the estimator contract -------------------------------------------------------------------------
+
+    def fit(self, x_train: np.ndarray, y: None = None) -> Self:
+        """Fit on uint8 in-distribution images (N, 28, 28); returns self."""
+        model = self._checked_model()
+        x = as_images(x_train)
+        n_hold = int(round(self.holdout * len(x)))
+        if n_hold < 20 or len(x) - n_hold < self.k:
+            raise ValueError(f"fit needs at least 20 held-out images and {self.k} reference images; got {len(x)} "
+                             f"images with holdout={self.holdout}: pass more images or a larger holdout")
+        perm = np.random.default_rng(self.random_state).permutation(len(x))
+        held, reference = x[np.sort(perm[:n_hold])], x[np.sort(perm[n_hold:])]
+        self.model_sha256_ = model_fingerprint(model)
+        self.data_sha256_ = data_fingerprint(x)
+        self.n_reference_, self.n_holdout_ = len(reference), len(held)
+        if self._needs_codes():
+            self.reference_codes_ = embed(model, reference)
+            self.neighbors_ = NearestNeighbors(n_neighbors=self.k).fit(self.reference_codes_)
+        stats = self._statistics(model, held)
+        if self.score == "combined":
+            self._fit_density(self._features(model, stats))
+        self.offset_ = float(np.quantile(self._score(model, stats, held_out=True), self.target_fpr))
+        return self
+
+    def score_samples(self, x: np.ndarray) -> np.ndarray:
+        """Normality of each image (higher = more like the training data), float64 (N,)."""
+        check_is_fitted(self, "offset_")
+        model = self._checked_model()
+        return self._score(model, self._statistics(model, as_images(x)))
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        """`score_samples - offset_`: negative for images the detector rejects."""
+        return self.score_samples(x) - self.offset_
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """+1 for in-distribution images, -1 for novel ones."""
+        return np.where(self.decision_function(x) >= 0, 1, -1)
+
+    # ---- scores -----------------------------------------------------------------------------------------
+
+    def _checked_model(self) -> nn.Module:
+        model = self.model_or_run.model if isinstance(self.model_or_run, Run) else self.model_or_run
+        if not isinstance(model, nn.Module) or not hasattr(model, "variational"):
+            raise TypeError(f"model_or_run must be a latentlab model or Run, got {type(self.model_or_run).__name__}")
+        allowed = valid_scores(model)
+        if self.score not in allowed:
+            kind = "a VAE" if self.score in VAE_ONLY and self.score in SCORES else "a known score"
+            raise ValueError(f"score={self.score!r} is not available for this model (it needs {kind}); choose "
+                             f"one of {', '.join(allowed)}")
+        if not (isinstance(self.k, int) and self.k >= 1):
+            raise ValueError(f"k={self.k!r} is invalid: the number of neighbours must be an integer >= 1")
+        if not 0.0 < self.target_fpr < 1.0:
+            raise ValueError(f"target_fpr={self.target_fpr!r} is invalid: a rate in (0, 1), e.g. 0.05")
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError(f"holdout={self.holdout!r} is invalid: a fraction in (0, 1), e.g. 0.2")
+        return model
+
+    def _needs_codes(self) -> bool:
+        return self.score in ("combined", "latent")
+
+    def _statistics(self, model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
+        stats = model_statistics(model, x)
+        stats["nll"] = stats["bce"] + stats.get("kl", 0.0)
+        if self.score in ("combined", "complexity"):
+            stats["complexity_bits"] = complexity_bits(x)
+        if self._needs_codes():
+            dist = self.neighbors_.kneighbors(stats["code"], self.k, return_distance=True)[0] if len(x) else (
+                np.zeros((0, self.k)))
+            stats["knn_distance"] = dist.mean(1)
+        return stats
+
+    def _score(self, model: nn.Module, s: dict[str, np.ndarray], held_out: bool = False) -> np.ndarray:
+        if self.score == "recon":
+            return -s["bce"]
+        if self.score == "latent":
+            return -s["knn_distance"]
+        if self.score == "elbo":
+            return -s["nll"]
+        if self.score == "complexity":
+            return -(s["nll"] / LN2 - s["complexity_bits"])
+        z = (self._features(model, s) - self.feature_mean_) / self.feature_scale_
+        if held_out:
+            # The threshold is a quantile of held-out scores; scoring the points the mixture was fitted on
+            # would make them look more typical than new images, so use two-fold cross-fitted scores instead.
+            return _cross_fitted_log_density(z, self._n_components(len(z) // 2), self.random_state)
+        return _log_density(z, self.weights_, self.means_, self.precisions_cholesky_)
+
+    def _features(self, model: nn.Module, s: dict[str, np.ndarray]) -> np.ndarray:
+        tiny = 1e-6  # keeps log() finite for a perfect reconstruction or a code on top of a reference code
+        cols = {
+            "log_nll": np.log(s["nll"] + tiny),
+            "complexity_bits": s["complexity_bits"],
+            "log_knn_distance": np.log(s["knn_distance"] + tiny),
+            "code_norm": np.linalg.norm(s["code"].astype(np.float64), axis=1),
+            "log_kl": np.log(s["kl"] + tiny) if "kl" in s else None,
+        }
+        return np.stack([cols[name] for name in feature_names(model)], axis=1)
+
+    def _n_components(self, n: int) -> int:
+        return int(np.clip(n // HOLDOUT_PER_COMPONENT, 1, MAX_COMPONENTS))
+
+    def _fit_density(self, features: np.ndarray) -> None:
+        self.feature_mean_ = features.mean(0)
+        # A constant feature (e.g. every code norm 0 for a dead encoder) must not divide by zero.
+        self.feature_scale_ = np.where(features.std(0) > 1e-9, features.std(0), 1.0)
+        gmm = _mixture(self._n_components(len(features)), self.random_state).fit(
+            (features - self.feature_mean_) / self.feature_scale_)
+        self.weights_, self.means_, self.precisions_cholesky_ = gmm.weights_, gmm.means_, gmm.precisions_cholesky_
+
+    # ---- persistence: JSON + safetensors, never pickle --------------------------------------------------
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write detector[-SCORE].json and .safetensors into `run_dir`; returns the JSON path."""
+        check_is_fitted(self, "offset_")
+        run_dir = Path(run_dir)
+        stem = file_stem(self.score)
+        arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in _ARRAYS if hasattr(self, k)}
+        atomic_write_bytes(run_dir / f"{stem}.safetensors", save_tensors(arrays))
+        info = {"format": FORMAT, "class": type(self).__name__,
+                "params": {k: getattr(self, k) for k in ("score", "k", "target_fpr", "holdout", "random_state")},
+                "offset_": self.offset_, "model_sha256_": self.model_sha256_, "data_sha256_": self.data_sha256_,
+                "n_reference_": self.n_reference_, "n_holdout_": self.n_holdout_,
+                "features": list(feature_names(self._checked_model())) if self.score == "combined" else []}
+        atomic_write_text(run_dir / f"{stem}.json", json.dumps(info, indent=2) + "\n")
+        return run_dir / f"{stem}.json"
+
+    @classmethod
+    def load(cls, run_dir: str | Path, model: nn.Module | Run, score: str = "combined") -> NoveltyDetector:
+        """Read a detector saved by `save` for `model`; ValueError when it was fitted for other weights."""
+        run_dir = Path(run_dir)
+        stem = file_stem(score)
+        path = run_dir / f"{stem}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
+        try:
+            info = json.loads(path.read_text())
+            arrays = load_file(str(run_dir / f"{stem}.safetensors"))
+        except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+            raise ValueError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
+        if info.get("class") != cls.__name__ or info.get("format", 0) > FORMAT:
+            raise ValueError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
+        det = cls(model, **info["params"])
+        if model_fingerprint(det._checked_model()) != info["model_sha256_"]:
+            raise ValueError(f"{path} was fitted for other model weights; delete it and refit")
+        for key in ("offset_", "model_sha256_", "data_sha256_", "n_reference_", "n_holdout_"):
+            setattr(det, key, info[key])
+        for key, value in arrays.items():
+            setattr(det, key, value)
+        if det._needs_codes():
+            det.neighbors_ = NearestNeighbors(n_neighbors=det.k).fit(det.reference_codes_)
+        return det
+
+
+def _mixture(n_components: int, seed: int) -> GaussianMixture:
+    return GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, n_init=2, random_state=seed)
+
+
+def _log_density(z: np.ndarray, weights: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    """Log density of a full-covariance Gaussian mixture, from the Cholesky factors of the precisions."""
+    d = z.shape[1]
+    y = np.einsum("nd,kde->nke", z, prec_chol) - np.einsum("kd,kde->ke", means, prec_chol)[None]
+    log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(1)
+    comp = -0.5 * (y**2).sum(2) + log_det - 0.5 * d * np.log(2 * np.pi) + np.log(weights)
+    top = comp.max(1, keepdims=True)
+    return (top + np.log(np.exp(comp - top).sum(1, keepdims=True)))[:, 0]
+
+
+def _cross_fitted_log_density(z: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    halves = np.array_split(np.random.default_rng(seed + 1).permutation(len(z)), 2)
+    out = np.empty(len(z))
+    for a, b in (halves, halves[::-1]):
+        g = _mixture(max(1, n_components // 2), seed).fit(z[a])
+        out[b] = _log_density(z[b], g.weights_, g.means_, g.precisions_cholesky_)
+    return out
+
+
+def detector_for_run(run: Run, data: ImageData | None = None, score: str = "combined") -> NoveltyDetector:
+    """The run's saved detector for `score` if it was fitted for these weights (and, when `data` is given, on
+    data.x_train); otherwise fit one on the training split of the run's dataset and save it beside the run."""
+    try:
+        det = NoveltyDetector.load(run.path, run, score=score)
+    except (FileNotFoundError, ValueError):
+        det = None
+    if det is not None and (data is None or det.data_sha256_ == data_fingerprint(data.x_train)):
+        return det
+    if data is None:
+        data = load_dataset(run.config.dataset, progress=False)
+    det = NoveltyDetector(run, score=score).fit(data.x_train)
+    det.save(run.path)
+    return det

@@ -1,0 +1,235 @@
+"""NoveltyDetector: the scikit-learn contract, its threshold, a quality floor, persistence; OOD sets and tables."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from conftest import make_images
+from latentlab.config import override
+from latentlab.features import complexity_bits
+from latentlab.novelty import SCORES, NoveltyDetector, detector_for_run, valid_scores
+from latentlab.ood import membership_table, ood_sets, separation
+from latentlab.presets import preset_config
+from latentlab.rundir import Run, load_run
+from latentlab.train import train
+
+# Small versions of the presets' models: the same code paths, trained in seconds on the synthetic bars.
+SMALL = {
+    "vae": ("mnist-vae", {"model.hidden": [64], "model.latent_dim": 2}),
+    "ae": ("mnist-simple", {"model.latent_dim": 8}),
+}
+
+
+def train_small(kind: str, x: np.ndarray, run_dir: Path, epochs: int = 8) -> Run:
+    preset, changes = SMALL[kind]
+    cfg = override(preset_config(preset), {**changes, "train.epochs": epochs, "train.batch_size": 64,
+                                           "train.device": "cpu", "name": f"bars-{kind}"})
+    train(cfg, x, None, run_dir, quiet=True, meta={"dataset": "bars", "data_source": "synthetic"})
+    return load_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def vae_run(bars, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return train_small("vae", bars[0], tmp_path_factory.mktemp("vae"))
+
+
+@pytest.fixture(scope="module")
+def ae_run(bars, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return train_small("ae", bars[0], tmp_path_factory.mktemp("ae"))
+
+
+@pytest.fixture(params=list(SMALL))
+def run(request: pytest.FixtureRequest) -> Run:
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+@pytest.fixture(scope="module")
+def many() -> tuple[np.ndarray, np.ndarray]:
+    """More in-distribution images than `bars`: 3,000 to fit on and 2,000 fresh ones to check the threshold."""
+    return make_images(3000, seed=1)[0], make_images(2000, seed=2)[0]
+
+
+# ---- the scikit-learn contract ----------------------------------------------------------------------------
+
+
+def test_init_only_stores_parameters(vae_run: Run) -> None:
+    det = NoveltyDetector(vae_run, score="no-such-score", k=-3, target_fpr=7.0)  # validated in fit, not here
+    assert det.get_params() == {"model_or_run": vae_run, "score": "no-such-score", "k": -3, "target_fpr": 7.0,
+                                "holdout": 0.2, "random_state": 0}
+    assert not [name for name in vars(det) if name.endswith("_")]
+    assert clone(NoveltyDetector(vae_run, k=3)).k == 3
+
+
+def test_unfitted_use_raises_not_fitted(vae_run: Run, bars, tmp_path: Path) -> None:
+    det = NoveltyDetector(vae_run)
+    for method in (det.score_samples, det.decision_function, det.predict):
+        with pytest.raises(NotFittedError):
+            method(bars[2])
+    with pytest.raises(NotFittedError):
+        det.save(tmp_path)
+
+
+def test_fit_returns_self_with_fitted_attributes(run: Run, bars) -> None:
+    x_train, _, x_test, _ = bars
+    det = NoveltyDetector(run)
+    assert det.fit(x_train) is det
+    for name in ("offset_", "reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_",
+                 "precisions_cholesky_", "n_holdout_", "model_sha256_"):
+        assert hasattr(det, name), name
+    assert det.n_holdout_ == round(0.2 * len(x_train))
+    scores = det.score_samples(x_test)
+    assert scores.shape == (len(x_test),) and scores.dtype == np.float64 and np.isfinite(scores).all()
+    np.testing.assert_allclose(det.decision_function(x_test), scores - det.offset_)
+    pred = det.predict(np.concatenate([x_test, 255 - x_test]))
+    assert set(np.unique(pred)) <= {-1, 1}
+    # float images in [0, 1] and flat (N, 784) rows are the same images
+    np.testing.assert_allclose(det.score_samples(x_test.reshape(-1, 784)), scores)
+    np.testing.assert_allclose(det.score_samples(x_test / 255.0), scores)
+
+
+def test_fit_is_deterministic(vae_run: Run, bars) -> None:
+    a = NoveltyDetector(vae_run).fit(bars[0])
+    b = NoveltyDetector(vae_run).fit(bars[0])
+    assert a.offset_ == b.offset_
+    np.testing.assert_array_equal(a.score_samples(bars[2]), b.score_samples(bars[2]))
+
+
+def test_unknown_score_lists_the_valid_ones(run: Run, bars) -> None:
+    with pytest.raises(ValueError, match="choose one of combined, recon, latent") as info:
+        NoveltyDetector(run, score="magic").fit(bars[0])
+    assert all(s in str(info.value) for s in valid_scores(run.model))
+
+
+def test_elbo_needs_a_vae(run: Run, bars) -> None:
+    det = NoveltyDetector(run, score="elbo")
+    if run.model.variational:
+        det.fit(bars[0])
+        assert np.isfinite(det.score_samples(bars[2])).all()
+    else:
+        with pytest.raises(ValueError, match=r"score='elbo' .*needs a VAE.*combined, recon, latent, complexity"):
+            det.fit(bars[0])
+        assert valid_scores(run.model) == ("combined", "recon", "latent", "complexity")
+
+
+@pytest.mark.parametrize("bad", [{"k": 0}, {"target_fpr": 0.0}, {"holdout": 1.0}])
+def test_bad_parameters_are_named(vae_run: Run, bars, bad: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        NoveltyDetector(vae_run, **bad).fit(bars[0])
+
+
+# ---- what the detector is for: a threshold that holds and a floor on quality ------------------------------
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_threshold_honours_the_target_rate_on_fresh_images(vae_run: Run, many, score: str) -> None:
+    fit_on, fresh = many
+    det = NoveltyDetector(vae_run, score=score, target_fpr=0.05).fit(fit_on)
+    false_rejections = np.mean(det.predict(fresh) == -1)
+    assert abs(false_rejections - 0.05) <= 0.03, f"{score}: {false_rejections:.3f} of fresh images rejected"
+
+
+def test_combined_separates_noise_and_inverted_images(run: Run, bars) -> None:
+    x_train, _, x_test, _ = bars
+    det = NoveltyDetector(run).fit(x_train)
+    rows = membership_table({"combined": det}, x_test, ood_sets(x_test))
+    auroc = {row["ood"]: row["auroc"] for row in rows}
+    assert auroc["uniform-noise"] >= 0.9 and auroc["inverted"] >= 0.9, auroc
+    assert auroc["gaussian-blobs"] >= 0.9, auroc
+    noise = next(row for row in rows if row["ood"] == "uniform-noise")
+    assert noise["rejected_out"] >= 0.9
+
+
+# ---- persistence ------------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_without_pickle(run: Run, bars, tmp_path: Path, monkeypatch) -> None:
+    x_train, _, x_test, _ = bars
+    det = NoveltyDetector(run, k=3).fit(x_train)
+    path = det.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["detector.json", "detector.safetensors"]
+    assert json.loads(path.read_text())["params"]["k"] == 3
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("loading a detector must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", no_pickle)
+    monkeypatch.setattr(pickle, "loads", no_pickle)
+    loaded = NoveltyDetector.load(tmp_path, run)
+    assert loaded.get_params()["k"] == 3 and loaded.offset_ == det.offset_
+    np.testing.assert_array_equal(loaded.score_samples(x_test), det.score_samples(x_test))
+    np.testing.assert_array_equal(loaded.predict(x_test), det.predict(x_test))
+
+
+def test_load_refuses_other_weights_and_missing_files(vae_run: Run, bars, tmp_path: Path) -> None:
+    det = NoveltyDetector(vae_run, score="recon").fit(bars[0])
+    det.save(tmp_path)
+    assert (tmp_path / "detector-recon.json").is_file()
+    with pytest.raises(FileNotFoundError, match="detector.json"):
+        NoveltyDetector.load(tmp_path, vae_run)
+    other = train_small("vae", bars[0][:256], tmp_path / "other", epochs=1)
+    with pytest.raises(ValueError, match="other model weights"):
+        NoveltyDetector.load(tmp_path, other, score="recon")
+
+
+def test_detector_for_run_fits_once_then_reuses(bars, tmp_path: Path, monkeypatch) -> None:
+    from latentlab.data import ImageData
+
+    x_train, y_train, x_test, y_test = bars
+    run = train_small("ae", x_train, tmp_path / "run", epochs=1)
+    data = ImageData("bars", x_train, y_train, x_test, y_test, tuple("0123456789"), "synthetic")
+    first = detector_for_run(run, data, score="latent")
+    assert (run.path / "detector-latent.json").is_file()
+    monkeypatch.setattr(NoveltyDetector, "fit", lambda *a, **k: pytest.fail("a saved detector was refitted"))
+    again = detector_for_run(run, data, score="latent")
+    np.testing.assert_array_equal(again.score_samples(x_test), first.score_samples(x_test))
+    monkeypatch.undo()
+    changed = ImageData("bars", x_train[:400], None, x_test, None, (), "synthetic")
+    refit = detector_for_run(run, changed, score="latent")
+    assert refit.n_reference_ + refit.n_holdout_ == 400
+
+
+# ---- OOD sets, tables and the complexity measure ----------------------------------------------------------
+
+
+def test_ood_sets(bars) -> None:
+    x = bars[2]
+    other = {"other": np.zeros((5, 28, 28), np.uint8)}
+    sets = ood_sets(x, other, seed=3)
+    assert list(sets) == ["uniform-noise", "gaussian-blobs", "inverted", "rotated-90", "other"]
+    for name, images in sets.items():
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28), name
+    np.testing.assert_array_equal(sets["inverted"], 255 - x)
+    np.testing.assert_array_equal(sets["rotated-90"][0], np.rot90(x[0]))
+    assert sets["gaussian-blobs"].max(axis=(1, 2)).min() >= 127  # every blob image has a visible peak
+    np.testing.assert_array_equal(ood_sets(x, seed=3)["gaussian-blobs"], sets["gaussian-blobs"])
+    with pytest.raises(ValueError, match="uint8"):
+        ood_sets(x.astype(np.float32))
+
+
+def test_separation_known_values() -> None:
+    perfect = separation(np.array([3.0, 4.0, 5.0]), np.array([0.0, 1.0]))
+    assert perfect == {"auroc": 1.0, "aupr_in": 1.0, "aupr_out": 1.0, "fpr_at_95_tpr": 0.0}
+    assert separation(np.array([0.0, 1.0]), np.array([3.0, 4.0]))["auroc"] == 0.0
+    # Accepting 19 of the 20 in-distribution scores takes the threshold 2.0, which lets 2.5 through: 1 of 4.
+    mixed = separation(np.arange(1.0, 21.0), np.array([0.0, 0.5, 1.5, 2.5]))
+    assert mixed["fpr_at_95_tpr"] == 0.25
+
+
+def test_membership_table_accepts_functions(bars) -> None:
+    x = bars[2]
+    rows = membership_table({"brightness": lambda im: -im.mean(axis=(1, 2))}, x, {"inverted": 255 - x})
+    assert rows[0]["score"] == "brightness" and rows[0]["auroc"] == 1.0 and "rejected_in" not in rows[0]
+
+
+def test_complexity_bits_ranks_busy_images_higher() -> None:
+    blank = np.zeros((1, 28, 28), np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
+    bits = complexity_bits(np.concatenate([blank, noise]))
+    assert bits.dtype == np.float64 and bits[0] < 200 < 6000 < bits[1]
