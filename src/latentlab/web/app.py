@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from latentlab import __version__
 from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.rundir import META, MODEL, RunError, load_run
-from latentlab.web.images import MAX_UPLOAD_BYTES, UploadError, data_url, open_image, png, to_model_input
+from latentlab.web.images import MAX_UPLOAD_BYTES, Layout, UploadError, data_url, open_image, png, to_model_input
 from latentlab.web.service import RunService
 
 STATIC = Path(__file__).parent / "static"
@@ -136,10 +136,10 @@ def _png(image: Any) -> Response:
     return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
 
 
-def _read_upload(file: UploadFile, frame: int) -> Any:
+def _read_upload(file: UploadFile, layout: Layout) -> Any:
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     try:
-        return to_model_input(open_image(data), frame)
+        return to_model_input(open_image(data), layout)
     except UploadError as exc:
         raise HTTPException(exc.status, str(exc)) from None
 
@@ -243,14 +243,14 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     @app.post("/api/runs/{run_id}/reconstruct", summary="Reconstruct an uploaded image")
     def reconstruct(run_id: RunId, file: Upload) -> dict[str, Any]:
         s = service(run_id)
-        image = _read_upload(file, s.frame)
+        image = _read_upload(file, s.layout)
         r = s.try_image(image)
         return {**r, "input": data_url(image), "reconstruction": data_url(r["reconstruction"])}
 
     @app.post("/api/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
     def detect(run_id: RunId, file: Upload) -> dict[str, Any]:
         s = service(run_id)
-        image = _read_upload(file, s.frame)
+        image = _read_upload(file, s.layout)
         try:
             return {**s.detect(image), "input": data_url(image)}
         except (DatasetError, RunError, ValueError) as exc:

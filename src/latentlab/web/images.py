@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -18,6 +19,7 @@ MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 SIDE = 28
+CORE = 0.15  # share of the brightest value that counts as part of the object
 
 
 class UploadError(ValueError):
@@ -66,44 +68,87 @@ def _gray(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("L"), np.float32) / 255.0
 
 
-def typical_frame(x: np.ndarray, n: int = 500) -> int:
-    """Median longest side of the objects' bounding boxes in uint8 images (N, 28, 28): ~20 for MNIST, 28 for
-    Fashion-MNIST. Drawn and uploaded images are scaled to it, so they look like the data the model knows."""
-    sides = []
-    for img in x[:n]:
-        rows, cols = np.nonzero(img > 25)
-        if len(rows):
-            sides.append(max(rows.max() - rows.min(), cols.max() - cols.min()) + 1)
-    return int(np.clip(np.median(sides), 8, SIDE)) if sides else 20
+@dataclass(frozen=True)
+class Layout:
+    """How the data set frames its objects: the longest side of an object's bounding box (`frame`, ~20 px for
+    MNIST, 28 for Fashion-MNIST) and the point its centre of mass (MNIST) or its box (Fashion-MNIST) sits on.
+    Drawn and uploaded images are laid out the same way, so they look like the data the model knows."""
+
+    frame: int = 20
+    by: str = "mass"  # "mass" or "box"
+    centre: tuple[float, float] = (14.0, 14.0)  # (row, column)
+
+    @classmethod
+    def of(cls, x: np.ndarray, n: int = 1000) -> Layout:
+        """The layout of uint8 images (N, 28, 28), from up to `n` of them."""
+        stats = [s for s in (_measure(img / 255.0) for img in x[:n]) if s is not None]
+        if not stats:
+            return cls()
+        side, mass, box = (np.array(v, np.float64) for v in zip(*stats, strict=True))
+        # Whichever centre the data set pins down more tightly is the one its images were aligned on.
+        by, centres = ("mass", mass) if mass.std(0).sum() <= box.std(0).sum() else ("box", box)
+        c = centres.mean(0)
+        return cls(int(np.clip(np.median(side), 8, SIDE)), by, (float(c[0]), float(c[1])))
 
 
-def to_model_input(gray: np.ndarray, frame: int = 20) -> np.ndarray:
-    """MNIST-style preprocessing: light strokes on black, the object scaled so its longest side is `frame`
-    pixels and its centre of mass placed at the centre of a 28x28 uint8 image."""
+def _core(g: np.ndarray) -> tuple[slice, slice] | None:
+    # The bounding box of the clearly lit pixels: faint edges and background noise do not stretch it.
+    rows, cols = np.nonzero(g > CORE * g.max()) if g.max() > 0 else ((), ())
+    if not len(rows):
+        return None
+    return slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+
+
+def _centre_of_mass(g: np.ndarray) -> tuple[float, float]:
+    total = float(g.sum())
+    return (float(g.sum(1) @ np.arange(g.shape[0])) / total, float(g.sum(0) @ np.arange(g.shape[1])) / total)
+
+
+def _measure(g: np.ndarray) -> tuple[int, tuple[float, float], tuple[float, float]] | None:
+    box = _core(g)
+    if box is None:
+        return None
+    rows, cols = box
+    side = max(rows.stop - rows.start, cols.stop - cols.start)
+    return side, _centre_of_mass(g), ((rows.start + rows.stop - 1) / 2, (cols.start + cols.stop - 1) / 2)
+
+
+def to_model_input(gray: np.ndarray, layout: Layout | None = None) -> np.ndarray:
+    """MNIST-style preprocessing into a 28x28 uint8 image: light strokes on black (a light background is
+    inverted); a 28x28 image is then taken as it is, a larger one is cropped to the object, scaled to the
+    data set's frame and centred as the data set centres its images (see `Layout`)."""
+    layout = layout or Layout()
     g = np.asarray(gray, np.float32)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 0.5:  # dark ink on light paper: invert, since the data sets are white on black
         g, border = 1.0 - g, 1.0 - border
+    if g.shape == (SIDE, SIDE):  # already the data's format (a test image, an exported sample): keep it
+        return (np.clip(g, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     background = float(np.median(border))
     top = float(g.max())
     out = np.zeros((SIDE, SIDE), np.uint8)
     if top - background < 1e-3:
         return out  # a blank image stays blank
     g = np.clip((g - background) / (top - background), 0.0, 1.0)
-    rows, cols = np.nonzero(g > 0.1)
-    g = g[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    h, w = g.shape
-    scale = frame / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    rows, cols = _core(g)
+    scale = layout.frame / max(rows.stop - rows.start, cols.stop - cols.start)
+    # Crop a margin around the core, so the strokes' soft edges survive the resize.
+    margin = int(np.ceil(2 / scale))
+    rows = slice(max(0, rows.start - margin), min(g.shape[0], rows.stop + margin))
+    cols = slice(max(0, cols.start - margin), min(g.shape[1], cols.stop + margin))
+    g = g[rows, cols]
+    size = (max(1, round(g.shape[1] * scale)), max(1, round(g.shape[0] * scale)))
     patch = np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS))
-    ph, pw = patch.shape
-    mass = patch.astype(np.float64)
-    total = mass.sum()
-    cy = (mass.sum(1) @ np.arange(ph)) / total if total else ph / 2
-    cx = (mass.sum(0) @ np.arange(pw)) / total if total else pw / 2
-    top_row = int(np.clip(round(SIDE / 2 - 0.5 - cy), 0, SIDE - ph))
-    left = int(np.clip(round(SIDE / 2 - 0.5 - cx), 0, SIDE - pw))
-    out[top_row:top_row + ph, left:left + pw] = patch
+    measured = _measure(patch / 255.0)
+    if measured is None:
+        return out
+    cy, cx = measured[1] if layout.by == "mass" else measured[2]
+    # Put the patch's centre on the data set's; whatever falls outside the 28x28 frame is cut off.
+    top_row, left = round(layout.centre[0] - cy), round(layout.centre[1] - cx)
+    r0, c0 = max(0, top_row), max(0, left)
+    r1, c1 = min(SIDE, top_row + patch.shape[0]), min(SIDE, left + patch.shape[1])
+    if r1 > r0 and c1 > c0:
+        out[r0:r1, c0:c1] = patch[r0 - top_row:r1 - top_row, c0 - left:c1 - left]
     return out
 
 

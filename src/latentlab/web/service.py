@@ -24,7 +24,7 @@ from latentlab.config import NoiseConfig
 from latentlab.data import DatasetError, ImageData
 from latentlab.noise import corrupt
 from latentlab.rundir import Run
-from latentlab.web.images import SIDE, typical_frame
+from latentlab.web.images import SIDE, Layout
 
 MAX_POINTS = 5000
 
@@ -127,7 +127,7 @@ class RunService:
         self.codes = codes
         self.points = self.plane.project(codes)
         self.labels = self.y_test[:max_points]
-        self.frame = typical_frame(self.x_test) if len(self.x_test) else 20
+        self.layout = Layout.of(self.x_test)
 
     @property
     def latent_dim(self) -> int:
