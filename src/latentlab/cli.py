@@ -109,6 +109,77 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from latentlab.report import build_report
+
+    overrides = dict(args.set or [])
+    if args.epochs is not None:
+        overrides["train.epochs"] = args.epochs
+    page = build_report(args.out, args.profile, presets=args.presets, data_dir=args.data_dir,
+                        overrides=overrides or None, iwae_k=args.iwae_k, progress=not args.quiet)
+    print(page)
+    return 0
+
+
+def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:
+    from latentlab.data import load_dataset
+    from latentlab.rundir import load_run
+
+    run = load_run(path)
+    return run, load_dataset(run.config.dataset, data_dir=data_dir, progress=not quiet)
+
+
+def _save(fig: Any, out: str) -> int:
+    from latentlab.figures import save_figure
+
+    print(save_figure(fig, out))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from latentlab import plots
+
+    run, data = _run_and_data(args.run, args.data_dir)
+    options: dict[str, Any] = {}
+    if args.kind == "latent" and args.mark:
+        options["mark"] = tuple(args.mark)
+    if args.kind == "point":
+        options["point"] = tuple(args.mark or (-1.0, 3.0))
+    fig = plots.make(args.kind, run, data, **options)
+    return _save(fig, args.output or str(Path(args.run) / f"{args.kind}.png"))
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from latentlab.evaluate import decode_points
+    from latentlab.rundir import load_run
+
+    run = load_run(args.run)
+    point = np.array([[args.x, args.y]], dtype=np.float32)
+    if run.model.latent_dim != 2:
+        raise ConfigError(f"{args.run} has a {run.model.latent_dim}-D latent space; decode takes 2-D runs "
+                          "(e.g. mnist-vae)")
+    image = decode_points(run.model, point)[0]
+    from PIL import Image
+
+    img = Image.fromarray((image * 255).round().astype("uint8"), mode="L")
+    if args.scale > 1:
+        img = img.resize((28 * args.scale, 28 * args.scale), Image.NEAREST)
+    img.save(args.output)
+    print(args.output)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from latentlab import figures, plots
+    from latentlab.rundir import load_run
+
+    run = load_run(args.run)
+    fig = figures.samples_figure(plots.prior_samples(run, args.n, args.seed), title=f"{run.name}: samples")
+    return _save(fig, args.output or str(Path(args.run) / "samples.png"))
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -148,6 +219,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list datasets and where each one resolves from")
     p.add_argument("--no-verify", action="store_true", help="skip checksum verification")
     p.set_defaults(func=cmd_datasets)
+    p = sub.add_parser("report", help="reproduce the whole seed report as one HTML page")
+    p.add_argument("--profile", choices=PROFILES, default="quick", help="quick (minutes) or full (published epochs)")
+    p.add_argument("--out", default="report", help="output folder (default: report)")
+    p.add_argument("--presets", nargs="+", metavar="PRESET", help="only these experiments")
+    p.add_argument("--epochs", type=int, help="override every experiment's epochs")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
+    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    from latentlab.plots import PLOTS
+
+    p = sub.add_parser("plot", help="draw one of the report's figures for a run")
+    p.add_argument("kind", choices=list(PLOTS))
+    p.add_argument("run", help="run directory")
+    p.add_argument("-o", "--output", help="PNG path (default: RUN/KIND.png)")
+    p.add_argument("--mark", nargs=2, type=float, metavar=("X", "Y"), help="latent point to mark / decode")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("decode", help="the image a 2-D latent model decodes at (X, Y)")
+    p.add_argument("run")
+    p.add_argument("x", type=float)
+    p.add_argument("y", type=float)
+    p.add_argument("-o", "--output", default="decoded.png")
+    p.add_argument("--scale", type=int, default=8, help="upscale factor of the saved PNG (default 8)")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("generate", help="images decoded from random draws of a VAE's prior")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 
@@ -159,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DatasetError, RunError, TrainingError) as exc:
+    except (ConfigError, DatasetError, RunError, TrainingError, ValueError) as exc:
         print(f"latentlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -30,17 +30,17 @@ VAE2D = ModelConfig(kind="vae", hidden=(512,), latent_dim=2)
 GAUSS = NoiseConfig(kind="gaussian", factor=0.5)
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
-    _preset("mnist-simple", "784-32-784 dense autoencoder (seed 1.1)", "mnist", SIMPLE, 256, 5, 50),
-    _preset("mnist-deep", "784-128-64-32-64-128-784 dense autoencoder (seed 1.2)", "mnist", DEEP, 256, 5, 100),
-    _preset("mnist-conv", "stride-2 conv autoencoder with a 32-unit code", "mnist", CONV, 128, 2, 20),
-    _preset("mnist-denoise", "deep autoencoder trained on Gaussian noise 0.5 (seed 1.3)", "mnist", DEEP, 256, 5,
+    _preset("mnist-simple", "784-32-784 dense autoencoder (seed 1.1)", "mnist", SIMPLE, 256, 20, 50),
+    _preset("mnist-deep", "784-128-64-32-64-128-784 dense autoencoder (seed 1.2)", "mnist", DEEP, 256, 20, 100),
+    _preset("mnist-conv", "stride-2 conv autoencoder with a 32-unit code", "mnist", CONV, 128, 5, 20),
+    _preset("mnist-denoise", "deep autoencoder trained on Gaussian noise 0.5 (seed 1.3)", "mnist", DEEP, 256, 20,
             100, GAUSS),
-    _preset("mnist-vae", "VAE 784-512-2 with a 2-D latent space (seed 1.4)", "mnist", VAE2D, 128, 5, 50),
-    _preset("fashion-simple", "784-32-784 dense autoencoder on Fashion-MNIST", "fashion-mnist", SIMPLE, 256, 5, 50),
-    _preset("fashion-deep", "deep dense autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 5, 100),
-    _preset("fashion-denoise", "denoising deep autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 5, 100,
+    _preset("mnist-vae", "VAE 784-512-2 with a 2-D latent space (seed 1.4)", "mnist", VAE2D, 128, 20, 50),
+    _preset("fashion-simple", "784-32-784 dense autoencoder on Fashion-MNIST", "fashion-mnist", SIMPLE, 256, 20, 50),
+    _preset("fashion-deep", "deep dense autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 20, 100),
+    _preset("fashion-denoise", "denoising deep autoencoder on Fashion-MNIST", "fashion-mnist", DEEP, 256, 20, 100,
             GAUSS),
-    _preset("fashion-vae", "VAE 784-512-2 on Fashion-MNIST (seed 2)", "fashion-mnist", VAE2D, 128, 5, 50),
+    _preset("fashion-vae", "VAE 784-512-2 on Fashion-MNIST (seed 2)", "fashion-mnist", VAE2D, 128, 10, 50),
 ]}
 
 

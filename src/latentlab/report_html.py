@@ -1,0 +1,170 @@
+"""The report's HTML: one page, no network needed, figures embedded as data URIs."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+FIGURE_CAPTIONS = {
+    "recon": "The first 10 test images (top) and their reconstructions (bottom).",
+    "denoise": "Original, noisy, encoded (the code as a small image) and decoded, for the first 10 test images.",
+    "curves": "Training and validation loss per epoch.",
+    "latent": "The test set's latent codes, coloured by class.",
+    "manifold": "Images decoded from a regular grid over the latent plane.",
+    "samples": "Images decoded from random draws of the prior N(0, I).",
+    "point": "The image decoded at a chosen latent position, marked on the cluster plot.",
+}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#1d232a;line-height:1.5}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #e3e7ec;padding-bottom:.2em;margin-top:2.2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #d5dbe1;padding:.3em .6em;
+text-align:right}th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #e3e7ec}
+figcaption{color:#56606b;font-size:.9em}
+.note{background:#fff7e0;border-left:4px solid #e6b400;padding:.5em .8em}.muted{color:#56606b;font-size:.9em}
+.good{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}
+"""
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _pairs(title: str, pairs: list[tuple[str, Any]]) -> str:
+    pairs = [(k, v) for k, v in pairs if v is not None]
+    return f"<h4>{html.escape(title)}</h4>" + _table(["measure", "value"], [[k, v] for k, v in pairs]) if pairs else ""
+
+
+def metric_tables(m: dict[str, Any]) -> str:
+    out = []
+    rec = m.get("reconstruction") or {}
+    out.append(_pairs("Reconstruction (test split, per pixel)", [
+        ("binary cross-entropy", rec.get("bce_per_pixel")), ("mean squared error", rec.get("mse_per_pixel")),
+        ("PSNR (dB)", rec.get("psnr_db")), ("SSIM", rec.get("ssim"))]))
+    vae = m.get("vae") or {}
+    out.append(_pairs("VAE (test split, nats per image)", [
+        ("ELBO", vae.get("elbo")), ("reconstruction term", vae.get("recon")), ("KL term", vae.get("kl")),
+        (f"IWAE log-likelihood (k={vae.get('iwae_k')})", vae.get("iwae_log_likelihood")),
+        ("bits per dimension", vae.get("iwae_bits_per_dim"))]))
+    den = m.get("denoising") or {}
+    if den.get("levels"):
+        rows = [[float(f), lv.get("noisy_psnr_db"), lv.get("denoised_psnr_db"), lv.get("noisy_ssim"),
+                 lv.get("denoised_ssim")] for f, lv in den["levels"].items()]
+        out.append("<h4>Denoising (Gaussian noise, test split)</h4>"
+                   + _table(["noise factor", "noisy PSNR", "denoised PSNR", "noisy SSIM", "denoised SSIM"], rows))
+    lat = m.get("latent") or {}
+    out.append(_pairs("Latent space", [(f"k-NN accuracy (k={lat.get('knn_k')})", lat.get("knn_accuracy")),
+                                       ("silhouette by class", lat.get("silhouette"))]))
+    out.append(membership_table(m.get("membership")))
+    return "".join(out)
+
+
+def membership_table(mem: dict[str, Any] | None) -> str:
+    if not mem or not mem.get("rows"):
+        return ""
+    rows = mem["rows"]
+    by_set: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        by_set.setdefault(r["ood"], {})[r["score"]] = r.get("auroc")
+    scores = list(dict.fromkeys(r["score"] for r in rows))
+    body = []
+    for ood, vals in by_set.items():
+        cells = []
+        for s in scores:
+            v = vals.get(s)
+            if v is None:
+                cells.append("–")
+            else:
+                cls = "good" if v >= 0.95 else ("bad" if v < 0.7 else "")
+                cells.append(f'<span class="{cls}">{v:.3f}</span>')
+        body.append(f"<tr><td>{html.escape(ood)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in ["out-of-distribution set", *scores])
+    other = mem.get("other_source")
+    note = f'<p class="muted">Other dataset: {html.escape(str(other))}.</p>' if other else ""
+    return ("<h4>Is this image part of the data set? AUROC, test split against each set</h4>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+            '<p class="muted">AUROC 1.0 separates perfectly, 0.5 is chance. "combined" is the default detector '
+            "(a joint density over several statistics, fitted on held-out training images); the other columns "
+            "are single scores.</p>")
+
+
+def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str]) -> str:
+    sections = [_section(p, embed) for p in parts]
+    summary_rows = []
+    for p in parts:
+        m, run = p["metrics"], p["run"]
+        rec, vae = m.get("reconstruction") or {}, m.get("vae") or {}
+        combined = [r["auroc"] for r in (m.get("membership") or {}).get("rows", []) if r["score"] == "combined"]
+        summary_rows.append([f'{p["section"].number} {run.name}', p["data"].name, len(run.history),
+                             rec.get("bce_per_pixel"), rec.get("mse_per_pixel"), vae.get("elbo"),
+                             (m.get("latent") or {}).get("knn_accuracy"), min(combined) if combined else None])
+    summary = _table(["experiment", "data", "epochs", "test BCE/pixel", "test MSE/pixel", "ELBO (nats)",
+                      "5-NN accuracy", "worst combined AUROC"], summary_rows)
+    sources = {p["data"].name: (p["data"].source, p["fallback"]) for p in parts}
+    data_lines = "".join(
+        f"<li><b>{html.escape(n)}</b>: {html.escape(src)}"
+        + (f'<div class="note">{html.escape(fb)}</div>' if fb else "") + "</li>" for n, (src, fb) in sources.items())
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>latentlab report: unsupervised autoencoders</title><style>{CSS}</style></head><body>
+<h1>Unsupervised autoencoders on MNIST and Fashion-MNIST</h1>
+<p class="muted">Reproduced by <code>{html.escape(env["command"])}</code> ({html.escape(env["profile"])} profile) on
+{html.escape(env["created"])} in {env["total_s"]:.0f} s. {html.escape(versions)}.</p>
+<h2>Data</h2><ul>{data_lines}</ul>
+<h2>Summary</h2>{summary}
+{"".join(sections)}
+<h2>How this was made</h2>
+<p>Every run lives in <code>runs/&lt;preset&gt;/</code> beside this page (config, safetensors weights, history,
+metrics.json); running the same command again reuses finished runs. Seeds, devices and timings are listed per
+section. <code>latentlab serve</code> explores these models live.</p>
+</body></html>
+"""
+
+
+def _css_width(path: Path) -> int:
+    # Figures are saved at 2x: show them at half their pixel width so text keeps one size across figures.
+    with Image.open(path) as im:
+        return im.width // 2
+
+
+def _section(p: dict[str, Any], embed: Callable[[Path], str]) -> str:
+    s, run, data = p["section"], p["run"], p["data"]
+    cfg, meta = run.config, run.meta
+    figs = "".join(
+        f'<figure><img alt="{html.escape(kind)}" width="{_css_width(path)}" src="{embed(path)}">'
+        f"<figcaption>{html.escape(FIGURE_CAPTIONS.get(kind, kind))}</figcaption></figure>"
+        for kind, path in p["figures"])
+    m = cfg.model
+    arch = f"{m.kind} autoencoder" if m.kind != "vae" else f"VAE ({m.encoder} encoder)"
+    hidden = "-".join(map(str, m.hidden)) or "none"
+    noise = cfg.train.noise
+    how = {"reused": "reused a finished run", "resumed": "resumed an interrupted run", "trained": "trained now"}
+    facts = (f"{arch}, hidden {hidden}, latent {m.latent_dim}"
+             + (f", {noise.kind} noise {noise.factor:g}" if noise.kind != "none" else "")
+             + f"; {len(run.history)} epochs, batch {cfg.train.batch_size}, {cfg.train.optimizer} lr "
+             f"{cfg.train.lr:g}, seed {cfg.train.seed}; {meta.get('device', '?')}, "
+             f"{meta.get('train_time_s', 0):.1f} s of training ({how[p['how']]}); data: {data.source}.")
+    return (f'<h2 id="s{html.escape(s.number)}">{html.escape(s.number)} {html.escape(s.title)}</h2>'
+            f"<p>{html.escape(s.intro)}</p><p class=\"muted\">{html.escape(facts)}</p>"
+            f"{figs}{metric_tables(p['metrics'])}")

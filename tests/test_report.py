@@ -1,0 +1,60 @@
+import json
+import re
+
+import pytest
+
+from latentlab.cli import main
+from latentlab.report import build_report
+
+TINY = {"train.epochs": 1, "train.batch_size": 512}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    page = build_report(out, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, iwae_k=4, progress=False)
+    return out, page
+
+
+@pytest.mark.slow
+def test_report_has_every_figure_and_table(report):
+    out, page = report
+    html = page.read_text()
+    assert html.count("<img") == len(list((out / "figures").glob("*.png")))
+    for kind in ("recon", "denoise", "curves", "latent"):
+        assert (out / "figures" / f"mnist-denoise-{kind}.png").is_file()
+    for kind in ("recon", "curves", "latent", "manifold", "samples", "point"):
+        assert (out / "figures" / f"mnist-vae-{kind}.png").is_file()
+    # self-contained: figures are data URIs and nothing is fetched from the network
+    assert not re.search(r'src="(?!data:)', html) and "http://" not in html.replace("http://www.w3.org", "")
+    assert "1.3 A denoising autoencoder" in html and "1.4 A variational autoencoder" in html
+    assert "bundled sample" in html and "Is this image part of the data set?" in html
+    summary = json.loads((out / "metrics.json").read_text())
+    assert set(summary["runs"]) == {"mnist-denoise", "mnist-vae"}
+    assert summary["runs"]["mnist-vae"]["vae"]["elbo"] < 0
+
+
+@pytest.mark.slow
+def test_report_reuses_finished_runs(report):
+    out, _ = report
+    before = (out / "runs" / "mnist-vae" / "model.safetensors").stat().st_mtime_ns
+    build_report(out, presets=["mnist-vae"], overrides=TINY, iwae_k=4, progress=False)
+    assert (out / "runs" / "mnist-vae" / "model.safetensors").stat().st_mtime_ns == before
+    assert "reused a finished run" in (out / "index.html").read_text()
+
+
+def test_report_rejects_unknown_presets(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--presets", "mnist-gan"]) == 2
+    assert "choose from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_figure_commands_on_the_report_runs(report, tmp_path):
+    out, _ = report
+    vae = str(out / "runs" / "mnist-vae")
+    assert main(["decode", vae, "-1", "3", "-o", str(tmp_path / "d.png")]) == 0
+    assert main(["generate", vae, "-n", "8", "-o", str(tmp_path / "g.png")]) == 0
+    for kind in ("recon", "curves", "latent", "manifold", "point"):
+        assert main(["plot", kind, vae, "-o", str(tmp_path / f"{kind}.png")]) == 0
+    assert all((tmp_path / f"{k}.png").stat().st_size > 1000 for k in ("d", "g", "recon", "manifold"))
+    assert main(["decode", str(out / "runs" / "mnist-denoise"), "0", "0", "-o", str(tmp_path / "x.png")]) == 2
