@@ -86,7 +86,13 @@ class _LossModule(nn.Module):
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
-    return cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters())
+    try:
+        # The fused kernel updates each tensor in one pass instead of ~10 small ops: on a CPU that is a third
+        # of a small model's step. Same update rule; builds without it for this device raise, so fall back.
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -219,8 +225,9 @@ def _train(cfg: RunConfig, x_train_np: np.ndarray, x_val_np: np.ndarray | None, 
             sums = {k: torch.tensor(v, device=device) for k, v in state["sums"].items()}
             seen = state["seen"]
             t0, t_last = time.perf_counter(), 0.0
+            # disable=None lets tqdm switch itself off when stderr is not a terminal (logs stay readable).
             bar = tqdm(total=n, initial=min(n, state["step"] * tc.batch_size), unit="img", leave=False,
-                       desc=f"epoch {epoch + 1}/{tc.epochs}", disable=quiet or not info.is_main,
+                       desc=f"epoch {epoch + 1}/{tc.epochs}", disable=True if quiet or not info.is_main else None,
                        dynamic_ncols=True)
             step = state["step"]
             for batch_step, idx in _batches(n, tc.batch_size, info.rank, info.world_size, perm, state["step"]):
