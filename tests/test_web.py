@@ -41,7 +41,7 @@ TINY = {
     # (decoded by the server): the three paths of the page.
     "tiny-vae": ("mnist-vae", {"model.hidden": [32], "model.latent_dim": 2}),
     "tiny-dae": ("mnist-denoise", {"model.hidden": [32], "model.latent_dim": 8}),
-    "tiny-conv": ("mnist-conv", {"model.hidden": [4, 8], "model.latent_dim": 2, "train.epochs": 1}),
+    "tiny-conv": ("mnist-conv", {"model.hidden": [4, 8], "model.latent_dim": 2, "train.epochs": 4, "train.lr": 1e-2}),
 }
 _built: dict[str, object] = {}
 

@@ -1,0 +1,203 @@
+"""The `latentlab serve` page end to end, in Debian's headless chromium driven by playwright.
+
+The server runs in a thread on 127.0.0.1 with the tiny runs of test_web.py; every request the page makes is
+checked to go to that server and nowhere else, and any JavaScript error fails the test.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(),
+                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")]
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
+pytest.importorskip("fastapi")
+
+from latentlab.web.app import create_app, running  # noqa: E402
+from test_web import build_runs  # noqa: E402
+
+READY = "body[data-ready='1']"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bars):
+    dirs, data = build_runs(tmp_path_factory.mktemp("browser-runs"), bars)
+    with running(create_app(dirs, datasets={"bars": data})) as url:
+        yield url
+
+
+class Browser:
+    """A fresh chromium profile whose page may only reach `server`; records requests and page errors."""
+
+    def __init__(self, playwright, server: str, profile: Path) -> None:
+        self.server, self.offsite, self.errors, self.requests = server, [], [], []
+        self.context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=ARGS, viewport={"width": 1280, "height": 900},
+            bypass_csp=True)  # playwright's own evaluate() would otherwise trip the page's strict CSP
+        self.context.set_default_timeout(10_000)
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def _route(self, route) -> None:
+        if route.request.url.startswith(self.server + "/"):
+            route.continue_()
+        else:
+            self.offsite.append(route.request.url)
+            route.abort()
+
+    def open(self, query: str = "") -> None:
+        self.page.goto(f"{self.server}/{query}")
+        self.page.wait_for_selector(READY)
+
+    def click_plane(self, fx: float, fy: float) -> None:
+        box = self.page.locator("#plane").bounding_box()
+        self.page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+    def decoded(self) -> np.ndarray:
+        data = self.page.evaluate("() => Array.from(document.getElementById('decoded').getContext('2d')"
+                                  ".getImageData(0, 0, 28, 28).data)")
+        return np.array(data, np.uint8).reshape(28, 28, 4)[..., 0]
+
+    def shown_point(self) -> tuple[float, float]:
+        """The plane point of the image shown (set once it is drawn: at once in the page, later from the server)."""
+        x, y = self.page.get_attribute("#decoded[data-point]", "data-point").split(",")
+        return float(x), float(y)
+
+
+@pytest.fixture
+def browser(server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        b = Browser(p, server, tmp_path / "profile")
+        try:
+            yield b
+        finally:
+            b.context.close()
+    assert not b.offsite, f"the page tried to reach other hosts: {b.offsite}"
+    assert all(u.startswith((server + "/", "data:", "blob:")) for u in b.requests), b.requests
+    assert not b.errors, f"JavaScript errors: {b.errors}"
+
+
+def server_decode(server: str, run_id: str, x: float, y: float) -> np.ndarray:
+    r = httpx.get(f"{server}/api/runs/{run_id}/decode", params={"x": x, "y": y})
+    return np.asarray(Image.open(io.BytesIO(r.content)))
+
+
+def test_clicking_the_plane_decodes_in_the_page(browser, server, tmp_path):
+    browser.open("?run=tiny-vae")
+    assert "browser" in browser.page.text_content("#decode-mode")
+    browser.click_plane(0.25, 0.3)
+    first, first_point = browser.decoded(), browser.shown_point()
+    first_text = browser.page.text_content("#coords")
+    browser.click_plane(0.8, 0.75)
+    second, second_point = browser.decoded(), browser.shown_point()
+    assert first_point != second_point and browser.page.text_content("#coords") != first_text
+    assert np.abs(first.astype(int) - second).max() > 10, "the decoded image did not change"
+    # The in-page decoder agrees with the server's to a grey level or two.
+    assert np.abs(second.astype(int) - server_decode(server, "tiny-vae", *second_point)).max() <= 2
+    browser.page.wait_for_function("document.getElementById('manifold').naturalWidth === 15 * 28")
+    browser.page.screenshot(path=tmp_path / "plane.png")
+    assert (tmp_path / "plane.png").stat().st_size > 10_000
+
+
+def test_server_decoding_keeps_one_request_in_flight(browser, server):
+    browser.open("?run=tiny-conv")
+    assert "server" in browser.page.text_content("#decode-mode")
+    open_requests: set = set()
+    inflight = {"max": 0, "total": 0}
+
+    def started(request):
+        if "/decode?" in request.url:
+            open_requests.add(request)
+            inflight["total"] += 1
+            inflight["max"] = max(inflight["max"], len(open_requests))
+
+    browser.page.on("request", started)
+    browser.page.on("requestfinished", lambda r: open_requests.discard(r))
+    browser.page.on("requestfailed", lambda r: open_requests.discard(r))
+    before = browser.shown_point()
+    browser.click_plane(0.2, 0.2)
+    browser.page.wait_for_function("p => document.getElementById('decoded').dataset.point !== p",
+                                   arg=f"{before[0]},{before[1]}")
+    first_point = browser.shown_point()
+    box = browser.page.locator("#plane").bounding_box()
+    moves = 40
+    for k in range(moves):  # sweep across the plane faster than the server answers
+        f = 0.2 + 0.6 * k / (moves - 1)
+        browser.page.mouse.move(box["x"] + f * box["width"], box["y"] + f * box["height"])
+    browser.page.mouse.down()
+    browser.page.mouse.up()
+    # The last pointer position wins: the image shown settles on it.
+    browser.page.wait_for_function(
+        "() => { const [x, y] = document.getElementById('decoded').dataset.point.split(',').map(Number);"
+        " return document.getElementById('coords').textContent.endsWith(`(${x.toFixed(2)}, ${y.toFixed(2)})`); }")
+    assert browser.shown_point() != first_point
+    assert inflight["max"] == 1 and 2 <= inflight["total"] <= moves + 2, inflight
+    assert np.abs(browser.decoded().astype(int) - server_decode(server, "tiny-conv", *browser.shown_point())).max() <= 1
+
+
+def test_drawing_a_stroke_gives_a_verdict(browser):
+    browser.open("?run=tiny-vae")
+    box = browser.page.locator("#draw").bounding_box()
+    page = browser.page
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.8 * box["height"], steps=12)
+    page.mouse.up()
+    page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out']")
+    assert "part of the data set" in page.text_content("#verdict").lower()
+    assert "threshold" in page.text_content("#verdict")
+    assert page.get_attribute("#try-input", "src").startswith("data:image/png")
+    assert "Position on the latent plane" in page.text_content("#try-position")
+
+
+def test_uploading_a_png_shows_its_reconstruction(browser, bars, tmp_path):
+    paper = 255 - np.kron(bars[2][0], np.ones((4, 4), np.uint8))  # a dark bar on white paper, 112x112
+    path = tmp_path / "bar.png"
+    Image.fromarray(paper).save(path)
+    browser.open("?run=tiny-dae")
+    browser.page.set_input_files("#upload", str(path))
+    browser.page.wait_for_selector("#try-recon[src^='data:image/png']")
+    browser.page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out']")
+    seen = browser.page.evaluate("""() => { const img = document.getElementById('try-input');
+        const c = document.createElement('canvas'); c.width = 28; c.height = 28;
+        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+        const px = ctx.getImageData(0, 0, 28, 28).data;
+        return [img.naturalWidth, px[0], Math.max(...px)];
+    }""")
+    assert seen[0] == 28 and seen[1] < 40 and seen[2] > 200  # inverted to white on black, like the data
+    assert "projected on (PC1, PC2)" in browser.page.text_content("#try-position")
+    browser.page.locator("#panel-try").screenshot(path=tmp_path / "upload.png")
+    assert (tmp_path / "upload.png").stat().st_size > 5_000
+
+
+def test_run_picker_denoise_and_run_details(browser):
+    browser.open()
+    page = browser.page
+    assert page.is_visible("#run-picker")
+    assert page.locator("#run-picker option").count() == 3
+    page.select_option("#run-picker", "tiny-dae")
+    page.wait_for_function("document.getElementById('run-line').textContent.includes('denoising')")
+    page.wait_for_selector(READY)
+    assert "principal components" in page.text_content("#plane-note")
+    assert "trained to remove gaussian noise" in page.text_content("#denoise-note")
+    page.wait_for_function("document.getElementById('index-out').textContent.startsWith('#0')")
+    page.click("#next")
+    page.wait_for_function("document.getElementById('index-out').textContent.startsWith('#1')")
+    page.locator("#noise").fill("0")
+    page.wait_for_function("document.getElementById('dn-noisy-cap').textContent.includes('0.00')")
+    assert "denoised" in page.text_content("#dn-output-cap")
+    assert "val loss" in page.text_content("#metrics") and "mnist-denoise" in page.text_content("#config")
+    page.select_option("#run-picker", "tiny-conv")
+    page.wait_for_function("document.getElementById('denoise-note').textContent.includes('not trained to denoise')")
