@@ -1,4 +1,4 @@
-"""Screenshots of the `latentlab serve` page for the README: one PNG per panel, plus the whole page.
+"""Screenshots of the `latentlab serve` page for the README: one PNG per panel.
 
     python scripts/screenshots.py [RUN_DIR ...] [--out docs/screenshots] [--run RUN_ID]
 
@@ -69,8 +69,7 @@ def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
         page.mouse.move(tiles["x"] + tiles["width"] * 0.3, tiles["y"] + tiles["height"] * 0.7)
         page.wait_for_timeout(300)
         page.locator(PANELS["manifold"]).screenshot(path=out / "manifold.png")
-        page.screenshot(path=out / "page.png", full_page=True)
-        written += ["manifold.png", "page.png"]
+        written.append("manifold.png")
         context.close()
     if offsite:
         raise SystemExit(f"the page tried to reach other hosts: {sorted(set(offsite))}")
