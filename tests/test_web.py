@@ -451,18 +451,37 @@ def test_concurrent_requests_on_a_live_server_agree_with_serial_ones(web_runs):
             run_id, body = job
             return http.post(f"/api/runs/{run_id}/reconstruct", files={"file": ("a.png", body, "image/png")}).json()
 
+        def detect(body):
+            return http.post("/api/runs/tiny-vae/detect", files={"file": ("a.png", body, "image/png")}).json()["score"]
+
         jobs = [(run_id, p) for run_id in TINY for p in points]
         serial = [decode(j) for j in jobs]
         serial_recon = [recon(("tiny-conv", b))["reconstruction"] for b in uploads]
+        serial_scores = [detect(b) for b in uploads]
         with ThreadPoolExecutor(max_workers=12) as pool:
             parallel = pool.map(decode, jobs)
             parallel_recon = pool.map(recon, [("tiny-conv", b) for b in uploads])
+            parallel_scores = pool.map(detect, uploads)
             denoised = list(pool.map(lambda i: http.get("/api/runs/tiny-dae/denoise", params={"index": i}).status_code,
                                      range(16)))
             assert list(parallel) == serial
             assert [r["reconstruction"] for r in parallel_recon] == serial_recon
+            assert list(parallel_scores) == serial_scores
         assert denoised == [200] * 16
         assert threading.active_count() < 100
+
+
+def test_a_busy_membership_check_does_not_hold_up_decoding(web_runs):
+    dirs, data = web_runs
+    app = create_app(dirs, datasets={"bars": data})
+    service = app.state.services["tiny-vae"]
+    client, answers = TestClient(app), []
+    asker = threading.Thread(target=lambda: answers.append(client.get("/api/runs/tiny-vae/decode?x=0&y=0")),
+                             daemon=True)
+    with service._detector_lock:  # as while a detector is being fitted
+        asker.start()
+        asker.join(timeout=20)
+        assert answers and answers[0].status_code == 200, "decoding waited for the membership check"
 
 
 def test_discover_runs_prefers_the_first_root_with_runs(web_runs, tmp_path):

@@ -3,12 +3,14 @@ denoising and the membership check, with every model call behind the run's lock.
 
 The models are loaded once and shared by all requests. Request handlers run in a thread pool, so each
 `RunService` serialises its torch calls with a lock: inference on these small models takes milliseconds,
-and one lock per run is simpler to trust than reasoning about torch's thread safety.
+and one lock per run is simpler to trust than reasoning about torch's thread safety. The novelty detector
+has a copy of the model and a lock of its own, so fitting it never stalls the other requests.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 import threading
@@ -117,7 +119,7 @@ class RunService:
         self.data_error = data_error
         self._lock = threading.Lock()
         self._detector: Any = None
-        self._detector_lock = threading.Lock()
+        self._detector_lock = threading.RLock()
         self.x_test = data.x_test if data is not None else np.zeros((0, SIDE, SIDE), np.uint8)
         y = data.y_test if data is not None else None
         self.y_test = y if y is not None else np.full(len(self.x_test), -1, np.int64)
@@ -166,8 +168,8 @@ class RunService:
                 "error": float(np.mean((recon - image / 255.0) ** 2))}
 
     def detect(self, image: np.ndarray) -> dict[str, Any]:
-        detector = self.detector()
-        with self._lock:  # the detector scores with the shared model
+        with self._detector_lock:  # the detector's model copy is used by one request at a time
+            detector = self.detector()
             score = float(detector.score_samples(image[None])[0])
         threshold = float(detector.offset_)
         member = score >= threshold  # the detector's predict(): +1 where decision_function >= 0
@@ -176,21 +178,22 @@ class RunService:
                 "higher_is_more_typical": True}
 
     def detector(self) -> Any:
-        """The run's novelty detector: fitted on first use (and saved beside the run), once, by one thread."""
+        """The run's novelty detector: loaded or fitted (and saved beside the run) on first use, once."""
         from latentlab.novelty import NoveltyDetector, detector_for_run
 
         with self._detector_lock:
             if self._detector is None:
-                with self._lock:  # fitting runs the shared model over the training images
-                    if self.data is None:
-                        # Without the training images only a saved detector can be used: never download here.
-                        try:
-                            self._detector = NoveltyDetector.load(self.run.path, self.run)
-                        except FileNotFoundError:
-                            raise DatasetError(f"{self.run.path} has no saved detector and {self.data_error}") \
-                                from None
-                    else:
-                        self._detector = detector_for_run(self.run, data=self.data)
+                # The detector works on its own copy of the model: fitting it takes seconds on a full data set,
+                # and meanwhile the page's other requests keep the shared model to themselves.
+                run = copy.deepcopy(self.run)
+                if self.data is not None:
+                    self._detector = detector_for_run(run, data=self.data)
+                else:
+                    # Without the training images only a saved detector can be used: never download here.
+                    try:
+                        self._detector = NoveltyDetector.load(run.path, run)
+                    except FileNotFoundError:
+                        raise DatasetError(f"{run.path} has no saved detector and {self.data_error}") from None
             return self._detector
 
     def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:
@@ -219,7 +222,8 @@ class RunService:
         if not isinstance(decoder, nn.Sequential):
             return None
         layers = list(decoder)
-        if not layers or not all(isinstance(m, nn.Linear | nn.ReLU) for m in layers):
+        if not layers or not all(isinstance(m, nn.ReLU) or (isinstance(m, nn.Linear) and m.bias is not None)
+                                 for m in layers):
             return None
         return [m for m in layers if isinstance(m, nn.Linear)]
 
