@@ -1,0 +1,1 @@
+"""`make bench`: the canonical loop, the engine measured against it, and the tables."""

@@ -1,0 +1,165 @@
+"""`make bench`: latentlab's training engine against the canonical PyTorch loop, and how close it gets to the machine.
+
+Writes bench/results.json and prints a markdown table. Every timing is a median over repetitions after a
+warm-up; every comparison is a ratio measured in this one invocation with its two sides alternated.
+
+    python bench/run.py                 # the full bench (about 15 minutes on 2 cores)
+    python bench/run.py --smoke         # every code path on tiny sizes, in seconds (used by the tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the repository, on the path
+    sys.path.insert(0, str(ROOT))
+
+from bench import flops, inference, memory, profiling, reporttime, scaling, table, throughput  # noqa: E402
+from bench.common import MODELS, Data, bench_config, load_average, load_data, machine  # noqa: E402
+from latentlab.models import build_model  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each section to run: (epochs, repetitions, extra engine epochs for time to quality)."""
+
+    runs: dict[str, tuple[int, int, int]]
+    peak_seconds: float
+    profile_steps: int
+    memory_epochs: int
+    score_reps: int
+    decode_calls: int
+    ddp_reps: int
+    n_train: int | None = None  # None: all training images
+    n_test: int | None = None
+
+
+FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 1, 3), "conv": (3, 1, 0)},
+            peak_seconds=1.5, profile_steps=40, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
+SMOKE = Plan(runs={m: (2, 2, 1) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
+             score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256)
+
+
+def _subset(data: Data, plan: Plan) -> Data:
+    if plan.n_train is None:
+        return data
+    return Data(data.x_train[: plan.n_train], data.x_test[: plan.n_test], data.name, data.source, data.is_sample)
+
+
+def run(plan: Plan, sections: set[str], log=print) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    data = _subset(load_data(), plan)
+    results: dict[str, Any] = {
+        "machine": machine(), "load_average_start": load_average(),
+        "data": {"name": data.name, "source": data.source, "is_sample": data.is_sample,
+                 "n_train": len(data.x_train), "n_test": len(data.x_test)},
+        "plan": {"runs (epochs, reps, extra engine epochs)": plan.runs, "smoke": plan.n_train is not None},
+    }
+    models: dict[str, Any] = {}
+    if "peak" in sections:
+        log("peak: float32 matmul GFLOP/s")
+        results["peak_start"] = flops.peak(plan.peak_seconds)
+    if "throughput" in sections:
+        results["throughput"] = {}
+        for name, (epochs, reps, extra) in plan.runs.items():
+            log(f"throughput: {name} ({epochs} epochs x {reps} reps, engine and canonical alternated)")
+            results["throughput"][name], models[name] = throughput.compare(name, data, epochs, reps, extra)
+            log("  " + table.throughput_line(name, results["throughput"][name]))
+    if "peak" in sections:
+        results["peak_end"] = flops.peak(plan.peak_seconds)
+        results["flops"] = _flops(results)
+    if "profile" in sections:
+        results["profile"] = {}
+        for name in MODELS:
+            log(f"profile: {name}")
+            results["profile"][name] = profiling.top_ops(name, data.x_train, plan.profile_steps)
+    if "memory" in sections:
+        results["memory"] = {}
+        for name in MODELS:
+            log(f"memory: {name}")
+            results["memory"][name] = memory.peak_rss(name, plan.memory_epochs, _dataset_name(data, plan))
+    if "inference" in sections:
+        log("inference: scoring and decode latency")
+        results["inference"] = _inference(models, data, plan)
+    if "scaling" in sections:
+        log("scaling: 1 process vs 2 torchrun processes")
+        results["scaling"] = scaling.scaling("fashion-deep", _dataset_name(data, plan), reps=plan.ddp_reps)
+    if "report" in sections:
+        results["report_time"] = _report_time(results, data)
+    results["load_average_end"] = load_average()
+    results["wall_s"] = time.perf_counter() - t_start
+    results["targets"] = table.targets(results)
+    return results
+
+
+def _dataset_name(data: Data, plan: Plan) -> str:
+    # Children load the data themselves; in smoke mode they get the small bundled sample.
+    return "fashion-mnist-sample" if data.is_sample or plan.n_train is not None else "fashion-mnist"
+
+
+def _flops(results: dict[str, Any]) -> dict[str, Any]:
+    peak = max(results["peak_start"]["peak_gflops"], results["peak_end"]["peak_gflops"])
+    out: dict[str, Any] = {"peak_gflops": peak, "note": "peak = best sustained torch.mm of the two peak runs"}
+    for name, r in results.get("throughput", {}).items():
+        per_sample = flops.train_flops_per_sample(build_model(bench_config(name, 1).model))
+        achieved = r["engine_samples_per_s"] * per_sample / 1e9
+        out[name] = {"train_flops_per_sample": per_sample, "achieved_gflops": achieved,
+                     "fraction_of_peak": achieved / peak,
+                     "canonical_fraction_of_peak": r["canonical_samples_per_s"] * per_sample / 1e9 / peak}
+    return out
+
+
+def _inference(models: dict[str, Any], data: Data, plan: Plan) -> dict[str, Any]:
+    out: dict[str, Any] = {"scoring": {}, "decode_latency": {}}
+    for name in ("simple", "vae"):
+        model = models.get(name) or build_model(bench_config(name, 1).model)
+        out["scoring"][name] = inference.scoring(model, data.x_test, plan.score_reps)
+        out["decode_latency"][name] = inference.decode_latency(model, plan.decode_calls)
+    out["novelty"] = inference.novelty(models.get("vae"), data, plan.score_reps)
+    out["web"] = {"status": "TODO: time the web app's decode endpoint once its route is settled; "
+                  "evaluate_decode_points above is the call it makes"}
+    return out
+
+
+def _report_time(results: dict[str, Any], data: Data) -> dict[str, Any]:
+    walls = {name: r["engine_epoch_wall_s"] for name, r in results.get("throughput", {}).items()}
+    out = {"estimate": reporttime.estimate(walls, len(data.x_train))}
+    if reporttime.report_available():
+        out["quick"] = reporttime.measure("quick", timeout_s=900)
+    else:
+        out["quick"] = {"status": "TODO: `latentlab report` does not exist yet; measure it here when it lands"}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,report",
+                        help="comma-separated sections to run")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    results = run(plan, set(args.only.split(",")), log=lambda m: print(m, file=sys.stderr, flush=True))
+    args.out.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n")
+    print(table.markdown(results))
+    print(f"\nwrote {args.out} in {results['wall_s']:.0f} s")
+    return 0
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
