@@ -128,6 +128,23 @@ def test_ssim_known_values() -> None:
         ssim(img, img[:2])
 
 
+def test_ssim_matches_a_direct_window_by_window_computation() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((28, 28))
+    y = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
+    w = evaluate.gaussian_window().numpy()[0, 0]
+    c1, c2 = 0.01**2, 0.03**2
+    values = []
+    for i in range(28 - 10):
+        for j in range(28 - 10):
+            px, py = x[i:i + 11, j:j + 11], y[i:i + 11, j:j + 11]
+            mx, my = (w * px).sum(), (w * py).sum()
+            vx, vy = (w * (px - mx) ** 2).sum(), (w * (py - my) ** 2).sum()
+            cov = (w * (px - mx) * (py - my)).sum()
+            values.append((2 * mx * my + c1) * (2 * cov + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    assert ssim(x, y)[0] == pytest.approx(np.mean(values), rel=1e-10)
+
+
 def test_ssim_window_is_a_normalised_gaussian() -> None:
     w = evaluate.gaussian_window()
     assert w.shape == (1, 1, 11, 11)

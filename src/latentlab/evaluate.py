@@ -169,11 +169,15 @@ def psnr(clean: Any, other: Any) -> np.ndarray:
         return 10.0 * np.log10(1.0 / mse)
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
-    """The normalised 2-D Gaussian of SSIM, as (1, 1, size, size) float64."""
+def _gaussian_taps(size: int, sigma: float) -> Tensor:
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
-    g /= g.sum()
+    return g / g.sum()
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
+    """The normalised 2-D Gaussian of SSIM, as (1, 1, size, size) float64."""
+    g = _gaussian_taps(size, sigma)
     return torch.outer(g, g)[None, None]
 
 
@@ -184,16 +188,18 @@ def ssim(clean: Any, other: Any, size: int = 11, sigma: float = 1.5, batch_size:
     a, b = _pair(clean, other)
     if min(a.shape[1:]) < size:
         raise ValueError(f"SSIM with an {size}x{size} window needs images at least that large, got {a.shape[1:]}")
-    w = gaussian_window(size, sigma)
+    g = _gaussian_taps(size, sigma)
     c1, c2 = 0.01**2, 0.03**2
     out = []
     for start in range(0, len(a), batch_size):
         x = torch.from_numpy(a[start:start + batch_size])[:, None]
         y = torch.from_numpy(b[start:start + batch_size])[:, None]
-        mx, my = F.conv2d(x, w), F.conv2d(y, w)
-        vx = F.conv2d(x * x, w) - mx * mx
-        vy = F.conv2d(y * y, w) - my * my
-        cov = F.conv2d(x * y, w) - mx * my
+        # The Gaussian is separable: a row pass then a column pass is exact and ~3x faster than the 2-D kernel;
+        # float64 because the variances are differences of nearly equal moments.
+        moments = torch.cat([x, y, x * x, y * y, x * y])
+        blurred = F.conv2d(F.conv2d(moments, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+        mx, my, xx, yy, xy = blurred.chunk(5)
+        vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
         s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
         out.append(s.mean(dim=(1, 2, 3)))
     return torch.cat(out).numpy() if out else np.zeros(0)
