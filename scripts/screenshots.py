@@ -28,6 +28,7 @@ THREE = [[(0.33, 0.25), (0.45, 0.17), (0.6, 0.18), (0.66, 0.3), (0.58, 0.44), (0
 
 
 def draw_strokes(page, strokes) -> None:
+    page.locator("#draw").scroll_into_view_if_needed()  # the mouse only reaches what is on screen
     box = page.locator("#draw").bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
@@ -36,6 +37,13 @@ def draw_strokes(page, strokes) -> None:
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=6)
         page.mouse.up()
+
+
+def pick_test_image(page, index: int) -> None:
+    page.locator("#index").fill(str(index))
+    page.wait_for_function(f"/^#{index}( |$)/.test(document.getElementById('index-out').textContent)",
+                           timeout=30_000)
+    page.evaluate("() => document.activeElement.blur()")  # no focus ring in the picture
 
 
 def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
@@ -54,22 +62,31 @@ def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
         draw_strokes(page, THREE)
         page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out'], #verdict[data-state='error']",
                                timeout=30_000)
-        page.locator("#index").fill("7")
-        page.wait_for_function("document.getElementById('index-out').textContent.startsWith('#7')", timeout=30_000)
+        pick_test_image(page, 7)
 
+        page.locator("#plane").scroll_into_view_if_needed()
         plane = page.locator("#plane").bounding_box()
-        page.mouse.move(plane["x"] + plane["width"] * 0.62, plane["y"] + plane["height"] * 0.38)
+        page.mouse.move(plane["x"] + plane["width"] * 0.78, plane["y"] + plane["height"] * 0.42)
         page.wait_for_timeout(300)
         out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name in ("latent", "try", "denoise", "run"):
+        for name in ("latent", "try", "run"):
             page.locator(PANELS[name]).screenshot(path=out / f"{name}.png")
-            written.append(f"{name}.png")
+        page.locator("#manifold").scroll_into_view_if_needed()
         tiles = page.locator("#manifold").bounding_box()
         page.mouse.move(tiles["x"] + tiles["width"] * 0.3, tiles["y"] + tiles["height"] * 0.7)
         page.wait_for_timeout(300)
         page.locator(PANELS["manifold"]).screenshot(path=out / "manifold.png")
-        written.append("manifold.png")
+
+        # The denoise panel is best shown with a run trained to denoise, if one is served.
+        runs = page.evaluate("() => fetch('/api/runs').then(r => r.json())")
+        denoiser = next((r["id"] for r in runs if r["denoising"]), None)
+        if denoiser and len(runs) > 1:
+            page.select_option("#run-picker", denoiser)
+            page.wait_for_function("document.getElementById('run-line').textContent.includes('denoising')")
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            pick_test_image(page, 7)
+        page.locator(PANELS["denoise"]).screenshot(path=out / "denoise.png")
+        written = ["latent.png", "try.png", "run.png", "manifold.png", "denoise.png"]
         context.close()
     if offsite:
         raise SystemExit(f"the page tried to reach other hosts: {sorted(set(offsite))}")

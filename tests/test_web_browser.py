@@ -61,14 +61,28 @@ class Browser:
         self.page.goto(f"{self.server}/{query}")
         self.page.wait_for_selector(READY)
 
+    def box(self, selector: str) -> dict:
+        """The element's box once it is scrolled into view: the mouse only reaches what is on screen."""
+        self.page.locator(selector).scroll_into_view_if_needed()
+        return self.page.locator(selector).bounding_box()
+
     def click_plane(self, fx: float, fy: float) -> None:
-        box = self.page.locator("#plane").bounding_box()
+        box = self.box("#plane")
         self.page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
     def decoded(self) -> np.ndarray:
         data = self.page.evaluate("() => Array.from(document.getElementById('decoded').getContext('2d')"
                                   ".getImageData(0, 0, 28, 28).data)")
         return np.array(data, np.uint8).reshape(28, 28, 4)[..., 0]
+
+    def image(self, selector: str) -> np.ndarray:
+        """The grey levels of an <img> of the page, at its natural size."""
+        data = self.page.evaluate("""s => { const img = document.querySelector(s), c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+            return [c.width, c.height, Array.from(ctx.getImageData(0, 0, c.width, c.height).data)]; }""", selector)
+        w, h, px = data
+        return np.array(px, np.uint8).reshape(h, w, 4)[..., 0]
 
     def shown_point(self) -> tuple[float, float]:
         """The plane point of the image shown (set once it is drawn: at once in the page, later from the server)."""
@@ -131,7 +145,7 @@ def test_server_decoding_keeps_one_request_in_flight(browser, server):
     browser.page.wait_for_function("p => document.getElementById('decoded').dataset.point !== p",
                                    arg=f"{before[0]},{before[1]}")
     first_point = browser.shown_point()
-    box = browser.page.locator("#plane").bounding_box()
+    box = browser.box("#plane")
     moves = 40
     for k in range(moves):  # sweep across the plane faster than the server answers
         f = 0.2 + 0.6 * k / (moves - 1)
@@ -149,7 +163,7 @@ def test_server_decoding_keeps_one_request_in_flight(browser, server):
 
 def test_drawing_a_stroke_gives_a_verdict(browser):
     browser.open("?run=tiny-vae")
-    box = browser.page.locator("#draw").bounding_box()
+    box = browser.box("#draw")
     page = browser.page
     page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
     page.mouse.down()
@@ -158,7 +172,8 @@ def test_drawing_a_stroke_gives_a_verdict(browser):
     page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out']")
     assert "part of the data set" in page.text_content("#verdict").lower()
     assert "threshold" in page.text_content("#verdict")
-    assert page.get_attribute("#try-input", "src").startswith("data:image/png")
+    seen = browser.image("#try-input")
+    assert seen.shape == (28, 28) and (seen > 128).sum() >= 20 and seen[0].max() < 40  # the stroke, white on black
     assert "Position on the latent plane" in page.text_content("#try-position")
 
 
@@ -170,13 +185,9 @@ def test_uploading_a_png_shows_its_reconstruction(browser, bars, tmp_path):
     browser.page.set_input_files("#upload", str(path))
     browser.page.wait_for_selector("#try-recon[src^='data:image/png']")
     browser.page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out']")
-    seen = browser.page.evaluate("""() => { const img = document.getElementById('try-input');
-        const c = document.createElement('canvas'); c.width = 28; c.height = 28;
-        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
-        const px = ctx.getImageData(0, 0, 28, 28).data;
-        return [img.naturalWidth, px[0], Math.max(...px)];
-    }""")
-    assert seen[0] == 28 and seen[1] < 40 and seen[2] > 200  # inverted to white on black, like the data
+    seen = browser.image("#try-input")
+    assert seen.shape == (28, 28) and seen[0].max() < 40 and seen.max() > 200  # inverted to white on black
+    assert browser.image("#try-recon").shape == (28, 28)
     assert "projected on (PC1, PC2)" in browser.page.text_content("#try-position")
     browser.page.locator("#panel-try").screenshot(path=tmp_path / "upload.png")
     assert (tmp_path / "upload.png").stat().st_size > 5_000
