@@ -24,7 +24,7 @@ from latentlab.evaluate import (
     ssim,
     to_float,
 )
-from latentlab.metrics import compute_metrics, other_dataset, write_metrics
+from latentlab.metrics import compute_metrics, format_summary, other_dataset, write_metrics
 from latentlab.models import build_model
 from latentlab.presets import preset_config
 from latentlab.rundir import Run, load_run
@@ -210,6 +210,9 @@ def test_compute_metrics_on_a_trained_run(tiny_run: Run, bars) -> None:
     for row in member["rows"]:
         assert 0 <= row["auroc"] <= 1 and 0 <= row["fpr_at_95_tpr"] <= 1
     assert (tiny_run.path / "detector.json").is_file()
+
+    summary = format_summary(metrics)
+    assert summary.splitlines()[0].startswith(tiny_run.name) and "combined" in summary
 
     path = write_metrics(tiny_run.path, metrics)
     assert path == tiny_run.path / "metrics.json" and json.loads(path.read_text()) == metrics
