@@ -180,6 +180,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from latentlab.web.app import discover_runs, serve
+    except ImportError as exc:
+        raise ConfigError(f"`latentlab serve` needs the web extra ({exc.name} is missing): "
+                          "pip install 'latentlab[web]'") from None
+    run_dirs = [Path(p) for p in args.runs] or discover_runs([Path("runs"), Path("report") / "runs"])
+    if not run_dirs:
+        raise ConfigError("no runs found under runs/ or report/runs/; train one (`latentlab train mnist-vae`), "
+                          "build the report (`latentlab report`) or pass RUN_DIR")
+    serve(run_dirs, host=args.host, port=args.port)
+    return 0
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -254,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR",
+                   help="run directories (default: every run under runs/, else under report/runs/)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
