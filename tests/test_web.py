@@ -434,7 +434,7 @@ def test_openapi_describes_the_api(client):
               "/api/runs/{run_id}/reconstruct", "/api/runs/{run_id}/detect"]:
         assert p in paths
     assert "multipart/form-data" in paths["/api/runs/{run_id}/detect"]["post"]["requestBody"]["content"]
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs").status_code == 404  # its Swagger UI would come from a CDN
 
 
 def test_concurrent_requests_on_a_live_server_agree_with_serial_ones(web_runs):

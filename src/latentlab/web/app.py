@@ -149,7 +149,8 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`."""
     services = load_services(run_dirs, datasets)
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", *PAGE_FILES)}
-    app = FastAPI(title="latentlab", version=__version__,
+    # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
+    app = FastAPI(title="latentlab", version=__version__, docs_url=None, redoc_url=None,
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
                               "denoising and the membership check. Images are 28x28 grayscale PNGs.")
     app.add_middleware(_Guard, max_body=MAX_BODY)
