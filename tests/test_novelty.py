@@ -193,6 +193,8 @@ def test_detector_for_run_fits_once_then_reuses(bars, tmp_path: Path, monkeypatc
     changed = ImageData("bars", x_train[:400], None, x_test, None, (), "synthetic")
     refit = detector_for_run(run, changed, score="latent")
     assert refit.n_reference_ + refit.n_holdout_ == 400
+    with pytest.raises(ValueError, match="needs a VAE"):
+        detector_for_run(run, None, score="elbo")  # refused before looking for the data set
 
 
 # ---- OOD sets, tables and the complexity measure ----------------------------------------------------------

@@ -282,14 +282,15 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
     """The run's saved detector for `score` if it was fitted for these weights (and, when `data` is given, on
     data.x_train); otherwise one fitted on the training split of `data` or of the run's dataset (looked up
     with `data_dir`), then saved beside the run."""
+    fresh = NoveltyDetector(run, score=score)
+    fresh._checked_model()  # an unknown score fails here, before any data set is loaded
     try:
-        det = NoveltyDetector.load(run.path, run, score=score)
+        saved = NoveltyDetector.load(run.path, run, score=score)
     except (FileNotFoundError, ValueError):
-        det = None
-    if det is not None and (data is None or det.data_sha256_ == data_fingerprint(data.x_train)):
-        return det
+        saved = None
+    if saved is not None and (data is None or saved.data_sha256_ == data_fingerprint(data.x_train)):
+        return saved
     if data is None:
         data = load_dataset(run.config.dataset, data_dir=data_dir, progress=False)
-    det = NoveltyDetector(run, score=score).fit(data.x_train)
-    det.save(run.path)
-    return det
+    fresh.fit(data.x_train).save(run.path)
+    return fresh
