@@ -75,7 +75,7 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, reps: int = 3) -
     return median(rates)
 
 
-def peak(seconds: float = 1.0) -> dict[str, Any]:
-    """GFLOP/s of each shape in GEMMS; `peak_gflops` is the best of them (the machine's practical limit)."""
-    rates = {name: matmul_gflops(*shape, seconds=seconds) for name, shape in GEMMS.items()}
+def peak(seconds: float = 1.0, shapes: dict[str, tuple[int, int, int]] | None = None) -> dict[str, Any]:
+    """GFLOP/s of each shape (default GEMMS); `peak_gflops` is the best of them (the machine's practical limit)."""
+    rates = {name: matmul_gflops(*shape, seconds=seconds) for name, shape in (shapes or GEMMS).items()}
     return {"gemm_gflops": rates, "peak_gflops": max(rates.values())}

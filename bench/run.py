@@ -41,12 +41,15 @@ class Plan:
     ddp_reps: int
     n_train: int | None = None  # None: all training images
     n_test: int | None = None
+    measure_report: bool = True  # run `latentlab report --profile quick` when the command exists
+    peak_shapes: dict[str, tuple[int, int, int]] | None = None  # None: flops.GEMMS
 
 
 FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 1, 3), "conv": (3, 1, 0)},
             peak_seconds=1.5, profile_steps=40, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
 SMOKE = Plan(runs={m: (2, 2, 1) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
-             score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256)
+             score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
+             peak_shapes={"tiny 64x64x64": (64, 64, 64)})
 
 
 def _subset(data: Data, plan: Plan) -> Data:
@@ -55,9 +58,10 @@ def _subset(data: Data, plan: Plan) -> Data:
     return Data(data.x_train[: plan.n_train], data.x_test[: plan.n_test], data.name, data.source, data.is_sample)
 
 
-def run(plan: Plan, sections: set[str], log=print) -> dict[str, Any]:
+def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> dict[str, Any]:
+    """Run `sections` of the bench at the sizes of `plan` (on `data`, default the bench data) -> results."""
     t_start = time.perf_counter()
-    data = _subset(load_data(), plan)
+    data = _subset(data or load_data(), plan)
     results: dict[str, Any] = {
         "machine": machine(), "load_average_start": load_average(),
         "data": {"name": data.name, "source": data.source, "is_sample": data.is_sample,
@@ -67,7 +71,7 @@ def run(plan: Plan, sections: set[str], log=print) -> dict[str, Any]:
     models: dict[str, Any] = {}
     if "peak" in sections:
         log("peak: float32 matmul GFLOP/s")
-        results["peak_start"] = flops.peak(plan.peak_seconds)
+        results["peak_start"] = flops.peak(plan.peak_seconds, plan.peak_shapes)
     if "throughput" in sections:
         results["throughput"] = {}
         for name, (epochs, reps, extra) in plan.runs.items():
@@ -75,7 +79,7 @@ def run(plan: Plan, sections: set[str], log=print) -> dict[str, Any]:
             results["throughput"][name], models[name] = throughput.compare(name, data, epochs, reps, extra)
             log("  " + table.throughput_line(name, results["throughput"][name]))
     if "peak" in sections:
-        results["peak_end"] = flops.peak(plan.peak_seconds)
+        results["peak_end"] = flops.peak(plan.peak_seconds, plan.peak_shapes)
         results["flops"] = _flops(results)
     if "profile" in sections:
         results["profile"] = {}
@@ -94,7 +98,7 @@ def run(plan: Plan, sections: set[str], log=print) -> dict[str, Any]:
         log("scaling: 1 process vs 2 torchrun processes")
         results["scaling"] = scaling.scaling("fashion-deep", _dataset_name(data, plan), reps=plan.ddp_reps)
     if "report" in sections:
-        results["report_time"] = _report_time(results, data)
+        results["report_time"] = _report_time(results, data, plan.measure_report)
     results["load_average_end"] = load_average()
     results["wall_s"] = time.perf_counter() - t_start
     results["targets"] = table.targets(results)
@@ -130,10 +134,12 @@ def _inference(models: dict[str, Any], data: Data, plan: Plan) -> dict[str, Any]
     return out
 
 
-def _report_time(results: dict[str, Any], data: Data) -> dict[str, Any]:
+def _report_time(results: dict[str, Any], data: Data, measure: bool) -> dict[str, Any]:
     walls = {name: r["engine_epoch_wall_s"] for name, r in results.get("throughput", {}).items()}
     out = {"estimate": reporttime.estimate(walls, len(data.x_train))}
-    if reporttime.report_available():
+    if not measure:
+        out["quick"] = {"status": "not measured (smoke run)"}
+    elif reporttime.report_available():
         out["quick"] = reporttime.measure("quick", timeout_s=900)
     else:
         out["quick"] = {"status": "TODO: `latentlab report` does not exist yet; measure it here when it lands"}

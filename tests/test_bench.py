@@ -1,0 +1,96 @@
+"""Smoke tests of `make bench` on tiny sizes, so its code paths cannot rot. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import canonical, flops, inference, profiling, reporttime, run, table, throughput  # noqa: E402
+from bench.common import Data, bench_config  # noqa: E402
+
+from latentlab.models import build_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(bars) -> Data:
+    x_train, _, x_test, _ = bars
+    return Data(x_train[:256], x_test[:64], "bars", "synthetic", True)
+
+
+def test_canonical_loop_starts_from_the_engines_initial_weights(tiny):
+    cfg = bench_config("simple", epochs=1)
+    hist = canonical.train(cfg.model, tiny.x_train[:128], tiny.x_test[:32], 2, 64)
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert all(h["samples_per_s"] > 0 and np.isfinite(h["val"]) for h in hist)
+    torch.manual_seed(0)
+    a = build_model(cfg.model)
+    torch.manual_seed(0)
+    b = build_model(cfg.model)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(("model", "reps"), [("simple", 2), ("conv", 1)])
+def test_compare_reports_ratio_quality_and_time_to_quality(model, reps, tiny):
+    small = Data(tiny.x_train[:128], tiny.x_test[:32], "bars", "synthetic", True)
+    result, trained = throughput.compare(model, small, epochs=2, reps=reps, extra_engine_epochs=1)
+    assert result["ratio"] > 0 and len(result["paired_ratios"]) == reps
+    assert np.isfinite(result["val_loss_engine"]) and np.isfinite(result["val_loss_canonical"])
+    assert result["time_to_quality"]["estimated"]  # fewer than 10 canonical epochs were measured
+    assert isinstance(trained, torch.nn.Module)
+
+
+def test_time_to_quality_reads_the_bar_off_ten_measured_epochs():
+    can = [{"epoch": e, "val": 1.0 / e, "time_s": 2.0, "eval_s": 0.5} for e in range(1, 11)]
+    eng = [{"epoch": e, "val": 1.0 / e - 0.001, "time_s": 0.5, "eval_s": 0.1} for e in range(1, 13)]
+    t = throughput.time_to_quality(eng, can)
+    assert not t["estimated"] and t["bar_val_loss"] == pytest.approx(0.1)
+    assert t["engine_epochs"] == 10 and t["engine_wall_s"] == pytest.approx(6.0)
+    assert t["speedup"] == pytest.approx(25.0 / 6.0)
+
+
+def test_fit_curve_recovers_a_plus_b_over_epoch():
+    a, b = throughput.fit_curve([2.0 + 3.0 / e for e in range(1, 6)])
+    assert a == pytest.approx(2.0) and b == pytest.approx(3.0)
+
+
+def test_flop_counts_match_the_layer_arithmetic():
+    simple = build_model(bench_config("simple", 1).model)
+    assert flops.macs_per_sample(simple, torch.rand(2, 1, 28, 28)) == 2 * 784 * 32
+    conv = build_model(bench_config("conv", 1).model)
+    # conv 1->32 and 32->64 (stride 2), two dense layers, transposed convs 64->32 and 32->1
+    expected = (14 * 14 * 32 * 9) + (7 * 7 * 64 * 32 * 9) + 2 * 3136 * 32 + (7 * 7 * 64 * 32 * 9) + (14 * 14 * 32 * 9)
+    assert flops.macs_per_sample(conv, torch.rand(2, 1, 28, 28)) == expected
+    assert flops.peak(seconds=0.01, shapes={"tiny": (32, 32, 32)})["peak_gflops"] > 0
+
+
+def test_profile_inference_and_estimates_run_on_tiny_inputs(tiny):
+    prof = profiling.top_ops("simple", tiny.x_train, steps=2, top=3)
+    assert len(prof["top_ops"]) == 3 and prof["total_self_cpu_ms"] > 0
+    model = build_model(bench_config("vae", 1).model)
+    assert inference.recon_scores(model, tiny.x_test).shape == (len(tiny.x_test),)
+    assert inference.scoring(model, tiny.x_test, reps=1)["recon_bce_images_per_s"] > 0
+    lat = inference.decode_latency(model, calls=3)["model_decode"]
+    assert 0 < lat["p50_ms"] <= lat["p95_ms"]
+    est = reporttime.estimate({"simple": 1.0, "deep": 2.0, "conv": 10.0, "vae": 3.0}, n_train=60_000)
+    assert est["full"]["total_s"] > est["quick"]["total_s"] > 0
+
+
+def test_tables_and_results_round_trip_through_json(tiny, tmp_path):
+    plan = run.Plan(runs={"simple": (2, 1, 0)}, peak_seconds=0.01, profile_steps=1, memory_epochs=1, score_reps=1,
+                    decode_calls=2, ddp_reps=1, n_train=128, n_test=64, measure_report=False,
+                    peak_shapes={"tiny": (32, 32, 32)})
+    results = run.run(plan, {"peak", "throughput", "report"}, log=lambda _: None, data=tiny)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results, default=run._jsonable))
+    back = json.loads(path.read_text())
+    assert "simple speed-up vs canonical" in back["targets"]
+    text = table.markdown(back)
+    assert "| simple | 256 |" in text and "Machine:" in text
