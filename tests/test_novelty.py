@@ -176,6 +176,9 @@ def test_load_refuses_other_weights_and_missing_files(vae_run: Run, bars, tmp_pa
     other = train_small("vae", bars[0][:256], tmp_path / "other", epochs=1)
     with pytest.raises(ValueError, match="other model weights"):
         NoveltyDetector.load(tmp_path, other, score="recon")
+    (tmp_path / "detector-recon.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="damaged"):
+        NoveltyDetector.load(tmp_path, vae_run, score="recon")
 
 
 def test_detector_for_run_fits_once_then_reuses(bars, tmp_path: Path, monkeypatch) -> None:

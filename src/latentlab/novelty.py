@@ -4,8 +4,8 @@ Every single score fails in one direction. A model's likelihood (ELBO, reconstru
 as more normal, so a Fashion-MNIST model finds MNIST digits *more* typical than its own test set; the
 complexity-corrected likelihood of Serra et al. (2020) fixes that and breaks the opposite direction. The
 default "combined" score therefore measures how typical the *joint* statistics of an image are (DoSE, Morningstar
-et al. 2021): negative log-likelihood, compressed size, distance to the training codes and, for VAEs, the KL term
-and the code norm, standardised and modelled by a Gaussian mixture fitted on held-out training images.
+et al. 2021): negative log-likelihood, compressed size, distance to the training codes, the code norm and, for
+VAEs, the KL term, standardised and modelled by a Gaussian mixture fitted on held-out training images.
 """
 
 from __future__ import annotations
@@ -138,11 +138,12 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         model = self.model_or_run.model if isinstance(self.model_or_run, Run) else self.model_or_run
         if not isinstance(model, nn.Module) or not hasattr(model, "variational"):
             raise TypeError(f"model_or_run must be a latentlab model or Run, got {type(self.model_or_run).__name__}")
-        allowed = valid_scores(model)
-        if self.score not in allowed:
-            kind = "a VAE" if self.score in VAE_ONLY and self.score in SCORES else "a known score"
-            raise ValueError(f"score={self.score!r} is not available for this model (it needs {kind}); choose "
-                             f"one of {', '.join(allowed)}")
+        allowed = ", ".join(valid_scores(model))
+        if self.score not in SCORES:
+            raise ValueError(f"unknown score {self.score!r}; choose one of {allowed}")
+        if self.score not in valid_scores(model):
+            raise ValueError(f"score={self.score!r} needs a VAE, and this model is a plain autoencoder; choose one "
+                             f"of {allowed}")
         if not (isinstance(self.k, int) and self.k >= 1):
             raise ValueError(f"k={self.k!r} is invalid: the number of neighbours must be an integer >= 1")
         if not 0.0 < self.target_fpr < 1.0:
@@ -242,8 +243,11 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"{path} was fitted for other model weights; delete it and refit")
         for key in ("offset_", "model_sha256_", "data_sha256_", "n_reference_", "n_holdout_"):
             setattr(det, key, info[key])
-        for key, value in arrays.items():
-            setattr(det, key, value)
+        needed = set(_ARRAYS) if det.score == "combined" else {"reference_codes_"} if det._needs_codes() else set()
+        if not needed <= set(arrays):
+            raise ValueError(f"{path}: its .safetensors lacks {sorted(needed - set(arrays))}; delete both and refit")
+        for key in needed:
+            setattr(det, key, arrays[key])
         if det._needs_codes():
             det.neighbors_ = NearestNeighbors(n_neighbors=det.k).fit(det.reference_codes_)
         return det
@@ -251,7 +255,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
 def _fit_mixture(z: np.ndarray, n_components: int, seed: int) -> GaussianMixture:
     gmm = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, n_init=2, random_state=seed)
-    # The matrices are 5 x 5: threaded BLAS only adds overhead (8x slower on a busy 2-core machine).
+    # The matrices are at most 5 x 5: threaded BLAS only adds overhead (8x slower on a busy 2-core machine).
     with threadpool_limits(limits=1):
         return gmm.fit(z)
 
