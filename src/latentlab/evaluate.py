@@ -100,13 +100,13 @@ def per_image_scores(model: nn.Module, x: np.ndarray, batch_size: int = BATCH,
             mu, logvar = model.encode(xb)
             eps = torch.randn(mu.shape, generator=gen, device=device, dtype=mu.dtype)
             sampled = model.decode_logits(mu + eps * torch.exp(0.5 * logvar))
-            row["recon"] = _bce(sampled, xb)
-            row["kl"] = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+            row["recon"] = bce_per_image(sampled, xb)
+            row["kl"] = kl_per_image(mu, logvar)
             row["neg_elbo"] = row["recon"] + row["kl"]
             logits = model.decode_logits(mu)
         else:
             logits = model.decode_logits(model.encode(xb))
-        row["bce"] = _bce(logits, xb)
+        row["bce"] = bce_per_image(logits, xb)
         row["mse"] = (torch.sigmoid(logits) - xb).pow(2).flatten(1).mean(1)
         for key, value in row.items():
             out.setdefault(key, []).append(value.double())
@@ -114,9 +114,15 @@ def per_image_scores(model: nn.Module, x: np.ndarray, batch_size: int = BATCH,
     return {k: torch.cat(out[k]).cpu().numpy() if k in out else np.zeros(0) for k in keys}
 
 
-def _bce(logits: Tensor, target: Tensor) -> Tensor:
+def bce_per_image(logits: Tensor, target: Tensor) -> Tensor:
+    """Bernoulli negative log-likelihood of `target` under `logits`, summed over pixels: nats per image."""
     # From logits: exact where the sigmoid saturates, unlike BCE on decoded probabilities.
     return F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none").flatten(1).sum(1)
+
+
+def kl_per_image(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) in closed form, nats per image."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
 @torch.inference_mode()
@@ -215,5 +221,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["decode_points", "embed", "gaussian_window", "iwae_log_likelihood", "per_image_scores", "psnr",
-           "reconstruct", "ssim", "to_float"]
+__all__ = ["bce_per_image", "decode_points", "embed", "gaussian_window", "iwae_log_likelihood", "kl_per_image",
+           "per_image_scores", "psnr", "reconstruct", "ssim", "to_float"]

@@ -6,10 +6,9 @@ import zlib
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from latentlab.evaluate import BATCH, batches
+from latentlab.evaluate import BATCH, batches, bce_per_image, kl_per_image
 
 LN2 = float(np.log(2.0))
 
@@ -54,12 +53,11 @@ def model_statistics(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -
     for xb in batches(model, as_images(x), batch_size):
         if model.variational:
             mu, logvar = model.encode(xb)
-            kl.append((0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)).double())
+            kl.append(kl_per_image(mu, logvar).double())
             code = mu
         else:
             code = model.encode(xb)
-        logits = model.decode_logits(code).float()
-        bce.append(F.binary_cross_entropy_with_logits(logits, xb, reduction="none").flatten(1).sum(1).double())
+        bce.append(bce_per_image(model.decode_logits(code), xb).double())
         codes.append(code.float())
     out = {"code": _cat(codes, (0, model.latent_dim), np.float32), "bce": _cat(bce, (0,), np.float64)}
     if model.variational:
