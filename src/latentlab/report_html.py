@@ -114,12 +114,16 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
     for p in parts:
         m, run = p["metrics"], p["run"]
         rec, vae = m.get("reconstruction") or {}, m.get("vae") or {}
-        combined = [r["auroc"] for r in (m.get("membership") or {}).get("rows", []) if r["score"] == "combined"]
+        mem = m.get("membership") or {}
+        combined = {r["ood"]: r["auroc"] for r in mem.get("rows", []) if r["score"] == "combined"}
+        other = combined.get(mem.get("other_dataset") or "")
         summary_rows.append([f'{p["section"].number} {run.name}', p["data"].name, len(run.history),
                              rec.get("bce_per_pixel"), rec.get("mse_per_pixel"), vae.get("elbo"),
-                             (m.get("latent") or {}).get("knn_accuracy"), min(combined) if combined else None])
+                             (m.get("latent") or {}).get("knn_accuracy"), other,
+                             min(combined.values()) if combined else None])
     summary = _table(["experiment", "data", "epochs", "test BCE/pixel", "test MSE/pixel", "ELBO (nats)",
-                      "5-NN accuracy", "worst combined AUROC"], summary_rows)
+                      "5-NN accuracy", "AUROC vs the other dataset",
+                      "worst AUROC, any set"], summary_rows)
     sources = {p["data"].name: (p["data"].source, p["fallback"]) for p in parts}
     data_lines = "".join(
         f"<li><b>{html.escape(n)}</b>: {html.escape(src)}"
@@ -130,7 +134,8 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
 <title>latentlab report: unsupervised autoencoders</title><style>{CSS}</style></head><body>
 <h1>Unsupervised autoencoders on MNIST and Fashion-MNIST</h1>
 <p class="muted">Reproduced by <code>{html.escape(env["command"])}</code> ({html.escape(env["profile"])} profile) on
-{html.escape(env["created"])} in {env["total_s"]:.0f} s. {html.escape(versions)}.</p>
+{html.escape(env["created"])} in {env["total_s"]:.0f} s (runs reused from earlier take no time; their training took
+{sum(p["run"].meta.get("train_time_s", 0.0) for p in parts):.0f} s in all). {html.escape(versions)}.</p>
 <h2>Data</h2><ul>{data_lines}</ul>
 <h2>Summary</h2>{summary}
 {"".join(sections)}
