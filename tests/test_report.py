@@ -58,3 +58,29 @@ def test_figure_commands_on_the_report_runs(report, tmp_path):
         assert main(["plot", kind, vae, "-o", str(tmp_path / f"{kind}.png")]) == 0
     assert all((tmp_path / f"{k}.png").stat().st_size > 1000 for k in ("d", "g", "recon", "manifold"))
     assert main(["decode", str(out / "runs" / "mnist-denoise"), "0", "0", "-o", str(tmp_path / "x.png")]) == 2
+
+
+@pytest.mark.slow
+def test_detect_and_evaluate_commands(report, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from latentlab.data import load_dataset
+
+    out, _ = report
+    vae = out / "runs" / "mnist-vae"
+    digit = load_dataset("mnist-sample", progress=False).x_test[0]
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "n.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    # A detector saved by an older format is refitted, never misread.
+    info = json.loads((vae / "detector.json").read_text())
+    (vae / "detector.json").write_text(json.dumps({**info, "format": 1}))
+    assert main(["detect", str(vae), str(tmp_path / "digit.png"), str(tmp_path / "n.png"), "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "threshold" in lines[0] and "in (like" in lines[2] and "OUT" in lines[3]
+    assert json.loads((vae / "detector.json").read_text())["format"] == info["format"]
+    assert main(["detect", str(vae), str(tmp_path / "bad.png")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["evaluate", str(vae), "--iwae-k", "4", "--no-membership", "--quiet"]) == 0
+    assert json.loads((vae / "metrics.json").read_text())["membership"] is None

@@ -180,6 +180,58 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
 
 
+def _read_image(path: str, invert: bool) -> Any:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.convert("L")  # grayscale; an alpha channel is dropped
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ConfigError(f"{path}: Pillow cannot read this image ({exc}); pass a PNG or JPEG file") from None
+    if gray.size != (28, 28):
+        gray = gray.resize((28, 28), Image.Resampling.LANCZOS)
+    pixels = np.asarray(gray, dtype=np.uint8)
+    # The datasets are light strokes on black; --invert turns a dark-on-white scan into that.
+    return 255 - pixels if invert else pixels
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from latentlab.novelty import detector_for_run
+    from latentlab.rundir import load_run
+
+    run = load_run(args.run)
+    images = np.stack([_read_image(p, args.invert) for p in args.images])
+    if not args.quiet:
+        print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
+    detector = detector_for_run(run, score=args.score, data_dir=args.data_dir)
+    scores = detector.score_samples(images)
+    rows = [("image", "score", "threshold", "verdict")]
+    for path, score in zip(args.images, scores, strict=True):
+        verdict = "in (like the training data)" if score >= detector.offset_ else "OUT (novel)"
+        rows.append((path, f"{score:.3f}", f"{detector.offset_:.3f}", verdict))
+    print(_table(rows))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from latentlab.data import load_dataset
+    from latentlab.metrics import compute_metrics, format_summary, write_metrics
+    from latentlab.rundir import load_run
+    from latentlab.train import resolve_device
+
+    run = load_run(args.run, device=resolve_device(args.device))
+    data = load_dataset(run.config.dataset, data_dir=args.data_dir, progress=not args.quiet)
+    metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
+                              progress=not args.quiet)
+    path = write_metrics(run.path, metrics)
+    print(format_summary(metrics))
+    print(path)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from latentlab.web.app import discover_runs, serve
@@ -268,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
     p.set_defaults(func=cmd_generate)
+
+    from latentlab.novelty import SCORES
+
+    p = sub.add_parser("detect", help="is each image like the run's training data? (novelty detection)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files (made grayscale 28x28)")
+    p.add_argument("--score", choices=SCORES, default="combined",
+                   help="novelty score (default combined; elbo needs a VAE)")
+    p.add_argument("--invert", action="store_true", help="invert the images first (dark strokes on white paper)")
+    p.add_argument("--data-dir", help="where the run's dataset is, if the detector must be fitted first")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("evaluate", help="measure a run on its test split and write RUN/metrics.json")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
+    p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",

@@ -34,7 +34,7 @@ from latentlab.rundir import Run, atomic_write_bytes, atomic_write_text
 
 SCORES = ("combined", "recon", "latent", "elbo", "complexity")
 VAE_ONLY = ("elbo",)
-FORMAT = 1
+FORMAT = 2  # bumped whenever a feature changes meaning: older files are refitted, not misread
 MAX_COMPONENTS = 4
 HOLDOUT_PER_COMPONENT = 400  # a full-covariance component needs a few hundred points to be estimated well
 CV_FOLDS = 5
@@ -237,7 +237,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             arrays = load_file(str(run_dir / f"{stem}.safetensors"))
         except (json.JSONDecodeError, SafetensorError, OSError) as exc:
             raise ValueError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
-        if info.get("class") != cls.__name__ or info.get("format", 0) > FORMAT:
+        if info.get("class") != cls.__name__ or info.get("format", 0) != FORMAT:
             raise ValueError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
         det = cls(model, **info["params"])
         if model_fingerprint(det._checked_model()) != info["model_sha256_"]:

@@ -192,8 +192,9 @@ class RunService:
                     # Without the training images only a saved detector can be used: never download here.
                     try:
                         self._detector = NoveltyDetector.load(run.path, run)
-                    except FileNotFoundError:
-                        raise DatasetError(f"{run.path} has no saved detector and {self.data_error}") from None
+                    except (FileNotFoundError, ValueError) as exc:
+                        raise DatasetError(f"{run.path} has no usable saved detector ({exc}) and "
+                                           f"{self.data_error}") from None
             return self._detector
 
     def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:
