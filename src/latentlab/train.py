@@ -145,7 +145,7 @@ def evaluate_loss(model: nn.Module, x: Tensor, cfg: TrainConfig, info: dist.Dist
     gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 1)
     sums: dict[str, Tensor] = {}
     for idx in shard.split(cfg.eval_batch_size):
-        xb = _to_float(x[idx])
+        xb = _to_float(x.index_select(0, idx))
         out = model.loss(corrupt(xb, cfg.noise, gen), xb)
         for k, v in out.items():
             sums[k] = sums.get(k, torch.zeros((), device=x.device)) + v.detach().float() * len(idx)
@@ -239,7 +239,8 @@ def _train(cfg: RunConfig, x_train_np: np.ndarray, x_val_np: np.ndarray | None, 
                 if halt:
                     status = "interrupted"
                     break
-                xb = _to_float(x_train[idx])
+                # index_select copies whole rows; x[idx] goes through the generic gather, ~8x slower on a CPU.
+                xb = _to_float(x_train.index_select(0, idx))
                 with autocast:
                     out = loss_module(corrupt(xb, tc.noise), xb)
                 opt.zero_grad(set_to_none=True)
