@@ -1,13 +1,15 @@
 """Peak resident memory of a full-data training run, each model in a fresh child process.
 
-The parent reads the child's own peak RSS from wait4's rusage (ru_maxrss, KiB on Linux), which covers
-the interpreter, torch and its libraries, the dataset and the run-directory writes.
+The child reports its own high-water mark (VmHWM in /proc/self/status): the interpreter, torch and its
+libraries, the dataset, training and the run-directory writes. wait4's ru_maxrss is kept beside it, but it
+can include the parent's pages from before exec (a forked copy of a large parent), so it is not the number used.
 
     python bench/memory.py MODEL EPOCHS   # the child: train MODEL on the bench data into a temporary run dir
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,8 +34,21 @@ def peak_rss(model: str, epochs: int, data: str = "fashion-mnist") -> dict[str, 
         out = log.read()
     if code != 0:
         raise RuntimeError(f"memory child for {model} failed (exit {code}): {out[-2000:]}")
-    return {"peak_rss_mib": usage.ru_maxrss / 1024.0, "epochs": epochs, "wall_s": time.perf_counter() - t0,
-            "child": out.strip().splitlines()[-1] if out.strip() else ""}
+    report = json.loads(out.strip().splitlines()[-1])
+    return {"peak_rss_mib": report["vm_hwm_kib"] / 1024.0, "ru_maxrss_mib": usage.ru_maxrss / 1024.0,
+            "epochs": epochs, "wall_s": time.perf_counter() - t0, "n_train": report["n_train"],
+            "status": report["status"]}
+
+
+def vm_hwm_kib() -> int:
+    """Peak resident set size of this process in KiB (Linux), 0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -45,7 +60,8 @@ def main(argv: list[str]) -> int:
     data = load_data(data_name)
     with tempfile.TemporaryDirectory(prefix="latentlab-bench-") as tmp:
         result = train(bench_config(model, epochs), data.x_train, data.x_test, Path(tmp) / model, quiet=True)
-    print(f"{model}: {len(data.x_train)} images, {len(result.history)} epochs, {result.status}")
+    print(json.dumps({"model": model, "n_train": len(data.x_train), "status": result.status,
+                      "vm_hwm_kib": vm_hwm_kib()}))
     return 0
 
 

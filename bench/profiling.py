@@ -11,6 +11,13 @@ from bench.common import bench_config
 from latentlab.train import train
 
 TOP = 12
+# Operator name fragments -> where the time goes. Checked in order; the first match wins.
+CATEGORIES = (
+    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")),
+    ("convolution", ("conv",)),
+    ("optimizer", ("adam", "optimizer", "zero_grad")),
+    ("loss", ("sigmoid", "binary_cross_entropy", "log1p")),
+)
 
 
 def _engine_steps(model: str, x: np.ndarray, steps: int) -> None:
@@ -28,9 +35,16 @@ def top_ops(model: str, x_train: np.ndarray, steps: int = 40, top: int = TOP) ->
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    shares: dict[str, float] = {}
+    for e in events:
+        key = e.key.lower()
+        cat = next((c for c, frags in CATEGORIES if any(f in key for f in frags)), "other (element-wise, copies, "
+                   "autograd and Python)")
+        shares[cat] = shares.get(cat, 0.0) + e.self_cpu_time_total / total
     return {
         "steps": steps, "batch_size": cfg.train.batch_size,
         "total_self_cpu_ms": total / 1000.0,
+        "by_category": {k: round(v, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])},
         "top_ops": [{"op": e.key, "calls": e.count, "self_cpu_ms": round(e.self_cpu_time_total / 1000.0, 2),
                      "share": round(e.self_cpu_time_total / total, 3)} for e in rows],
     }

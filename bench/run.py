@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the repository, on the path
     sys.path.insert(0, str(ROOT))
 
-from bench import flops, inference, memory, profiling, reporttime, scaling, table, throughput  # noqa: E402
+from bench import compiled, flops, inference, memory, profiling, reporttime, scaling, table, throughput  # noqa: E402
 from bench.common import MODELS, Data, bench_config, load_average, load_data, machine  # noqa: E402
 from latentlab.models import build_model  # noqa: E402
 
@@ -43,13 +43,15 @@ class Plan:
     n_test: int | None = None
     measure_report: bool = True  # run `latentlab report --profile quick` when the command exists
     peak_shapes: dict[str, tuple[int, int, int]] | None = None  # None: flops.GEMMS
+    compile_models: tuple[str, ...] = ("simple", "deep", "vae")
+    compile_epochs: int = 3
 
 
-FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 1, 3), "conv": (3, 1, 0)},
+FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 2, 3), "conv": (10, 1, 2)},
             peak_seconds=1.5, profile_steps=40, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
 SMOKE = Plan(runs={m: (2, 2, 1) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
-             peak_shapes={"tiny 64x64x64": (64, 64, 64)})
+             peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2)
 
 
 def _subset(data: Data, plan: Plan) -> Data:
@@ -81,6 +83,11 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
     if "peak" in sections:
         results["peak_end"] = flops.peak(plan.peak_seconds, plan.peak_shapes)
         results["flops"] = _flops(results)
+    if "compile" in sections:
+        results["compile"] = {}
+        for name in plan.compile_models:
+            log(f"compile: {name} eager vs train.compile=true")
+            results["compile"][name] = compiled.compare(name, data, plan.compile_epochs)
     if "profile" in sections:
         results["profile"] = {}
         for name in MODELS:
@@ -136,21 +143,21 @@ def _inference(models: dict[str, Any], data: Data, plan: Plan) -> dict[str, Any]
 
 def _report_time(results: dict[str, Any], data: Data, measure: bool) -> dict[str, Any]:
     walls = {name: r["engine_epoch_wall_s"] for name, r in results.get("throughput", {}).items()}
-    out = {"estimate": reporttime.estimate(walls, len(data.x_train))}
     if not measure:
-        out["quick"] = {"status": "not measured (smoke run)"}
+        quick: dict[str, Any] = {"status": "not measured (smoke run)"}
     elif reporttime.report_available():
-        out["quick"] = reporttime.measure("quick", timeout_s=900)
+        quick = reporttime.measure("quick", timeout_s=900)
     else:
-        out["quick"] = {"status": "TODO: `latentlab report` does not exist yet; measure it here when it lands"}
-    return out
+        quick = {"status": "TODO: `latentlab report` does not exist yet; measure it here when it lands"}
+    outside = quick.get("outside_training_s", 0.0)
+    return {"quick": quick, "estimate": reporttime.estimate(walls, len(data.x_train), outside)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
-    parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,report",
+    parser.add_argument("--only", default="peak,throughput,compile,profile,memory,inference,scaling,report",
                         help="comma-separated sections to run")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL

@@ -79,6 +79,12 @@ def markdown(results: dict[str, Any]) -> str:
         gemms = results["peak_start"]["gemm_gflops"]
         lines.append(f"Peak float32 matmul: {fl['peak_gflops']:.0f} GFLOP/s ("
                      + ", ".join(f"{k} {v:.0f}" for k, v in gemms.items()) + " at start).")
+    comp = results.get("compile")
+    if comp:
+        lines.append("train.compile=true (inductor, CPU): " + ", ".join(
+            f"{k} x{v['ratio']:.2f} steady ({_n(v['compiled_samples_per_s'])} vs {_n(v['eager_samples_per_s'])} "
+            f"img/s), compile {v['compile_s_cold_cache']:.0f} s cold / {v['compile_s_warm_cache']:.0f} s warm"
+            for k, v in comp.items()) + ".")
     inf = results.get("inference")
     if inf:
         parts = [f"{k} {_n(v['recon_bce_images_per_s'])} img/s" for k, v in inf["scoring"].items()]
@@ -98,10 +104,13 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{100 * sc['efficiency_vs_2x_1_thread']:.0f}%.")
     rt = results.get("report_time")
     if rt:
-        est = rt["estimate"]
-        lines.append(f"Report (estimated from epoch times): quick {est['quick']['total_s'] / 60:.1f} min, "
-                     f"full {est['full']['total_s'] / 60:.1f} min; measured quick: "
-                     + (f"{rt['quick']['wall_s']:.0f} s" if "wall_s" in rt["quick"] else rt["quick"]["status"]))
+        est, quick = rt["estimate"], rt["quick"]
+        measured = (f"{quick['wall_s']:.0f} s ({quick['training_s']:.0f} s of it training, on "
+                    + ", ".join(sorted({str(r['dataset']) for r in quick["runs"].values()})) + ")"
+                    if "wall_s" in quick else quick["status"])
+        lines.append(f"`latentlab report --profile quick` measured: {measured}. Estimated on full-size data "
+                     f"(60,000 images per experiment): quick {est['quick']['total_s'] / 60:.1f} min, full "
+                     f"{est['full']['total_s'] / 60:.1f} min.")
     tg = results.get("targets", {})
     if tg:
         lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
