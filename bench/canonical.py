@@ -64,6 +64,18 @@ def epochs(model_cfg: ModelConfig, x_train: np.ndarray, x_test: np.ndarray, n_ep
                "eval_s": time.perf_counter() - t0 - elapsed}
 
 
+def loader_seconds(x_train: np.ndarray, batch_size: int, reps: int = 3) -> float:
+    """Median seconds to iterate one epoch of the canonical DataLoader with no model: its fixed cost per epoch."""
+    loader = DataLoader(TensorDataset(to_float(x_train)), batch_size=batch_size, shuffle=True)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in loader:
+            pass
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def train(model_cfg: ModelConfig, x_train: np.ndarray, x_test: np.ndarray, n_epochs: int, batch_size: int,
           seed: int = 0, lr: float = 1e-3) -> list[dict[str, Any]]:
     """All epochs' records (see `epochs`)."""

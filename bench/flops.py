@@ -75,6 +75,11 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.0, reps: int = 3) -
     return median(rates)
 
 
+def square_gflops(seconds: float = 1.0, shapes: dict[str, tuple[int, int, int]] | None = None) -> float:
+    """GFLOP/s of the first shape (default the large square): a quick reading of the machine's current speed."""
+    return matmul_gflops(*next(iter((shapes or GEMMS).values())), seconds=seconds)
+
+
 def peak(seconds: float = 1.0, shapes: dict[str, tuple[int, int, int]] | None = None) -> dict[str, Any]:
     """GFLOP/s of each shape (default GEMMS); `peak_gflops` is the best of them (the machine's practical limit)."""
     rates = {name: matmul_gflops(*shape, seconds=seconds) for name, shape in (shapes or GEMMS).items()}

@@ -75,10 +75,19 @@ def markdown(results: dict[str, Any]) -> str:
                          f"x{r['ratio']:.2f} (x{RATIO_TARGETS[name]}) | "
                          f"{r['val_loss_engine']:.4f} / {r['val_loss_canonical']:.4f} | {_ttq(r)} | {gf} | {rss} |")
         lines.append("")
+        lines.append("The canonical loop's DataLoader alone (no model) per epoch, against its whole epoch, and the "
+                     "speed-up an engine would get from removing it with identical model math: " + ", ".join(
+                         f"{k} {r['canonical_loader_s_per_epoch']:.2f} of {r['canonical_epoch_s']:.2f} s -> "
+                         f"x{r['ratio_ceiling_without_loader']:.2f}" for k, r in tp.items()) + ".")
     if fl:
         gemms = results["peak_start"]["gemm_gflops"]
-        lines.append(f"Peak float32 matmul: {fl['peak_gflops']:.0f} GFLOP/s ("
-                     + ", ".join(f"{k} {v:.0f}" for k, v in gemms.items()) + " at start).")
+        ends = results["peak_end"]["gemm_gflops"]
+        lines.append(f"Peak float32 matmul: {fl['peak_gflops']:.0f} GFLOP/s best ("
+                     + ", ".join(f"{k} {v:.0f}" for k, v in gemms.items()) + " at start; "
+                     + ", ".join(f"{v:.0f}" for v in ends.values()) + " at end). % of peak in the table is "
+                     "against square matmuls timed just before and after each model: "
+                     + ", ".join(f"{k} {v['peak_gflops_around']:.0f}" for k, v in fl.items() if isinstance(v, dict))
+                     + " GFLOP/s.")
     comp = results.get("compile")
     if comp:
         lines.append("train.compile=true (inductor, CPU): " + ", ".join(

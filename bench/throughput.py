@@ -82,6 +82,13 @@ def compare(model: str, data: Data, epochs: int, reps: int,
         "engine_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in eng_hist[1:]]),
         "canonical_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in can_hist[1:]]),
     }
+    # The canonical loop's DataLoader cost is the largest thing the engine can remove; the model's own
+    # forward/backward is shared, so the ratio cannot exceed epoch / (epoch - loader) by much.
+    loader_s = canonical.loader_seconds(data.x_train, out["batch_size"])
+    can_epoch_s = len(data.x_train) / out["canonical_samples_per_s"]
+    out["canonical_loader_s_per_epoch"] = loader_s
+    out["canonical_epoch_s"] = can_epoch_s
+    out["ratio_ceiling_without_loader"] = can_epoch_s / max(can_epoch_s - loader_s, 1e-9)
     out["time_to_quality"] = time_to_quality(eng_hist, can_hist)
     return out, runs["engine"][0]["model"]
 
