@@ -50,7 +50,7 @@ class Plan:
 # conv runs 6 epochs (its 10-epoch bar for time to quality is extrapolated, and says so) to keep the whole
 # bench under 20 minutes when the machine runs at its slower sustained speed.
 FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 2, 3), "conv": (6, 1, 0)},
-            peak_seconds=1.5, profile_steps=40, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
+            peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
 SMOKE = Plan(runs={m: (2, 2, 1) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
              peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2)
