@@ -193,7 +193,7 @@ class RunService:
                     try:
                         self._detector = NoveltyDetector.load(run.path, run)
                     except (FileNotFoundError, ValueError) as exc:
-                        raise DatasetError(f"{run.path} has no usable saved detector ({exc}) and "
+                        raise DatasetError(f"{run.path} has no saved detector it can use ({exc}) and "
                                            f"{self.data_error}") from None
             return self._detector
 
