@@ -19,7 +19,10 @@ from latentlab.train import train
 def _run(model: str, data: Data, epochs: int, compile_: bool) -> list[dict[str, Any]]:
     cfg = bench_config(model, epochs)
     cfg = replace(cfg, train=replace(cfg.train, compile=compile_))
-    return train(cfg, data.x_train, data.x_test, None, quiet=True).history
+    result = train(cfg, data.x_train, data.x_test, None, quiet=True)
+    if result.status == "interrupted":  # SIGINT/SIGTERM stopped the engine: stop the bench too
+        raise KeyboardInterrupt
+    return result.history
 
 
 def compare(model: str, data: Data, epochs: int = 3) -> dict[str, Any]:

@@ -28,6 +28,8 @@ def engine_run(model: str, data: Data, epochs: int, seed: int = 0) -> dict[str, 
     t0 = time.perf_counter()
     result = train(cfg, data.x_train, data.x_test, None, quiet=True)
     wall = time.perf_counter() - t0
+    if result.status == "interrupted":  # the engine turns SIGINT/SIGTERM into a clean stop; so does the bench
+        raise KeyboardInterrupt
     hist = [{"epoch": h["epoch"], "samples_per_s": h["samples_per_s"], "time_s": h["time_s"],
              "val": h["val"]["loss"]} for h in result.history]
     overhead = max(0.0, wall - sum(h["time_s"] for h in hist)) / len(hist)
