@@ -30,9 +30,10 @@ from latentlab.models import build_model  # noqa: E402
 
 @dataclass(frozen=True)
 class Plan:
-    """How much of each section to run: (epochs, repetitions, extra engine epochs for time to quality)."""
+    """How much of each section to run. `runs`: model -> (epochs of the quality run, repetitions, extra engine
+    epochs for time to quality, epochs of each further speed-only repetition)."""
 
-    runs: dict[str, tuple[int, int, int]]
+    runs: dict[str, tuple[int, int, int, int]]
     peak_seconds: float
     profile_steps: int
     memory_epochs: int
@@ -49,9 +50,9 @@ class Plan:
 
 # conv runs 6 epochs (its 10-epoch bar for time to quality is extrapolated, and says so) to keep the whole
 # bench under 20 minutes when the machine runs at its slower sustained speed.
-FULL = Plan(runs={"simple": (10, 2, 5), "deep": (10, 2, 5), "vae": (10, 2, 3), "conv": (6, 1, 0)},
+FULL = Plan(runs={"simple": (10, 3, 5, 4), "deep": (10, 3, 5, 4), "vae": (10, 3, 3, 3), "conv": (6, 3, 0, 2)},
             peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
-SMOKE = Plan(runs={m: (2, 2, 1) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
+SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
              peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2)
 
@@ -70,7 +71,8 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
         "machine": machine(), "load_average_start": load_average(),
         "data": {"name": data.name, "source": data.source, "is_sample": data.is_sample,
                  "n_train": len(data.x_train), "n_test": len(data.x_test)},
-        "plan": {"runs (epochs, reps, extra engine epochs)": plan.runs, "smoke": plan.n_train is not None},
+        "plan": {"runs (epochs, reps, extra engine epochs, speed-rep epochs)": plan.runs,
+                 "smoke": plan.n_train is not None},
     }
     models: dict[str, Any] = {}
     if "peak" in sections:
@@ -78,10 +80,12 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
         results["peak_start"] = flops.peak(plan.peak_seconds, plan.peak_shapes)
     if "throughput" in sections:
         results["throughput"] = {}
-        for name, (epochs, reps, extra) in plan.runs.items():
-            log(f"throughput: {name} ({epochs} epochs x {reps} reps, engine and canonical alternated)")
+        for name, (epochs, reps, extra, speed_epochs) in plan.runs.items():
+            log(f"throughput: {name} ({epochs} epochs, then {reps - 1} x {speed_epochs}; engine and canonical "
+                "alternated)")
             before = flops.square_gflops(plan.peak_seconds, plan.peak_shapes)
-            results["throughput"][name], models[name] = throughput.compare(name, data, epochs, reps, extra)
+            results["throughput"][name], models[name] = throughput.compare(name, data, epochs, reps, extra,
+                                                                           speed_epochs)
             # The machine slows under sustained load (the end-of-run peak is below the start's), so each
             # model's fraction of peak is taken against matmuls timed just before and just after it.
             results["throughput"][name]["peak_gflops_around"] = [

@@ -62,17 +62,18 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['load_average_start']} -> {results['load_average_end']}", ""]
     tp, fl, mem = results.get("throughput", {}), results.get("flops", {}), results.get("memory", {})
     if tp:
-        lines += ["| model | batch | epochs x reps | engine img/s | canonical img/s | speed-up (target) | "
-                  "val loss engine / canonical | time to canonical's 10-epoch loss, engine / canonical | "
-                  "GFLOP/s (% of peak) | peak RSS MiB |",
+        lines += ["| model | batch | epochs (+ speed reps) | engine img/s | canonical img/s | "
+                  "speed-up [per pair] (target) | val loss engine / canonical | "
+                  "time to canonical's 10-epoch loss, engine / canonical | GFLOP/s (% of peak) | peak RSS MiB |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in tp.items():
             f = fl.get(name)
             gf = f"{f['achieved_gflops']:.1f} ({100 * f['fraction_of_peak']:.0f}%)" if f else "-"
             rss = _n(mem[name]["peak_rss_mib"]) if name in mem else "-"
-            lines.append(f"| {name} | {r['batch_size']} | {r['epochs']} x {r['reps']} | "
+            lines.append(f"| {name} | {r['batch_size']} | {r['epochs']} (+{r['reps'] - 1}x{r['speed_epochs']}) | "
                          f"{_n(r['engine_samples_per_s'])} | {_n(r['canonical_samples_per_s'])} | "
-                         f"x{r['ratio']:.2f} (x{RATIO_TARGETS[name]}) | "
+                         f"x{r['ratio']:.2f} [{min(r['paired_ratios']):.2f}-{max(r['paired_ratios']):.2f}] "
+                         f"(x{RATIO_TARGETS[name]}) | "
                          f"{r['val_loss_engine']:.4f} / {r['val_loss_canonical']:.4f} | {_ttq(r)} | {gf} | {rss} |")
         lines.append("")
         lines.append("The canonical loop's DataLoader alone (no model) per epoch, against its whole epoch, and the "
@@ -92,7 +93,7 @@ def markdown(results: dict[str, Any]) -> str:
     if comp:
         lines.append("train.compile=true (inductor, CPU): " + ", ".join(
             f"{k} x{v['ratio']:.2f} steady ({_n(v['compiled_samples_per_s'])} vs {_n(v['eager_samples_per_s'])} "
-            f"img/s), compile {v['compile_s_cold_cache']:.0f} s cold / {v['compile_s_warm_cache']:.0f} s warm"
+            f"img/s), compile {v['compile_s_cold_cache']:.0f} s (empty cache)"
             for k, v in comp.items()) + ".")
     inf = results.get("inference")
     if inf:

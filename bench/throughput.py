@@ -50,22 +50,25 @@ def steady(history: list[dict[str, Any]]) -> list[float]:
     return [h["samples_per_s"] for h in history[1:]]
 
 
-def compare(model: str, data: Data, epochs: int, reps: int,
-            extra_engine_epochs: int = 0) -> tuple[dict[str, Any], nn.Module]:
+def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs: int = 0,
+            speed_epochs: int | None = None) -> tuple[dict[str, Any], nn.Module]:
     """Engine vs canonical for `model`: throughput ratio, final validation losses, time to quality; and the
     engine's trained model (for the inference section).
 
-    The first engine run goes on for `extra_engine_epochs` more epochs, so that time to quality can be read
-    off it when the engine reaches the bar only after the canonical loop's epoch count.
+    Repetition 0 trains both for `epochs` (the engine `extra_engine_epochs` more, so that time to quality can
+    be read off it when it reaches the bar only after the canonical loop's epoch count); it gives the losses.
+    Repetitions 1.. are shorter runs of `speed_epochs` (default `epochs`) for throughput only: more, shorter
+    A/B pairs follow the machine's drifting speed more closely than fewer long ones.
     """
     runs: dict[str, list[dict[str, Any]]] = {"engine": [], "canonical": []}
     for rep in range(reps):
+        n = epochs if rep == 0 else (speed_epochs or epochs)
         order = ("engine", "canonical") if rep % 2 == 0 else ("canonical", "engine")
         for who in order:
             if who == "engine":
-                runs[who].append(engine_run(model, data, epochs + (extra_engine_epochs if rep == 0 else 0)))
+                runs[who].append(engine_run(model, data, n + (extra_engine_epochs if rep == 0 else 0)))
             else:
-                runs[who].append(canonical_run(model, data, epochs))
+                runs[who].append(canonical_run(model, data, n))
     eng = [s for r in runs["engine"] for s in steady(r["history"])]
     can = [s for r in runs["canonical"] for s in steady(r["history"])]
     paired = [median(steady(e["history"])) / median(steady(c["history"]))
@@ -73,7 +76,8 @@ def compare(model: str, data: Data, epochs: int, reps: int,
     eng_hist, can_hist = runs["engine"][0]["history"], runs["canonical"][0]["history"]
     val_engine, val_canonical = eng_hist[epochs - 1]["val"], can_hist[epochs - 1]["val"]
     out: dict[str, Any] = {
-        "epochs": epochs, "reps": reps, "batch_size": bench_config(model, epochs).train.batch_size,
+        "epochs": epochs, "reps": reps, "speed_epochs": speed_epochs or epochs,
+        "batch_size": bench_config(model, epochs).train.batch_size,
         "engine_samples_per_s": median(eng), "canonical_samples_per_s": median(can),
         "ratio": median(eng) / median(can), "paired_ratios": paired,
         "engine_epoch_samples_per_s": eng, "canonical_epoch_samples_per_s": can,

@@ -40,7 +40,7 @@ def test_canonical_loop_starts_from_the_engines_initial_weights(tiny):
 @pytest.mark.parametrize(("model", "reps"), [("simple", 2), ("conv", 1)])
 def test_compare_reports_ratio_quality_and_time_to_quality(model, reps, tiny):
     small = Data(tiny.x_train[:128], tiny.x_test[:32], "bars", "synthetic", True)
-    result, trained = throughput.compare(model, small, epochs=2, reps=reps, extra_engine_epochs=1)
+    result, trained = throughput.compare(model, small, epochs=3, reps=reps, extra_engine_epochs=1, speed_epochs=2)
     assert result["ratio"] > 0 and len(result["paired_ratios"]) == reps
     assert np.isfinite(result["val_loss_engine"]) and np.isfinite(result["val_loss_canonical"])
     assert result["time_to_quality"]["estimated"]  # fewer than 10 canonical epochs were measured
@@ -84,7 +84,7 @@ def test_profile_inference_and_estimates_run_on_tiny_inputs(tiny):
 
 
 def test_tables_and_results_round_trip_through_json(tiny, tmp_path):
-    plan = run.Plan(runs={"simple": (2, 1, 0)}, peak_seconds=0.01, profile_steps=1, memory_epochs=1, score_reps=1,
+    plan = run.Plan(runs={"simple": (2, 1, 0, 2)}, peak_seconds=0.01, profile_steps=1, memory_epochs=1, score_reps=1,
                     decode_calls=2, ddp_reps=1, n_train=128, n_test=64, measure_report=False,
                     peak_shapes={"tiny": (32, 32, 32)})
     results = run.run(plan, {"peak", "throughput", "report"}, log=lambda _: None, data=tiny)
