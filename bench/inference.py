@@ -105,3 +105,35 @@ def novelty(model: nn.Module | None, data: Any, reps: int = 3) -> dict[str, Any]
         times = time_calls(lambda det=det: det.score_samples(data.x_test), reps)
         out[score] = {"fit_s": fit_s, "images_per_s": len(data.x_test) / median(times)}
     return out
+
+
+def web_decode_latency(model: nn.Module, model_cfg: Any, calls: int = 300) -> dict[str, Any]:
+    """p50/p95 ms of GET /api/runs/ID/decode (one point -> PNG) through the web app, in process (TestClient:
+    routing, validation, decoding and PNG encoding, no network). The model is saved as a run directory first."""
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("latentlab.web") is None:
+        return {"status": "TODO: latentlab.web or fastapi is not installed; time its decode endpoint here"}
+    import tempfile
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from latentlab.rundir import save_checkpoint
+    from latentlab.web.app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="latentlab-bench-web-") as tmp:
+        run_dir = Path(tmp) / "bench-vae"
+        save_checkpoint(run_dir, model_cfg, model, None, {"epoch": 0}, {"status": "finished"})
+        client = TestClient(create_app([run_dir]))
+        rng = np.random.default_rng(0)
+        points = rng.uniform(-2.0, 2.0, size=(calls + 20, 2))
+        samples = []
+        for i, (x, y) in enumerate(points):
+            t = time.perf_counter()
+            r = client.get(f"/api/runs/bench-vae/decode?x={x:.4f}&y={y:.4f}")
+            if i >= 20:
+                samples.append(time.perf_counter() - t)
+            if r.status_code != 200:
+                return {"status": f"decode endpoint answered {r.status_code}: {r.text[:200]}"}
+    ms = np.asarray(samples) * 1000.0
+    return {"status": "measured", "endpoint": "/api/runs/ID/decode", "calls": calls,
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}

@@ -152,8 +152,8 @@ def _inference(models: dict[str, Any], data: Data, plan: Plan) -> dict[str, Any]
         out["scoring"][name] = inference.scoring(model, data.x_test, plan.score_reps)
         out["decode_latency"][name] = inference.decode_latency(model, plan.decode_calls)
     out["novelty"] = inference.novelty(models.get("vae"), data, plan.score_reps)
-    out["web"] = {"status": "TODO: time the web app's decode endpoint once its route is settled; "
-                  "evaluate_decode_points above is the call it makes"}
+    vae = models.get("vae") or build_model(bench_config("vae", 1).model)
+    out["web"] = inference.web_decode_latency(vae, bench_config("vae", 1), max(5, plan.decode_calls // 3))
     return out
 
 

@@ -102,6 +102,10 @@ def markdown(results: dict[str, Any]) -> str:
                for k, v in inf["decode_latency"].items()]
         lines.append("Scoring (per-image BCE, 10k test images): " + ", ".join(parts)
                      + "; single-point decode: " + ", ".join(lat) + ".")
+        web = inf.get("web", {})
+        if web.get("status") == "measured":
+            lines.append(f"Web decode endpoint (vae, in process): p50 {web['p50_ms']:.2f} / "
+                         f"p95 {web['p95_ms']:.2f} ms.")
         nov = inf.get("novelty", {})
         if nov.get("status") == "measured":
             lines.append("Novelty score_samples (vae): " + ", ".join(

@@ -94,3 +94,10 @@ def test_tables_and_results_round_trip_through_json(tiny, tmp_path):
     assert "simple speed-up vs canonical" in back["targets"]
     text = table.markdown(back)
     assert "| simple | 256 |" in text and "Machine:" in text
+
+
+def test_web_decode_latency_goes_through_the_app():
+    pytest.importorskip("fastapi")
+    model = build_model(bench_config("vae", 1).model)
+    out = inference.web_decode_latency(model, bench_config("vae", 1), calls=3)
+    assert out["status"] == "measured" and 0 < out["p50_ms"] <= out["p95_ms"]
