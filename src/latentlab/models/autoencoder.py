@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
-from latentlab.models.layers import PIXELS, conv_decoder, conv_encoder, glorot_, mlp
+from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, glorot_, mlp
+from latentlab.models.losses import bce_with_logits_sum
 
 
 class Autoencoder(nn.Module):
@@ -43,7 +43,7 @@ class Autoencoder(nn.Module):
         target = x if target is None else target
         logits = self.decode_logits(self.encode(x))
         # From logits, not sigmoid-then-BCE: stable where the output saturates.
-        recon = F.binary_cross_entropy_with_logits(logits, target)
+        recon = bce_with_logits_sum(logits, target) / target.numel()
         return {"loss": recon, "recon": recon}
 
 
@@ -72,6 +72,7 @@ class ConvAutoencoder(Autoencoder):
         self.encoder = nn.Sequential(trunk, nn.Linear(width, latent_dim))
         self.decoder = conv_decoder(channels, latent_dim)
         glorot_(self)
+        channels_last_(self)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> ConvAutoencoder:

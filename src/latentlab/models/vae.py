@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
-from latentlab.models.layers import PIXELS, conv_decoder, conv_encoder, glorot_, mlp
+from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, glorot_, mlp
+from latentlab.models.losses import bce_with_logits_sum
 
 
 class VAE(nn.Module):
@@ -37,6 +38,7 @@ class VAE(nn.Module):
         # One layer for both heads: a single matmul instead of two on the hot path.
         self.heads = nn.Linear(width, 2 * latent_dim)
         glorot_(self)
+        channels_last_(self)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> VAE:
@@ -66,19 +68,29 @@ class VAE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.embed(x))
 
+    def _sample_logits(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """mu, logvar, one reparameterised draw z ~ q(z|x), and the decoder's logits at z."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return mu, logvar, z, self.decode_logits(z)
+
+    @staticmethod
+    def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
     def terms(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         """Per-image reconstruction and KL terms (nats), with the sampled z."""
         target = x if target is None else target
-        mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        logits = self.decode_logits(z)
+        mu, logvar, z, logits = self._sample_logits(x)
         recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-        return {"recon": recon, "kl": kl, "z": z, "mu": mu, "logvar": logvar}
+        return {"recon": recon, "kl": self._kl(mu, logvar), "z": z, "mu": mu, "logvar": logvar}
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        t = self.terms(x, target)
-        recon, kl = t["recon"].mean(), t["kl"].mean()
+        """Batch means of `terms`; the reconstruction is summed in one pass (the training hot path)."""
+        target = x if target is None else target
+        mu, logvar, _, logits = self._sample_logits(x)
+        recon = bce_with_logits_sum(logits, target) / len(x)
+        kl = self._kl(mu, logvar).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
     @torch.no_grad()
