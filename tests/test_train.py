@@ -75,10 +75,12 @@ def test_training_leaves_the_global_rng_alone(bars):
     assert torch.equal(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize("name", ["mnist-simple", "mnist-vae"])
+@pytest.mark.parametrize("name", ["mnist-simple", "mnist-vae", "mnist-conv"])
 def test_interrupted_then_resumed_equals_uninterrupted(name, bars, tmp_path):
+    # mnist-conv: channels-last weights, whose restored Adam moments must take the weights' layout.
     x_train, _, x_test, _ = bars
-    cfg = tiny(name, **{"train.epochs": 3, **({"model.hidden": [32]} if name == "mnist-vae" else {})})
+    sizes = {"mnist-vae": {"model.hidden": [32]}, "mnist-conv": {"model.hidden": [4, 8]}}
+    cfg = tiny(name, **{"train.epochs": 3, **sizes.get(name, {})})
     full = train(cfg, x_train, x_test, tmp_path / "full", quiet=True)
     # 512 images / 64 = 8 steps per epoch: stop in the middle of epoch 2.
     part = train(cfg, x_train, x_test, tmp_path / "part", quiet=True, max_steps=11)

@@ -113,6 +113,14 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, path: Path) -> None:
         _, idx, key = name.split(".", 2)
         state.setdefault(int(idx), {})[key] = t
     opt.load_state_dict({"state": state, "param_groups": groups})
+    # Moments come back contiguous. The fused CPU Adam walks parameter, gradient and moments in memory order,
+    # so a moment must share its parameter's layout (channels-last conv weights) or the update is scrambled.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for key, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
 def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer | None,
