@@ -13,7 +13,8 @@ REPORT_LIMIT_S = 30 * 60  # full profile
 
 def throughput_line(name: str, r: dict[str, Any]) -> str:
     return (f"{name}: engine {r['engine_samples_per_s']:,.0f}/s, canonical {r['canonical_samples_per_s']:,.0f}/s, "
-            f"x{r['ratio']:.2f}; val {r['val_loss_engine']:.4f} vs {r['val_loss_canonical']:.4f}")
+            f"x{r['ratio']:.2f} (same-model loop {r['same_model_samples_per_s']:,.0f}/s, "
+            f"x{r['same_model_ratio']:.2f}); val {r['val_loss_engine']:.4f} vs {r['val_loss_canonical']:.4f}")
 
 
 def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -63,9 +64,9 @@ def markdown(results: dict[str, Any]) -> str:
     tp, fl, mem = results.get("throughput", {}), results.get("flops", {}), results.get("memory", {})
     if tp:
         lines += ["| model | batch | epochs (+ speed reps) | engine img/s | canonical img/s | "
-                  "speed-up [per pair] (target) | val loss engine / canonical | "
+                  "speed-up [per pair] (target) | same-model loop img/s, speed-up | val loss engine / canonical | "
                   "time to canonical's 10-epoch loss, engine / canonical | GFLOP/s (% of peak) | peak RSS MiB |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in tp.items():
             f = fl.get(name)
             gf = f"{f['achieved_gflops']:.1f} ({100 * f['fraction_of_peak']:.0f}%)" if f else "-"
@@ -73,7 +74,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['batch_size']} | {r['epochs']} (+{r['reps'] - 1}x{r['speed_epochs']}) | "
                          f"{_n(r['engine_samples_per_s'])} | {_n(r['canonical_samples_per_s'])} | "
                          f"x{r['ratio']:.2f} [{min(r['paired_ratios']):.2f}-{max(r['paired_ratios']):.2f}] "
-                         f"(x{RATIO_TARGETS[name]}) | "
+                         f"(x{RATIO_TARGETS[name]}) | {_n(r['same_model_samples_per_s'])}, "
+                         f"x{r['same_model_ratio']:.2f} | "
                          f"{r['val_loss_engine']:.4f} / {r['val_loss_canonical']:.4f} | {_ttq(r)} | {gf} | {rss} |")
         lines.append("")
         lines.append("The canonical loop's DataLoader alone (no model) per epoch, against its whole epoch, and the "

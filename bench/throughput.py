@@ -1,8 +1,9 @@
-"""Training throughput and time to quality: latentlab's engine against the canonical loop, alternating A and B.
+"""Training throughput and time to quality: latentlab's engine against the canonical loops, alternated.
 
-Each repetition trains the engine and the canonical loop from the same seed and initial weights for the same
-number of epochs, in ABBA order so that a drift in the machine's load hits both sides alike. Steady-state
-samples/s is the median over all epochs but the first of every run.
+Each repetition trains the engine, the examples-style canonical loop and the same loop running latentlab's model
+(see `bench.canonical`), in an order that rotates, so that a drift in the machine's load hits all sides alike.
+Same architecture, batch size, optimizer, learning rate and number of epochs. Steady-state samples/s is the
+median over all epochs but the first of every run.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def engine_run(model: str, data: Data, epochs: int, seed: int = 0) -> dict[str, 
     return {"history": hist, "wall_s": wall, "model": result.model}
 
 
-def canonical_run(model: str, data: Data, epochs: int, seed: int = 0) -> dict[str, Any]:
+def canonical_run(model: str, data: Data, epochs: int, seed: int = 0, style: str = "examples") -> dict[str, Any]:
     cfg = bench_config(model, epochs, seed)
     t0 = time.perf_counter()
-    hist = canonical.train(cfg.model, data.x_train, data.x_test, epochs, cfg.train.batch_size, seed, cfg.train.lr)
+    hist = canonical.train(cfg.model, data.x_train, data.x_test, epochs, cfg.train.batch_size, seed, cfg.train.lr,
+                           style)
     return {"history": hist, "wall_s": time.perf_counter() - t0}
 
 
@@ -50,37 +52,47 @@ def steady(history: list[dict[str, Any]]) -> list[float]:
     return [h["samples_per_s"] for h in history[1:]]
 
 
+CONTENDERS = ("engine", "canonical", "same-model")
+
+
 def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs: int = 0,
             speed_epochs: int | None = None) -> tuple[dict[str, Any], nn.Module]:
-    """Engine vs canonical for `model`: throughput ratio, final validation losses, time to quality; and the
-    engine's trained model (for the inference section).
+    """Engine vs the canonical loops for `model`: throughput ratios, final validation losses, time to quality;
+    and the engine's trained model (for the inference section).
 
-    Repetition 0 trains both for `epochs` (the engine `extra_engine_epochs` more, so that time to quality can
-    be read off it when it reaches the bar only after the canonical loop's epoch count); it gives the losses.
-    Repetitions 1.. are shorter runs of `speed_epochs` (default `epochs`) for throughput only: more, shorter
-    A/B pairs follow the machine's drifting speed more closely than fewer long ones.
+    `canonical` is the examples-style loop (the yardstick); `same-model` is that loop running latentlab's own
+    model, so its ratio isolates the loop. Repetition 0 trains the engine and the canonical loop for `epochs`
+    (the engine `extra_engine_epochs` more, so that time to quality can be read off it when it reaches the bar
+    only after the canonical loop's epoch count); it gives the losses. Every other run is `speed_epochs` long
+    (default `epochs`), for throughput only: more, shorter runs follow the machine's drifting speed more
+    closely than fewer long ones. The order of the three rotates from one repetition to the next.
     """
-    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "canonical": []}
+    speed_epochs = speed_epochs or epochs
+    runs: dict[str, list[dict[str, Any]]] = {who: [] for who in CONTENDERS}
     for rep in range(reps):
-        n = epochs if rep == 0 else (speed_epochs or epochs)
-        order = ("engine", "canonical") if rep % 2 == 0 else ("canonical", "engine")
+        order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
         for who in order:
             if who == "engine":
-                runs[who].append(engine_run(model, data, n + (extra_engine_epochs if rep == 0 else 0)))
+                runs[who].append(engine_run(model, data, epochs + extra_engine_epochs if rep == 0 else speed_epochs))
+            elif who == "canonical":
+                runs[who].append(canonical_run(model, data, epochs if rep == 0 else speed_epochs))
             else:
-                runs[who].append(canonical_run(model, data, n))
-    eng = [s for r in runs["engine"] for s in steady(r["history"])]
-    can = [s for r in runs["canonical"] for s in steady(r["history"])]
-    paired = [median(steady(e["history"])) / median(steady(c["history"]))
-              for e, c in zip(runs["engine"], runs["canonical"], strict=True)]
+                runs[who].append(canonical_run(model, data, speed_epochs, style="same-model"))
+    speed = {who: [s for r in rs for s in steady(r["history"])] for who, rs in runs.items()}
+    per_rep = {who: [median(steady(r["history"])) for r in rs] for who, rs in runs.items()}
     eng_hist, can_hist = runs["engine"][0]["history"], runs["canonical"][0]["history"]
     val_engine, val_canonical = eng_hist[epochs - 1]["val"], can_hist[epochs - 1]["val"]
     out: dict[str, Any] = {
-        "epochs": epochs, "reps": reps, "speed_epochs": speed_epochs or epochs,
+        "epochs": epochs, "reps": reps, "speed_epochs": speed_epochs,
         "batch_size": bench_config(model, epochs).train.batch_size,
-        "engine_samples_per_s": median(eng), "canonical_samples_per_s": median(can),
-        "ratio": median(eng) / median(can), "paired_ratios": paired,
-        "engine_epoch_samples_per_s": eng, "canonical_epoch_samples_per_s": can,
+        "engine_samples_per_s": median(speed["engine"]), "canonical_samples_per_s": median(speed["canonical"]),
+        "ratio": median(speed["engine"]) / median(speed["canonical"]),
+        "paired_ratios": [e / c for e, c in zip(per_rep["engine"], per_rep["canonical"], strict=True)],
+        "same_model_samples_per_s": median(speed["same-model"]),
+        "same_model_ratio": median(speed["engine"]) / median(speed["same-model"]),
+        "same_model_paired_ratios": [e / c for e, c in zip(per_rep["engine"], per_rep["same-model"], strict=True)],
+        "engine_epoch_samples_per_s": speed["engine"], "canonical_epoch_samples_per_s": speed["canonical"],
+        "same_model_epoch_samples_per_s": speed["same-model"],
         "val_loss_engine": val_engine, "val_loss_canonical": val_canonical,
         "quality_ok": val_engine <= val_canonical * QUALITY_SLACK,
         "engine_val_curve": [h["val"] for h in eng_hist],
@@ -88,8 +100,8 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
         "engine_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in eng_hist[1:]]),
         "canonical_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in can_hist[1:]]),
     }
-    # The canonical loop's DataLoader cost is the largest thing the engine can remove; the model's own
-    # forward/backward is shared, so the ratio cannot exceed epoch / (epoch - loader) by much.
+    # The canonical loop's DataLoader is the one cost the engine removes outright; the rest is the model's
+    # forward/backward, which the engine can only make cheaper, not skip.
     loader_s = canonical.loader_seconds(data.x_train, out["batch_size"])
     can_epoch_s = len(data.x_train) / out["canonical_samples_per_s"]
     out["canonical_loader_s_per_epoch"] = loader_s

@@ -25,16 +25,52 @@ def tiny(bars) -> Data:
     return Data(x_train[:256], x_test[:64], "bars", "synthetic", True)
 
 
-def test_canonical_loop_starts_from_the_engines_initial_weights(tiny):
+@pytest.mark.parametrize("style", canonical.STYLES)
+def test_canonical_loops_train_and_report_each_epoch(style, tiny):
     cfg = bench_config("simple", epochs=1)
-    hist = canonical.train(cfg.model, tiny.x_train[:128], tiny.x_test[:32], 2, 64)
+    hist = canonical.train(cfg.model, tiny.x_train[:128], tiny.x_test[:32], 2, 64, style=style)
     assert [h["epoch"] for h in hist] == [1, 2]
     assert all(h["samples_per_s"] > 0 and np.isfinite(h["val"]) for h in hist)
+    assert hist[1]["val"] < hist[0]["val"]
+
+
+def test_an_unknown_canonical_style_is_refused(tiny):
+    with pytest.raises(ValueError, match="style must be one of"):
+        canonical.train(bench_config("simple", 1).model, tiny.x_train[:64], tiny.x_test[:32], 1, 64, style="keras")
+
+
+def _examples_with_latentlabs_weights(name: str):
+    cfg = bench_config(name, 1).model
     torch.manual_seed(0)
-    a = build_model(cfg.model)
-    torch.manual_seed(0)
-    b = build_model(cfg.model)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    ours = build_model(cfg)
+    theirs, loss_fn, summed = canonical.examples_model(cfg)
+    with torch.no_grad():
+        if name == "vae":
+            heads_w, heads_b = ours.heads.weight.chunk(2), ours.heads.bias.chunk(2)
+            pairs = [(theirs.fc1.weight, ours.encoder[1][0].weight), (theirs.fc1.bias, ours.encoder[1][0].bias),
+                     (theirs.fc21.weight, heads_w[0]), (theirs.fc21.bias, heads_b[0]),
+                     (theirs.fc22.weight, heads_w[1]), (theirs.fc22.bias, heads_b[1]),
+                     (theirs.fc3.weight, ours.decoder[0].weight), (theirs.fc3.bias, ours.decoder[0].bias),
+                     (theirs.fc4.weight, ours.decoder[2].weight), (theirs.fc4.bias, ours.decoder[2].bias)]
+        else:
+            pairs = list(zip(theirs.parameters(), ours.parameters(), strict=True))
+        for dst, src in pairs:
+            dst.copy_(src)
+    return ours, theirs, loss_fn, summed
+
+
+@pytest.mark.parametrize("name", ["simple", "deep", "vae", "conv"])
+def test_examples_models_are_latentlabs_architectures_in_latentlabs_units(name):
+    # Same layers and sizes: latentlab's weights load one to one and give the same loss, per pixel (mean BCE)
+    # or per image (negative ELBO, same noise draw), so validation losses compare directly.
+    ours, theirs, loss_fn, summed = _examples_with_latentlabs_weights(name)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    x = torch.rand(16, 1, 28, 28)
+    torch.manual_seed(1)
+    expected = ours.loss(x)["loss"].item()
+    torch.manual_seed(1)
+    got = loss_fn(theirs, x).item() / (len(x) if summed else 1)
+    assert got == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize(("model", "reps"), [("simple", 2), ("conv", 1)])
@@ -42,6 +78,7 @@ def test_compare_reports_ratio_quality_and_time_to_quality(model, reps, tiny):
     small = Data(tiny.x_train[:128], tiny.x_test[:32], "bars", "synthetic", True)
     result, trained = throughput.compare(model, small, epochs=3, reps=reps, extra_engine_epochs=1, speed_epochs=2)
     assert result["ratio"] > 0 and len(result["paired_ratios"]) == reps
+    assert result["same_model_ratio"] > 0 and len(result["same_model_paired_ratios"]) == reps
     assert np.isfinite(result["val_loss_engine"]) and np.isfinite(result["val_loss_canonical"])
     assert result["time_to_quality"]["estimated"]  # fewer than 10 canonical epochs were measured
     assert isinstance(trained, torch.nn.Module)
