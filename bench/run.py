@@ -3,7 +3,7 @@
 Writes bench/results.json and prints a markdown table. Every timing is a median over repetitions after a
 warm-up; every comparison is a ratio measured in this one invocation with its two sides alternated.
 
-    python bench/run.py                 # the full bench (about 15 minutes on 2 cores)
+    python bench/run.py                 # the full bench (under 20 minutes on 2 cores)
     python bench/run.py --smoke         # every code path on tiny sizes, in seconds (used by the tests)
 """
 
@@ -48,9 +48,9 @@ class Plan:
     compile_epochs: int = 3
 
 
-# conv runs 6 epochs (its 10-epoch bar for time to quality is extrapolated, and says so) to keep the whole
-# bench under 20 minutes when the machine runs at its slower sustained speed.
-FULL = Plan(runs={"simple": (10, 3, 5, 4), "deep": (10, 3, 5, 4), "vae": (10, 3, 3, 3), "conv": (6, 3, 0, 2)},
+# Sized to keep the whole bench under 20 minutes on a slow 2-core machine (AVX2, ~65 GFLOP/s): vae and conv
+# run fewer epochs, and their 10-epoch bar for time to quality is extrapolated (the JSON says so).
+FULL = Plan(runs={"simple": (10, 3, 3, 3), "deep": (10, 2, 3, 3), "vae": (5, 2, 2, 2), "conv": (3, 1, 0, 2)},
             peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
 SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
