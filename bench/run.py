@@ -44,14 +44,18 @@ class Plan:
     n_test: int | None = None
     measure_report: bool = True  # run `latentlab report --profile quick` when the command exists
     peak_shapes: dict[str, tuple[int, int, int]] | None = None  # None: flops.GEMMS
-    compile_models: tuple[str, ...] = ("simple", "deep")  # vae and conv: measured slower or equal compiled
+    compile_models: tuple[str, ...] = ("simple", "deep")
     compile_epochs: int = 3
+    same_model: tuple[str, ...] = tuple(MODELS)  # models whose same-model loop runs too
 
 
 # Sized to keep the whole bench under 20 minutes on a slow 2-core machine (AVX2, ~65 GFLOP/s): vae and conv
 # run fewer epochs, and their 10-epoch bar for time to quality is extrapolated (the JSON says so).
-FULL = Plan(runs={"simple": (10, 3, 3, 3), "deep": (10, 2, 3, 3), "vae": (5, 2, 2, 2), "conv": (3, 1, 0, 2)},
-            peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2)
+# The same-model loop is skipped for conv: its step is convolution-bound and the loop is ~1.5% of its epoch.
+# torch.compile is measured for deep only (simple measured slower compiled, vae and conv no faster).
+FULL = Plan(runs={"simple": (10, 2, 3, 3), "deep": (10, 2, 3, 3), "vae": (5, 2, 2, 2), "conv": (3, 1, 0, 2)},
+            peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2,
+            same_model=("simple", "deep", "vae"), compile_models=("deep",))
 SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
              peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2)
@@ -84,8 +88,8 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
             log(f"throughput: {name} ({epochs} epochs, then {reps - 1} x {speed_epochs}; engine and canonical "
                 "alternated)")
             before = flops.square_gflops(plan.peak_seconds, plan.peak_shapes)
-            results["throughput"][name], models[name] = throughput.compare(name, data, epochs, reps, extra,
-                                                                           speed_epochs)
+            results["throughput"][name], models[name] = throughput.compare(
+                name, data, epochs, reps, extra, speed_epochs, same_model=name in plan.same_model)
             # The machine slows under sustained load (the end-of-run peak is below the start's), so each
             # model's fraction of peak is taken against matmuls timed just before and just after it.
             results["throughput"][name]["peak_gflops_around"] = [

@@ -13,8 +13,14 @@ REPORT_LIMIT_S = 30 * 60  # full profile
 
 def throughput_line(name: str, r: dict[str, Any]) -> str:
     return (f"{name}: engine {r['engine_samples_per_s']:,.0f}/s, canonical {r['canonical_samples_per_s']:,.0f}/s, "
-            f"x{r['ratio']:.2f} (same-model loop {r['same_model_samples_per_s']:,.0f}/s, "
-            f"x{r['same_model_ratio']:.2f}); val {r['val_loss_engine']:.4f} vs {r['val_loss_canonical']:.4f}")
+            f"x{r['ratio']:.2f} (same-model loop {_same(r)}); val {r['val_loss_engine']:.4f} vs "
+            f"{r['val_loss_canonical']:.4f}")
+
+
+def _same(r: dict[str, Any]) -> str:
+    if r.get("same_model_ratio") is None:
+        return "not run"
+    return f"{r['same_model_samples_per_s']:,.0f}, x{r['same_model_ratio']:.2f}"
 
 
 def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -74,8 +80,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['batch_size']} | {r['epochs']} (+{r['reps'] - 1}x{r['speed_epochs']}) | "
                          f"{_n(r['engine_samples_per_s'])} | {_n(r['canonical_samples_per_s'])} | "
                          f"x{r['ratio']:.2f} [{min(r['paired_ratios']):.2f}-{max(r['paired_ratios']):.2f}] "
-                         f"(x{RATIO_TARGETS[name]}) | {_n(r['same_model_samples_per_s'])}, "
-                         f"x{r['same_model_ratio']:.2f} | "
+                         f"(x{RATIO_TARGETS[name]}) | {_same(r)} | "
                          f"{r['val_loss_engine']:.4f} / {r['val_loss_canonical']:.4f} | {_ttq(r)} | {gf} | {rss} |")
         lines.append("")
         lines.append("The canonical loop's DataLoader alone (no model) per epoch, against its whole epoch, and the "

@@ -56,7 +56,7 @@ CONTENDERS = ("engine", "canonical", "same-model")
 
 
 def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs: int = 0,
-            speed_epochs: int | None = None) -> tuple[dict[str, Any], nn.Module]:
+            speed_epochs: int | None = None, same_model: bool = True) -> tuple[dict[str, Any], nn.Module]:
     """Engine vs the canonical loops for `model`: throughput ratios, final validation losses, time to quality;
     and the engine's trained model (for the inference section).
 
@@ -65,12 +65,15 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
     (the engine `extra_engine_epochs` more, so that time to quality can be read off it when it reaches the bar
     only after the canonical loop's epoch count); it gives the losses. Every other run is `speed_epochs` long
     (default `epochs`), for throughput only: more, shorter runs follow the machine's drifting speed more
-    closely than fewer long ones. The order of the three rotates from one repetition to the next.
+    closely than fewer long ones. The order rotates from one repetition to the next. `same_model=False` skips
+    the same-model loop (its keys are then None).
     """
     speed_epochs = speed_epochs or epochs
-    runs: dict[str, list[dict[str, Any]]] = {who: [] for who in CONTENDERS}
+    contenders = CONTENDERS if same_model else CONTENDERS[:2]
+    runs: dict[str, list[dict[str, Any]]] = {who: [] for who in contenders}
     for rep in range(reps):
-        order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
+        k = rep % len(contenders)
+        order = contenders[k:] + contenders[:k]
         for who in order:
             if who == "engine":
                 runs[who].append(engine_run(model, data, epochs + extra_engine_epochs if rep == 0 else speed_epochs))
@@ -88,11 +91,9 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
         "engine_samples_per_s": median(speed["engine"]), "canonical_samples_per_s": median(speed["canonical"]),
         "ratio": median(speed["engine"]) / median(speed["canonical"]),
         "paired_ratios": [e / c for e, c in zip(per_rep["engine"], per_rep["canonical"], strict=True)],
-        "same_model_samples_per_s": median(speed["same-model"]),
-        "same_model_ratio": median(speed["engine"]) / median(speed["same-model"]),
-        "same_model_paired_ratios": [e / c for e, c in zip(per_rep["engine"], per_rep["same-model"], strict=True)],
+        "same_model_samples_per_s": None, "same_model_ratio": None, "same_model_paired_ratios": None,
         "engine_epoch_samples_per_s": speed["engine"], "canonical_epoch_samples_per_s": speed["canonical"],
-        "same_model_epoch_samples_per_s": speed["same-model"],
+        "same_model_epoch_samples_per_s": None,
         "val_loss_engine": val_engine, "val_loss_canonical": val_canonical,
         "quality_ok": val_engine <= val_canonical * QUALITY_SLACK,
         "engine_val_curve": [h["val"] for h in eng_hist],
@@ -100,6 +101,12 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
         "engine_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in eng_hist[1:]]),
         "canonical_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in can_hist[1:]]),
     }
+    if same_model:
+        out.update(same_model_samples_per_s=median(speed["same-model"]),
+                   same_model_ratio=median(speed["engine"]) / median(speed["same-model"]),
+                   same_model_paired_ratios=[e / c for e, c in zip(per_rep["engine"], per_rep["same-model"],
+                                                                   strict=True)],
+                   same_model_epoch_samples_per_s=speed["same-model"])
     # The canonical loop's DataLoader is the one cost the engine removes outright; the rest is the model's
     # forward/backward, which the engine can only make cheaper, not skip.
     loader_s = canonical.loader_seconds(data.x_train, out["batch_size"])

@@ -73,12 +73,17 @@ def test_examples_models_are_latentlabs_architectures_in_latentlabs_units(name):
     assert got == pytest.approx(expected, rel=1e-4)
 
 
-@pytest.mark.parametrize(("model", "reps"), [("simple", 2), ("conv", 1)])
-def test_compare_reports_ratio_quality_and_time_to_quality(model, reps, tiny):
+@pytest.mark.parametrize(("model", "reps", "same_model"), [("simple", 2, True), ("conv", 1, False)])
+def test_compare_reports_ratio_quality_and_time_to_quality(model, reps, same_model, tiny):
     small = Data(tiny.x_train[:128], tiny.x_test[:32], "bars", "synthetic", True)
-    result, trained = throughput.compare(model, small, epochs=3, reps=reps, extra_engine_epochs=1, speed_epochs=2)
+    result, trained = throughput.compare(model, small, epochs=3, reps=reps, extra_engine_epochs=1, speed_epochs=2,
+                                         same_model=same_model)
     assert result["ratio"] > 0 and len(result["paired_ratios"]) == reps
-    assert result["same_model_ratio"] > 0 and len(result["same_model_paired_ratios"]) == reps
+    if same_model:
+        assert result["same_model_ratio"] > 0 and len(result["same_model_paired_ratios"]) == reps
+    else:
+        assert result["same_model_ratio"] is None
+    assert "same-model loop" in table.throughput_line(model, result)
     assert np.isfinite(result["val_loss_engine"]) and np.isfinite(result["val_loss_canonical"])
     assert result["time_to_quality"]["estimated"]  # fewer than 10 canonical epochs were measured
     assert isinstance(trained, torch.nn.Module)
