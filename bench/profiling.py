@@ -16,7 +16,10 @@ CATEGORIES = (
     ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")),
     ("convolution", ("conv",)),
     ("optimizer", ("adam", "optimizer", "zero_grad")),
-    ("loss", ("sigmoid", "binary_cross_entropy", "log1p")),
+    # The loss's own ops (latentlab.models.losses): abs, exp_, prod and dot appear nowhere else in a step.
+    ("loss", ("sigmoid", "binary_cross_entropy", "log1p", "bcewithlogits", "aten::exp_", "aten::prod", "aten::dot",
+              "aten::abs")),
+    ("activations", ("clamp_min", "relu", "threshold")),
 )
 
 

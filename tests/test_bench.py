@@ -136,6 +136,8 @@ def test_tables_and_results_round_trip_through_json(tiny, tmp_path):
     assert "simple speed-up vs canonical" in back["targets"]
     text = table.markdown(back)
     assert "| simple | 256 |" in text and "Machine:" in text
+    assert set(back["section_s"]) == {"peak", "throughput", "report"}
+    assert sum(back["section_s"].values()) == pytest.approx(back["wall_s"], abs=0.2)
 
 
 def test_web_decode_latency_goes_through_the_app():
