@@ -52,7 +52,7 @@ class Plan:
 # Sized to keep the whole bench under 20 minutes on a slow 2-core machine (AVX2, ~65 GFLOP/s): vae and conv
 # run fewer epochs, and their 10-epoch bar for time to quality is extrapolated (the JSON says so).
 # The same-model loop is skipped for conv: its step is convolution-bound and the loop is ~1.5% of its epoch.
-# torch.compile is measured for deep only (simple measured slower compiled, vae and conv no faster).
+# `--only compile` measures torch.compile on deep only (simple measured slower compiled, vae and conv no faster).
 FULL = Plan(runs={"simple": (10, 2, 3, 3), "deep": (10, 2, 3, 3), "vae": (5, 2, 2, 2), "conv": (3, 1, 0, 2)},
             peak_seconds=1.5, profile_steps=100, memory_epochs=1, score_reps=5, decode_calls=1000, ddp_reps=2,
             same_model=("simple", "deep", "vae"), compile_models=("deep",))
@@ -92,8 +92,8 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
     if "throughput" in sections:
         results["throughput"] = {}
         for name, (epochs, reps, extra, speed_epochs) in plan.runs.items():
-            log_section(f"throughput: {name} ({epochs} epochs, then {reps - 1} x {speed_epochs}; engine and canonical "
-                "alternated)")
+            log_section(f"throughput: {name} ({epochs} epochs, then {reps - 1} x {speed_epochs}; engine and "
+                        "canonical loops alternated)")
             before = flops.square_gflops(plan.peak_seconds, plan.peak_shapes)
             results["throughput"][name], models[name] = throughput.compare(
                 name, data, epochs, reps, extra, speed_epochs, same_model=name in plan.same_model)

@@ -83,17 +83,28 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
                 runs[who].append(canonical_run(model, data, speed_epochs, style="same-model"))
     speed = {who: [s for r in rs for s in steady(r["history"])] for who, rs in runs.items()}
     per_rep = {who: [median(steady(r["history"])) for r in rs] for who, rs in runs.items()}
+
+    def versus(who: str) -> tuple[float | None, float | None, list[float] | None, list[float] | None]:
+        """`who`'s samples/s, the engine's speed-up over it (overall and per repetition), its epoch speeds."""
+        if who not in runs:
+            return None, None, None, None
+        ratio = median(speed["engine"]) / median(speed[who])
+        paired = [e / c for e, c in zip(per_rep["engine"], per_rep[who], strict=True)]
+        return median(speed[who]), ratio, paired, speed[who]
+
+    can_speed, ratio, paired, can_epochs = versus("canonical")
+    same_speed, same_ratio, same_paired, same_epochs = versus("same-model")
     eng_hist, can_hist = runs["engine"][0]["history"], runs["canonical"][0]["history"]
     val_engine, val_canonical = eng_hist[epochs - 1]["val"], can_hist[epochs - 1]["val"]
     out: dict[str, Any] = {
         "epochs": epochs, "reps": reps, "speed_epochs": speed_epochs,
         "batch_size": bench_config(model, epochs).train.batch_size,
-        "engine_samples_per_s": median(speed["engine"]), "canonical_samples_per_s": median(speed["canonical"]),
-        "ratio": median(speed["engine"]) / median(speed["canonical"]),
-        "paired_ratios": [e / c for e, c in zip(per_rep["engine"], per_rep["canonical"], strict=True)],
-        "same_model_samples_per_s": None, "same_model_ratio": None, "same_model_paired_ratios": None,
-        "engine_epoch_samples_per_s": speed["engine"], "canonical_epoch_samples_per_s": speed["canonical"],
-        "same_model_epoch_samples_per_s": None,
+        "engine_samples_per_s": median(speed["engine"]), "canonical_samples_per_s": can_speed,
+        "ratio": ratio, "paired_ratios": paired,
+        "same_model_samples_per_s": same_speed, "same_model_ratio": same_ratio,
+        "same_model_paired_ratios": same_paired,
+        "engine_epoch_samples_per_s": speed["engine"], "canonical_epoch_samples_per_s": can_epochs,
+        "same_model_epoch_samples_per_s": same_epochs,
         "val_loss_engine": val_engine, "val_loss_canonical": val_canonical,
         "quality_ok": val_engine <= val_canonical * QUALITY_SLACK,
         "engine_val_curve": [h["val"] for h in eng_hist],
@@ -101,12 +112,6 @@ def compare(model: str, data: Data, epochs: int, reps: int, extra_engine_epochs:
         "engine_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in eng_hist[1:]]),
         "canonical_epoch_wall_s": median([h["time_s"] + h["eval_s"] for h in can_hist[1:]]),
     }
-    if same_model:
-        out.update(same_model_samples_per_s=median(speed["same-model"]),
-                   same_model_ratio=median(speed["engine"]) / median(speed["same-model"]),
-                   same_model_paired_ratios=[e / c for e, c in zip(per_rep["engine"], per_rep["same-model"],
-                                                                   strict=True)],
-                   same_model_epoch_samples_per_s=speed["same-model"])
     # The canonical loop's DataLoader is the one cost the engine removes outright; the rest is the model's
     # forward/backward, which the engine can only make cheaper, not skip.
     loader_s = canonical.loader_seconds(data.x_train, out["batch_size"])
