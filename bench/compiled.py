@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.common import Data, bench_config, median
-from latentlab.train import train
+from latentlab.training import train
 
 
 def _run(model: str, data: Data, epochs: int, compile_: bool) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ def recon_scores(model: nn.Module, x: np.ndarray, batch_size: int = SCORE_BATCH)
     out = []
     for xb in xt.split(batch_size):
         xf = xb.unsqueeze(1).to(torch.float32).div_(255.0)
-        code = model.embed(xf)
+        code = model.encode(xf)
         logits = model.decode_logits(code)
         out.append(F.binary_cross_entropy_with_logits(logits, xf, reduction="none").flatten(1).sum(1))
     return torch.cat(out)
@@ -36,7 +36,7 @@ def scoring(model: nn.Module, x: np.ndarray, reps: int = 5) -> dict[str, Any]:
     out: dict[str, Any] = {"images": len(x), "batch_size": SCORE_BATCH,
                            "recon_bce_images_per_s": len(x) / median(time_calls(lambda: recon_scores(model, x), reps))}
     if importlib.util.find_spec("latentlab.evaluate") is not None:
-        from latentlab.evaluate import per_image_scores
+        from latentlab.analysis.inference import per_image_scores
 
         times = time_calls(lambda: per_image_scores(model, x), reps)
         out["evaluate_per_image_scores_images_per_s"] = len(x) / median(times)
@@ -70,7 +70,7 @@ def decode_latency(model: nn.Module, calls: int = 1000) -> dict[str, Any]:
             samples.append(time.perf_counter() - t)
     out["model_decode"] = _pct(samples)
     if importlib.util.find_spec("latentlab.evaluate") is not None:
-        from latentlab.evaluate import decode_points
+        from latentlab.analysis.inference import decode_points
 
         for p in points[:50]:
             decode_points(model, p[None])
@@ -94,7 +94,7 @@ def novelty(model: nn.Module | None, data: Any, reps: int = 3) -> dict[str, Any]
     if model is None or importlib.util.find_spec("latentlab.novelty") is None:
         return {"status": "TODO: latentlab.novelty is not there yet; time NoveltyDetector(model).fit(x_train)"
                           ".score_samples(x_test) here"}
-    from latentlab.novelty import NoveltyDetector, valid_scores
+    from latentlab.analysis.novelty import NoveltyDetector, valid_scores
 
     x_fit = data.x_train[:NOVELTY_FIT]
     out: dict[str, Any] = {"status": "measured", "model": "vae", "fit_images": len(x_fit), "images": len(data.x_test)}
@@ -117,7 +117,7 @@ def web_decode_latency(model: nn.Module, model_cfg: Any, calls: int = 300) -> di
 
     from fastapi.testclient import TestClient
 
-    from latentlab.rundir import save_checkpoint
+    from latentlab.runs import save_checkpoint
     from latentlab.web.app import create_app
 
     with tempfile.TemporaryDirectory(prefix="latentlab-bench-web-") as tmp:

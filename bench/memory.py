@@ -54,7 +54,7 @@ def vm_hwm_kib() -> int:
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     from bench.common import bench_config, load_data
-    from latentlab.train import train
+    from latentlab.training import train
 
     model, epochs, data_name = argv[0], int(argv[1]), argv[2]
     data = load_data(data_name)

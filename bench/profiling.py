@@ -8,7 +8,7 @@ import numpy as np
 from torch.profiler import ProfilerActivity, profile
 
 from bench.common import bench_config
-from latentlab.train import train
+from latentlab.training import train
 
 TOP = 12
 # Operator name fragments -> where the time goes. Checked in order; the first match wins.

@@ -17,7 +17,7 @@ from torch import nn
 
 from bench import canonical
 from bench.common import Data, bench_config, median
-from latentlab.train import train
+from latentlab.training import train
 
 QUALITY_SLACK = 1.01  # the engine's final validation loss may be at most 1% above the canonical loop's
 TTQ_EPOCHS = 10  # time to quality: the canonical loop's validation loss after this many epochs is the bar

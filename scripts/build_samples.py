@@ -1,4 +1,4 @@
-"""Rebuild the bundled samples in src/latentlab/samples/ from their sources, byte for byte.
+"""Rebuild the bundled samples in src/latentlab/data/samples/ from their sources, byte for byte.
 
     .venv/bin/python scripts/build_samples.py /tmp/mnistpkg/package /usr/share/datasets/fashion-mnist
 
@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from latentlab.data import DATASETS, stratified_split
-from latentlab.download import checksum_ok, file_digest
-from latentlab.idx import read_idx
+from latentlab.data.download import checksum_ok
+from latentlab.data.idx import read_idx
+from latentlab.files import file_digest
 
-OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "samples"
+OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "data" / "samples"
 SEED = 0
 FASHION_PER_CLASS = {"train": 1000, "test": 200}
 

@@ -14,14 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from latentlab.analysis.evaluate import other_dataset
+from latentlab.analysis.novelty import NoveltyDetector, valid_scores
+from latentlab.analysis.ood import membership_table, ood_sets
 from latentlab.config import override
 from latentlab.data import DatasetError, ImageData, load_dataset
-from latentlab.metrics import other_dataset
-from latentlab.novelty import NoveltyDetector, valid_scores
-from latentlab.ood import membership_table, ood_sets
 from latentlab.presets import preset_config
-from latentlab.rundir import RunError, load_run
-from latentlab.train import train
+from latentlab.runs import RunError, load_run
+from latentlab.training import train
 
 PRESETS = ("fashion-vae", "mnist-vae", "fashion-simple", "mnist-simple")
 

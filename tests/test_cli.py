@@ -60,10 +60,31 @@ def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_bad_noise_option_is_an_argparse_error(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "mnist-simple", "--noise", "pink"])
-    assert "gaussian" in capsys.readouterr().err
+def test_bad_noise_option_is_a_clear_error_naming_the_flag(capsys):
+    assert main(["train", "mnist-simple", "--noise", "pink"]) == 2
+    err = capsys.readouterr().err
+    assert "train.noise.kind='pink' is invalid" in err and "gaussian" in err and "--noise" in err
+
+
+def test_library_errors_name_the_flags_on_the_command_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["train", "mnist-simple", "--set", "train.schedule=warm"]) == 2
+    err = capsys.readouterr().err
+    assert "train.schedule='warm' is invalid" in err and "--set train.schedule=VALUE" in err
+
+
+def test_a_bug_is_not_turned_into_a_one_line_error(monkeypatch):
+    from latentlab.cli import commands
+
+    def broken(args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(commands, "cmd_presets", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["presets"])
 
 
 @pytest.mark.slow

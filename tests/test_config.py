@@ -3,7 +3,10 @@ import json
 import pytest
 
 from latentlab.config import ConfigError, ModelConfig, NoiseConfig, RunConfig, TrainConfig, override
+from latentlab.models import MODELS, VAE, build_model
 from latentlab.presets import PRESETS, preset_config
+from latentlab.training import check_config
+from latentlab.training.noise import NOISES
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -24,18 +27,32 @@ def test_profiles_pick_the_preset_epochs():
 @pytest.mark.parametrize(("build", "field"), [
     (lambda: TrainConfig(epochs=0), "train.epochs"),
     (lambda: TrainConfig(lr=-1.0), "train.lr"),
-    (lambda: TrainConfig(optimizer="sgdx"), "train.optimizer"),
+    (lambda: check_config(RunConfig(train=TrainConfig(optimizer="sgdx"))), "train.optimizer"),
+    (lambda: check_config(RunConfig(train=TrainConfig(schedule="warm"))), "train.schedule"),
+    (lambda: check_config(RunConfig(train=TrainConfig(noise=NoiseConfig(kind="pink")))), "train.noise.kind"),
     (lambda: TrainConfig(device="tpu"), "train.device"),
-    (lambda: ModelConfig(kind="gan"), "model.kind"),
+    (lambda: check_config(RunConfig(model=ModelConfig(kind="gan"))), "model.kind"),
+    (lambda: build_model(ModelConfig(kind="gan")), "model.kind"),
+    (lambda: VAE(encoder="rnn"), "model.encoder"),
     (lambda: ModelConfig(latent_dim=0), "model.latent_dim"),
     (lambda: ModelConfig(kind="conv", hidden=(8, 8, 8, 8)), "model.hidden"),
-    (lambda: NoiseConfig(kind="mask", factor=1.5), "noise.factor"),
+    (lambda: NoiseConfig(kind="mask", factor=1.5), "train.noise.factor"),
     (lambda: RunConfig(profile="medium"), "profile"),
 ])
 def test_invalid_values_name_the_field_and_the_allowed_range(build, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as info:
         build()
     assert "invalid" in str(info.value)
+
+
+def test_registry_names_come_from_the_registries():
+    # One source of truth: the error lists exactly the registry's keys, so a new entry is valid at once.
+    with pytest.raises(ConfigError) as info:
+        check_config(RunConfig(model=ModelConfig(kind="gan")))
+    assert str(info.value).endswith(", ".join(MODELS))
+    with pytest.raises(ConfigError) as info:
+        check_config(RunConfig(train=TrainConfig(noise=NoiseConfig(kind="pink"))))
+    assert str(info.value).endswith(", ".join(NOISES))
 
 
 def test_override_dotted_fields_and_coerce_strings():

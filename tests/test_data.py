@@ -13,17 +13,19 @@ import pytest
 from PIL import Image
 
 from latentlab import data as D
+from latentlab.cli.tables import format_datasets as format_table
 from latentlab.data import (
     DATASETS,
     SAMPLES,
     DatasetError,
     dataset_names,
-    dataset_table,
-    format_table,
     load_dataset,
     stratified_split,
 )
-from latentlab.idx import write_idx
+from latentlab.data import samples as S
+from latentlab.data.idx import write_idx
+from latentlab.data.listing import dataset_table
+from latentlab.data.registry import ROLES
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 PUBLISHED_MD5 = {
@@ -65,7 +67,7 @@ def test_registry_entries_are_complete(name):
     assert [f for f, _ in spec.files.values()] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                                                   "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     assert tuple(md5 for _, md5 in spec.files.values()) == PUBLISHED_MD5[name]
-    assert set(spec.raw_md5) == set(D.ROLES)
+    assert set(spec.raw_md5) == set(ROLES)
 
 
 def test_class_names_and_names():
@@ -165,7 +167,7 @@ def test_nothing_found_offline_lists_every_option(monkeypatch):
         with pytest.raises(DatasetError) as info:
             load_dataset(name, download=False, progress=False)
         message = str(info.value)
-        for part in (f"'{name}' not found", "--data-dir", "LATENTLAB_DATA", str(D.cache_dir(name)), "download",
+        for part in (f"'{name}' not found", "data_dir", "LATENTLAB_DATA", str(D.cache_dir(name)), "download",
                      "mnist-sample", "fashion-mnist-sample", "train-images-idx3-ubyte.gz"):
             assert part in message
         assert ("apt-get install dataset-fashion-mnist" in message) == (name == "fashion-mnist")
@@ -176,7 +178,7 @@ def test_unknown_name_lists_the_choices(tmp_path):
     with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, mnist-sample"):
         load_dataset("minst")
     fake_release(tmp_path / "idx")
-    with pytest.raises(DatasetError, match="holds IDX files.*--data-dir"):
+    with pytest.raises(DatasetError, match="holds IDX files.*data_dir="):
         load_dataset(str(tmp_path / "idx"))
 
 
@@ -203,10 +205,10 @@ def test_samples_load_balanced_and_real(name, capsys):
 
 def test_corrupt_sample_says_reinstall(tmp_path, monkeypatch):
     spec = SAMPLES["mnist-sample"]
-    damaged = bytearray((D.SAMPLES_DIR / spec.filename).read_bytes())
+    damaged = bytearray((S.SAMPLES_DIR / spec.filename).read_bytes())
     damaged[1000] ^= 0xFF
     (tmp_path / spec.filename).write_bytes(bytes(damaged))
-    monkeypatch.setattr(D, "SAMPLES_DIR", tmp_path)
+    monkeypatch.setattr(S, "SAMPLES_DIR", tmp_path)
     with pytest.raises(DatasetError, match="corrupt.*reinstall latentlab"):
         load_dataset("mnist-sample", progress=False)
 

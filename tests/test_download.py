@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentlab import download as dl
 from latentlab.data import DATASETS, DatasetError, DatasetSpec, load_dataset
-from latentlab.idx import write_idx
+from latentlab.data import download as dl
+from latentlab.data.idx import write_idx
 
 
 def fake_release(directory: Path, n_train: int = 60, n_test: int = 10) -> DatasetSpec:
@@ -98,7 +98,7 @@ def test_download_moves_past_dropped_and_wrong_mirrors(server, tmp_path):
     filename, md5 = spec.files["train_images"]
     mirrors = [f"{base}/drop/", f"{base}/wrong", f"{base}/missing/", f"{base}/good/"]
     path = dl.download(filename, md5, mirrors, tmp_path / "dest", progress=False)
-    assert path == tmp_path / "dest" / filename and dl.file_digest(path) == md5
+    assert path == tmp_path / "dest" / filename and dl.file_digest(path, "md5") == md5
     assert _Handler.hits == ["drop", "wrong", "missing", "good"]
     assert [p.name for p in (tmp_path / "dest").iterdir()] == [filename]  # no .part leftovers
 
@@ -145,7 +145,7 @@ def test_load_dataset_downloads_into_cache(server, cache, capsys):
     assert f"fake: downloaded into cache {cache}" in capsys.readouterr().err
     cached = sorted(p.name for p in cache.iterdir())
     assert cached == sorted(name for name, _ in spec.files.values())
-    assert all(dl.file_digest(cache / name) == md5 for name, md5 in spec.files.values())
+    assert all(dl.file_digest(cache / name, "md5") == md5 for name, md5 in spec.files.values())
 
     # Second load: the network is gone, the cache is enough.
     offline = dataclasses.replace(spec, mirrors=(closed_port_url(),))
@@ -160,7 +160,7 @@ def test_failed_download_leaves_cache_empty_and_one_clear_error(server, cache):
     with pytest.raises(DatasetError) as info:
         load_dataset(spec, progress=False)
     message = str(info.value)
-    for option in ("--data-dir", "LATENTLAB_DATA", str(cache), "download", "mnist-sample", "fashion-mnist-sample"):
+    for option in ("data_dir", "LATENTLAB_DATA", str(cache), "download", "mnist-sample", "fashion-mnist-sample"):
         assert option in message
     assert "\n" not in message
     assert not cache.exists() or list(cache.iterdir()) == []
@@ -181,7 +181,7 @@ def test_corrupt_cache_file_is_downloaded_again(server, cache, capsys):
     data = load_dataset(good, progress=True)
     assert data.source == f"downloaded into cache {cache}" and _Handler.hits == ["good"]  # only the bad file
     assert f"{victim}: cached copy fails its md5 check; downloading it again" in capsys.readouterr().err
-    assert dl.file_digest(victim) == spec.files["test_images"][1]
+    assert dl.file_digest(victim, "md5") == spec.files["test_images"][1]
 
 
 def test_partial_cache_downloads_only_the_rest(server, cache):

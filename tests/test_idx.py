@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from latentlab.idx import ChecksumError, DatasetError, parse_idx, read_bytes, read_idx, read_idx_shape, write_idx
+from latentlab.data.idx import ChecksumError, DatasetError, parse_idx, read_bytes, read_idx, read_idx_shape, write_idx
 
 
 def _images(n: int = 5) -> np.ndarray:

@@ -12,13 +12,15 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from conftest import make_images
+from latentlab.analysis.detectors import detector_for_run
+from latentlab.analysis.novelty import SCORES, NoveltyDetector, valid_scores
+from latentlab.analysis.ood import membership_table, ood_sets, separation
+from latentlab.analysis.statistics import complexity_bits
 from latentlab.config import override
-from latentlab.features import complexity_bits
-from latentlab.novelty import SCORES, NoveltyDetector, detector_for_run, valid_scores
-from latentlab.ood import membership_table, ood_sets, separation
+from latentlab.models import has_prior
 from latentlab.presets import preset_config
-from latentlab.rundir import Run, load_run
-from latentlab.train import train
+from latentlab.runs import Run, load_run
+from latentlab.training import train
 
 # Small versions of the presets' models: the same code paths, trained in seconds on the synthetic bars.
 SMALL = {
@@ -109,7 +111,7 @@ def test_unknown_score_lists_the_valid_ones(run: Run, bars) -> None:
 
 def test_elbo_needs_a_vae(run: Run, bars) -> None:
     det = NoveltyDetector(run, score="elbo")
-    if run.model.variational:
+    if has_prior(run.model):
         det.fit(bars[0])
         assert np.isfinite(det.score_samples(bars[2])).all()
     else:

@@ -24,16 +24,16 @@ pytest.importorskip("multipart")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from latentlab.analysis.inference import decode_points, embed  # noqa: E402
 from latentlab.config import override  # noqa: E402
 from latentlab.data import ImageData  # noqa: E402
-from latentlab.evaluate import decode_points, embed  # noqa: E402
 from latentlab.presets import preset_config  # noqa: E402
-from latentlab.rundir import RunError, load_run  # noqa: E402
-from latentlab.train import train  # noqa: E402
+from latentlab.runs import RunError, load_run  # noqa: E402
+from latentlab.training import train  # noqa: E402
 from latentlab.web import app as web_app  # noqa: E402
 from latentlab.web import create_app, discover_runs  # noqa: E402
 from latentlab.web.app import running  # noqa: E402
-from latentlab.web.images import Layout, UploadError, open_image, to_model_input  # noqa: E402
+from latentlab.web.uploads import Layout, UploadError, open_image, to_model_input  # noqa: E402
 
 CLASSES = tuple(f"bar {k * 18}°" for k in range(10))
 TINY = {

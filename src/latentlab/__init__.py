@@ -1,28 +1,42 @@
-"""latentlab: autoencoders and VAEs on MNIST-style images: train, measure, explore, report.
+"""latentlab: autoencoders and VAEs on images: train, measure, explore, report.
 
-The public API is listed in `__all__`; the command line lives in `latentlab.cli` (not imported here).
+The public API is `__all__`. Names are imported on first use (PEP 562), so `import latentlab` and
+`latentlab --help` load no torch, matplotlib or scikit-learn. The command line lives in `latentlab.cli`.
 """
 
-__version__ = "0.1.0"  # before the imports below: rundir and metrics read it
+from __future__ import annotations
 
-from latentlab.config import ConfigError, ModelConfig, NoiseConfig, RunConfig, TrainConfig
-from latentlab.data import DatasetError, ImageData, dataset_names, load_dataset
-from latentlab.models import MODELS, VAE, ConvAutoencoder, DenseAutoencoder, build_model
-from latentlab.presets import PRESETS, preset_config
-from latentlab.rundir import Run, RunError, load_run
-from latentlab.train import TrainingError, TrainResult, train
+import importlib
+from typing import Any
 
-__all__ = [
-    "MODELS", "PRESETS", "VAE", "ConfigError", "ConvAutoencoder", "DatasetError", "DenseAutoencoder", "ImageData",
-    "ModelConfig", "NoiseConfig", "NoveltyDetector", "Run", "RunConfig", "RunError", "TrainConfig", "TrainResult",
-    "TrainingError", "build_model", "dataset_names", "load_dataset", "load_run", "preset_config", "train",
-]
+from latentlab._version import __version__
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "LatentlabError": "latentlab.errors", "ConfigError": "latentlab.errors", "DatasetError": "latentlab.errors",
+    "RunError": "latentlab.errors", "TrainingError": "latentlab.errors", "ImageError": "latentlab.errors",
+    "ModelConfig": "latentlab.config", "NoiseConfig": "latentlab.config", "RunConfig": "latentlab.config",
+    "TrainConfig": "latentlab.config",
+    "PRESETS": "latentlab.presets", "preset_config": "latentlab.presets",
+    "ImageData": "latentlab.data", "dataset_names": "latentlab.data", "load_dataset": "latentlab.data",
+    "MODELS": "latentlab.models", "VAE": "latentlab.models", "ConvAutoencoder": "latentlab.models",
+    "DenseAutoencoder": "latentlab.models", "LatentModel": "latentlab.models", "build_model": "latentlab.models",
+    "Run": "latentlab.runs", "load_run": "latentlab.runs",
+    "TrainResult": "latentlab.training", "fit": "latentlab.training", "train": "latentlab.training",
+    "NoveltyDetector": "latentlab.analysis",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> object:
-    # The detector pulls in scikit-learn's neighbours and mixtures: import it only when asked for.
-    if name == "NoveltyDetector":
-        from latentlab.novelty import NoveltyDetector
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return NoveltyDetector
-    raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,4 +1,9 @@
-"""Typed, frozen configs that validate themselves and round-trip through JSON."""
+"""Typed, frozen configs that validate their ranges and round-trip through JSON.
+
+Fields that name a registry entry (model.kind, model.encoder, train.noise.kind, train.optimizer, train.schedule)
+are checked against that registry where it lives, by `latentlab.training.check_config`, so each list of names
+has one source of truth; here they only have to be non-empty strings.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from latentlab.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config value is impossible; the message names the field and what is allowed."""
-
-
-MODEL_KINDS = ("dense", "conv", "vae")
-VAE_ENCODERS = ("dense", "conv")
-NOISE_KINDS = ("none", "gaussian", "salt_pepper", "mask")
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULES = ("none", "cosine", "step")
 PROFILES = ("quick", "full")
 
 
@@ -29,6 +26,11 @@ def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     _check(value in choices, name, f"choose one of {', '.join(choices)}", value)
+
+
+def _name(name: str, value: str) -> None:
+    _check(isinstance(value, str) and bool(value), name, "a registry name (see `latentlab presets` for examples)",
+           value)
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class ModelConfig:
     image_size: int = 28
 
     def __post_init__(self) -> None:
-        _choice("model.kind", self.kind, MODEL_KINDS)
-        _choice("model.encoder", self.encoder, VAE_ENCODERS)
+        _name("model.kind", self.kind)
+        _name("model.encoder", self.encoder)
         _check(1 <= self.latent_dim <= 4096, "model.latent_dim", "an integer in [1, 4096]", self.latent_dim)
         _check(all(1 <= h <= 8192 for h in self.hidden), "model.hidden", "widths in [1, 8192]", self.hidden)
         _check(0.0 <= self.beta <= 1000.0, "model.beta", "a number in [0, 1000]", self.beta)
@@ -61,10 +63,10 @@ class NoiseConfig:
     factor: float = 0.5  # gaussian: std; salt_pepper and mask: fraction of pixels
 
     def __post_init__(self) -> None:
-        _choice("noise.kind", self.kind, NOISE_KINDS)
-        _check(0.0 <= self.factor <= 1.0 or self.kind == "gaussian", "noise.factor", "a fraction in [0, 1]",
+        _name("train.noise.kind", self.kind)
+        _check(0.0 <= self.factor <= 1.0 or self.kind == "gaussian", "train.noise.factor", "a fraction in [0, 1]",
                self.factor)
-        _check(0.0 <= self.factor <= 10.0, "noise.factor", "a number in [0, 10]", self.factor)
+        _check(0.0 <= self.factor <= 10.0, "train.noise.factor", "a number in [0, 10]", self.factor)
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,9 @@ class TrainConfig:
         _check(1 <= self.epochs <= 100_000, "train.epochs", "an integer in [1, 100000]", self.epochs)
         _check(1 <= self.batch_size <= 1_000_000, "train.batch_size", "an integer in [1, 1000000]", self.batch_size)
         _check(0.0 < self.lr <= 10.0, "train.lr", "a number in (0, 10]", self.lr)
-        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _name("train.optimizer", self.optimizer)
         _check(0.0 <= self.weight_decay <= 1.0, "train.weight_decay", "a number in [0, 1]", self.weight_decay)
-        _choice("train.schedule", self.schedule, SCHEDULES)
+        _name("train.schedule", self.schedule)
         _check(0 <= self.patience <= 10_000, "train.patience", "an integer >= 0 (0 = off)", self.patience)
         _check(0.0 <= self.grad_clip <= 1e6, "train.grad_clip", "a number >= 0 (0 = off)", self.grad_clip)
         _check(0 <= self.seed < 2**63, "train.seed", "an integer in [0, 2**63)", self.seed)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from latentlab.config import ConfigError, ModelConfig, NoiseConfig, RunConfig, TrainConfig
+from latentlab.config import PROFILES, ModelConfig, NoiseConfig, RunConfig, TrainConfig
+from latentlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def preset_config(name: str, profile: str = "quick") -> RunConfig:
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} "
                           "(`latentlab presets` lists them)") from None
-    if profile not in ("quick", "full"):
-        raise ConfigError(f"profile={profile!r} is invalid: choose one of quick, full")
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r} is invalid: choose one of {', '.join(PROFILES)}")
     epochs = p.quick_epochs if profile == "quick" else p.full_epochs
     return replace(p.config, profile=profile, train=replace(p.config.train, epochs=epochs))

@@ -1,29 +1,35 @@
-"""Model registry: a `ModelConfig.kind` names one entry; adding a model is adding one line."""
+"""Models: plain `nn.Module`s behind one contract (`LatentModel`), built from a `ModelConfig` by the registry.
+
+Adding a model is adding one entry to `MODELS`; everything else (trainer, detector, figures, web page) takes any
+model that honours the contract in `latentlab.models.base`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
-from latentlab.config import ConfigError, ModelConfig
+from latentlab.config import ModelConfig
+from latentlab.errors import ConfigError
 from latentlab.models.autoencoder import Autoencoder, ConvAutoencoder, DenseAutoencoder
+from latentlab.models.base import LatentModel, has_prior
 from latentlab.models.vae import VAE
 
-MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {
+MODELS: dict[str, Callable[[ModelConfig], LatentModel]] = {
     "dense": DenseAutoencoder.from_config,
     "conv": ConvAutoencoder.from_config,
     "vae": VAE.from_config,
 }
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """A freshly initialised model for `cfg` (uses torch's global RNG for the weights)."""
+def build_model(cfg: ModelConfig) -> LatentModel:
+    """A freshly initialised model for `cfg` (uses torch's global RNG for the weights); ConfigError for an unknown
+    `cfg.kind`, listing the registry's names."""
     try:
         factory = MODELS[cfg.kind]
     except KeyError:
-        raise ConfigError(f"unknown model kind {cfg.kind!r}; choose one of {', '.join(MODELS)}") from None
+        raise ConfigError(f"model.kind={cfg.kind!r} is invalid: choose one of {', '.join(MODELS)}") from None
     return factory(cfg)
 
 
-__all__ = ["MODELS", "VAE", "Autoencoder", "ConvAutoencoder", "DenseAutoencoder", "build_model"]
+__all__ = ["MODELS", "VAE", "Autoencoder", "ConvAutoencoder", "DenseAutoencoder", "LatentModel", "build_model",
+           "has_prior"]

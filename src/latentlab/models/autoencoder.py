@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
+from latentlab.models.base import LatentModel
 from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, glorot_, mlp
 from latentlab.models.losses import bce_with_logits_sum
 
 
-class Autoencoder(nn.Module):
-    """Shared behaviour: images (B, 1, 28, 28) in [0, 1] -> code (B, latent_dim) -> logits of the same shape."""
+class Autoencoder(LatentModel):
+    """Images (B, 1, 28, 28) in [0, 1] -> code (B, latent_dim) -> logits of the same shape."""
 
-    variational = False
     encoder: nn.Module
-    decoder: nn.Module
-
-    def __init__(self, latent_dim: int) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
-
-    def decode_logits(self, z: Tensor) -> Tensor:
-        return self.decoder(z).view(-1, 1, 28, 28)
-
-    def decode(self, z: Tensor) -> Tensor:
-        """Images in [0, 1] at latent positions `z` (B, latent_dim)."""
-        return torch.sigmoid(self.decode_logits(z))
-
-    def embed(self, x: Tensor) -> Tensor:
-        """The point in latent space that represents `x` (the code itself for an autoencoder)."""
-        return self.encode(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         """Mean per-pixel binary cross-entropy of the reconstruction of `x` against `target` (default `x`)."""

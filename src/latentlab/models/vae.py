@@ -9,23 +9,28 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
+from latentlab.errors import ConfigError
+from latentlab.models.base import LatentModel, reconstruction_terms
 from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, mlp
 from latentlab.models.losses import bce_with_logits_sum
 
+ENCODERS = ("dense", "conv")
 
-class VAE(nn.Module):
+
+class VAE(LatentModel):
     """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))).
 
     Loss terms are in nats per image: `recon` is -E_q[log p(x|z)] (one sample), `kl` is KL(q || p)
     in closed form, and `loss` = recon + beta * kl is the negative ELBO when beta = 1.
     """
 
-    variational = True
+    TERMS = ("bce", "mse", "kl")
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  beta: float = 1.0) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim)
+        if encoder not in ENCODERS:
+            raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
         self.beta = beta
         if encoder == "conv":
             channels = hidden or (32, 64)
@@ -45,20 +50,14 @@ class VAE(nn.Module):
     def from_config(cls, cfg: ModelConfig) -> VAE:
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta)
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z|x)."""
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z|x), each (B, latent_dim)."""
         mu, logvar = self.heads(self.encoder(x)).chunk(2, dim=1)
         return mu, logvar
 
-    def decode_logits(self, z: Tensor) -> Tensor:
-        return self.decoder(z).view(-1, 1, 28, 28)
-
-    def decode(self, z: Tensor) -> Tensor:
-        """Images in [0, 1] (Bernoulli means) at latent positions `z` (B, latent_dim)."""
-        return torch.sigmoid(self.decode_logits(z))
-
-    def embed(self, x: Tensor) -> Tensor:
-        return self.encode(x)[0]
+    def encode(self, x: Tensor) -> Tensor:
+        """The posterior mean: the point in latent space that stands for `x`."""
+        return self.posterior(x)[0]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """`n` images decoded from draws of the prior."""
@@ -66,30 +65,33 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
         return self.decode(z)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.embed(x))
-
-    def _sample_logits(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """mu, logvar, one reparameterised draw z ~ q(z|x), and the decoder's logits at z."""
-        mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return mu, logvar, z, self.decode_logits(z)
+    @staticmethod
+    def _draw(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One reparameterised draw z ~ q(z|x)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
 
     @staticmethod
     def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
         return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
-    def terms(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Per-image reconstruction and KL terms (nats), with the sampled z."""
-        target = x if target is None else target
-        mu, logvar, z, logits = self._sample_logits(x)
-        recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-        return {"recon": recon, "kl": self._kl(mu, logvar), "z": z, "mu": mu, "logvar": logvar}
+    def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The base terms at the posterior mean ("code", "bce", "mse") plus "kl", KL(q(z|x) || p(z)) in closed form
+        (nats). With a `generator`, also the one-sample ELBO terms: "recon" = -log p(x|z) at z ~ q(z|x) and
+        "neg_elbo" = recon + kl (nats per image), reproducible for a seeded generator."""
+        mu, logvar = self.posterior(x)
+        out = {"code": mu, **reconstruction_terms(self.decode_logits(mu), x), "kl": self._kl(mu, logvar)}
+        if generator is not None:
+            out["recon"] = reconstruction_terms(self.decode_logits(self._draw(mu, logvar, generator)), x)["bce"]
+            out["neg_elbo"] = out["recon"] + out["kl"]
+        return out
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Batch means of `terms`; the reconstruction is summed in one pass (the training hot path)."""
+        """Batch means (nats per image) of the reconstruction term at one z ~ q(z|x) and of the KL; summed in one
+        pass (the training hot path)."""
         target = x if target is None else target
-        mu, logvar, _, logits = self._sample_logits(x)
+        mu, logvar = self.posterior(x)
+        logits = self.decode_logits(self._draw(mu, logvar))
         recon = bce_with_logits_sum(logits, target) / len(x)
         kl = self._kl(mu, logvar).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
@@ -97,7 +99,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def iwae_log_likelihood(self, x: Tensor, k: int = 100) -> Tensor:
         """Importance-weighted estimate of log p(x) per image, in nats, with `k` samples (Burda et al. 2016)."""
-        mu, logvar = self.encode(x)
+        mu, logvar = self.posterior(x)
         std = torch.exp(0.5 * logvar)
         eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
         z = mu + eps * std  # (k, B, D)

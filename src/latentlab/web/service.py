@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from latentlab import evaluate
+from latentlab.analysis import inference as evaluate
 from latentlab.config import NoiseConfig
-from latentlab.data import DatasetError, ImageData
-from latentlab.noise import corrupt
-from latentlab.rundir import Run
-from latentlab.web.images import SIDE, Layout
+from latentlab.data import ImageData
+from latentlab.errors import DatasetError
+from latentlab.models import has_prior
+from latentlab.runs import Run
+from latentlab.training.noise import corrupt
+from latentlab.web.uploads import SIDE, Layout
 
 MAX_POINTS = 5000
 
@@ -179,7 +181,8 @@ class RunService:
 
     def detector(self) -> Any:
         """The run's novelty detector: loaded or fitted (and saved beside the run) on first use, once."""
-        from latentlab.novelty import NoveltyDetector, detector_for_run
+        from latentlab.analysis.detectors import detector_for_run
+        from latentlab.analysis.novelty import NoveltyDetector
 
         with self._detector_lock:
             if self._detector is None:
@@ -247,7 +250,7 @@ class RunService:
         cfg, meta = self.run.config, self.run.meta
         return {
             "id": self.run.name, "name": cfg.name, "preset": cfg.preset, "kind": cfg.model.kind,
-            "variational": bool(getattr(self.model, "variational", False)), "latent_dim": self.latent_dim,
+            "variational": has_prior(self.model), "latent_dim": self.latent_dim,
             "dataset": meta.get("dataset", cfg.dataset), "data_source": meta.get("data_source", ""),
             "is_sample": bool(meta.get("is_sample", False)), "classes": list(self.classes),
             "denoising": self.noise.kind != "none", "noise": {"kind": self.noise.kind, "factor": self.noise.factor},

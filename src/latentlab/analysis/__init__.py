@@ -1,0 +1,19 @@
+"""Analysis: inference over data sets, image quality, per-image statistics, the novelty detector, out-of-distribution
+sets and metrics.json. `NoveltyDetector` is imported on first use (scikit-learn's neighbours and mixtures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["NoveltyDetector", "compute_metrics", "detector_for_run", "write_metrics"]
+
+_LAZY = {"NoveltyDetector": "latentlab.analysis.novelty", "compute_metrics": "latentlab.analysis.evaluate",
+         "write_metrics": "latentlab.analysis.evaluate", "detector_for_run": "latentlab.analysis.detectors"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'latentlab.analysis' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)

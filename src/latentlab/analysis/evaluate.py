@@ -1,0 +1,184 @@
+"""metrics.json: everything measured about one trained run on its data set's test split.
+
+Sections: "reconstruction" (all models), "denoising" (denoising runs and all plain autoencoders), "vae" (ELBO
+terms and an importance-weighted log-likelihood), "latent" (k-NN accuracy and silhouette of the codes) and
+"membership" (how well each novelty score separates the test split from out-of-distribution sets).
+Every number is a plain float; one that is not finite is written as null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from latentlab._version import __version__
+from latentlab.analysis.detectors import detector_for_run
+from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float
+from latentlab.analysis.novelty import valid_scores
+from latentlab.analysis.ood import membership_table, ood_sets
+from latentlab.analysis.quality import psnr, ssim
+from latentlab.config import NoiseConfig
+from latentlab.data import DatasetError, ImageData, load_dataset
+from latentlab.files import atomic_write_text
+from latentlab.models import has_prior
+from latentlab.runs import Run
+from latentlab.training.noise import corrupt
+
+METRICS = "metrics.json"
+NOISE_FACTORS = (0.25, 0.5, 0.75)
+KNN_K = 5
+SILHOUETTE_MAX = 5000
+SEED = 0
+PIXELS = 784
+# The out-of-distribution dataset for a run: the other of the two, full if it is on disk, else its sample.
+OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+
+
+def _num(value: Any) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str, progress: bool) -> Iterator[None]:
+    if progress:
+        print(f"metrics: {stage} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    timings[stage] = round(time.perf_counter() - start, 3)
+
+
+def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership: bool = True,
+                    progress: bool = True) -> dict[str, Any]:
+    """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc)."""
+    model, cfg = run.model, run.config
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    out: dict[str, Any] = {
+        "run": run.name, "preset": cfg.preset, "dataset": data.name, "data_source": data.source,
+        "is_sample": bool(data.is_sample), "n_train": len(data.x_train), "n_test": len(data.x_test),
+        "model": {"kind": cfg.model.kind, "variational": has_prior(model), "latent_dim": model.latent_dim},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "latentlab": __version__,
+    }
+    with _timed(timings, "reconstruction", progress):
+        out["reconstruction"] = reconstruction_metrics(model, data.x_test)
+    out["denoising"] = None
+    if cfg.train.noise.kind != "none" or not has_prior(model):
+        with _timed(timings, "denoising", progress):
+            out["denoising"] = denoising_metrics(model, data.x_test)
+    out["vae"] = None
+    if has_prior(model):
+        with _timed(timings, "vae", progress):
+            out["vae"] = vae_metrics(model, data.x_test, iwae_k)
+    with _timed(timings, "latent", progress):
+        out["latent"] = latent_metrics(model, data)
+    out["membership"] = None
+    if membership:
+        with _timed(timings, "membership", progress):
+            out["membership"] = membership_metrics(run, data)
+    timings["total"] = round(time.perf_counter() - start, 3)
+    out["timings_s"] = timings
+    return out
+
+
+def reconstruction_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
+    """Test-set reconstruction: BCE and MSE per pixel, mean PSNR (dB) and SSIM of the decoded codes."""
+    scores = per_image(model, x)
+    rec = reconstruct(model, x)
+    return {"bce_per_pixel": _num(scores["bce"].mean() / PIXELS), "mse_per_pixel": _num(scores["mse"].mean()),
+            "psnr_db": _num(psnr(x, rec).mean()), "ssim": _num(ssim(x, rec).mean())}
+
+
+def denoising_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
+    """PSNR and SSIM against the clean images, of the noisy inputs and of the model's output, per noise level."""
+    clean = to_float(x)
+    levels = {}
+    for factor in NOISE_FACTORS:
+        gen = torch.Generator().manual_seed(SEED)  # the same noise for every run, so runs compare
+        noisy = corrupt(clean, NoiseConfig(kind="gaussian", factor=factor), gen)[:, 0].numpy()
+        denoised = reconstruct(model, noisy)
+        levels[str(factor)] = {
+            "noisy_psnr_db": _num(psnr(x, noisy).mean()), "noisy_ssim": _num(ssim(x, noisy).mean()),
+            "denoised_psnr_db": _num(psnr(x, denoised).mean()), "denoised_ssim": _num(ssim(x, denoised).mean()),
+        }
+    return {"noise": "gaussian", "levels": levels}
+
+
+def vae_metrics(model: torch.nn.Module, x: np.ndarray, iwae_k: int) -> dict[str, Any]:
+    """Test ELBO and its terms (nats per image, one z per image from a fixed seed) and the IWAE bound."""
+    scores = per_image(model, x)
+    ll = iwae_log_likelihood(model, x, k=iwae_k)
+    return {"elbo": _num(-scores["neg_elbo"].mean()), "neg_elbo": _num(scores["neg_elbo"].mean()),
+            "recon": _num(scores["recon"].mean()), "kl": _num(scores["kl"].mean()),
+            "iwae_log_likelihood": _num(ll.mean()), "iwae_k": iwae_k,
+            "iwae_bits_per_dim": _num(-ll.mean() / (PIXELS * math.log(2)))}
+
+
+def latent_metrics(model: torch.nn.Module, data: ImageData) -> dict[str, Any]:
+    """k-NN (k=5) accuracy from train codes to test codes and the silhouette of the test codes by class."""
+    if data.y_train is None or data.y_test is None:
+        return {"knn_k": KNN_K, "knn_accuracy": None, "silhouette": None, "silhouette_n": 0,
+                "note": "the dataset has no labels"}
+    train_codes, test_codes = embed(model, data.x_train), embed(model, data.x_test)
+    knn = KNeighborsClassifier(n_neighbors=min(KNN_K, len(train_codes))).fit(train_codes, data.y_train)
+    accuracy = float((knn.predict(test_codes) == data.y_test).mean())
+    rng = np.random.default_rng(SEED)
+    pick = rng.permutation(len(test_codes))[:SILHOUETTE_MAX]
+    labels = data.y_test[pick]
+    # Silhouette is defined for 2 <= classes <= samples - 1 only.
+    sil = silhouette_score(test_codes[pick], labels) if 2 <= len(np.unique(labels)) < len(pick) else math.nan
+    return {"knn_k": KNN_K, "knn_accuracy": accuracy, "silhouette": _num(sil), "silhouette_n": len(pick)}
+
+
+def other_dataset(name: str) -> ImageData | None:
+    """The contrasting dataset of `name` (MNIST <-> Fashion-MNIST, samples included), full when it is on
+    disk and its bundled sample otherwise; never downloads. None for other datasets."""
+    base = name.removesuffix("-sample")
+    other = OTHER_DATASET.get(base)
+    if other is None:
+        return None
+    for candidate in (other, f"{other}-sample"):
+        try:
+            return load_dataset(candidate, download=False, progress=False)
+        except DatasetError:
+            continue
+    return None
+
+
+def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
+    """AUROC, AUPR and FPR at 95% TPR of every applicable novelty score (combined first), test split vs each
+    out-of-distribution set; the detectors are fitted on the training split (or reused) and saved in the run."""
+    other = other_dataset(data.name)
+    extra = {other.name: other.x_test} if other is not None else {}
+    sets = ood_sets(data.x_test, extra, seed=SEED)
+    detectors = {score: detector_for_run(run, data, score) for score in valid_scores(run.model)}
+    rows = membership_table(detectors, data.x_test, sets)
+    for row in rows:
+        row.update({k: _num(v) for k, v in row.items() if isinstance(v, float)})
+    return {
+        "positive": "in-distribution test images (aupr_in); aupr_out takes the out-of-distribution set as positive",
+        "target_fpr": detectors["combined"].target_fpr,
+        "other_dataset": other.name if other is not None else None,
+        "other_source": other.source if other is not None else None,
+        "sets": {name: len(x) for name, x in sets.items()},
+        "rows": rows,
+    }
+
+
+def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
+    """Write `metrics` to run_dir/metrics.json atomically; returns the path."""
+    path = Path(run_dir) / METRICS
+    atomic_write_text(path, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    return path

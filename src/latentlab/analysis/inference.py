@@ -1,0 +1,120 @@
+"""Batched inference: codes, reconstructions, decoded points and per-image terms, as NumPy arrays.
+
+Every helper takes uint8 images (N, 28, 28) as stored in a dataset, runs the model in inference mode on the
+device its weights live on, in batches, and returns NumPy arrays on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from latentlab.errors import ConfigError
+from latentlab.models import has_prior
+
+BATCH = 4096
+SCORE_SEED = 0  # the generator behind the one-sample ELBO, so metrics.json is reproducible
+
+
+def to_float(x: np.ndarray | Tensor) -> Tensor:
+    """uint8 images (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1] on the CPU (or the tensor's own device).
+
+    Float input is taken to be in [0, 1] already and only reshaped; (N, 1, 28, 28) is accepted as well.
+    """
+    t = x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
+    if t.ndim != 4 or t.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must have shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        return t.to(torch.float32).div_(255.0)
+    if not t.is_floating_point():
+        raise ValueError(f"images must be uint8 (0..255) or float (0..1), got {t.dtype}")
+    return t.to(torch.float32)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def batches(model: nn.Module, x: np.ndarray | Tensor, batch_size: int = BATCH) -> Iterator[Tensor]:
+    """Float batches of `x` on the model's device; only one batch is converted at a time."""
+    device = model_device(model)
+    for start in range(0, len(x), batch_size):
+        yield to_float(x[start:start + batch_size]).to(device, non_blocking=True)
+
+
+def _collect(parts: list[Tensor], empty_shape: tuple[int, ...]) -> np.ndarray:
+    if not parts:
+        return np.zeros(empty_shape, np.float32)
+    return torch.cat(parts).float().cpu().numpy()
+
+
+@torch.inference_mode()
+def embed(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+    """Latent codes (N, latent_dim) as float32; for a VAE the mean of q(z|x)."""
+    model.eval()
+    return _collect([model.encode(xb) for xb in batches(model, x, batch_size)], (0, model.latent_dim))
+
+
+@torch.inference_mode()
+def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+    """Reconstructions (N, 28, 28) float32 in [0, 1]: the decode of the code (a VAE decodes its mean)."""
+    model.eval()
+    parts = [model.decode(model.encode(xb)).squeeze(1) for xb in batches(model, x, batch_size)]
+    return _collect(parts, (0, 28, 28))
+
+
+@torch.inference_mode()
+def decode_points(model: nn.Module, points: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+    """Images (K, 28, 28) float32 in [0, 1] decoded at latent positions `points` (K, latent_dim)."""
+    model.eval()
+    z = torch.as_tensor(np.asarray(points, np.float32))
+    if z.ndim != 2 or z.shape[1] != model.latent_dim:
+        raise ValueError(f"points must have shape (K, {model.latent_dim}) for this model, got {tuple(z.shape)}")
+    device = model_device(model)
+    parts = [model.decode(zb.to(device)).squeeze(1) for zb in z.split(batch_size)]
+    return _collect(parts, (0, 28, 28))
+
+
+@torch.inference_mode()
+def per_image(model: nn.Module, x: np.ndarray, batch_size: int = BATCH, seed: int | None = SCORE_SEED
+              ) -> dict[str, np.ndarray]:
+    """The model's per-image terms (`LatentModel.per_image`) over uint8 images (N, 28, 28), batched, as NumPy:
+    "code" (N, latent_dim) float32 and every other term float64 (N,): "bce" (nats per image), "mse" (per pixel),
+    and for models with a posterior "kl" (nats) and, with a `seed`, the one-sample ELBO terms "recon" and
+    "neg_elbo" drawn with a torch.Generator seeded by `seed` (the same on every call with the same batches)."""
+    model.eval()
+    device = model_device(model)
+    gen = None if seed is None or not has_prior(model) else torch.Generator(device=device).manual_seed(seed)
+    out: dict[str, list[Tensor]] = {}
+    for xb in batches(model, x, batch_size):
+        terms = model.per_image(xb, gen) if gen is not None else model.per_image(xb)
+        for key, value in terms.items():
+            out.setdefault(key, []).append(value)
+    if not out:  # no images: the keys a batch would have had, empty
+        empty = {k: np.zeros(0) for k in model.TERMS}
+        return {"code": np.zeros((0, model.latent_dim), np.float32), **empty}
+    return {k: torch.cat(v).cpu().numpy().astype(np.float32 if k == "code" else np.float64) for k, v in out.items()}
+
+
+@torch.inference_mode()
+def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decodes: int = 65536,
+                        seed: int = SCORE_SEED) -> np.ndarray:
+    """Importance-weighted log p(x) per image (nats), with `k` samples each (VAEs only).
+
+    Batches hold at most `max_decodes` decoded images (k per input image), which bounds memory whatever k is.
+    The global torch RNG is seeded inside a fork, so the estimate is reproducible and the caller's RNG untouched.
+    """
+    if not has_prior(model):
+        raise ConfigError("an importance-weighted likelihood needs a VAE; this model is a plain autoencoder")
+    model.eval()
+    device = model_device(model)
+    batch = max(1, max_decodes // k)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        parts = [model.iwae_log_likelihood(xb, k) for xb in batches(model, x, batch)]
+    return _collect(parts, (0,)).astype(np.float64)

@@ -1,0 +1,49 @@
+"""Per-image statistics behind the novelty scores: model terms, latent codes and compressed size."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from torch import nn
+
+from latentlab.analysis.inference import BATCH, per_image
+from latentlab.errors import ImageError
+
+LN2 = float(np.log(2.0))
+
+
+def as_uint8_images(x: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) from uint8 or [0, 1] float images shaped (N, 28, 28), (N, 1, 28, 28) or (N, 784)."""
+    a = np.asarray(x)
+    if a.ndim == 2 and a.shape[1] == 784:
+        a = a.reshape(-1, 28, 28)
+    elif a.ndim == 4 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 3 or a.shape[1:] != (28, 28):
+        raise ImageError(f"images must have shape (N, 28, 28), (N, 1, 28, 28) or (N, 784), got {a.shape}")
+    if a.dtype == np.uint8:
+        # Read-only arrays (np.frombuffer, memory maps) are copied once, here: torch warns on non-writable memory.
+        return np.require(a, np.uint8, ["C", "W"])
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {a.dtype}")
+    if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or np.isnan(a).any()):
+        raise ImageError("float images must lie in [0, 1]; scale them (x / 255) or pass uint8")
+    return np.round(a * 255).astype(np.uint8)
+
+
+def complexity_bits(x: np.ndarray) -> np.ndarray:
+    """L(x) of Serra et al. (2020): bits of each image's raw 784 bytes compressed by zlib at level 9.
+
+    zlib on the raw bytes rather than PNG: no per-image container overhead (about 10,000 images/s on one
+    core against about 1,000 for Pillow's PNG encoder) and the same ranking of simple and busy images.
+    """
+    images = as_uint8_images(x)
+    return np.fromiter((8 * len(zlib.compress(img.tobytes(), 9)) for img in images), np.float64, len(images))
+
+
+def model_statistics(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> dict[str, np.ndarray]:
+    """One pass of the model over images: its per-image terms at the code (a VAE's posterior mean) with no sampling
+    anywhere, so each image's statistics depend on that image alone, whatever batch it sits in: "code" (N, d)
+    float32, "bce" (nats per image), "mse" (per pixel) and, for models with a posterior, "kl" (nats), float64."""
+    return per_image(model, as_uint8_images(x), batch_size, seed=None)

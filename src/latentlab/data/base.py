@@ -1,0 +1,53 @@
+"""`ImageData`, the in-memory form of every data set, and the small checks and splits shared by its readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentlab.errors import DatasetError
+
+TEST_FRACTION = 0.15  # for data that comes without a test split
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images as uint8 arrays of shape (N, 28, 28); labels as int64 (N,) or None when unlabeled."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    classes: tuple[str, ...]
+    source: str
+    is_sample: bool = False
+
+
+def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
+    if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+        raise DatasetError(f"{where}: labels range {y.min()}..{y.max()} but there are {len(classes)} classes; "
+                           "fix the labels or the class list")
+
+
+def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray,
+                y_test: np.ndarray | None, classes: tuple[str, ...], source: str,
+                is_sample: bool = False) -> ImageData:
+    def labels(y: np.ndarray | None) -> np.ndarray | None:
+        return None if y is None else np.ascontiguousarray(y, dtype=np.int64)
+
+    return ImageData(name, np.ascontiguousarray(x_train, dtype=np.uint8), labels(y_train),
+                     np.ascontiguousarray(x_test, dtype=np.uint8), labels(y_test), tuple(classes), source,
+                     is_sample)
+
+
+def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = TEST_FRACTION,
+                     seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/test index arrays (sorted) taking ``test_fraction`` of each class for test."""
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    test = [rng.permutation(g)[: round(len(g) * test_fraction)] for g in groups]
+    test_idx = np.sort(np.concatenate(test)) if test else np.empty(0, np.int64)
+    return np.setdiff1d(np.arange(n), test_idx), test_idx

@@ -1,0 +1,43 @@
+"""What `latentlab datasets` lists: where each data set resolves from now, its sizes, its checksums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from latentlab.data.idx import read_idx_shape
+from latentlab.data.registry import DATASETS, SAMPLES
+from latentlab.data.resolve import cache_dir, checksum_failures, default_data_dir, find_files
+from latentlab.data.samples import sample_ok, sample_path
+from latentlab.errors import DatasetError
+
+
+def dataset_table(verify: bool = True) -> list[dict]:
+    """One row per built-in dataset and sample: where it resolves from now (never downloads), the split
+    sizes, the number of classes and whether the checksums verify ("ok", "mismatch", or "-")."""
+    rows = []
+    for spec in DATASETS.values():
+        root = default_data_dir(None)
+        places = [] if root is None else [("data dir", root), ("data dir", root / spec.name)]
+        places += [("cache", cache_dir(spec.name))] + [("system copy", Path(d)) for d in spec.system_dirs]
+        row = {"name": spec.name, "resolves_from": "not found", "train": None, "test": None,
+               "classes": len(spec.classes), "checksums": "-"}
+        for label, directory in places:
+            found = find_files(directory, spec)
+            if len(found) == len(spec.files):
+                row["resolves_from"] = f"{label} {directory}"
+                try:
+                    row["train"] = read_idx_shape(found["train_images"])[0]
+                    row["test"] = read_idx_shape(found["test_images"])[0]
+                except DatasetError:
+                    row["checksums"] = "mismatch" if verify else "-"
+                if verify:
+                    row["checksums"] = "mismatch" if checksum_failures(spec, found) else "ok"
+                break
+        rows.append(row)
+    for sample in SAMPLES.values():
+        path = sample_path(sample)
+        ok = sample_ok(sample)
+        rows.append({"name": sample.name, "resolves_from": f"bundled {path}" if path.is_file() else "not found",
+                     "train": sample.n_train, "test": sample.n_test, "classes": len(sample.classes),
+                     "checksums": ("ok" if ok else "mismatch") if verify else "-"})
+    return rows

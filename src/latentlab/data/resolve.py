@@ -1,0 +1,194 @@
+"""Where a data set is found, and `load_dataset`, the one entry point for every kind of data.
+
+``load_dataset(name)`` looks for a built-in dataset in this order and says which one it used:
+
+1. ``data_dir`` (default: the ``LATENTLAB_DATA`` environment variable) or ``data_dir/<name>/``;
+2. the cache, ``$XDG_CACHE_HOME/latentlab/<name>`` (default ``~/.cache/latentlab/<name>``);
+3. system copies, e.g. Debian's ``dataset-fashion-mnist`` in ``/usr/share/datasets/fashion-mnist``;
+4. a download from the mirrors into the cache (unless ``download=False``).
+
+Checksums: files in the cache, system copies and downloads must match the published md5 (or, for a
+re-compressed copy, the md5 of the unpacked file). Files in ``data_dir`` are the user's own and may
+legitimately differ (a re-packed or edited copy), so they are not checksummed; every source, ``data_dir``
+included, goes through the strict IDX checks in ``latentlab.data.idx``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from latentlab.data import download as dl
+from latentlab.data.base import ImageData, check_labels, image_data
+from latentlab.data.idx import read_idx
+from latentlab.data.registry import DATASETS, SAMPLES, DatasetSpec, dataset_names
+from latentlab.data.samples import load_sample
+from latentlab.errors import ChecksumError, DatasetError
+
+
+def default_data_dir(data_dir: str | Path | None) -> Path | None:
+    """``data_dir`` if given, else ``$LATENTLAB_DATA`` if set (its documented default), else None."""
+    value = data_dir if data_dir is not None else os.environ.get("LATENTLAB_DATA") or None
+    return None if value is None else Path(value).expanduser()
+
+
+def cache_dir(name: str) -> Path:
+    """Where downloads of dataset ``name`` live: ``$XDG_CACHE_HOME/latentlab/<name>``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "latentlab" / name
+
+
+def load_dataset(
+    name_or_path: str | DatasetSpec,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> ImageData:
+    """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
+
+    ``name_or_path`` may also be a ``DatasetSpec`` (e.g. the registry entry with other mirrors). With
+    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar.
+    """
+    if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:
+        spec = name_or_path if isinstance(name_or_path, DatasetSpec) else DATASETS[name_or_path]
+        data = _load_builtin(spec, data_dir, download, progress)
+    elif name_or_path in SAMPLES:
+        data = load_sample(SAMPLES[name_or_path])
+    else:
+        data = _load_custom(Path(name_or_path).expanduser(), name_or_path)
+    _say(progress, f"{data.name}: {data.source}")
+    return data
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr)
+
+
+# ---- built-in datasets: find, verify, read --------------------------------------------------------------
+
+
+def find_files(directory: Path, spec: DatasetSpec) -> dict[str, Path]:
+    """The files of ``spec`` present in ``directory``, gzipped or not, by role."""
+    found = {}
+    for role, (filename, _) in spec.files.items():
+        for candidate in (directory / filename, directory / filename.removesuffix(".gz")):
+            if candidate.is_file():
+                found[role] = candidate
+                break
+    return found
+
+
+def checksum_failures(spec: DatasetSpec, files: dict[str, Path]) -> list[Path]:
+    """The files among ``files`` that fail their checksum."""
+    return [p for role, p in files.items() if not dl.checksum_ok(p, spec.files[role][1], spec.raw_md5.get(role))]
+
+
+def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool, progress: bool) -> ImageData:
+    root = default_data_dir(data_dir)
+    for directory in () if root is None else (root / spec.name, root):
+        found = find_files(directory, spec)
+        if len(found) == len(spec.files):
+            # MNIST and Fashion-MNIST share file names; the small label file tells them apart cheaply.
+            for other in DATASETS.values():
+                role_md5 = other.files["train_labels"][1], other.raw_md5.get("train_labels")
+                if other.name != spec.name and dl.checksum_ok(found["train_labels"], *role_md5):
+                    raise DatasetError(f"{directory}: holds {other.name}, not {spec.name}; ask for '{other.name}' "
+                                       f"or put the {spec.name} files in {root / spec.name}")
+            return _read_idx_set(spec, found, f"data dir {directory}", verify=False)
+        if found:
+            missing = ", ".join(spec.files[r][0] for r in spec.files if r not in found)
+            raise DatasetError(f"{directory}: has some {spec.name} files but lacks {missing}; add them there "
+                               f"(gzipped or not) or point data_dir / LATENTLAB_DATA elsewhere")
+
+    cache = cache_dir(spec.name)
+    cached = find_files(cache, spec)
+    bad: list[Path] = []
+    if len(cached) == len(spec.files):
+        try:
+            return _read_idx_set(spec, cached, f"cache {cache}", verify=True)
+        except ChecksumError:
+            bad = checksum_failures(spec, cached)
+    elif cached:  # an earlier download stopped part way; keep the files that verify
+        bad = checksum_failures(spec, cached)
+    for path in bad:
+        _say(progress, f"{path}: cached copy fails its md5 check" + ("; downloading it again" * download))
+
+    for directory in map(Path, spec.system_dirs):
+        found = find_files(directory, spec)
+        if len(found) == len(spec.files):
+            try:
+                return _read_idx_set(spec, found, f"system copy {directory}", verify=True)
+            except ChecksumError as exc:
+                _say(progress, f"skipping the system copy: {exc}")
+
+    if not download:
+        problem = f"cached {bad[0]} fails its md5 check" if bad else "downloading is off"
+        raise _not_found(spec, root, problem)
+    try:
+        for role, (filename, md5) in spec.files.items():
+            if role not in cached or cached[role] in bad:
+                # download() renames over a bad cached copy only once the new one is verified.
+                cached[role] = dl.download(filename, md5, spec.mirrors, cache, progress=progress)
+    except DatasetError as exc:
+        raise _not_found(spec, root, str(exc)) from exc
+    return _read_idx_set(spec, cached, f"downloaded into cache {cache}", verify=True)
+
+
+def _not_found(spec: DatasetSpec, root: Path | None, problem: str) -> DatasetError:
+    names = ", ".join(name for name, _ in spec.files.values())
+    options = [
+        f"pass data_dir=DIR or set LATENTLAB_DATA to a folder with {names} (gzipped or not)"
+        + (f" (looked in {root})" if root else ""),
+        f"put those files in the cache {cache_dir(spec.name)}",
+    ]
+    if spec.system_package:
+        options.append(f"install the system package (apt-get install {spec.system_package})")
+    options.append("download from the mirrors (needs network access and download=True, the default)")
+    options.append(f"or use a bundled sample: {', '.join(SAMPLES)}")
+    return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}")
+
+
+def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify: bool) -> ImageData:
+    """Read and cross-check the four files; with ``verify`` a checksum mismatch raises ``ChecksumError``."""
+    arrays = {
+        role: read_idx(path, *((spec.files[role][1], spec.raw_md5.get(role)) if verify else ()))
+        for role, path in files.items()
+    }
+    for split in ("train", "test"):
+        images, labels = f"{split}_images", f"{split}_labels"
+        x, y = arrays[images], arrays[labels]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DatasetError(f"{files[images]}: expected uint8 images of 28x28, got {x.dtype} {x.shape}; "
+                               f"{_REPLACE}")
+        if y.dtype != np.uint8 or y.ndim != 1:
+            raise DatasetError(f"{files[labels]}: expected a 1-D uint8 label file, got {y.dtype} {y.shape}; "
+                               f"{_REPLACE}")
+        if len(x) != len(y):
+            raise DatasetError(f"{files[labels]}: {len(y)} labels for {len(x)} images in {files[images].name}; "
+                               f"{_REPLACE}")
+        check_labels(y, spec.classes, str(files[labels]))
+    return image_data(spec.name, arrays["train_images"], arrays["train_labels"], arrays["test_images"],
+                       arrays["test_labels"], spec.classes, source)
+
+
+_REPLACE = "the files do not belong together; delete them and download again, or pass data_dir"
+
+
+def _load_custom(path: Path, given: str) -> ImageData:
+    if path.is_dir():
+        if any(path.glob("train-images-idx3-ubyte*")):
+            raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
+                               f"'fashion-mnist') with data_dir={path}")
+        from latentlab.data.folders import load_folder
+
+        return load_folder(path)
+    if path.is_file() and path.suffix == ".npz":
+        from latentlab.data.folders import load_npz
+
+        return load_npz(path)
+    raise DatasetError(f"unknown dataset '{given}': not a registered name, an image folder or an .npz file; "
+                       f"use one of {', '.join(dataset_names())}, or a path to a folder or .npz")

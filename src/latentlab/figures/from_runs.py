@@ -1,0 +1,131 @@
+"""A trained run + its data -> the seed's figures. The arrays come from `analysis.inference`, the drawing from the
+array-only modules beside this one. `PLOTS` is the registry of figure kinds (`latentlab plot KIND`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from latentlab.analysis import inference as evaluate
+from latentlab.config import NoiseConfig
+from latentlab.data import ImageData
+from latentlab.errors import ConfigError
+from latentlab.figures import curves, grids, latent, rows
+from latentlab.models import has_prior
+from latentlab.runs import Run
+from latentlab.training.noise import corrupt
+
+N_SHOWN = 10  # the seed shows the first 10 test images
+
+
+def class_names(run: Run, data: ImageData | None = None) -> list[str] | None:
+    names = list(data.classes) if data is not None and data.classes else run.meta.get("classes")
+    return list(names) if names else None
+
+
+def noisy_images(x: np.ndarray, noise: NoiseConfig, seed: int = 0) -> np.ndarray:
+    """Corrupted copies of uint8 images, as uint8, reproducible for a given seed."""
+    g = torch.Generator().manual_seed(seed)
+    noisy = corrupt(evaluate.to_float(x), noise, g)
+    return (noisy.squeeze(1).numpy() * 255).round().astype(np.uint8)
+
+
+def recon_figure(run: Run, data: ImageData, n: int = N_SHOWN) -> Figure:
+    x = data.x_test[:n]
+    return rows.reconstruction_figure(x, evaluate.reconstruct(run.model, x),
+                                         title=f"{run.name}: first {len(x)} test images and their reconstructions")
+
+
+def denoise_figure(run: Run, data: ImageData, n: int = N_SHOWN, factor: float | None = None) -> Figure:
+    noise = run.config.train.noise
+    if noise.kind == "none":
+        noise = NoiseConfig(kind="gaussian", factor=0.5)
+    if factor is not None:
+        noise = NoiseConfig(kind=noise.kind, factor=factor)
+    x = data.x_test[:n]
+    noisy = noisy_images(x, noise)
+    codes = evaluate.embed(run.model, noisy)
+    return rows.denoising_figure(x, noisy, codes, evaluate.reconstruct(run.model, noisy),
+                                    title=f"{run.name}: {noise.kind} noise {noise.factor:g}, removed")
+
+
+def curves_figure(run: Run, data: ImageData | None = None) -> Figure:
+    return curves.training_curves_figure(run.history, title=f"{run.name}: training curves")
+
+
+def latent_figure(run: Run, data: ImageData, mark: tuple[float, float] | None = None, max_points: int = 10000,
+                  projection: str = "auto") -> Figure:
+    codes = evaluate.embed(run.model, data.x_test[:max_points])
+    labels = data.y_test[:max_points] if data.y_test is not None else None
+    return latent.latent_scatter_figure(codes, labels, class_names(run, data), mark=mark, projection=projection,
+                                         title=f"{run.name}: test set in latent space")
+
+
+def _require_2d(run: Run, what: str) -> None:
+    if run.model.latent_dim != 2:
+        raise ConfigError(f"{what} needs a 2-D latent space; {run.name} has {run.model.latent_dim} dimensions "
+                         "(train with model.latent_dim=2, e.g. the mnist-vae preset)")
+
+
+def manifold_figure(run: Run, data: ImageData | None = None, n: int = 15, extent: float = 3.0) -> Figure:
+    _require_2d(run, "the manifold grid")
+    grid_x, grid_y = grids.latent_grid(n, extent)
+    points = np.array([(gx, gy) for gy in grid_y for gx in grid_x], dtype=np.float32)
+    images = evaluate.decode_points(run.model, points).reshape(n, n, 28, 28)
+    return grids.manifold_figure(images, grid_x, grid_y, title=f"{run.name}: images decoded from a latent grid")
+
+
+def prior_samples(run: Run, n: int = 16, seed: int = 0) -> np.ndarray:
+    """`n` images decoded from N(0, I) draws (for an autoencoder: from the spread of nothing, so VAEs only)."""
+    if not has_prior(run.model):
+        raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use a VAE run (e.g. mnist-vae)")
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, run.model.latent_dim, generator=g).numpy()
+    return evaluate.decode_points(run.model, z)
+
+
+def samples_figure(run: Run, data: ImageData | None = None, n: int = 32, seed: int = 0) -> Figure:
+    return grids.samples_figure(prior_samples(run, n, seed), title=f"{run.name}: samples from the prior")
+
+
+def point_figure(run: Run, data: ImageData, point: tuple[float, float] = (-1.0, 3.0)) -> Figure:
+    _require_2d(run, "decoding at a latent position")
+    image = evaluate.decode_points(run.model, np.array([point], dtype=np.float32))[0]
+    codes = evaluate.embed(run.model, data.x_test[:10000])
+    labels = data.y_test[:10000] if data.y_test is not None else None
+    return latent.decoded_point_figure(image, point, codes, labels, class_names(run, data),
+                                        title=f"{run.name}: the image at z = ({point[0]:g}, {point[1]:g})")
+
+
+PLOTS: dict[str, Callable[..., Figure]] = {
+    "recon": recon_figure,
+    "denoise": denoise_figure,
+    "curves": curves_figure,
+    "latent": latent_figure,
+    "manifold": manifold_figure,
+    "samples": samples_figure,
+    "point": point_figure,
+}
+
+
+def figures_for(run: Run) -> list[str]:
+    """The figures that make sense for this run, in report order."""
+    kinds = ["recon"]
+    if run.config.train.noise.kind != "none":
+        kinds.append("denoise")
+    kinds += ["curves", "latent"]
+    if has_prior(run.model) and run.model.latent_dim == 2:
+        kinds += ["manifold", "samples", "point"]
+    return kinds
+
+
+def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
+    try:
+        fn = PLOTS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown figure {kind!r}; choose one of {', '.join(PLOTS)}") from None
+    return fn(run, data, **options)

@@ -1,0 +1,65 @@
+"""What every figure shares: the figure factory (object API, never pyplot), sizes, colour maps, pixel scaling and
+the atomic PNG writer. Figures take NumPy arrays, never models or tensors."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from latentlab.files import atomic_write_bytes
+
+TITLE_SIZE = 13
+LABEL_SIZE = 10
+CELL_INCHES = 1.0  # one 28x28 image per inch in the row figures; at dpi=200 that is ~7 screen px per pixel
+IMAGE_CMAP = colormaps["gray"].with_extremes(bad="white")  # NaN (padding, empty cells) shows blank
+CODE_CMAP = colormaps["viridis"].with_extremes(bad="white")  # codes are not images: a colour map says so
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure built through the object API (no pyplot state, so safe in a web server's threads)."""
+    return Figure(figsize=(width, height), layout="constrained", facecolor="white")
+
+
+def as_unit_images(images: np.ndarray, name: str = "images") -> np.ndarray:
+    """(n, 28, 28), (n, 784) or (n, 1, 28, 28) pixels -> float (n, h, w) in [0, 1].
+
+    uint8, and whole numbers above 1 in any dtype, are taken as 0..255; other values are clipped to [0, 1]
+    (a decoder without a sigmoid can overshoot a little).
+    """
+    arr = np.asarray(images)
+    floats = arr.astype(np.float64)
+    whole_255 = floats.size > 0 and floats.max() > 1.0 and np.array_equal(floats, np.round(floats))
+    if arr.dtype == np.uint8 or whole_255:
+        floats = floats / 255.0
+    if floats.ndim == 4 and floats.shape[1] == 1:
+        floats = floats[:, 0]
+    if floats.ndim == 2 and math.isqrt(floats.shape[1]) ** 2 == floats.shape[1]:
+        side = math.isqrt(floats.shape[1])
+        floats = floats.reshape(len(floats), side, side)
+    if floats.ndim != 3 or len(floats) == 0:
+        raise ValueError(f"{name} must be a non-empty (n, 28, 28) array, got shape {arr.shape}")
+    return np.clip(floats, 0.0, 1.0)
+
+
+def show_image(ax: Axes, image: np.ndarray, cmap=IMAGE_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> None:
+    ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.4)
+        spine.set_color("0.6")
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
+    """Write `fig` as a PNG at `dpi` (200 = 2x for sharp screens), atomically: a reader (a web page, a report)
+    never sees a half-written file."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

@@ -1,0 +1,69 @@
+"""The one contract every latentlab model honours; the trainer, the detector, the figures and the web page rely
+on nothing else.
+
+A model maps images (B, C, H, W) float32 in [0, 1] to codes (B, latent_dim) and back:
+- `encode(x) -> codes`: the point in latent space that stands for `x` (a VAE's posterior mean);
+- `decode_logits(z)` and `decode(z) = sigmoid(decode_logits(z))`: images at latent positions `z`;
+- `loss(x, target) -> dict`: batch means, "loss" is what the optimizer minimises, other keys are its terms;
+- `per_image(x) -> dict`: named per-image terms, deterministic (no sampling unless a generator is passed).
+
+Capabilities come from the terms a model declares in `TERMS`, not from flags: a model with "kl" has a posterior
+and a prior (ELBO scores, prior samples, the manifold of a VAE).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class LatentModel(nn.Module):
+    """Base class of the models: images (B, C, H, W) in [0, 1] <-> codes (B, latent_dim)."""
+
+    #: Per-image terms `per_image` returns (besides "code"): "bce" nats per image, "mse" per pixel, "kl" nats.
+    TERMS: tuple[str, ...] = ("bce", "mse")
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    decoder: nn.Module
+
+    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)  # type: ignore[assignment]
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Codes (B, latent_dim) of images `x` (B, C, H, W)."""
+        raise NotImplementedError
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """Logits (B, C, H, W) of the images at latent positions `z` (B, latent_dim)."""
+        return self.decoder(z).view(-1, *self.image_shape)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Images (B, C, H, W) in [0, 1] at latent positions `z` (B, latent_dim)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
+        """Batch-mean loss terms of reconstructing `target` (default `x`) from `x`; "loss" is minimised."""
+        raise NotImplementedError
+
+    def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per-image terms of images `x`: "code" (B, latent_dim), "bce" (B,) the Bernoulli negative log-likelihood
+        of `x` under the decoded code in nats per image, "mse" (B,) the mean squared error per pixel."""
+        code = self.encode(x)
+        return {"code": code, **reconstruction_terms(self.decode_logits(code), x)}
+
+
+def reconstruction_terms(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """"bce" (nats per image, from logits: exact where the sigmoid saturates) and "mse" (per pixel), shape (B,)."""
+    logits = logits.float()
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
+    return {"bce": bce, "mse": (torch.sigmoid(logits) - target).pow(2).flatten(1).mean(1)}
+
+
+def has_prior(model: nn.Module) -> bool:
+    """True for models with a posterior and a N(0, I) prior (they declare a "kl" term)."""
+    return "kl" in getattr(model, "TERMS", ())

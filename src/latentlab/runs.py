@@ -1,0 +1,177 @@
+"""A run directory: config.json + safetensors weights + history.jsonl + meta.json. Loading never unpickles.
+
+meta.json records the SHA-256 of every weight file, so a tampered or truncated file is caught on load.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from latentlab._version import __version__
+from latentlab.config import RunConfig
+from latentlab.errors import ConfigError, RunError
+from latentlab.files import atomic_write_text, atomic_write_with, file_digest
+from latentlab.models import build_model
+
+CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
+    "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Run:
+    """A trained model with everything saved beside it."""
+
+    path: Path
+    config: RunConfig
+    model: nn.Module
+    history: list[dict[str, Any]]
+    meta: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """Write safetensors atomically; returns the SHA-256 of the bytes written (hashed before the rename)."""
+    digest = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal digest
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        digest = file_digest(tmp)
+
+    atomic_write_with(path, write)
+    return digest
+
+
+def versions() -> dict[str, str]:
+    return {"latentlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Flatten an optimizer state dict into named tensors plus JSON metadata (no pickling)."""
+    sd = opt.state_dict()
+    tensors = {f"state.{idx}.{key}": (val if torch.is_tensor(val) else torch.tensor(val))
+               for idx, st in sd["state"].items() for key, val in st.items()}
+    return tensors, {"param_groups": json.dumps(sd["param_groups"])}
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, path: Path) -> None:
+    tensors = _load_tensors(path)
+    with safe_open(str(path), "pt") as f:
+        groups = json.loads((f.metadata() or {})["param_groups"])
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, t in tensors.items():
+        if not name.startswith("state."):
+            continue
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = t
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    # Moments come back contiguous. The fused CPU Adam walks parameter, gradient and moments in memory order,
+    # so a moment must share its parameter's layout (channels-last conv weights) or the update is scrambled.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for key, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer | None,
+                    state: dict[str, Any], meta: dict[str, Any], rng_state: torch.Tensor | None = None) -> None:
+    """Write config, weights, optimizer and trainer state, then meta.json with the files' checksums last."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
+    files = {MODEL: _save_tensors(run_dir / MODEL, dict(model.state_dict()))}
+    if opt is not None:
+        tensors, md = optimizer_tensors(opt)
+        if rng_state is not None:
+            tensors["rng.cpu"] = rng_state
+        files[OPTIMIZER] = _save_tensors(run_dir / OPTIMIZER, tensors, md)
+    atomic_write_text(run_dir / STATE, json.dumps(state, indent=2) + "\n")
+    meta = {**meta, "format": FORMAT_VERSION, "versions": versions(), "files": files}
+    atomic_write_text(run_dir / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunError(f"{path} is damaged or not a safetensors file ({exc}); "
+                       "retrain the run or restore the file") from None
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise RunError(f"{path} is missing: {path.parent} is not a complete latentlab run; "
+                       "train one with `latentlab train PRESET`")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is not valid JSON ({exc}); retrain the run or restore the file") from None
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / HISTORY
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise RunError(f"{path} line {i} is not valid JSON; delete that line or retrain") from None
+    return rows
+
+
+def verify_file(run_dir: Path, name: str, meta: dict[str, Any]) -> Path:
+    path = run_dir / name
+    if not path.is_file():
+        raise RunError(f"{path} is missing; retrain the run or restore the file")
+    expected = meta.get("files", {}).get(name)
+    if expected is None:
+        raise RunError(f"{run_dir / META} has no checksum for {name}; the run is incomplete, retrain it")
+    if file_digest(path) != expected:
+        raise RunError(f"{path} does not match its checksum in meta.json: it was changed or truncated; "
+                       "retrain the run or restore the file")
+    return path
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
+    """Rebuild the model of a run directory from its config and verified weights (no pickle involved)."""
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir} is not a directory; pass a run directory such as runs/mnist-vae")
+    meta = read_json(run_dir / META)
+    try:
+        cfg = RunConfig.from_dict(read_json(run_dir / CONFIG))
+    except ConfigError as exc:
+        raise RunError(f"{run_dir / CONFIG}: {exc}") from None
+    if meta.get("format", 0) > FORMAT_VERSION:
+        raise RunError(f"{run_dir} was written by a newer latentlab (format {meta['format']}); upgrade latentlab")
+    try:
+        model = build_model(cfg.model)
+    except ConfigError as exc:
+        raise RunError(f"{run_dir / CONFIG}: {exc}") from None
+    tensors = _load_tensors(verify_file(run_dir, MODEL, meta))
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise RunError(f"{run_dir / MODEL} does not fit its config (missing {list(missing)[:3]}, "
+                       f"unexpected {list(unexpected)[:3]}); retrain the run")
+    model.to(device).eval()
+    return Run(run_dir, cfg, model, read_history(run_dir), meta)

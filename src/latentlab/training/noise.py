@@ -1,0 +1,53 @@
+"""Input corruptions for denoising: any autoencoder becomes a denoising one by training on corrupted inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from latentlab.config import NoiseConfig
+from latentlab.errors import ConfigError
+
+
+def _gaussian(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
+    # The classic example: x + factor * N(0, 1), clipped back into the valid pixel range.
+    noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+    return (x + factor * noise).clamp_(0.0, 1.0)
+
+
+def _salt_pepper(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
+    u = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype)
+    out = x.clone()
+    out[u < factor / 2] = 0.0
+    out[(u >= factor / 2) & (u < factor)] = 1.0
+    return out
+
+
+def _mask(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
+    keep = torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) >= factor
+    return x * keep
+
+
+def _none(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
+    return x
+
+
+NOISES: dict[str, Callable[[Tensor, float, torch.Generator | None], Tensor]] = {
+    "none": _none,
+    "gaussian": _gaussian,
+    "salt_pepper": _salt_pepper,
+    "mask": _mask,
+}
+
+
+def corrupt(x: Tensor, noise: NoiseConfig, generator: torch.Generator | None = None) -> Tensor:
+    """A corrupted copy of `x` (values in [0, 1]); `x` itself is returned untouched when noise is off."""
+    if noise.factor == 0:
+        return x
+    try:
+        fn = NOISES[noise.kind]
+    except KeyError:
+        raise ConfigError(f"train.noise.kind={noise.kind!r} is invalid: choose one of {', '.join(NOISES)}") from None
+    return fn(x, noise.factor, generator)

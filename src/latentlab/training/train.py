@@ -1,0 +1,63 @@
+"""`train(cfg, ...)`: build the model a `RunConfig` describes and `fit` it. Also the device and config checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentlab.config import RunConfig
+from latentlab.errors import ConfigError, TrainingError
+from latentlab.models import MODELS, build_model
+from latentlab.models.vae import ENCODERS
+from latentlab.training import dist
+from latentlab.training.fit import EpochCallback, TrainResult, fit
+from latentlab.training.noise import NOISES
+from latentlab.training.optim import OPTIMIZERS, SCHEDULES
+
+
+def check_config(cfg: RunConfig) -> RunConfig:
+    """Check the fields that name registry entries against their registries; returns `cfg`. ConfigError names the
+    field and lists the registry's names."""
+    for field, value, names in (("model.kind", cfg.model.kind, MODELS), ("model.encoder", cfg.model.encoder, ENCODERS),
+                                ("train.noise.kind", cfg.train.noise.kind, NOISES),
+                                ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
+                                ("train.schedule", cfg.train.schedule, SCHEDULES)):
+        if value not in names:
+            raise ConfigError(f"{field}={value!r} is invalid: choose one of {', '.join(names)}")
+    return cfg
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; under torchrun each process takes the GPU of its local rank."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device={name!r} was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
+    return dev
+
+
+def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
+          resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
+          meta: dict[str, Any] | None = None, max_steps: int | None = None,
+          callbacks: tuple[EpochCallback, ...] = ()) -> TrainResult:
+    """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on uint8 images
+    (N, 28, 28), checkpointing to `run_dir` every epoch (rank 0 only). See `fit` for the rest."""
+    check_config(cfg)
+    info = info or dist.DistInfo()
+    device = resolve_device(cfg.train.device, info.local_rank)
+    dist.init(info, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg.model).to(device)
+    return fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device, info=info,
+               meta=meta, max_steps=max_steps, callbacks=callbacks)

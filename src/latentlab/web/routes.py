@@ -1,0 +1,121 @@
+"""The JSON API, one `APIRouter`: runs, latent plane, decoding, manifold, test images, denoising and uploads.
+
+A run is found by id among the served set only (the `Service` dependency); nothing a request says is ever turned
+into a file-system path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+
+from latentlab.errors import DatasetError, RunError
+from latentlab.web.service import RunService
+from latentlab.web.uploads import MAX_UPLOAD_BYTES, Layout, UploadError, data_url, open_image, png, to_model_input
+
+router = APIRouter(prefix="/api")
+Upload = Annotated[UploadFile, File(description="a PNG or JPEG image (at most 2 MB, 4096x4096 pixels)")]
+
+
+def _service(request: Request, run_id: Annotated[str, PathParam(description="run id, as listed by GET /api/runs")]
+             ) -> RunService:
+    services: dict[str, RunService] = request.app.state.services
+    try:
+        return services[run_id]
+    except KeyError:
+        raise HTTPException(404, f"unknown run {run_id!r}; served runs: {', '.join(services)}") from None
+
+
+Service = Annotated[RunService, Depends(_service)]
+
+
+def coordinate(name: str, value: float, s: RunService) -> float:
+    if not math.isfinite(value) or abs(value) > s.plane.limit:
+        raise HTTPException(422, f"{name}={value} is outside the plane; use a finite number with "
+                                 f"|{name}| <= {s.plane.limit:g}")
+    return value
+
+
+def _png(image: Any) -> Response:
+    return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
+
+
+def _read_upload(file: UploadFile, layout: Layout) -> Any:
+    data = file.file.read(MAX_UPLOAD_BYTES + 1)
+    try:
+        return to_model_input(open_image(data), layout)
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.get("/runs", summary="The served runs with their config and headline metrics")
+def runs(request: Request) -> list[dict[str, Any]]:
+    return [{**s.summary(), "id": run_id} for run_id, s in request.app.state.services.items()]
+
+@router.get("/runs/{run_id}/latent", summary="Test-set codes on the latent plane, with labels and class names")
+def latent(s: Service, codes: Annotated[bool, Query(description="also return the full codes")] = False
+           ) -> dict[str, Any]:
+    p = s.plane
+    out = {"points": s.points.round(4).tolist(), "labels": s.labels.tolist(), "classes": list(s.classes),
+           "latent_dim": s.latent_dim, "plane": p.kind, "explained": list(p.explained),
+           "x_range": list(p.x_range), "y_range": list(p.y_range), "limit": p.limit,
+           "basis": {"mean": p.mean.tolist(), "axes": p.axes.tolist()}, "n_test": len(s.x_test),
+           "data_error": s.data_error}
+    if codes:
+        out["codes"] = s.codes.round(4).tolist()
+    return out
+
+@router.get("/runs/{run_id}/decode", summary="Decode one point of the latent plane (28x28 PNG)",
+         response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def decode(s: Service, x: Annotated[float, Query(description="plane x")],
+           y: Annotated[float, Query(description="plane y")]) -> Response:
+    point = [[coordinate("x", x, s), coordinate("y", y, s)]]
+    return _png(s.decode(point)[0])
+
+@router.get("/runs/{run_id}/decoder", summary="Weights of a dense decoder, for decoding in the page")
+def decoder(s: Service) -> dict[str, Any]:
+    export = s.decoder_export()
+    if export is None:
+        raise HTTPException(404, "this run's decoder is convolutional; decode points with /decode instead")
+    return export
+
+@router.get("/runs/{run_id}/manifold", summary="n x n images decoded on a grid over the plane (PNG)",
+         response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def manifold(s: Service, n: Annotated[int, Query(ge=2, le=30, description="grid size")] = 15) -> Response:
+    return _png(s.manifold(n))
+
+@router.get("/runs/{run_id}/images/{index}", summary="One test image (28x28 PNG)",
+         response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def test_image(s: Service, index: int) -> Response:
+    if not 0 <= index < len(s.x_test):
+        raise HTTPException(404, f"test image {index} does not exist; this run has {len(s.x_test)} "
+                                 f"(indices 0..{len(s.x_test) - 1})")
+    return _png(s.x_test[index])
+
+@router.get("/runs/{run_id}/denoise", summary="A test image, a noisy copy and the model's output")
+def denoise(s: Service, index: Annotated[int, Query(ge=0, description="test image index")] = 0,
+            noise: Annotated[float, Query(ge=0, le=1, description="noise level (std or fraction)")] = 0.5,
+            seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> dict[str, Any]:
+    if index >= len(s.x_test):
+        raise HTTPException(422, f"index={index} is out of range; this run has {len(s.x_test)} test images")
+    r = s.denoise(index, noise, seed)
+    return {**r, "index": index, "noise": noise, "denoising": s.noise.kind != "none",
+            **{k: data_url(r[k]) for k in ("clean", "noisy", "output")}}
+
+@router.post("/runs/{run_id}/reconstruct", summary="Reconstruct an uploaded image")
+def reconstruct(s: Service, file: Upload) -> dict[str, Any]:
+    image = _read_upload(file, s.layout)
+    r = s.try_image(image)
+    return {**r, "input": data_url(image), "reconstruction": data_url(r["reconstruction"])}
+
+@router.post("/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
+def detect(s: Service, file: Upload) -> dict[str, Any]:
+    image = _read_upload(file, s.layout)
+    try:
+        return {**s.detect(image), "input": data_url(image)}
+    except (DatasetError, RunError, ValueError) as exc:
+        raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None

@@ -1,0 +1,96 @@
+import json
+
+import pytest
+import torch
+
+from latentlab.config import override
+from latentlab.presets import preset_config
+from latentlab.runs import RunError, load_run
+from latentlab.training import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(bars, tmp_path_factory):
+    x_train, _, x_test, _ = bars
+    cfg = override(preset_config("mnist-vae"), {"train.epochs": 1, "model.hidden": [16]})
+    path = tmp_path_factory.mktemp("runs") / "vae"
+    train(cfg, x_train, x_test, path, quiet=True, meta={"dataset": "bars"})
+    return path
+
+
+def copy(run_dir, tmp_path):
+    import shutil
+
+    dst = tmp_path / "copy"
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+def test_run_directory_layout(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "optimizer.safetensors", "history.jsonl", "meta.json"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["seed"] == 0 and "torch" in meta["versions"]
+    assert set(meta["files"]) == {"model.safetensors", "optimizer.safetensors"}
+
+
+def test_load_run_rebuilds_an_identical_model(run_dir, bars):
+    run = load_run(run_dir)
+    again = load_run(run_dir)
+    x = torch.from_numpy(bars[2][:8]).float().div(255).unsqueeze(1)
+    assert torch.equal(run.model.encode(x), again.model.encode(x))
+    assert run.config.model.kind == "vae" and not run.model.training
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
+def test_tampered_or_truncated_weights_are_a_clear_error(run_dir, tmp_path, damage):
+    d = copy(run_dir, tmp_path)
+    f = d / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    if damage == "flip":
+        data[-5] ^= 0xFF
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data = bytearray(b"\x80\x04not a safetensors file")
+    f.write_bytes(bytes(data))
+    with pytest.raises(RunError, match="model.safetensors") as info:
+        load_run(d)
+    assert "retrain" in str(info.value)
+
+
+def test_pickle_files_are_never_loaded(run_dir, tmp_path):
+    d = copy(run_dir, tmp_path)
+    (d / "model.safetensors").unlink()
+    torch.save({"evil": 1}, d / "model.pt")
+    with pytest.raises(RunError, match="missing"):
+        load_run(d)
+
+
+@pytest.mark.parametrize(("name", "content", "match"), [
+    ("config.json", "{not json", "not valid JSON"),
+    ("config.json", json.dumps({"model": {"kind": "gan"}}), "model.kind"),
+    ("meta.json", "", "not valid JSON"),
+])
+def test_damaged_json_is_a_clear_error(run_dir, tmp_path, name, content, match):
+    d = copy(run_dir, tmp_path)
+    (d / name).write_text(content)
+    with pytest.raises(RunError, match=match):
+        load_run(d)
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(RunError, match="not a directory"):
+        load_run(tmp_path / "nope")
+    with pytest.raises(RunError, match="meta.json is missing"):
+        load_run(tmp_path)
+
+
+def test_runs_from_a_newer_format_are_refused(run_dir, tmp_path):
+    d = copy(run_dir, tmp_path)
+    meta = json.loads((d / "meta.json").read_text())
+    meta["format"] = 99
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="newer latentlab"):
+        load_run(d)

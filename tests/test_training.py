@@ -1,0 +1,175 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab.config import override
+from latentlab.presets import PRESETS, preset_config
+from latentlab.runs import load_run
+from latentlab.training import TrainingError, train
+
+
+def tiny(name: str = "mnist-simple", **changes) -> object:
+    base = {"train.epochs": 2, "train.batch_size": 64}
+    return override(preset_config(name), {**base, **changes})
+
+
+def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_trains_a_few_steps_on_its_bundled_sample(name, tmp_path):
+    from latentlab.data import load_dataset
+
+    cfg = override(preset_config(name), {"train.epochs": 1, "train.batch_size": 128})
+    data = load_dataset(f"{cfg.dataset}-sample", progress=False)
+    x_train, x_test = data.x_train[:512], data.x_test[:128]  # a few steps each
+    if cfg.model.kind in ("conv", "vae"):
+        cfg = override(cfg, {"model.hidden": [8, 16] if cfg.model.kind == "conv" else [32]})
+    result = train(cfg, x_train, x_test, tmp_path / name, quiet=True)
+    assert result.status == "finished"
+    rec = result.history[0]
+    assert math.isfinite(rec["train"]["loss"]) and math.isfinite(rec["val"]["loss"])
+    assert rec["samples_per_s"] > 0
+    run = load_run(tmp_path / name)
+    assert run.config == cfg and len(run.history) == 1
+
+
+def test_loss_goes_down(bars):
+    x_train, _, x_test, _ = bars
+    result = train(tiny(**{"train.epochs": 4}), x_train, x_test, None, quiet=True)
+    losses = [r["val"]["loss"] for r in result.history]
+    assert losses[-1] < losses[0] * 0.9
+
+
+@pytest.mark.parametrize("name", ["mnist-simple", "mnist-vae", "mnist-denoise"])
+def test_same_seed_gives_identical_weights(name, bars):
+    x_train, _, x_test, _ = bars
+    cfg = tiny(name, **({"model.hidden": [32]} if name == "mnist-vae" else {}))
+    a = train(cfg, x_train, x_test, None, quiet=True)
+    b = train(cfg, x_train, x_test, None, quiet=True)
+    assert same(weights(a.model), weights(b.model))
+    c = train(override(cfg, {"train.seed": 1}), x_train, x_test, None, quiet=True)
+    assert not same(weights(a.model), weights(c.model))
+
+
+def test_training_leaves_the_global_rng_alone(bars):
+    x_train, _, x_test, _ = bars
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(tiny(), x_train, x_test, None, quiet=True)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("name", ["mnist-simple", "mnist-vae", "mnist-conv"])
+def test_interrupted_then_resumed_equals_uninterrupted(name, bars, tmp_path):
+    # mnist-conv: channels-last weights, whose restored Adam moments must take the weights' layout.
+    x_train, _, x_test, _ = bars
+    sizes = {"mnist-vae": {"model.hidden": [32]}, "mnist-conv": {"model.hidden": [4, 8]}}
+    cfg = tiny(name, **{"train.epochs": 3, **sizes.get(name, {})})
+    full = train(cfg, x_train, x_test, tmp_path / "full", quiet=True)
+    # 512 images / 64 = 8 steps per epoch: stop in the middle of epoch 2.
+    part = train(cfg, x_train, x_test, tmp_path / "part", quiet=True, max_steps=11)
+    assert part.status == "interrupted"
+    state = json.loads((tmp_path / "part" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["step"] == 3
+    resumed = train(cfg, x_train, x_test, tmp_path / "part", quiet=True, resume=True)
+    assert resumed.status == "finished"
+    assert same(weights(full.model), weights(resumed.model))
+    assert [r["train"] for r in full.history] == [r["train"] for r in resumed.history]
+    assert same(weights(load_run(tmp_path / "part").model), weights(full.model))
+
+
+def test_resume_without_checkpoint_is_a_clear_error(bars, tmp_path):
+    x_train, _, x_test, _ = bars
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        train(tiny(), x_train, x_test, tmp_path / "none", quiet=True, resume=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(bars, tmp_path, monkeypatch):
+    from latentlab.models.autoencoder import Autoencoder
+
+    x_train, _, x_test, _ = bars
+    cfg = tiny(**{"train.epochs": 1})
+    train(cfg, x_train, x_test, tmp_path / "run", quiet=True)
+    good = weights(load_run(tmp_path / "run").model)
+    original = Autoencoder.loss
+
+    def poisoned(self, x, target=None):
+        return {k: v * float("nan") for k, v in original(self, x, target).items()}
+
+    monkeypatch.setattr(Autoencoder, "loss", poisoned)
+    with pytest.raises(TrainingError, match="last good checkpoint") as info:
+        train(override(cfg, {"train.epochs": 3}), x_train, x_test, tmp_path / "run", quiet=True, resume=True)
+    assert "train.lr" in str(info.value) and "after epoch 1" in str(info.value)
+    assert same(weights(load_run(tmp_path / "run").model), good)
+
+
+def test_bad_training_images_are_rejected(bars):
+    with pytest.raises(TrainingError, match="uint8"):
+        train(tiny(), bars[0].astype(np.float32), None, None, quiet=True)
+
+
+def test_early_stopping_stops_before_the_last_epoch(bars):
+    x_train, _, x_test, _ = bars
+    cfg = tiny(**{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})
+    result = train(cfg, x_train, x_test, None, quiet=True)
+    assert result.status == "early-stopped" and len(result.history) < 30
+
+
+def test_sigint_saves_a_checkpoint_and_exits_cleanly(bars, tmp_path):
+    x_train, _, x_test, _ = bars
+    np.savez(tmp_path / "bars.npz", x=np.concatenate([x_train] * 4), y=np.zeros(len(x_train) * 4, np.int64))
+    script = f"""
+import numpy as np, sys
+from latentlab.config import override
+from latentlab.presets import preset_config
+from latentlab.training import train
+d = np.load({str(tmp_path / 'bars.npz')!r})
+cfg = override(preset_config('mnist-deep'), {{'train.epochs': 1000, 'train.batch_size': 32}})
+print('ready', flush=True)
+r = train(cfg, d['x'], None, __import__('pathlib').Path({str(tmp_path / 'run')!r}), quiet=True)
+print(r.status, flush=True)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        # The first epoch's checkpoint shows the loop (and its signal handler) is running.
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "run" / "meta.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip().endswith("interrupted")
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    load_run(tmp_path / "run")
+
+
+def test_history_is_written_as_json_lines(bars, tmp_path):
+    x_train, _, x_test, _ = bars
+    train(tiny("mnist-vae", **{"model.hidden": [32]}), x_train, x_test, tmp_path / "r", quiet=True)
+    lines = (tmp_path / "r" / "history.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert {"loss", "recon", "kl"} <= set(rows[0]["train"]) and {"loss", "recon", "kl"} <= set(rows[0]["val"])
+    assert all(k in rows[0] for k in ("samples_per_s", "time_s", "lr"))
+    assert Path(tmp_path / "r" / "meta.json").is_file()
