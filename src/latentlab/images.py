@@ -1,0 +1,251 @@
+"""Untrusted bytes or a path -> the 28x28 uint8 image a model sees; arrays -> PNG. The one image reader of latentlab.
+
+A file is judged by its content, never its name: only the decoders in ``FORMATS`` are tried, the byte count is
+capped (``MAX_UPLOAD_BYTES`` for bytes, which come from the web; ``MAX_FILE_BYTES`` for a path, a local file being
+trusted more), and the pixel count is read from the header and refused (413) before any pixel is decoded, whatever
+``PIL.Image.MAX_IMAGE_PIXELS`` says, so a small file that expands to gigabytes never gets that far. Sides under
+``MIN_SIDE`` (8) are refused: MNIST's digits are ~20 px tall, and below 8 px strokes cannot be told apart.
+
+Decoding (`decode`) gives grayscale float32 in [0, 1]: first frame of an animation, EXIF orientation applied,
+16/32-bit and float pixels scaled by their depth, transparency composited on the background the ink stands out from.
+With ``auto`` on, `to_model_input` then makes it look like the data: light strokes on black (a light background is
+inverted), cropped to the object, fitted to the data set's frame and centred as the data set centres (`Layout`).
+Every change it makes is named in `Prepared.steps`; every refusal is an `ImageError` with an HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit
+from latentlab.errors import ImageError
+
+__all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_SIDE", "MAX_UPLOAD_BYTES", "MIN_SIDE", "SIDE", "Layout", "Prepared",
+           "data_url", "decode", "png", "read_image", "to_model_input"]
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+BLANK = 0.02  # ~5/255: an image whose ink stands out less than this from its background holds nothing
+# What Pillow's decoders raise on damaged data (IndexError: a GIF cut inside a frame header, found by fuzzing).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
+                  struct.error, Image.DecompressionBombError)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare by
+class Prepared:
+    """A model input: `pixels` uint8 (side, side), light strokes on black; `steps` says in words what was done to
+    the file (empty when nothing was); `source_size` is (width, height) of the decoded, upright image."""
+
+    pixels: np.ndarray
+    steps: tuple[str, ...]
+    source_size: tuple[int, int]
+
+
+def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None = None, auto: bool = True,
+               max_bytes: int | None = None) -> Prepared:
+    """Bytes (an upload) or a path (a local file) -> `Prepared`. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES`
+    and a file at `MAX_FILE_BYTES`. With `auto` off only `decode` and a plain resize to side x side are done.
+    Raises `ImageError`: 400 unreadable, empty, truncated or too small; 413 too large; 415 not a supported image."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data, name = bytes(source), "the upload"
+        cap = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    else:
+        name = os.fspath(source)
+        cap = MAX_FILE_BYTES if max_bytes is None else max_bytes
+        try:
+            with open(name, "rb") as f:
+                data = f.read(cap + 1)  # one byte over the cap is enough to know it is too big
+        except OSError as exc:
+            raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
+                             400) from None
+    gray, steps = _decode(data, name, cap)
+    pixels, more = to_model_input(gray, layout, auto)
+    return Prepared(pixels, (*steps, *more), (gray.shape[1], gray.shape[0]))
+
+
+def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
+    """Grayscale float32 (H, W) in [0, 1] of an encoded image: first frame, EXIF orientation applied, deep pixels
+    scaled, transparency composited. `name` is what error messages call it. Raises `ImageError` as `read_image`."""
+    return _decode(data, name, max_bytes)[0]
+
+
+def _decode(data: bytes, name: str, max_bytes: int) -> tuple[np.ndarray, list[str]]:
+    if not data:
+        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image", 400)
+    if len(data) > max_bytes:
+        raise ImageError(f"{name} is over {max_bytes:,} bytes, the limit ({max_bytes / 2**20:g} MB); "
+                         "send a smaller file", 413)
+    declared = _declared_size(data)
+    if declared is not None:  # refuse before Pillow sees it: its WebP decoder allocates the canvas on opening
+        _check_size(*declared, name)
+    try:
+        im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image in a supported format ({', '.join(FORMATS)}); its content was "
+                         "checked, not its name; send a PNG or JPEG image", 415) from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name} declares too many pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it down",
+                         413) from None
+    except _DECODE_ERRORS as exc:
+        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG", 400) from None
+    with im:
+        _check_size(*im.size, name)  # only the header has been read so far
+        fmt = im.format or ""  # before exif_transpose, whose copy has none
+        try:
+            steps = ["first frame of an animation"] if getattr(im, "is_animated", False) else []
+            orientation = im.getexif().get(0x0112, 1)  # the EXIF Orientation tag
+            im.load()
+            if orientation in range(2, 9):
+                im = ImageOps.exif_transpose(im)
+                steps.append(f"turned upright (EXIF orientation {orientation})")
+            gray, more = _gray(im, fmt)
+        except _DECODE_ERRORS as exc:
+            raise ImageError(f"{name} could not be decoded as {fmt} ({exc}); it may be truncated or damaged; "
+                             "send the whole file or re-save it", 400) from None
+    return gray, steps + more
+
+
+def _check_size(w: int, h: int, name: str) -> None:
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise ImageError(f"{name} is {w}x{h} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it down", 413)
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"{name} is {w}x{h} pixels, too small to hold a digit or object; send at least "
+                         f"{MIN_SIDE}x{MIN_SIDE}", 400)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, BMP, JPEG or WebP header; None for other content or a header too short."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            if data[14:18] == b"\x0c\x00\x00\x00":  # OS/2 header: 16-bit sides
+                return struct.unpack("<HH", data[18:22])
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)  # a negative height means top-down rows
+        if data[:2] == b"\xff\xd8":  # JPEG: walk the segments to the frame header (SOFn)
+            i = 2
+            while i + 9 <= len(data) and data[i] == 0xFF:
+                marker = data[i + 1]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                    return w, h
+                i += 1 if marker == 0xFF else 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+            if chunk == b"VP8L":
+                bits = struct.unpack("<I", data[21:25])[0]
+                return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+    except struct.error:
+        pass
+    return None
+
+
+def _gray(im: Image.Image, fmt: str) -> tuple[np.ndarray, list[str]]:
+    """Grayscale float32 (H, W) in [0, 1] of a loaded image, and the steps that took."""
+    if im.mode.startswith("I;16"):
+        return np.asarray(im, np.float32) / 65535.0, ["16-bit pixels scaled to [0, 1]"]
+    if im.mode in ("I", "F"):
+        a = np.nan_to_num(np.asarray(im, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(a.min()), float(a.max())
+        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            return a.astype(np.float32), []
+        # Integer pixels say nothing of their depth: take the smallest usual one that holds them (a PNG's I is 16-bit).
+        depth = next((d for d in (8, 16, 32) if hi < 2**d), None)
+        if fmt == "PNG" and depth is not None:
+            depth = max(depth, 16)
+        if lo < 0 or depth is None:
+            return ((a - lo) / (hi - lo or 1.0)).astype(np.float32), [f"pixels stretched from [{lo:g}, {hi:g}]"]
+        return (a / (2**depth - 1)).astype(np.float32), [f"{depth}-bit {im.mode} pixels scaled to [0, 1]"]
+    if "A" in im.getbands() or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
+        if alpha.max() == 0.0:
+            return alpha, ["fully transparent"]
+        if alpha.min() < 1.0:
+            lum = np.asarray(rgba.convert("L"), np.float32) / 255.0  # the colour under the alpha, whatever it is
+            # The background is whichever of black and white the visible ink stands out from: the colour of
+            # fully transparent pixels is arbitrary (black, white, a palette entry) and must not count.
+            ink = float((lum * alpha).sum() / max(float(alpha.sum()), 1e-6))
+            paper = 1.0 if ink < 0.5 else 0.0
+            where = "white (dark ink)" if paper else "black (light ink)"
+            return lum * alpha + paper * (1.0 - alpha), [f"alpha composited on {where}"]
+        im = rgba
+    return np.asarray(im.convert("L"), np.float32) / 255.0, []
+
+
+def to_model_input(gray: np.ndarray, layout: Layout | None = None,
+                   auto: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Grayscale float (H, W) in [0, 1] -> (uint8 (side, side), steps). With `auto`: a background lighter than the
+    ink is inverted; a blank image gives zeros; a side x side image is then kept as it is, any other is cropped to
+    the object, fitted to ``layout.frame`` keeping its aspect and centred as ``layout`` says. Without `auto`: a plain
+    resize to side x side. Raises `ImageError` (400) if `gray` is not a 2-D array."""
+    layout = layout or Layout()
+    s = layout.side
+    g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
+    if g.ndim != 2 or g.size == 0:
+        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}", 400)
+    h, w = g.shape
+    if not auto:
+        if g.shape == (s, s):
+            return _u8(g), ()
+        return _resize(g, (s, s)), (f"resized {w}x{h} -> {s}x{s} (auto off)",)
+    steps: list[str] = []
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    background = float(np.median(border))
+    # The ink is whatever differs most from the background: darker than it means dark ink on light paper.
+    if background - float(g.min()) > float(g.max()) - background:
+        g, background = 1.0 - g, 1.0 - background
+        steps.append("inverted: light background")
+    top = float(g.max())
+    if top - background < BLANK:
+        return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
+    if g.shape == (s, s):  # already the data's format (a test image, an exported sample): keep it
+        return _u8(g), tuple(steps)
+    # Stretch the levels so the background is black and the ink white, as in the data; say so if it shows.
+    stretched = [f"background {background * 255:.0f} -> 0"] if background > 2 / 255 else []
+    stretched += [f"brightest {top * 255:.0f} -> 255"] if top < 253 / 255 else []
+    if stretched:
+        steps.append("levels stretched: " + ", ".join(stretched))
+    out, (bw, bh) = fit(np.clip((g - background) / (top - background), 0.0, 1.0), layout)
+    steps.append(f"cropped and centred ({w}x{h} -> {s}x{s}): the {bw}x{bh} object fitted to "
+                 f"{layout.frame} px, its {'centre of mass' if layout.by == 'mass' else 'box'} on "
+                 f"({layout.centre[0]:.1f}, {layout.centre[1]:.1f})")
+    return _u8(out), tuple(steps)
+
+
+def _resize(g: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # In 8 bits, as the old readers did: an opaque 8-bit file gives exactly the pixels it gave before.
+    return np.asarray(Image.fromarray(_u8(g)).resize(size, Image.Resampling.LANCZOS))
+
+
+def _u8(g: np.ndarray) -> np.ndarray:
+    return (np.clip(g, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def png(image: np.ndarray) -> bytes:
+    """PNG bytes of a grayscale image (H, W): uint8, or float in [0, 1]."""
+    a = np.asarray(image)
+    buf = io.BytesIO()
+    Image.fromarray(a if a.dtype == np.uint8 else _u8(a)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_url(image: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URL of a grayscale image (H, W): uint8, or float in [0, 1]."""
+    return "data:image/png;base64," + base64.b64encode(png(image)).decode("ascii")
