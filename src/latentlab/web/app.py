@@ -28,7 +28,10 @@ from latentlab.web.images import MAX_UPLOAD_BYTES, Layout, UploadError, data_url
 from latentlab.web.service import RunService
 
 STATIC = Path(__file__).parent / "static"
-PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+# The page's files by the path the page asks for: the style sheet and the script's ES modules (js/*.js),
+# listed from the package once, at import. A request's path is only ever looked up in this dict.
+PAGE_FILES = {"style.css": "text/css; charset=utf-8",
+              **{f"js/{p.name}": "text/javascript; charset=utf-8" for p in sorted((STATIC / "js").glob("*.js"))}}
 # The page loads only its own files and draws images from data: URLs and in-page canvases.
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -177,7 +180,7 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     def index() -> HTMLResponse:
         return HTMLResponse(page["index.html"])
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/static/{name:path}", include_in_schema=False)
     def static(name: str) -> Response:
         if name not in PAGE_FILES:
             raise HTTPException(404, f"no static file {name!r}")
