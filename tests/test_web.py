@@ -436,6 +436,8 @@ def test_page_and_its_files_load_nothing_from_elsewhere(client):
             assert f"js/{imported}" in web_app.PAGE_FILES, f"{name} imports {imported}, which is not served"
     for text in texts:
         assert "http://" not in text and "https://" not in text and "@import" not in text and "url(" not in text
+    for link in re.findall(r'(?:href|src)="(/[^"]*)"', page.text):  # no link of the page leads to a 404
+        assert client.get(link).status_code == 200, link
 
 
 def test_openapi_describes_the_api(client):
