@@ -157,7 +157,9 @@ def test_server_decoding_keeps_one_request_in_flight(browser, server):
         "() => { const [x, y] = document.getElementById('decoded').dataset.point.split(',').map(Number);"
         " return document.getElementById('coords').textContent.endsWith(`(${x.toFixed(2)}, ${y.toFixed(2)})`); }")
     assert browser.shown_point() != first_point
-    assert inflight["max"] == 1 and 2 <= inflight["total"] <= moves + 2, inflight
+    # At most one request per event: the click's move and press, the sweep's moves, the final press. A fast
+    # server answers each before the next event comes, so all moves + 3 may be sent; never two at once.
+    assert inflight["max"] == 1 and 2 <= inflight["total"] <= moves + 3, inflight
     assert np.abs(browser.decoded().astype(int) - server_decode(server, "tiny-conv", *browser.shown_point())).max() <= 1
 
 
