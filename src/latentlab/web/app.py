@@ -1,7 +1,7 @@
 """`latentlab serve`: a FastAPI app with a JSON API and one hand-written page that explores trained runs.
 
-Runs are looked up by id among the served set only, and the page's three files are read once at start-up:
-nothing a request says is ever turned into a file-system path.
+Runs are looked up by id among the served set only, and the page's files (index.html, style.css, js/*.js) are
+read once at start-up: nothing a request says is ever turned into a file-system path.
 """
 
 from __future__ import annotations
