@@ -28,6 +28,7 @@ demo: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev
 	@scripts/ensure-apt.sh chromium /usr/bin/chromium "the browser tests"
+	@command -v node >/dev/null || scripts/ensure-apt.sh nodejs /usr/bin/node "the page's JavaScript tests"
 	$(VENV)/bin/ruff check src tests scripts bench
 	$(VENV)/bin/pytest -q
 

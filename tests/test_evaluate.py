@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentlab.analysis import inference as evaluate
 from latentlab.analysis import quality
 from latentlab.analysis.evaluate import compute_metrics, other_dataset, write_metrics
 from latentlab.analysis.inference import decode_points, embed, iwae_log_likelihood, reconstruct, to_float

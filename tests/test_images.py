@@ -21,7 +21,7 @@ from latentlab._image_layout import centre_of_mass
 from latentlab.errors import ConfigError, ImageError, LatentlabError
 from latentlab.images import Layout, read_image
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "data" / "samples"
 
 
 @pytest.fixture(scope="module")

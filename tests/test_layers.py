@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "latentlab"
 LAYERS = [
     {"_version", "errors", "files"},
     {"config"},
-    {"presets", "images"},
+    {"presets", "images", "_image_layout"},
     {"data"},
     {"models"},
     {"runs"},

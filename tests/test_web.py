@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import math
+import re
 import shutil
 import struct
 import threading
@@ -210,7 +211,9 @@ def test_path_like_run_ids_are_404(client, run_id):
     assert client.get(f"/api/runs/{run_id}/decode?x=0&y=0").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["..%2Fapp.py", "index.html", "%2e%2e%2fservice.py", "..%2F..%2Fpyproject.toml"])
+@pytest.mark.parametrize("name", ["..%2Fapp.py", "index.html", "%2e%2e%2fservice.py", "..%2F..%2Fpyproject.toml",
+                                  "js/..%2F..%2Fapp.py", "js%2F..%2Fstyle.css", "js/", "js",
+                                  "app.js", "js/main.js/", "js/nope.js", "%2Fetc%2Fpasswd", "js%2Fmain.js%00"])
 def test_static_files_come_from_a_fixed_list(client, name):
     assert client.get(f"/static/{name}").status_code == 404
 
@@ -419,12 +422,22 @@ def test_page_and_its_files_load_nothing_from_elsewhere(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert '<script src="/static/app.js">' in page.text
-    for name, kind in [("app.js", "javascript"), ("style.css", "css")]:
+    assert '<script type="module" src="/static/js/main.js">' in page.text
+    modules = [name for name in web_app.PAGE_FILES if name.startswith("js/")]
+    assert "js/main.js" in modules and len(modules) >= 5
+    texts = [page.text]
+    for name in ["style.css", *modules]:
         r = client.get(f"/static/{name}")
-        assert r.status_code == 200 and kind in r.headers["content-type"]
-    for text in (page.text, client.get("/static/app.js").text, client.get("/static/style.css").text):
+        kind = "css" if name.endswith(".css") else "text/javascript"  # modules need a JavaScript MIME type
+        assert r.status_code == 200 and kind in r.headers["content-type"], name
+        texts.append(r.text)
+        # Every module a module imports is served too.
+        for imported in re.findall(r'^import .*? from "\./([\w-]+\.js)";$', r.text, re.MULTILINE):
+            assert f"js/{imported}" in web_app.PAGE_FILES, f"{name} imports {imported}, which is not served"
+    for text in texts:
         assert "http://" not in text and "https://" not in text and "@import" not in text and "url(" not in text
+    for link in re.findall(r'(?:href|src)="(/[^"]*)"', page.text):  # no link of the page leads to a 404
+        assert client.get(link).status_code == 200, link
 
 
 def test_openapi_describes_the_api(client):

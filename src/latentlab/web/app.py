@@ -1,7 +1,7 @@
 """`latentlab serve`: the FastAPI app (page, static files, the API router of `routes`), loading the runs, serving.
 
-The page's files are read once at start-up and runs are looked up by id among the served set only: nothing a
-request says is ever turned into a file-system path.
+The page's files (index.html, style.css, js/*.js) are read once at start-up and runs are looked up by id among the
+served set only: nothing a request says is ever turned into a file-system path.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from latentlab.web.routes import router
 from latentlab.web.service import RunService
 
 STATIC = Path(__file__).parent / "static"
-PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+# The page's files by the path the page asks for: the style sheet and the script's ES modules (js/*.js),
+# listed from the package once, at import. A request's path is only ever looked up in this dict.
+PAGE_FILES = {"style.css": "text/css; charset=utf-8",
+              **{f"js/{p.name}": "text/javascript; charset=utf-8" for p in sorted((STATIC / "js").glob("*.js"))}}
 
 
 def discover_runs(roots: Sequence[Path]) -> list[Path]:
@@ -84,7 +87,7 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     def index() -> HTMLResponse:
         return HTMLResponse(page["index.html"])
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/static/{name:path}", include_in_schema=False)
     def static(name: str) -> Response:
         if name not in PAGE_FILES:
             raise HTTPException(404, f"no static file {name!r}")

@@ -14,7 +14,6 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-DOCS_PATHS = ("/docs", "/redoc")  # FastAPI's API pages load their scripts from a CDN: no CSP there
 MAX_BODY = MAX_UPLOAD_BYTES + 64 * 1024  # the file plus the multipart envelope
 
 
@@ -28,10 +27,9 @@ class Guard:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        guarded = not scope["path"].startswith(DOCS_PATHS)
 
         async def send_with_headers(message: dict) -> None:
-            if message["type"] == "http.response.start" and guarded:
+            if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 

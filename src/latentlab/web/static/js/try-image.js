@@ -1,0 +1,115 @@
+// The "Try an image" panel: draw on the canvas or upload a file; the server reconstructs it, places it on
+// the plane (published as `mine` in the store) and says whether it looks like part of the data set.
+
+import * as api from "./api.js";
+import { byId, el } from "./dom.js";
+import { fmt } from "./format.js";
+
+// The verdict box: a state for its colour (empty, busy, in, out, error), a headline and an optional detail.
+function setVerdict(kind, text, detail) {
+  const box = byId("verdict");
+  box.dataset.state = kind;
+  box.replaceChildren(el("strong", { text }), ...(detail ? [el("span", { text: detail })] : []));
+}
+
+function positionText(plane, r) {
+  const where = plane === "pca" ? "projected on (PC1, PC2)" : "on the latent plane";
+  return `Position ${where}: (${r.position.map((v) => v.toFixed(2)).join(", ")}), ` +
+    `marked ◆. Reconstruction error (MSE): ${fmt(r.error, 4)}.`;
+}
+
+function verdictOf(d) {
+  return [d.member ? "in" : "out", d.member ? "Part of the data set" : "Not part of the data set",
+          `score ${fmt(d.score)} ${d.member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
+}
+
+export function initTryImage({ store }) {
+  const canvas = byId("draw"), ctx = canvas.getContext("2d");
+  let down = false, last = null, timer = 0;
+  let lastImage = null;  // the last image tried, checked again with the next run
+
+  function clearDrawing() {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+
+  function canvasPos(e) {
+    const rect = canvas.getBoundingClientRect();
+    return [(e.clientX - rect.left) * canvas.width / rect.width, (e.clientY - rect.top) * canvas.height / rect.height];
+  }
+
+  function stroke(from, to) {
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 20;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    ctx.moveTo(...from);
+    ctx.lineTo(...to);
+    ctx.stroke();
+  }
+
+  async function check(blob, name) {
+    lastImage = { blob, name };
+    const view = store.get().view;
+    if (!view) return;  // the run is still loading: show() checks the image once it is there
+    setVerdict("busy", "Checking…");
+    const id = view.run.id;
+    const [recon, detect] = await Promise.allSettled([api.reconstruct(id, blob, name), api.detect(id, blob, name)]);
+    if (store.get().view !== view) return;  // the run changed meanwhile
+    if (recon.status === "rejected") {
+      setVerdict("error", "Could not use this image", recon.reason.message);
+      return;
+    }
+    const r = recon.value;
+    byId("try-input").src = r.input;
+    byId("try-recon").src = r.reconstruction;
+    byId("try-position").textContent = positionText(view.latent.plane, r);
+    if (detect.status === "rejected") setVerdict("error", "Membership check unavailable", detect.reason.message);
+    else setVerdict(...verdictOf(detect.value));
+    store.set({ mine: r.position });
+  }
+
+  canvas.addEventListener("pointerdown", (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    down = true;
+    last = canvasPos(e);
+    stroke(last, last);
+    clearTimeout(timer);
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!down) return;
+    const p = canvasPos(e);
+    stroke(last, p);
+    last = p;
+  });
+  for (const type of ["pointerup", "pointercancel"]) {
+    canvas.addEventListener(type, () => {
+      if (!down) return;
+      down = false;
+      // A short pause lets a second stroke (the bar of a 7) join before the image is sent.
+      clearTimeout(timer);
+      timer = setTimeout(() => canvas.toBlob((blob) => check(blob, "drawing.png")), 250);
+    });
+  }
+  byId("clear").addEventListener("click", () => {
+    clearDrawing();
+    lastImage = null;
+    for (const id of ["try-input", "try-recon"]) byId(id).removeAttribute("src");
+    setVerdict("empty", "Draw or upload an image.");
+    byId("try-position").textContent = "";
+    store.set({ mine: null });
+  });
+  byId("upload").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    if (file) check(file, file.name);
+    e.target.value = "";  // choosing the same file again still fires "change"
+  });
+  clearDrawing();
+
+  return {
+    show() {
+      if (lastImage) check(lastImage.blob, lastImage.name);
+    },
+  };
+}
