@@ -232,10 +232,29 @@ def test_image_folder_is_converted_and_split(tmp_path):
     assert data.x_train.shape[1:] == (28, 28) and data.x_train.dtype == np.uint8
     assert len(data.x_train) + len(data.x_test) == 41
     assert np.bincount(data.y_test).tolist() == [3, 3]  # 15% of each class
-    assert (data.x_train[data.y_train == 1] >= 238).all()  # grayscale kept, no inversion
-    assert "convert('L')" in data.source and "LANCZOS" in data.source and "no inversion" in data.source
+    # Uniform squares hold no object: the shared pipeline gives them black, and the source line says so.
+    assert not data.x_train[data.y_train == 1].any() and "blank image" in data.source and "auto=on" in data.source
+    plain = load_dataset(str(tmp_path / "shapes"), progress=False, auto=False)
+    assert (plain.x_train[plain.y_train == 1] >= 238).all()  # auto off: grey kept, only decoded and resized
+    assert "auto=off" in plain.source
     again = load_dataset(str(tmp_path / "shapes"), progress=False)
     np.testing.assert_array_equal(again.y_test, data.y_test)  # the split is deterministic
+
+
+def test_image_folder_files_give_the_input_detect_and_the_web_give(tmp_path):
+    from latentlab.images import read_image
+
+    digits = load_dataset("mnist-sample", progress=False).x_test[:6]
+    for i, digit in enumerate(digits):
+        big = Image.fromarray(255 - digit).resize((84, 84), Image.Resampling.LANCZOS)  # dark ink on paper, 3x
+        canvas = Image.new("L", (100, 120), 255)
+        canvas.paste(big, (2, 3))
+        canvas.save(tmp_path / f"d{i}.png")
+    data = load_dataset(str(tmp_path), progress=False)
+    pixels = np.concatenate([data.x_train, data.x_test])
+    expected = {read_image(tmp_path / f"d{i}.png").pixels.tobytes() for i in range(6)}
+    assert {p.tobytes() for p in pixels} == expected
+    assert "inverted 6 of 6" in data.source and "cropped and centred 6 of 6" in data.source
 
 
 def test_image_folder_train_test_and_unlabeled(tmp_path):
@@ -263,7 +282,7 @@ BAD_FOLDERS = {
     "empty": (lambda root: root.mkdir(), "no images found"),
     "empty class": (lambda root: (root / "a").mkdir(parents=True), "no images found"),
     "text file": (lambda root: (_with_one_image(root) / "notes.txt").write_text("x"), "notes.txt: not an image"),
-    "broken png": (lambda root: (_with_one_image(root) / "bad.png").write_bytes(b"nope"), "bad.png: Pillow cannot"),
+    "broken png": (lambda root: (_with_one_image(root) / "bad.png").write_bytes(b"nope"), "bad.png is not an image"),
     "stray file": (lambda root: (_with_one_image(root), _image(root / "stray.png")), "stray.png: a file beside"),
     "unknown test class": (lambda root: (_image(root / "train" / "a" / "1.png"), _image(root / "test" / "z" / "1.png")),
                            "'z'.*no folder"),

@@ -196,7 +196,12 @@ def test_detector_for_run_fits_once_then_reuses(bars, tmp_path: Path, monkeypatc
     np.testing.assert_array_equal(again.score_samples(x_test), first.score_samples(x_test))
     monkeypatch.undo()
     changed = ImageData("bars", x_train[:400], None, x_test, None, (), "synthetic")
-    refit = detector_for_run(run, changed, score="latent")
+    # The web page and `latentlab detect` use a saved detector as it is (a user may have fitted it on purpose) ...
+    kept = detector_for_run(run, changed, score="latent", same_data=False)
+    assert kept.n_reference_ + kept.n_holdout_ == len(x_train)
+    # ... metrics.json wants one fitted on these very images, and says that it replaces the saved one.
+    with pytest.warns(UserWarning, match="refitted on the 400 training images of bars and replaced"):
+        refit = detector_for_run(run, changed, score="latent")
     assert refit.n_reference_ + refit.n_holdout_ == 400
     with pytest.raises(ValueError, match="needs a VAE"):
         detector_for_run(run, None, score="elbo")  # refused before looking for the data set

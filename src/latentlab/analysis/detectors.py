@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from latentlab.analysis.novelty import NoveltyDetector, data_fingerprint
@@ -10,18 +11,26 @@ from latentlab.runs import Run
 
 
 def detector_for_run(run: Run, data: ImageData | None = None, score: str = "combined",
-                     data_dir: str | Path | None = None) -> NoveltyDetector:
-    """The run's saved detector for `score` if it was fitted for these weights (and, when `data` is given, on
-    data.x_train); otherwise one fitted on the training split of `data` or of the run's dataset (looked up
-    with `data_dir`), then saved beside the run."""
+                     data_dir: str | Path | None = None, same_data: bool = True) -> NoveltyDetector:
+    """The run's saved detector for `score` if it was fitted for these weights; otherwise one fitted on the training
+    split of `data` (or of the run's data set, looked up with `data_dir`), then saved beside the run.
+
+    With `same_data` (what metrics.json needs) a saved detector fitted on other training images than `data.x_train`
+    is refitted and replaced, with a warning saying so; without it (the web page, `latentlab detect`) the saved
+    detector is used as it is, so one a user fitted from Python is never silently overwritten.
+    """
     fresh = NoveltyDetector(run, score=score)
     fresh._checked_model()  # an unknown score fails here, before any data set is loaded
     try:
         saved = NoveltyDetector.load(run.path, run, score=score)
     except (FileNotFoundError, ValueError):
         saved = None
-    if saved is not None and (data is None or saved.data_sha256_ == data_fingerprint(data.x_train)):
-        return saved
+    if saved is not None:
+        if data is None or not same_data or saved.data_sha256_ == data_fingerprint(data.x_train):
+            return saved
+        warnings.warn(f"{run.path}: the saved {score!r} detector was fitted on other training images "
+                      f"({saved.n_reference_ + saved.n_holdout_:,}); it is refitted on the {len(data.x_train):,} "
+                      f"training images of {data.name} and replaced", stacklevel=2)
     if data is None:
         data = load_dataset(run.config.dataset, data_dir=data_dir, progress=False)
     fresh.fit(data.x_train).save(run.path)

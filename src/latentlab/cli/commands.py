@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere")
-    data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet)
-    meta = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
-            "classes": list(data.classes), "n_train": int(len(data.x_train)), "n_test": int(len(data.x_test))}
+    data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet,
+                        auto=not args.no_auto)
+    meta = {"image_auto": not args.no_auto, "dataset": data.name, "data_source": data.source,
+            "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
+            "n_test": int(len(data.x_test))}
     if info.is_main and not args.quiet:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
     try:
@@ -166,40 +169,70 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
 
 
-def _read_image(path: str, invert: bool) -> Any:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+def _run_data(run: Any, data_dir: str | None) -> tuple[Any, str]:
+    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
+    from latentlab.data import load_dataset
+    from latentlab.errors import DatasetError
 
     try:
-        with Image.open(path) as image:
-            gray = image.convert("L")  # grayscale; an alpha channel is dropped
-    except (OSError, UnidentifiedImageError) as exc:
-        raise ConfigError(f"{path}: Pillow cannot read this image ({exc}); pass a PNG or JPEG file") from None
-    if gray.size != (28, 28):
-        gray = gray.resize((28, 28), Image.Resampling.LANCZOS)
-    pixels = np.asarray(gray, dtype=np.uint8)
-    # The datasets are light strokes on black; --invert turns a dark-on-white scan into that.
-    return 255 - pixels if invert else pixels
+        return load_dataset(run.config.dataset, data_dir=data_dir, download=False, progress=False), ""
+    except DatasetError as exc:
+        return None, str(exc)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from latentlab.analysis.detectors import detector_for_run
+    from latentlab.errors import ImageError
+    from latentlab.images import Layout, read_image
     from latentlab.runs import load_run
 
     run = load_run(args.run)
-    images = np.stack([_read_image(p, args.invert) for p in args.images])
+    data, why = _run_data(run, args.data_dir)
+    # The same layout as the web page's: files are framed and centred like the run's training images.
+    layout = Layout.of(data.x_train) if data is not None else Layout()
+    prepared, failed = {}, {}
+    for path in args.images:
+        try:
+            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto)
+        except ImageError as exc:
+            failed[path] = str(exc)
     if not args.quiet:
         print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
-    detector = detector_for_run(run, score=args.score, data_dir=args.data_dir)
-    scores = detector.score_samples(images)
-    rows = [("image", "score", "threshold", "verdict")]
-    for path, score in zip(args.images, scores, strict=True):
-        verdict = "in (like the training data)" if score >= detector.offset_ else "OUT (novel)"
-        rows.append((path, f"{score:.3f}", f"{detector.offset_:.3f}", verdict))
-    print(table(rows))
-    return 0
+        if data is None:
+            print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
+                  "MNIST layout", file=sys.stderr)
+    detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    pixels = np.stack([p.pixels for p in prepared.values()]) if prepared else np.zeros((0, 28, 28), np.uint8)
+    if args.invert:
+        pixels = 255 - pixels  # on top of whatever the automatic steps did: the user asked for it
+    scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
+    results = []
+    for path in args.images:
+        if path in failed:
+            results.append({"path": path, "error": failed[path]})
+            continue
+        score, member = float(scores[path]), bool(scores[path] >= detector.offset_)
+        steps = list(prepared[path].steps) + (["inverted (--invert)"] if args.invert else [])
+        results.append({"path": path, "score": score, "threshold": float(detector.offset_), "member": member,
+                        "verdict": "in" if member else "out", "steps": steps,
+                        "source_size": list(prepared[path].source_size)})
+    print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
+    for error in failed.values():
+        print(f"latentlab detect: error: {error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _detect_table(results: list[dict[str, Any]]) -> str:
+    rows = [("image", "score", "threshold", "verdict", "what was done")]
+    for r in results:
+        if "error" in r:
+            rows.append((r["path"], "-", "-", "not read (see below)", ""))
+            continue
+        verdict = "in (like the training data)" if r["member"] else "OUT (novel)"
+        rows.append((r["path"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict, "; ".join(r["steps"]) or "-"))
+    return table(rows)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--dataset", help="dataset name (`latentlab datasets`), a class_name/*.png folder, or an .npz")
     p.add_argument("--data-dir", help="folder holding the four IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--no-auto", action="store_true",
+                   help="image folders: only decode and resize to 28x28 (no inverting, cropping or centring)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -103,10 +105,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         scores = None
     p = sub.add_parser("detect", help="is each image like the run's training data? (novelty detection)")
     p.add_argument("run", help="run directory")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files (made grayscale 28x28)")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="PNG, JPEG, GIF, BMP or WebP files of any size (see --no-auto for what is done to them)")
     p.add_argument("--score", choices=scores, default="combined",
                    help="novelty score (default combined; elbo needs a VAE)")
-    p.add_argument("--invert", action="store_true", help="invert the images first (dark strokes on white paper)")
+    p.add_argument("--no-auto", action="store_true",
+                   help="skip the automatic steps (inverting a light background, cropping, fitting and centring like "
+                        "the training data): only decode and resize to 28x28")
+    p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per image: path, score, threshold, verdict, member, steps")
     p.add_argument("--data-dir", help="where the run's dataset is, if the detector must be fitted first")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=c.cmd_detect)

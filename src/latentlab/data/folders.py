@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data, stratified_split
-from latentlab.errors import DatasetError
+from latentlab.errors import DatasetError, ImageError
+from latentlab.images import read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def load_folder(root: Path) -> ImageData:
-    """Read ``root/<class>/*.png|jpg|jpeg|bmp|gif`` (or, unlabeled, ``root/*.png...``).
+def load_folder(root: Path, auto: bool = True) -> ImageData:
+    """Read ``root/<class>/*.png|jpg|jpeg|bmp|gif|webp`` (or, unlabeled, ``root/*.png...``).
 
-    Each image goes through Pillow's ``convert("L")`` (grayscale, alpha dropped), then a LANCZOS resize to
-    28x28 ignoring the aspect ratio; no inversion, so dark-on-light scans stay dark-on-light, unlike MNIST.
+    Each image goes through `latentlab.images.read_image`, the pipeline `latentlab detect` and the web page use, so
+    a file gives the same model input wherever it goes in: with `auto`, a light background is inverted and the
+    object cropped, fitted and centred like MNIST's digits; without, it is only decoded and resized to 28x28. The
+    source line counts what was done.
     ``root/train`` and ``root/test`` are used as the split when both exist, otherwise 15% of each class is
     held out with a fixed seed. Hidden files are skipped; any other file must be a readable image.
     """
@@ -31,8 +34,9 @@ def load_folder(root: Path) -> ImageData:
             raise DatasetError(f"{split_dirs[1]}: classes {extra} have no folder in {split_dirs[0]}; "
                                "add them there or remove them from test/")
         remap = np.array([classes.index(c) for c in test_classes] or [0])
-        x_train, y_train = _read_images(train_files)
-        x_test, y_test = _read_images(test_files)
+        steps: Counter[str] = Counter()
+        x_train, y_train = _read_images(train_files, auto, steps)
+        x_test, y_test = _read_images(test_files, auto, steps)
         if (y_train is None) != (y_test is None):
             raise DatasetError(f"{root}: train/ and test/ must both hold class folders, or both hold images "
                                "directly; make them match")
@@ -40,12 +44,15 @@ def load_folder(root: Path) -> ImageData:
         how = f"train/ and test/ folders of {root}"
     else:
         classes, files = _scan(root)
-        x, y = _read_images(files)
+        steps = Counter()
+        x, y = _read_images(files, auto, steps)
         train, test = stratified_split(y, len(x))
         x_train, x_test = x[train], x[test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
-    source = f"{how}; Pillow convert('L'), LANCZOS resize to 28x28, no inversion"
+    n = len(x_train) + len(x_test)
+    done = ", ".join(f"{k} {count:,} of {n:,}" for k, count in steps.most_common()) or "nothing changed"
+    source = f"{how}; latentlab.images with auto={'on' if auto else 'off'}: {done}"
     return image_data(root.name, x_train, y_train, x_test, y_test, classes, source)
 
 
@@ -71,24 +78,24 @@ def _scan(directory: Path) -> tuple[tuple[str, ...], list[tuple[Path, int | None
     return classes, files
 
 
-def _read_images(files: list[tuple[Path, int | None]]) -> tuple[np.ndarray, np.ndarray | None]:
-    images = np.stack([_read_image(p) for p, _ in files])
+def _read_images(files: list[tuple[Path, int | None]], auto: bool, steps: Counter[str]
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    images = np.stack([_read_image(p, auto, steps) for p, _ in files])
     labels = None if files[0][1] is None else np.array([label for _, label in files], dtype=np.int64)
     return images, labels
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path, auto: bool, steps: Counter[str]) -> np.ndarray:
     if path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
         raise DatasetError(f"{path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)}); remove it "
                            "or move it out of the data folder")
     try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"{path}: Pillow cannot read this image ({exc}); replace or remove it") from exc
-    if gray.size != (28, 28):
-        gray = gray.resize((28, 28), Image.Resampling.LANCZOS)
-    return np.asarray(gray, dtype=np.uint8)
+        prepared = read_image(path, auto=auto)
+    except ImageError as exc:
+        raise DatasetError(f"{exc}; replace or remove it (it is in the data folder)") from exc
+    # Count each kind of step once per image: "inverted", "cropped and centred", "16-bit pixels scaled", ...
+    steps.update({step.split(" (")[0].split(":")[0] for step in prepared.steps})
+    return prepared.pixels
 
 
 def load_npz(path: Path) -> ImageData:

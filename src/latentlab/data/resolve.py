@@ -46,11 +46,13 @@ def load_dataset(
     data_dir: str | Path | None = None,
     download: bool = True,
     progress: bool = True,
+    auto: bool = True,
 ) -> ImageData:
     """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
 
     ``name_or_path`` may also be a ``DatasetSpec`` (e.g. the registry entry with other mirrors). With
-    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar.
+    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar. ``auto``
+    (image folders only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``.
     """
     if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:
         spec = name_or_path if isinstance(name_or_path, DatasetSpec) else DATASETS[name_or_path]
@@ -58,7 +60,7 @@ def load_dataset(
     elif name_or_path in SAMPLES:
         data = load_sample(SAMPLES[name_or_path])
     else:
-        data = _load_custom(Path(name_or_path).expanduser(), name_or_path)
+        data = _load_custom(Path(name_or_path).expanduser(), name_or_path, auto)
     _say(progress, f"{data.name}: {data.source}")
     return data
 
@@ -178,14 +180,14 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
 _REPLACE = "the files do not belong together; delete them and download again, or pass data_dir"
 
 
-def _load_custom(path: Path, given: str) -> ImageData:
+def _load_custom(path: Path, given: str, auto: bool) -> ImageData:
     if path.is_dir():
         if any(path.glob("train-images-idx3-ubyte*")):
             raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
                                f"'fashion-mnist') with data_dir={path}")
         from latentlab.data.folders import load_folder
 
-        return load_folder(path)
+        return load_folder(path, auto)
     if path.is_file() and path.suffix == ".npz":
         from latentlab.data.folders import load_npz
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from latentlab.web.uploads import MAX_UPLOAD_BYTES
+from latentlab.images import MAX_UPLOAD_BYTES
 
 # The page loads only its own files and draws images from data: URLs and in-page canvases.
 SECURITY_HEADERS = [

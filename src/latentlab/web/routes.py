@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from latentlab.errors import DatasetError, RunError
+from latentlab.errors import DatasetError, ImageError, RunError
+from latentlab.images import MAX_UPLOAD_BYTES, Layout, Prepared, data_url, png, read_image
 from latentlab.web.service import RunService
-from latentlab.web.uploads import MAX_UPLOAD_BYTES, Layout, UploadError, data_url, open_image, png, to_model_input
 
 router = APIRouter(prefix="/api")
 Upload = Annotated[UploadFile, File(description="a PNG or JPEG image (at most 2 MB, 4096x4096 pixels)")]
@@ -44,12 +44,22 @@ def _png(image: Any) -> Response:
     return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
 
 
-def _read_upload(file: UploadFile, layout: Layout) -> Any:
+Auto = Annotated[bool, Query(description="the automatic steps (invert a light background, crop, fit and centre "
+                                          "like the training data); false: only decode and resize")]
+
+
+def _read_upload(file: UploadFile, layout: Layout, auto: bool) -> Prepared:
+    """The one image pipeline (`latentlab.images`), exactly as `latentlab detect` runs it."""
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     try:
-        return to_model_input(open_image(data), layout)
-    except UploadError as exc:
+        return read_image(data, layout=layout, auto=auto)
+    except ImageError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+
+
+def _described(prepared: Prepared) -> dict[str, Any]:
+    return {"input": data_url(prepared.pixels), "steps": list(prepared.steps),
+            "source_size": list(prepared.source_size)}
 
 
 @router.get("/runs", summary="The served runs with their config and headline metrics")
@@ -107,15 +117,16 @@ def denoise(s: Service, index: Annotated[int, Query(ge=0, description="test imag
             **{k: data_url(r[k]) for k in ("clean", "noisy", "output")}}
 
 @router.post("/runs/{run_id}/reconstruct", summary="Reconstruct an uploaded image")
-def reconstruct(s: Service, file: Upload) -> dict[str, Any]:
-    image = _read_upload(file, s.layout)
-    r = s.try_image(image)
-    return {**r, "input": data_url(image), "reconstruction": data_url(r["reconstruction"])}
+def reconstruct(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
+    prepared = _read_upload(file, s.layout, auto)
+    r = s.try_image(prepared.pixels)
+    return {**r, **_described(prepared), "reconstruction": data_url(r["reconstruction"])}
+
 
 @router.post("/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
-def detect(s: Service, file: Upload) -> dict[str, Any]:
-    image = _read_upload(file, s.layout)
+def detect(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
+    prepared = _read_upload(file, s.layout, auto)
     try:
-        return {**s.detect(image), "input": data_url(image)}
+        return {**s.detect(prepared.pixels), **_described(prepared)}
     except (DatasetError, RunError, ValueError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None

@@ -25,10 +25,10 @@ from latentlab.analysis import inference as evaluate
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
 from latentlab.errors import DatasetError
+from latentlab.images import SIDE, Layout
 from latentlab.models import has_prior
 from latentlab.runs import Run
 from latentlab.training.noise import corrupt
-from latentlab.web.uploads import SIDE, Layout
 
 MAX_POINTS = 5000
 
@@ -131,7 +131,8 @@ class RunService:
         self.codes = codes
         self.points = self.plane.project(codes)
         self.labels = self.y_test[:max_points]
-        self.layout = Layout.of(self.x_test)
+        # Uploads are laid out like the training images, as `latentlab detect` lays out its files.
+        self.layout = Layout.of(data.x_train) if data is not None else Layout()
 
     @property
     def latent_dim(self) -> int:
@@ -190,7 +191,7 @@ class RunService:
                 # and meanwhile the page's other requests keep the shared model to themselves.
                 run = copy.deepcopy(self.run)
                 if self.data is not None:
-                    self._detector = detector_for_run(run, data=self.data)
+                    self._detector = detector_for_run(run, data=self.data, same_data=False)
                 else:
                     # Without the training images only a saved detector can be used: never download here.
                     try:

@@ -1,0 +1,92 @@
+"""`latentlab detect` and the web page run one image pipeline: for the files users send (alpha stored four ways,
+dark ink on white, 16-bit, a photo-like JPEG, a strip), they give the same model input, score and verdict."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from latentlab.cli import main  # noqa: E402
+from latentlab.config import override  # noqa: E402
+from latentlab.data import load_dataset  # noqa: E402
+from latentlab.presets import preset_config  # noqa: E402
+from latentlab.training import train  # noqa: E402
+from latentlab.web import create_app  # noqa: E402
+
+
+def _files(digit: np.ndarray, root: Path) -> list[Path]:
+    """The same real digit stored the ways users store it."""
+    ink = Image.fromarray(digit).resize((84, 84), Image.Resampling.LANCZOS)  # light ink, 3x the data's size
+    alpha = np.zeros((120, 100), np.uint8)
+    # Binary coverage, so that a palette with one transparent entry can hold exactly the same image.
+    alpha[10:94, 8:92] = np.where(np.asarray(ink) > 127, 255, 0)
+    out = {}
+    for name, background in (("alpha-black", 0), ("alpha-white", 255)):
+        rgba = np.zeros((120, 100, 4), np.uint8)
+        rgba[..., :3] = background
+        rgba[..., 3] = alpha  # black ink whose coverage is the digit: the transparent pixels hold `background`
+        if background == 0:
+            rgba[..., :3] = 0
+        out[name] = Image.fromarray(rgba, "RGBA")
+    la = np.stack([np.zeros_like(alpha), alpha], -1)
+    out["alpha-la"] = Image.fromarray(la, "LA")
+    paletted = Image.fromarray(np.where(alpha > 127, 1, 0).astype(np.uint8), "P")
+    paletted.putpalette([255, 255, 255, 0, 0, 0])
+    paletted.info["transparency"] = 0
+    out["alpha-palette"] = paletted
+    paper = np.full((120, 100), 255, np.uint8)
+    paper[10:94, 8:92] = 255 - np.asarray(ink)
+    out["dark-on-white"] = Image.fromarray(paper)
+    out["sixteen-bit"] = Image.fromarray((255 - paper).astype(np.uint16) * 257)
+    photo = np.full((120, 100), 235, np.uint8)
+    photo[2:86, 2:86] = np.minimum(photo[2:86, 2:86], 255 - np.asarray(ink))  # the digit top-left
+    out["photo"] = Image.fromarray(photo)
+    strip = np.zeros((40, 300), np.uint8)
+    strip[4:32, 130:158] = digit
+    out["strip"] = Image.fromarray(strip)
+    paths = []
+    for name, image in out.items():
+        path = root / (f"{name}.jpg" if name == "photo" else f"{name}.png")
+        image.save(path, quality=95) if name == "photo" else image.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = load_dataset("mnist-sample", progress=False)
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "dataset": "mnist-sample"})
+    run_dir = tmp_path_factory.mktemp("agree") / "run"
+    train(cfg, data.x_train[:2000], data.x_test[:500], run_dir, quiet=True)
+    return run_dir
+
+
+def test_cli_and_web_give_the_same_input_score_and_verdict(sample_run: Path, tmp_path: Path, capsys) -> None:
+    digit = load_dataset("mnist-sample", progress=False).x_test[3]
+    paths = _files(digit, tmp_path)
+    assert main(["detect", str(sample_run), *map(str, paths), "--json", "--quiet"]) == 0
+    cli = {r["path"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    client = TestClient(create_app([sample_run]))
+    inputs = {}
+    for path in paths:
+        web = client.post("/api/runs/run/detect", files={"file": (path.name, path.read_bytes())}).json()
+        ours = cli[str(path)]
+        # One image at a time against eight in a batch: float32 matmuls may differ in the last bits.
+        assert web["score"] == pytest.approx(ours["score"], rel=1e-5), path.name
+        assert web["member"] == ours["member"] and web["steps"] == ours["steps"], path.name
+        png = base64.b64decode(web["input"].split(",", 1)[1])
+        inputs[path.stem] = np.asarray(Image.open(io.BytesIO(png)))
+    # The four alpha encodings are one image, and so are the dark-on-white and 16-bit copies.
+    for name in ("alpha-white", "alpha-la", "alpha-palette"):
+        assert np.abs(inputs[name].astype(int) - inputs["alpha-black"]).max() <= 1, name
+    assert np.abs(inputs["sixteen-bit"].astype(int) - inputs["dark-on-white"]).max() <= 1
+    assert any("inverted" in s for s in cli[str(tmp_path / "dark-on-white.png")]["steps"])
