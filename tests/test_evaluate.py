@@ -216,3 +216,14 @@ def test_other_dataset_falls_back_to_the_bundled_sample() -> None:
     other = other_dataset("mnist-sample")
     assert other is not None and other.name.startswith("fashion-mnist")
     assert other_dataset("my-folder") is None
+
+
+def test_a_model_that_produces_nan_is_named_not_scikit_learn(tiny_run, bars) -> None:
+    from latentlab.errors import RunError
+
+    broken = load_run(tiny_run.path)  # a copy: the fixture's run is shared
+    with torch.no_grad():
+        next(broken.model.parameters()).fill_(float("nan"))
+    data = ImageData("bars", bars[0], bars[1], bars[2], bars[3], tuple("0123456789"), "synthetic bars")
+    with pytest.raises(RunError, match=r"the model produces NaN or inf \(.* of 128 of 128 images, the first at"):
+        compute_metrics(broken, data, iwae_k=2, progress=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return _from_dict(cls, data, "")
+        """Rebuild a config; a field missing from `data` (a config written by an older latentlab) takes its
+        default, and a `UserWarning` names each one filled in, so that a changed default never goes unnoticed."""
+        filled: list[str] = []
+        cfg = _from_dict(cls, data, "", filled)
+        if filled:
+            warnings.warn(f"the config lacks {', '.join(filled)}; filled in with the default"
+                          f"{'s' if len(filled) > 1 else ''}", UserWarning, stacklevel=2)
+        return cfg
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
@@ -145,7 +153,7 @@ class RunConfig:
         return cls.from_json(Path(path).read_text())
 
 
-def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'} must be a JSON object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -158,13 +166,18 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _from_dict(hint, value, f"{prefix}{name}.")
+            kwargs[name] = _from_dict(hint, value, f"{prefix}{name}.", filled)
         elif typing.get_origin(hint) is tuple:
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{prefix}{name} must be a list, got {value!r}")
             kwargs[name] = tuple(int(v) for v in value)
         else:
             kwargs[name] = _coerce(hint, value, prefix + name)
+    defaults = cls()
+    filled += [f"{prefix}{f.name}={getattr(defaults, f.name)!r}" for f in fields(cls) if f.name not in data
+               and not dataclasses.is_dataclass(getattr(defaults, f.name))]
+    filled += [f"{prefix}{f.name} (all of it)" for f in fields(cls) if f.name not in data
+               and dataclasses.is_dataclass(getattr(defaults, f.name))]
     return cls(**kwargs)
 
 

@@ -29,6 +29,7 @@ from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, 
 from latentlab.analysis.novelty import valid_scores
 from latentlab.analysis.ood import membership_table, ood_sets
 from latentlab.analysis.quality import psnr, ssim
+from latentlab.analysis.statistics import require_finite
 from latentlab.config import NoiseConfig
 from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.files import atomic_write_text
@@ -95,7 +96,7 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
 
 def reconstruction_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
     """Test-set reconstruction: BCE and MSE per pixel, mean PSNR (dB) and SSIM of the decoded codes."""
-    scores = per_image(model, x)
+    scores = require_finite(per_image(model, x))
     rec = reconstruct(model, x)
     return {"bce_per_pixel": _num(scores["bce"].mean() / PIXELS), "mse_per_pixel": _num(scores["mse"].mean()),
             "psnr_db": _num(psnr(x, rec).mean()), "ssim": _num(ssim(x, rec).mean())}

@@ -8,7 +8,7 @@ import numpy as np
 from torch import nn
 
 from latentlab.analysis.inference import BATCH, per_image
-from latentlab.errors import ImageError
+from latentlab.errors import ImageError, RunError
 
 LN2 = float(np.log(2.0))
 
@@ -46,4 +46,17 @@ def model_statistics(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -
     """One pass of the model over images: its per-image terms at the code (a VAE's posterior mean) with no sampling
     anywhere, so each image's statistics depend on that image alone, whatever batch it sits in: "code" (N, d)
     float32, "bce" (nats per image), "mse" (per pixel) and, for models with a posterior, "kl" (nats), float64."""
-    return per_image(model, as_uint8_images(x), batch_size, seed=None)
+    return require_finite(per_image(model, as_uint8_images(x), batch_size, seed=None))
+
+
+def require_finite(terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`terms` unchanged if every value is finite; else a RunError that says the model itself produces NaN or inf
+    (scikit-learn would otherwise fail later with a long message about its own inputs)."""
+    for key, values in terms.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(len(values), -1).any(1))
+            raise RunError(f"the model produces NaN or inf ({key} of {len(rows):,} of {len(values):,} images, the "
+                           f"first at index {rows[0]}): its weights are broken, as after a diverged training; "
+                           "retrain with a lower learning rate (train.lr) or a gradient clip (train.grad_clip)")
+    return terms
