@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +246,19 @@ def test_complexity_bits_ranks_busy_images_higher() -> None:
     noise = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
     bits = complexity_bits(np.concatenate([blank, noise]))
     assert bits.dtype == np.float64 and bits[0] < 200 < 6000 < bits[1]
+
+
+def test_read_only_arrays_are_taken_quietly(vae_run: Run, bars) -> None:
+    """np.frombuffer and memory maps give read-only arrays; torch used to warn about them at every fit."""
+    x = np.frombuffer(bars[0].tobytes(), np.uint8).reshape(bars[0].shape)
+    assert not x.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = NoveltyDetector(vae_run, score="recon").fit(x).score_samples(x[:10])
+    assert np.isfinite(scores).all()
+
+
+def test_a_run_directory_path_is_a_model_too(vae_run: Run, bars) -> None:
+    det = NoveltyDetector(str(vae_run.path), score="recon").fit(bars[0])
+    np.testing.assert_allclose(det.score_samples(bars[2][:5]),
+                               NoveltyDetector(vae_run, score="recon").fit(bars[0]).score_samples(bars[2][:5]))
