@@ -72,7 +72,7 @@ def test_per_image_scores_match_torch(model: torch.nn.Module, bars) -> None:
     np.testing.assert_allclose(scores["mse"], ((torch.sigmoid(logits) - xf) ** 2).mean((1, 2, 3)).numpy(),
                                rtol=1e-5)
     if has_prior(model):
-        assert set(scores) == {"code", "bce", "mse", "recon", "kl", "neg_elbo"}
+        assert set(scores) == {"code", "nll", "bce", "mse", "recon", "kl", "neg_elbo"}
         np.testing.assert_allclose(scores["neg_elbo"], scores["recon"] + scores["kl"])
         assert (scores["kl"] >= 0).all()
         # A fixed generator: the one-sample ELBO is reproducible.
@@ -81,7 +81,7 @@ def test_per_image_scores_match_torch(model: torch.nn.Module, bars) -> None:
         assert ll.shape == (20,) and np.isfinite(ll).all()
         np.testing.assert_array_equal(iwae_log_likelihood(model, x, k=8, max_decodes=40), ll)
     else:
-        assert set(scores) == {"code", "bce", "mse"}
+        assert set(scores) == {"code", "nll", "bce", "mse"}
         with pytest.raises(ValueError, match="VAE"):
             iwae_log_likelihood(model, x)
 

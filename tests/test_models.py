@@ -2,8 +2,10 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from latentlab.config import ModelConfig, NoiseConfig
+from latentlab.errors import ConfigError
 from latentlab.models import MODELS, VAE, build_model
 from latentlab.presets import PRESETS
 from latentlab.training.noise import NOISES, corrupt
@@ -102,3 +104,48 @@ def test_gaussian_noise_is_clipped_classic_noise():
     y = corrupt(x, NoiseConfig(kind="gaussian", factor=0.5), g1)
     expected = (x + 0.5 * torch.randn(x.shape, generator=g2)).clamp(0, 1)
     assert torch.equal(y, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 64, 48), (1, 96, 96), (3, 30, 22)])
+@pytest.mark.parametrize("kind", ["dense", "conv", "vae-dense", "vae-conv"])
+def test_every_model_takes_any_image_shape(kind, shape):
+    """Stride-2 stages on sides that are not multiples of 4 pad the input and crop the output back."""
+    model_kind, _, encoder = kind.partition("-")
+    hidden = (16,) if model_kind == "dense" or encoder == "dense" else (4, 8)
+    cfg = ModelConfig(kind=model_kind, encoder=encoder or "dense", hidden=hidden, latent_dim=3, image_shape=shape)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    x = torch.rand(2, *shape)
+    assert model.decode(model.encode(x)).shape == (2, *shape)
+    out = model.loss(x)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    terms = model.per_image(x)
+    assert terms["nll"].shape == terms["mse"].shape == (2,)
+
+
+def test_the_seed_conv_models_are_unchanged_by_any_shape_support():
+    # 28 is a multiple of 4: no padding layer, the same parameter names and shapes as the first version.
+    model = build_model(ModelConfig(kind="conv", hidden=(32, 64), latent_dim=32))
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["encoder.0.0.weight"] == (32, 1, 3, 3) and shapes["encoder.1.weight"] == (32, 64 * 7 * 7)
+    assert shapes["decoder.5.weight"] == (32, 1, 3, 3) and len(shapes) == 12
+
+
+def test_gaussian_likelihood_is_squared_error_with_a_fixed_sigma():
+    from latentlab.models.likelihoods import GAUSSIAN_SIGMA
+
+    torch.manual_seed(0)
+    ae = build_model(ModelConfig(kind="dense", hidden=(8,), latent_dim=2, likelihood="gaussian"))
+    x = torch.rand(4, 1, 28, 28)
+    logits = ae.decode_logits(ae.encode(x))
+    assert ae.loss(x)["loss"].item() == pytest.approx(F.mse_loss(torch.sigmoid(logits), x).item(), rel=1e-5)
+    assert ae.loss_units == "MSE per pixel"
+    vae = build_model(ModelConfig(kind="vae", hidden=(8,), latent_dim=2, likelihood="gaussian"))
+    mu = vae.posterior(x)[0]
+    mean = torch.sigmoid(vae.decode_logits(mu))
+    expected = 0.5 * ((x - mean) ** 2).flatten(1).sum(1) / GAUSSIAN_SIGMA**2 + 0.5 * 784 * math.log(
+        2 * math.pi * GAUSSIAN_SIGMA**2)
+    torch.testing.assert_close(vae.per_image(x)["nll"], expected, rtol=1e-5, atol=1e-3)
+    with pytest.raises(ConfigError, match="model.likelihood='poisson' is invalid: choose one of bernoulli, gaussian"):
+        build_model(ModelConfig(kind="dense", likelihood="poisson"))

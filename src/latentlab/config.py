@@ -18,6 +18,9 @@ from typing import Any
 from latentlab.errors import ConfigError
 
 PROFILES = ("quick", "full")
+MIN_SIDE, MAX_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
+# Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
+LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
 
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
@@ -36,14 +39,17 @@ def _name(name: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture. `hidden` are the encoder widths (dense) or channels (conv); the decoder mirrors them."""
+    """Architecture. `hidden` are the encoder widths (dense) or channels (conv); the decoder mirrors them.
+    `image_shape` is (channels, height, width) of the images, taken from the data set; `likelihood` is the
+    decoder's distribution: "bernoulli" (binary cross-entropy, the seed's) or "gaussian" (squared error)."""
 
     kind: str = "dense"
     hidden: tuple[int, ...] = ()
     latent_dim: int = 32
     encoder: str = "dense"  # VAE only: dense or conv encoder/decoder
     beta: float = 1.0  # VAE only: weight of the KL term
-    image_size: int = 28
+    image_shape: tuple[int, ...] = (1, 28, 28)
+    likelihood: str = "bernoulli"
 
     def __post_init__(self) -> None:
         _name("model.kind", self.kind)
@@ -51,7 +57,11 @@ class ModelConfig:
         _check(1 <= self.latent_dim <= 4096, "model.latent_dim", "an integer in [1, 4096]", self.latent_dim)
         _check(all(1 <= h <= 8192 for h in self.hidden), "model.hidden", "widths in [1, 8192]", self.hidden)
         _check(0.0 <= self.beta <= 1000.0, "model.beta", "a number in [0, 1000]", self.beta)
-        _check(self.image_size == 28, "model.image_size", "only 28 (28x28 images) is supported", self.image_size)
+        shape = self.image_shape
+        _check(len(shape) == 3 and shape[0] in (1, 3) and all(MIN_SIDE <= v <= MAX_SIDE for v in shape[1:]),
+               "model.image_shape", f"(channels, height, width) with 1 or 3 channels and sides in [{MIN_SIDE}, "
+               f"{MAX_SIDE}]", shape)
+        _name("model.likelihood", self.likelihood)
         if self.kind == "conv" or (self.kind == "vae" and self.encoder == "conv"):
             _check(len(self.hidden) in (1, 2, 3), "model.hidden", "1 to 3 conv channel counts", self.hidden)
 
@@ -158,6 +168,9 @@ def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
         raise ConfigError(f"{prefix or 'config'} must be a JSON object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
+    for old in [k for k in data if f"{prefix}{k}" in LEGACY and k not in known]:
+        new, value = LEGACY[f"{prefix}{old}"](data[old])
+        data = {**{k: v for k, v in data.items() if k != old}, new: data.get(new, value)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config field(s) {', '.join(prefix + u for u in unknown)}; "

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
 from latentlab.models.base import LatentModel
-from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, glorot_, mlp
-from latentlab.models.losses import bce_with_logits_sum
+from latentlab.models.layers import channels_last_, conv_decoder, conv_encoder, glorot_, mlp
 
 
 class Autoencoder(LatentModel):
-    """Images (B, 1, 28, 28) in [0, 1] -> code (B, latent_dim) -> logits of the same shape."""
+    """Images (B, C, H, W) in [0, 1] -> code (B, latent_dim) -> logits of the same shape."""
 
     encoder: nn.Module
 
@@ -19,20 +20,21 @@ class Autoencoder(LatentModel):
         return self.encoder(x)
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Mean per-pixel binary cross-entropy of the reconstruction of `x` against `target` (default `x`)."""
+        """The likelihood's per-pixel loss (binary cross-entropy, or squared error for "gaussian") of the
+        reconstruction of `x` against `target` (default `x`), a mean over pixels."""
         target = x if target is None else target
-        logits = self.decode_logits(self.encode(x))
         # From logits, not sigmoid-then-BCE: stable where the output saturates.
-        recon = bce_with_logits_sum(logits, target) / target.numel()
+        recon = self.p_x.per_pixel(self.decode_logits(self.encode(x)), target)
         return {"loss": recon, "recon": recon}
 
 
 class DenseAutoencoder(Autoencoder):
-    """784 -> hidden... -> latent_dim (ReLU code) -> reversed hidden -> 784 (sigmoid)."""
+    """C*H*W (784 for MNIST) -> hidden... -> latent_dim (ReLU code) -> reversed hidden -> C*H*W (sigmoid)."""
 
-    def __init__(self, hidden: tuple[int, ...] = (), latent_dim: int = 32) -> None:
-        super().__init__(latent_dim)
-        sizes = [PIXELS, *hidden, latent_dim]
+    def __init__(self, hidden: tuple[int, ...] = (), latent_dim: int = 32, image_shape: tuple[int, ...] = (1, 28, 28),
+                 likelihood: str = "bernoulli") -> None:
+        super().__init__(latent_dim, image_shape, likelihood)
+        sizes = [math.prod(image_shape), *hidden, latent_dim]
         # ReLU on the code, as in the seed's Keras models.
         self.encoder = nn.Sequential(nn.Flatten(), mlp(sizes, last_activation=True))
         self.decoder = mlp(sizes[::-1], last_activation=False)
@@ -40,20 +42,23 @@ class DenseAutoencoder(Autoencoder):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DenseAutoencoder:
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim)
+        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, image_shape=cfg.image_shape,
+                   likelihood=cfg.likelihood)
 
 
 class ConvAutoencoder(Autoencoder):
     """Stride-2 conv encoder and transposed-conv decoder around a dense code of `latent_dim` units."""
 
-    def __init__(self, channels: tuple[int, ...] = (32, 64), latent_dim: int = 32) -> None:
-        super().__init__(latent_dim)
-        trunk, width = conv_encoder(channels)
+    def __init__(self, channels: tuple[int, ...] = (32, 64), latent_dim: int = 32,
+                 image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli") -> None:
+        super().__init__(latent_dim, image_shape, likelihood)
+        trunk, width = conv_encoder(channels, image_shape)
         self.encoder = nn.Sequential(trunk, nn.Linear(width, latent_dim))
-        self.decoder = conv_decoder(channels, latent_dim)
+        self.decoder = conv_decoder(channels, latent_dim, image_shape)
         glorot_(self)
         channels_last_(self)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> ConvAutoencoder:
-        return cls(channels=cfg.hidden or (32, 64), latent_dim=cfg.latent_dim)
+        return cls(channels=cfg.hidden or (32, 64), latent_dim=cfg.latent_dim, image_shape=cfg.image_shape,
+                   likelihood=cfg.likelihood)

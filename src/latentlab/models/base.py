@@ -14,22 +14,33 @@ and a prior (ELBO scores, prior samples, the manifold of a VAE).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from latentlab.models.likelihoods import bernoulli_nll
+from latentlab.models.likelihoods import likelihood as get_likelihood
 
 
 class LatentModel(nn.Module):
     """Base class of the models: images (B, C, H, W) in [0, 1] <-> codes (B, latent_dim)."""
 
-    #: Per-image terms `per_image` returns (besides "code"): "bce" nats per image, "mse" per pixel, "kl" nats.
-    TERMS: tuple[str, ...] = ("bce", "mse")
-    image_shape: tuple[int, int, int] = (1, 28, 28)
+    #: Per-image terms `per_image` returns (besides "code"): "nll" nats per image under the model's likelihood,
+    #: "bce" nats per image, "mse" per pixel, and for models with a posterior "kl" nats.
+    TERMS: tuple[str, ...] = ("nll", "bce", "mse")
+    image_shape: tuple[int, ...] = (1, 28, 28)
     decoder: nn.Module
 
-    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+    def __init__(self, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28),
+                 likelihood: str = "bernoulli") -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.image_shape = tuple(image_shape)  # type: ignore[assignment]
+        self.image_shape = tuple(image_shape)
+        self.likelihood = likelihood
+        self.p_x = get_likelihood(likelihood)  # ConfigError for an unknown name
+
+    @property
+    def loss_units(self) -> str:
+        """The unit of `loss(...)["loss"]`, for axes and logs."""
+        return f"{self.p_x.pixel_loss} per pixel"
 
     def encode(self, x: Tensor) -> Tensor:
         """Codes (B, latent_dim) of images `x` (B, C, H, W)."""
@@ -54,14 +65,14 @@ class LatentModel(nn.Module):
         """Per-image terms of images `x`: "code" (B, latent_dim), "bce" (B,) the Bernoulli negative log-likelihood
         of `x` under the decoded code in nats per image, "mse" (B,) the mean squared error per pixel."""
         code = self.encode(x)
-        return {"code": code, **reconstruction_terms(self.decode_logits(code), x)}
+        return {"code": code, **self.reconstruction_terms(self.decode_logits(code), x)}
 
-
-def reconstruction_terms(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
-    """"bce" (nats per image, from logits: exact where the sigmoid saturates) and "mse" (per pixel), shape (B,)."""
-    logits = logits.float()
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-    return {"bce": bce, "mse": (torch.sigmoid(logits) - target).pow(2).flatten(1).mean(1)}
+    def reconstruction_terms(self, logits: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """"nll" under the model's likelihood and "bce" (nats per image), "mse" (per pixel), each (B,)."""
+        logits = logits.float()
+        bce = bernoulli_nll(logits, target)
+        nll = bce if self.likelihood == "bernoulli" else self.p_x.per_image(logits, target)
+        return {"nll": nll, "bce": bce, "mse": (torch.sigmoid(logits) - target).pow(2).flatten(1).mean(1)}
 
 
 def has_prior(model: nn.Module) -> bool:

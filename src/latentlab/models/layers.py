@@ -1,11 +1,13 @@
-"""Building blocks shared by the autoencoders: dense stacks and the conv encoder/decoder pair."""
+"""Building blocks shared by the autoencoders: dense stacks and the conv encoder/decoder pair, for images of any
+(channels, height, width) the config allows."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import math
 
-PIXELS = 28 * 28
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 def glorot_(module: nn.Module) -> None:
@@ -34,29 +36,63 @@ def mlp(sizes: list[int], last_activation: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _spatial(n_layers: int) -> int:
-    # The first two convs halve 28 -> 14 -> 7; a third keeps 7x7.
-    return 28 // (2 ** min(n_layers, 2))
+def _halvings(n_layers: int) -> int:
+    # The first two convs have stride 2 (28 -> 14 -> 7); a third keeps the size.
+    return min(n_layers, 2)
 
 
-def conv_encoder(channels: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+def padded_side(side: int, n_layers: int) -> int:
+    """`side` rounded up to a multiple of 2**halvings, so each stride-2 stage halves it exactly and the decoder's
+    transposed convs double it back: 28 stays 28 (the seed's models are unchanged), 30 becomes 32."""
+    step = 2 ** _halvings(n_layers)
+    return math.ceil(side / step) * step
+
+
+class PadTo(nn.Module):
+    """Zero-pad images on the bottom and right to (height, width); the decoder crops the same margin off."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        return F.pad(x, (0, self.width - w, 0, self.height - h)) if (h, w) != (self.height, self.width) else x
+
+
+class CropTo(nn.Module):
+    """Keep the top-left (height, width) of a feature map: undoes `PadTo`."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[..., : self.height, : self.width]
+
+
+def conv_encoder(channels: tuple[int, ...], image_shape: tuple[int, ...] = (1, 28, 28)) -> tuple[nn.Sequential, int]:
     """3x3 convs, stride 2 then 1; returns the trunk (ending flattened) and its output width."""
-    layers: list[nn.Module] = []
-    c_in = 1
+    c_in, height, width = image_shape
+    ph, pw = padded_side(height, len(channels)), padded_side(width, len(channels))
+    layers: list[nn.Module] = [PadTo(ph, pw)] if (ph, pw) != (height, width) else []
     for i, c_out in enumerate(channels):
         layers += [nn.Conv2d(c_in, c_out, 3, stride=2 if i < 2 else 1, padding=1), nn.ReLU()]
         c_in = c_out
-    side = _spatial(len(channels))
-    return nn.Sequential(*layers, nn.Flatten()), c_in * side * side
+    scale = 2 ** _halvings(len(channels))
+    return nn.Sequential(*layers, nn.Flatten()), c_in * (ph // scale) * (pw // scale)
 
 
-def conv_decoder(channels: tuple[int, ...], latent_dim: int) -> nn.Sequential:
-    """Mirror of `conv_encoder`: a dense layer back to the feature map, then transposed convs to 1x28x28 logits."""
-    side = _spatial(len(channels))
+def conv_decoder(channels: tuple[int, ...], latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28)
+                 ) -> nn.Sequential:
+    """Mirror of `conv_encoder`: a dense layer back to the feature map, then transposed convs to (C, H, W) logits."""
+    c_img, height, width = image_shape
+    ph, pw = padded_side(height, len(channels)), padded_side(width, len(channels))
+    scale = 2 ** _halvings(len(channels))
     rev = list(reversed(channels))
-    layers: list[nn.Module] = [nn.Linear(latent_dim, rev[0] * side * side), nn.ReLU(),
-                               nn.Unflatten(1, (rev[0], side, side))]
-    outs = rev[1:] + [1]
+    layers: list[nn.Module] = [nn.Linear(latent_dim, rev[0] * (ph // scale) * (pw // scale)), nn.ReLU(),
+                               nn.Unflatten(1, (rev[0], ph // scale, pw // scale))]
+    outs = rev[1:] + [c_img]
     n = len(channels)
     for i, (c_in, c_out) in enumerate(zip(rev, outs, strict=True)):
         upsample = (n - 1 - i) < 2  # undo the stride-2 encoder layers, which were the first two
@@ -64,6 +100,9 @@ def conv_decoder(channels: tuple[int, ...], latent_dim: int) -> nn.Sequential:
             layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1))
         else:
             layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-        if c_out != 1:
+        # Grey images keep the first version's rule (no ReLU on a 1-channel map), so its saved runs still load.
+        if (c_out != 1) if c_img == 1 else (i < n - 1):
             layers.append(nn.ReLU())
+    if (ph, pw) != (height, width):
+        layers.append(CropTo(height, width))
     return nn.Sequential(*layers)

@@ -1,45 +1,49 @@
-"""Variational autoencoder with a Bernoulli likelihood, dense or convolutional."""
+"""Variational autoencoder, dense or convolutional, with a Bernoulli (the seed's) or Gaussian likelihood."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
 from latentlab.errors import ConfigError
-from latentlab.models.base import LatentModel, reconstruction_terms
-from latentlab.models.layers import PIXELS, channels_last_, conv_decoder, conv_encoder, mlp
-from latentlab.models.losses import bce_with_logits_sum
+from latentlab.models.base import LatentModel
+from latentlab.models.layers import channels_last_, conv_decoder, conv_encoder, mlp
 
 ENCODERS = ("dense", "conv")
 
 
 class VAE(LatentModel):
-    """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))).
+    """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))) (or the
+    fixed-variance Gaussian of `models.likelihoods` with `likelihood="gaussian"`).
 
     Loss terms are in nats per image: `recon` is -E_q[log p(x|z)] (one sample), `kl` is KL(q || p)
     in closed form, and `loss` = recon + beta * kl is the negative ELBO when beta = 1.
     """
 
-    TERMS = ("bce", "mse", "kl")
+    TERMS = ("nll", "bce", "mse", "kl")
+
+    @property
+    def loss_units(self) -> str:
+        return "nats per image"
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
-                 beta: float = 1.0) -> None:
-        super().__init__(latent_dim)
+                 beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli") -> None:
+        super().__init__(latent_dim, image_shape, likelihood)
         if encoder not in ENCODERS:
             raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
         self.beta = beta
         if encoder == "conv":
             channels = hidden or (32, 64)
-            self.encoder, width = conv_encoder(channels)
-            self.decoder = conv_decoder(channels, latent_dim)
+            self.encoder, width = conv_encoder(channels, image_shape)
+            self.decoder = conv_decoder(channels, latent_dim, image_shape)
         else:
-            self.encoder = nn.Sequential(nn.Flatten(), mlp([PIXELS, *hidden], last_activation=True))
-            width = hidden[-1] if hidden else PIXELS
-            self.decoder = mlp([latent_dim, *reversed(hidden), PIXELS], last_activation=False)
+            pixels = math.prod(image_shape)
+            self.encoder = nn.Sequential(nn.Flatten(), mlp([pixels, *hidden], last_activation=True))
+            width = hidden[-1] if hidden else pixels
+            self.decoder = mlp([latent_dim, *reversed(hidden), pixels], last_activation=False)
         # One layer for both heads: a single matmul instead of two on the hot path.
         self.heads = nn.Linear(width, 2 * latent_dim)
         # torch's default initialisation, not the autoencoders' Glorot: measured here it trains to a lower negative
@@ -48,7 +52,8 @@ class VAE(LatentModel):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> VAE:
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta)
+        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
+                   image_shape=cfg.image_shape, likelihood=cfg.likelihood)
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of q(z|x), each (B, latent_dim)."""
@@ -80,9 +85,9 @@ class VAE(LatentModel):
         (nats). With a `generator`, also the one-sample ELBO terms: "recon" = -log p(x|z) at z ~ q(z|x) and
         "neg_elbo" = recon + kl (nats per image), reproducible for a seeded generator."""
         mu, logvar = self.posterior(x)
-        out = {"code": mu, **reconstruction_terms(self.decode_logits(mu), x), "kl": self._kl(mu, logvar)}
+        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu), x), "kl": self._kl(mu, logvar)}
         if generator is not None:
-            out["recon"] = reconstruction_terms(self.decode_logits(self._draw(mu, logvar, generator)), x)["bce"]
+            out["recon"] = self.p_x.per_image(self.decode_logits(self._draw(mu, logvar, generator)), x)
             out["neg_elbo"] = out["recon"] + out["kl"]
         return out
 
@@ -92,7 +97,7 @@ class VAE(LatentModel):
         target = x if target is None else target
         mu, logvar = self.posterior(x)
         logits = self.decode_logits(self._draw(mu, logvar))
-        recon = bce_with_logits_sum(logits, target) / len(x)
+        recon = self.p_x.batch_sum(logits, target) / len(x)
         kl = self._kl(mu, logvar).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
@@ -103,9 +108,9 @@ class VAE(LatentModel):
         std = torch.exp(0.5 * logvar)
         eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
         z = mu + eps * std  # (k, B, D)
-        logits = self.decode_logits(z.reshape(-1, self.latent_dim)).view(k, x.shape[0], -1)
-        target = x.reshape(1, x.shape[0], -1).expand_as(logits)
-        log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(2)
+        logits = self.decode_logits(z.reshape(-1, self.latent_dim))
+        target = x.unsqueeze(0).expand(k, *x.shape).reshape(logits.shape)
+        log_px_z = -self.p_x.per_image(logits, target).view(k, x.shape[0])
         log_2pi = math.log(2 * math.pi)
         log_pz = -0.5 * (z.pow(2) + log_2pi).sum(2)
         log_qz = -0.5 * (eps.pow(2) + logvar + log_2pi).sum(2)

@@ -252,8 +252,9 @@ class _Loop:
 
 
 def loss_units(model: nn.Module) -> str:
-    """The unit of the model's "loss": a VAE's negative ELBO is in nats per image, an autoencoder's BCE per pixel."""
-    return "nats per image" if "kl" in getattr(model, "TERMS", ()) else "BCE per pixel"
+    """The unit of the model's "loss" (`LatentModel.loss_units`: a VAE's negative ELBO in nats per image, an
+    autoencoder's BCE or MSE per pixel); "loss" for a model that does not say."""
+    return str(getattr(model, "loss_units", "loss"))
 
 
 def _summary(r: dict[str, Any], epochs: int) -> str:
