@@ -90,6 +90,20 @@ def test_data_dir_with_plain_or_gzipped_files(tmp_path, gz, capsys):
     assert capsys.readouterr().err.strip() == f"fake: data dir {tmp_path / 'mine'}"
 
 
+def test_unpacked_files_under_gz_names_are_read(tmp_path):
+    # The README says "gzipped or not": an unpacked copy keeping the .gz name is not "damaged gzip".
+    spec = fake_release(tmp_path / "mine")
+    for filename, _ in spec.files.values():
+        path = tmp_path / "mine" / filename
+        path.write_bytes(gzip.decompress(path.read_bytes()))
+    assert load_dataset(spec, data_dir=tmp_path / "mine", progress=False).x_train.shape == (60, 28, 28)
+    cache = D.cache_dir("fake")
+    shutil.copytree(tmp_path / "mine", cache)
+    raw = {role: hashlib.md5((cache / filename).read_bytes()).hexdigest() for role, (filename, _) in spec.files.items()}
+    verified = dataclasses.replace(spec, raw_md5=raw)  # the cache is checksummed: the unpacked md5 vouches
+    assert load_dataset(verified, download=False, progress=False).source == f"cache {cache}"
+
+
 def test_data_dir_subfolder_env_var_and_precedence(tmp_path, monkeypatch):
     spec = fake_release(tmp_path / "root" / "fake")
     fake_release(D.cache_dir("fake"))
