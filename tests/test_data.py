@@ -157,6 +157,44 @@ def test_data_dir_holding_the_other_dataset_is_caught(tmp_path):
         load_dataset("mnist", data_dir=tmp_path / "mine", download=False, progress=False)
 
 
+def two_data_sets(tmp_path: Path, monkeypatch) -> tuple[D.DatasetSpec, D.DatasetSpec]:
+    """Two more fake data sets in the registry, "a" and "b", whose files share names but not content."""
+    a = dataclasses.replace(fake_release(tmp_path / "a"), name="a")
+    b = dataclasses.replace(fake_release(tmp_path / "b", n_train=70), name="b")
+    monkeypatch.setitem(DATASETS, "a", a)
+    monkeypatch.setitem(DATASETS, "b", b)
+    return a, b
+
+
+def test_a_data_dir_holds_one_data_set_told_by_checksum(tmp_path, monkeypatch):
+    a, b = two_data_sets(tmp_path, monkeypatch)
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "b"))
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'b'}: holds b, not a; ask for 'b', or put the a files in "
+                                           f"{tmp_path / 'b' / 'a'}"):
+        load_dataset("a", download=False, progress=False)
+    assert load_dataset("b", download=False, progress=False).source == f"data dir {tmp_path / 'b'}"
+    rows = {row["name"]: row for row in dataset_table()}
+    assert rows["a"] == {"name": "a", "resolves_from": f"error: data dir {tmp_path / 'b'} holds b, not a",
+                         "train": None, "test": None, "classes": 10, "checksums": "-"}
+    assert rows["b"] == {"name": "b", "resolves_from": f"data dir {tmp_path / 'b'}", "train": 70, "test": 10,
+                         "classes": 10, "checksums": "ok"}
+    shutil.copytree(tmp_path / "a", tmp_path / "b" / "a")  # root/<name>/ comes first, for loading and listing
+    assert load_dataset("a", download=False, progress=False).source == f"data dir {tmp_path / 'b' / 'a'}"
+    assert {row["name"]: row for row in dataset_table()}["a"]["resolves_from"] == f"data dir {tmp_path / 'b' / 'a'}"
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_datasets_table_with_fashion_in_the_data_dir(monkeypatch):
+    monkeypatch.setenv("LATENTLAB_DATA", str(SYSTEM_FASHION))
+    rows = {row["name"]: row for row in dataset_table()}
+    assert rows["mnist"]["resolves_from"] == f"error: data dir {SYSTEM_FASHION} holds fashion-mnist, not mnist"
+    assert rows["mnist"]["checksums"] == "-"
+    assert rows["fashion-mnist"] == {"name": "fashion-mnist", "resolves_from": f"data dir {SYSTEM_FASHION}",
+                                     "train": 60_000, "test": 10_000, "classes": 10, "checksums": "ok"}
+    with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
+        load_dataset("mnist", download=False, progress=False)
+
+
 def test_system_dir_is_found_and_checksummed(tmp_path, capsys):
     spec = dataclasses.replace(fake_release(tmp_path / "sys"), system_dirs=(str(tmp_path / "sys"),))
     assert load_dataset(spec, progress=False).source == f"system copy {tmp_path / 'sys'}"

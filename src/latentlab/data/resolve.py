@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -87,22 +88,61 @@ def checksum_failures(spec: DatasetSpec, files: dict[str, Path]) -> list[Path]:
     return [p for role, p in files.items() if not dl.checksum_ok(p, spec.files[role][1], spec.raw_md5.get(role))]
 
 
-def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool, progress: bool) -> ImageData:
-    root = default_data_dir(data_dir)
-    for directory in () if root is None else (root / spec.name, root):
+def held_dataset(files: dict[str, Path]) -> str | None:
+    """Which registered data set ``files`` are, told by the checksum of their small train label file.
+
+    MNIST and Fashion-MNIST share file names, so only the content says which one a folder holds."""
+    labels = files.get("train_labels")
+    for spec in DATASETS.values():
+        if labels is not None and dl.checksum_ok(labels, spec.files["train_labels"][1],
+                                                  spec.raw_md5.get("train_labels")):
+            return spec.name
+    return None
+
+
+class DataDirLookup(NamedTuple):
+    """What a data dir holds for one data set: the folder looked at, the files found there by role, and, when
+    they cannot be used, the ``problem`` in a few words and the ``fix``."""
+
+    directory: Path
+    files: dict[str, Path]
+    problem: str = ""
+    fix: str = ""
+
+
+def look_in_data_dir(spec: DatasetSpec, root: Path) -> DataDirLookup:
+    """Look for ``spec``'s files in ``root/<name>/``, then in ``root``.
+
+    A folder holds one data set: a whole set of files that is another registered data set (by checksum) is
+    not ``spec``'s. With no ``problem`` the files are the whole set; with a problem and files, the folder is
+    wrong (another data set, or part of a set); with no files, the data dir has nothing for ``spec``.
+    """
+    for directory in (root / spec.name, root):
         found = find_files(directory, spec)
         if len(found) == len(spec.files):
-            # MNIST and Fashion-MNIST share file names; the small label file tells them apart cheaply.
-            for other in DATASETS.values():
-                role_md5 = other.files["train_labels"][1], other.raw_md5.get("train_labels")
-                if other.name != spec.name and dl.checksum_ok(found["train_labels"], *role_md5):
-                    raise DatasetError(f"{directory}: holds {other.name}, not {spec.name}; ask for '{other.name}' "
-                                       f"or put the {spec.name} files in {root / spec.name}")
-            return _read_idx_set(spec, found, f"data dir {directory}", verify=False)
+            other = held_dataset(found)
+            if other in (None, spec.name):
+                return DataDirLookup(directory, found)
+            return DataDirLookup(directory, found, f"holds {other}, not {spec.name}",
+                                 f"ask for '{other}', or put the {spec.name} files in {root / spec.name}")
         if found:
             missing = ", ".join(spec.files[r][0] for r in spec.files if r not in found)
-            raise DatasetError(f"{directory}: has some {spec.name} files but lacks {missing}; add them there "
-                               f"(gzipped or not) or point data_dir / LATENTLAB_DATA elsewhere")
+            return DataDirLookup(directory, found, f"has some {spec.name} files but lacks {missing}",
+                                 "add them there (gzipped or not), or point data_dir / LATENTLAB_DATA elsewhere")
+    first = next(iter(spec.files.values()))[0]
+    problem = ("no such folder" if not root.is_dir() else
+               f"no {spec.name} files in it or in {spec.name}/ (looked for names like {first})")
+    return DataDirLookup(root, {}, problem)
+
+
+def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool, progress: bool) -> ImageData:
+    root = default_data_dir(data_dir)
+    if root is not None:
+        lookup = look_in_data_dir(spec, root)
+        if not lookup.problem:
+            return _read_idx_set(spec, lookup.files, f"data dir {lookup.directory}", verify=False)
+        if lookup.files:
+            raise DatasetError(f"{lookup.directory}: {lookup.problem}; {lookup.fix}")
 
     cache = cache_dir(spec.name)
     cached = find_files(cache, spec)
