@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -157,6 +158,46 @@ def test_data_dir_holding_the_other_dataset_is_caught(tmp_path):
         load_dataset("mnist", data_dir=tmp_path / "mine", download=False, progress=False)
 
 
+@pytest.mark.parametrize("name", ["train-images.idx3-ubyte.gz", "train-images.idx3-ubyte", "train-images-idx3",
+                                  "train-images.idx3.gz", "train-images-idx3-ubyte"])
+def test_common_spellings_of_the_file_names_are_found(tmp_path, monkeypatch, name):
+    # Kaggle's copies put a dot before idx; others drop -ubyte or the .gz. Each role is spelled the same way.
+    spec = fake_release(tmp_path / "mine")
+    for filename, _ in spec.files.values():
+        base, _, rest = filename.partition("-idx")  # "train-images", "3-ubyte.gz"
+        new = name.replace("train-images", base).replace("idx3", f"idx{rest[0]}")
+        (tmp_path / "mine" / filename).rename(tmp_path / "mine" / new)
+        if not new.endswith(".gz"):
+            (tmp_path / "mine" / new).write_bytes(gzip.decompress((tmp_path / "mine" / new).read_bytes()))
+    assert len(D.resolve.find_files(tmp_path / "mine", spec)) == 4
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "mine"))
+    assert load_dataset(spec, download=False, progress=False).source == f"data dir {tmp_path / 'mine'}"
+
+
+def test_spellings_put_the_published_name_first():
+    names = D.resolve.spellings("t10k-labels-idx1-ubyte.gz")
+    assert names[0] == "t10k-labels-idx1-ubyte.gz" and len(names) == len(set(names)) == 8
+    assert {"t10k-labels.idx1-ubyte.gz", "t10k-labels.idx1-ubyte", "t10k-labels-idx1-ubyte",
+            "t10k-labels-idx1"} <= set(names)
+    assert D.resolve.spellings("data.bin.gz") == ["data.bin.gz", "data.bin"]  # other names: gzipped or not only
+
+
+@pytest.mark.parametrize("make, why", [(lambda d: (d.mkdir(), (d / "notes.txt").write_text("x")),
+                                        "no fake files in it or in fake/ (looked for names like "
+                                        "train-images-idx3-ubyte.gz)"),
+                                       (lambda d: None, "no such folder")])
+def test_a_skipped_data_dir_is_said_on_the_source_line(tmp_path, monkeypatch, capsys, make, why):
+    # The user pointed at a folder: if it is not used, the one line that says where the data came from says why.
+    spec = dataclasses.replace(fake_release(tmp_path / "sys"), system_dirs=(str(tmp_path / "sys"),))
+    make(tmp_path / "mine")
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "mine"))
+    data = load_dataset(spec, download=False)
+    assert data.source == f"system copy {tmp_path / 'sys'}; data dir {tmp_path / 'mine'} skipped: {why}"
+    assert capsys.readouterr().err == f"fake: {data.source}\n"
+    with pytest.raises(DatasetError, match=f"downloading is off; data dir .* skipped: {re.escape(why)}"):
+        load_dataset(dataclasses.replace(spec, system_dirs=()), download=False)
+
+
 def two_data_sets(tmp_path: Path, monkeypatch) -> tuple[D.DatasetSpec, D.DatasetSpec]:
     """Two more fake data sets in the registry, "a" and "b", whose files share names but not content."""
     a = dataclasses.replace(fake_release(tmp_path / "a"), name="a")
@@ -184,12 +225,14 @@ def test_a_data_dir_holds_one_data_set_told_by_checksum(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
-def test_datasets_table_with_fashion_in_the_data_dir(monkeypatch):
-    monkeypatch.setenv("LATENTLAB_DATA", str(SYSTEM_FASHION))
+def test_datasets_table_with_fashion_in_the_data_dir_under_kaggle_names(tmp_path, monkeypatch):
+    for path in SYSTEM_FASHION.iterdir():  # links, named as Kaggle's copy names them
+        (tmp_path / path.name.replace("-idx", ".idx")).symlink_to(path)
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path))
     rows = {row["name"]: row for row in dataset_table()}
-    assert rows["mnist"]["resolves_from"] == f"error: data dir {SYSTEM_FASHION} holds fashion-mnist, not mnist"
+    assert rows["mnist"]["resolves_from"] == f"error: data dir {tmp_path} holds fashion-mnist, not mnist"
     assert rows["mnist"]["checksums"] == "-"
-    assert rows["fashion-mnist"] == {"name": "fashion-mnist", "resolves_from": f"data dir {SYSTEM_FASHION}",
+    assert rows["fashion-mnist"] == {"name": "fashion-mnist", "resolves_from": f"data dir {tmp_path}",
                                      "train": 60_000, "test": 10_000, "classes": 10, "checksums": "ok"}
     with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
         load_dataset("mnist", download=False, progress=False)
