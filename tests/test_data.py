@@ -395,6 +395,23 @@ def test_npz_with_labels_split_and_own_test(tmp_path):
     assert bare.y_train is None and bare.classes == () and len(bare.x_train) == 34
 
 
+def test_relative_paths_are_kept_absolute(tmp_path, monkeypatch):
+    # What a run's config stores (ImageData.ref) must load again from any working directory.
+    x = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "rel.npz", x=x)
+    for i in range(3):
+        _image(tmp_path / "shapes" / "a" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    for given, name in (("rel.npz", "rel"), ("shapes", "shapes"), ("./shapes/../shapes", "shapes")):
+        data = load_dataset(given, progress=False)
+        absolute = tmp_path / Path(given).name
+        assert (data.name, data.path, data.ref) == (name, absolute, str(absolute))
+        assert str(absolute) in data.source
+    assert load_dataset("mnist-sample", progress=False).ref == "mnist-sample"  # registered names stay names
+    monkeypatch.chdir(tmp_path / "shapes")
+    assert len(load_dataset(str(tmp_path / "rel.npz"), progress=False).x_train) == 17
+
+
 X = np.zeros((10, 28, 28), np.uint8)
 
 

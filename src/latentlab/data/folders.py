@@ -46,7 +46,7 @@ def load_folder(root: Path) -> ImageData:
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
     source = f"{how}; Pillow convert('L'), LANCZOS resize to 28x28, no inversion"
-    return image_data(root.name, x_train, y_train, x_test, y_test, classes, source)
+    return image_data(root.name, x_train, y_train, x_test, y_test, classes, source, path=root.resolve())
 
 
 def _scan(directory: Path) -> tuple[tuple[str, ...], list[tuple[Path, int | None]]]:
@@ -133,4 +133,5 @@ def load_npz(path: Path) -> ImageData:
         x_train, x_test = arrays["x"][train], arrays["x"][test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"npz file {path}, split 85/15 per class (seed {SPLIT_SEED})"
-    return image_data(path.stem, x_train, y_train, x_test, y_test, classes if y is not None else (), how)
+    return image_data(path.stem, x_train, y_train, x_test, y_test, classes if y is not None else (), how,
+                      path=path.resolve())

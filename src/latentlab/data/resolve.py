@@ -63,7 +63,9 @@ def load_dataset(
     elif name_or_path in SAMPLES:
         data = load_sample(SAMPLES[name_or_path])
     else:
-        data = _load_custom(Path(name_or_path).expanduser(), name_or_path)
+        # Resolved here, once: the ImageData (and a run's config, through .ref) keep the absolute path, so
+        # the run's data loads again from any working directory.
+        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path)
     _say(progress, f"{data.name}: {data.source}")
     return data
 
