@@ -416,7 +416,7 @@ X = np.zeros((10, 28, 28), np.uint8)
 
 
 @pytest.mark.parametrize("arrays, match", [
-    ({"x": X.astype(np.float32)}, "'x' is float32 .* expected uint8"),
+    ({"x": X.astype(np.float32) + 200}, r"'x' is float32 with values 200\.\.200, expected uint8"),
     ({"x": np.zeros((10, 32, 32), np.uint8)}, r"'x' is uint8 \(10, 32, 32\)"),
     ({"x": X, "x_test": np.zeros((2, 28, 27), np.uint8)}, "'x_test' is uint8"),
     ({"x": X, "y": np.zeros(9, int)}, "'y' is .* one per image of 'x' \\(10\\)"),
@@ -432,6 +432,63 @@ def test_bad_npz(tmp_path, arrays, match):
     with pytest.raises(DatasetError, match=match) as info:
         load_dataset(str(tmp_path / "bad.npz"), progress=False)
     assert str(tmp_path / "bad.npz") in str(info.value)
+
+
+PIXELS = np.random.default_rng(3).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("x, note", [
+    (PIXELS / 255, "'x' float64 in [0, 1] scaled by 255 and rounded to uint8"),
+    ((PIXELS / 255).astype(np.float32), "'x' float32 in [0, 1] scaled by 255 and rounded to uint8"),
+    (PIXELS.astype(np.int64), "'x' int64 in 0..255 converted to uint8"),
+    (PIXELS.astype(np.uint16), "'x' uint16 in 0..255 converted to uint8"),
+    (PIXELS.astype(np.int16), "'x' int16 in 0..255 converted to uint8"),
+])
+def test_npz_floats_in_0_1_and_integers_in_0_255_are_converted(tmp_path, x, note):
+    np.savez(tmp_path / "conv.npz", x=x, x_test=PIXELS[:2].astype(x.dtype) if x.max() > 1 else PIXELS[:2] / 255)
+    data = load_dataset(str(tmp_path / "conv.npz"), progress=False)
+    np.testing.assert_array_equal(data.x_train, PIXELS)  # every pixel kept, none wrapped
+    np.testing.assert_array_equal(data.x_test, PIXELS[:2])
+    assert data.source.startswith(f"npz file {tmp_path / 'conv.npz'} (its own test split); {note}; 'x_test' ")
+
+
+STRETCH = "((x - x.min()) / (x.max() - x.min()) * 255).round().astype(numpy.uint8)"
+
+
+@pytest.mark.parametrize("x, what, fix", [
+    (PIXELS.astype(np.float32), "float32 with values 0..255", "x.round().astype(numpy.uint8)"),
+    (PIXELS.astype(np.int32) * 257, "int32 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
+    (PIXELS.astype(np.uint16) * 257, "uint16 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
+    (PIXELS / 127.5 - 1, "float64 with values -1..1", "((x + 1) * 127.5).round().astype(numpy.uint8)"),
+    (PIXELS.astype(np.int16) - 300, "int16 with values -300..-45", STRETCH),
+    (PIXELS * 2.0, "float64 with values 0..510", STRETCH),
+])
+def test_npz_other_ranges_are_refused_with_the_conversion_for_that_range(tmp_path, x, what, fix):
+    # The old hint, (x * 255).astype(numpy.uint8), wrapped 0..255 floats silently; each range gets its own.
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'bad.npz'}: 'x' is {what}, expected uint8 pixels in 0..255")
+    assert message.endswith(f"; convert with {fix}") and "\n" not in message
+
+
+@pytest.mark.parametrize("x, match", [(PIXELS > 128, "'x' is bool, .*convert: \\(x \\* 255\\)"),
+                                      (PIXELS.astype(np.complex64), "'x' is complex64, expected numbers")])
+def test_npz_pixels_that_are_not_numbers_are_refused(tmp_path, x, match):
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+
+
+def test_npz_nan_and_inf_pixels_are_counted_and_located(tmp_path):
+    x = PIXELS / 255
+    x[3, 0, :2] = np.nan
+    x[7, 5, 5] = np.inf
+    np.savez(tmp_path / "nan.npz", x=x)
+    with pytest.raises(DatasetError, match="'x' is float64 with 3 NaN or infinite pixels, the first in image 3; "
+                                           "fix or drop those images"):
+        load_dataset(str(tmp_path / "nan.npz"), progress=False)
 
 
 def test_not_a_zip(tmp_path):
