@@ -298,6 +298,14 @@ def test_samples_load_balanced_and_real(name, capsys):
             assert (np.abs(counts - len(y) / 10) <= 0.2 * len(y) / 10).all()
 
 
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_samples_are_in_a_mixed_order_not_sorted_by_class(name):
+    # As in the real files: "the first 10 test images" must not be ten zeros.
+    data = load_dataset(name, progress=False)
+    for y in (data.y_train, data.y_test):
+        assert len(set(y[:10].tolist())) > 1 and len(set(y[:20].tolist())) >= 8
+
+
 def test_corrupt_sample_says_reinstall(tmp_path, monkeypatch):
     spec = SAMPLES["mnist-sample"]
     damaged = bytearray((S.SAMPLES_DIR / spec.filename).read_bytes())
