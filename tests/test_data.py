@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -90,6 +91,20 @@ def test_data_dir_with_plain_or_gzipped_files(tmp_path, gz, capsys):
     assert capsys.readouterr().err.strip() == f"fake: data dir {tmp_path / 'mine'}"
 
 
+def test_unpacked_files_under_gz_names_are_read(tmp_path):
+    # The README says "gzipped or not": an unpacked copy keeping the .gz name is not "damaged gzip".
+    spec = fake_release(tmp_path / "mine")
+    for filename, _ in spec.files.values():
+        path = tmp_path / "mine" / filename
+        path.write_bytes(gzip.decompress(path.read_bytes()))
+    assert load_dataset(spec, data_dir=tmp_path / "mine", progress=False).x_train.shape == (60, 28, 28)
+    cache = D.cache_dir("fake")
+    shutil.copytree(tmp_path / "mine", cache)
+    raw = {role: hashlib.md5((cache / filename).read_bytes()).hexdigest() for role, (filename, _) in spec.files.items()}
+    verified = dataclasses.replace(spec, raw_md5=raw)  # the cache is checksummed: the unpacked md5 vouches
+    assert load_dataset(verified, download=False, progress=False).source == f"cache {cache}"
+
+
 def test_data_dir_subfolder_env_var_and_precedence(tmp_path, monkeypatch):
     spec = fake_release(tmp_path / "root" / "fake")
     fake_release(D.cache_dir("fake"))
@@ -141,6 +156,86 @@ def test_data_dir_holding_the_other_dataset_is_caught(tmp_path):
     shutil.copy(SYSTEM_FASHION / "train-labels-idx1-ubyte.gz", tmp_path / "mine")
     with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
         load_dataset("mnist", data_dir=tmp_path / "mine", download=False, progress=False)
+
+
+@pytest.mark.parametrize("name", ["train-images.idx3-ubyte.gz", "train-images.idx3-ubyte", "train-images-idx3",
+                                  "train-images.idx3.gz", "train-images-idx3-ubyte"])
+def test_common_spellings_of_the_file_names_are_found(tmp_path, monkeypatch, name):
+    # Kaggle's copies put a dot before idx; others drop -ubyte or the .gz. Each role is spelled the same way.
+    spec = fake_release(tmp_path / "mine")
+    for filename, _ in spec.files.values():
+        base, _, rest = filename.partition("-idx")  # "train-images", "3-ubyte.gz"
+        new = name.replace("train-images", base).replace("idx3", f"idx{rest[0]}")
+        (tmp_path / "mine" / filename).rename(tmp_path / "mine" / new)
+        if not new.endswith(".gz"):
+            (tmp_path / "mine" / new).write_bytes(gzip.decompress((tmp_path / "mine" / new).read_bytes()))
+    assert len(D.resolve.find_files(tmp_path / "mine", spec)) == 4
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "mine"))
+    assert load_dataset(spec, download=False, progress=False).source == f"data dir {tmp_path / 'mine'}"
+
+
+def test_spellings_put_the_published_name_first():
+    names = D.resolve.spellings("t10k-labels-idx1-ubyte.gz")
+    assert names[0] == "t10k-labels-idx1-ubyte.gz" and len(names) == len(set(names)) == 8
+    assert {"t10k-labels.idx1-ubyte.gz", "t10k-labels.idx1-ubyte", "t10k-labels-idx1-ubyte",
+            "t10k-labels-idx1"} <= set(names)
+    assert D.resolve.spellings("data.bin.gz") == ["data.bin.gz", "data.bin"]  # other names: gzipped or not only
+
+
+@pytest.mark.parametrize("make, why", [(lambda d: (d.mkdir(), (d / "notes.txt").write_text("x")),
+                                        "no fake files in it or in fake/ (looked for names like "
+                                        "train-images-idx3-ubyte.gz)"),
+                                       (lambda d: None, "no such folder")])
+def test_a_skipped_data_dir_is_said_on_the_source_line(tmp_path, monkeypatch, capsys, make, why):
+    # The user pointed at a folder: if it is not used, the one line that says where the data came from says why.
+    spec = dataclasses.replace(fake_release(tmp_path / "sys"), system_dirs=(str(tmp_path / "sys"),))
+    make(tmp_path / "mine")
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "mine"))
+    data = load_dataset(spec, download=False)
+    assert data.source == f"system copy {tmp_path / 'sys'}; data dir {tmp_path / 'mine'} skipped: {why}"
+    assert capsys.readouterr().err == f"fake: {data.source}\n"
+    with pytest.raises(DatasetError, match=f"downloading is off; data dir .* skipped: {re.escape(why)}"):
+        load_dataset(dataclasses.replace(spec, system_dirs=()), download=False)
+
+
+def two_data_sets(tmp_path: Path, monkeypatch) -> tuple[D.DatasetSpec, D.DatasetSpec]:
+    """Two more fake data sets in the registry, "a" and "b", whose files share names but not content."""
+    a = dataclasses.replace(fake_release(tmp_path / "a"), name="a")
+    b = dataclasses.replace(fake_release(tmp_path / "b", n_train=70), name="b")
+    monkeypatch.setitem(DATASETS, "a", a)
+    monkeypatch.setitem(DATASETS, "b", b)
+    return a, b
+
+
+def test_a_data_dir_holds_one_data_set_told_by_checksum(tmp_path, monkeypatch):
+    a, b = two_data_sets(tmp_path, monkeypatch)
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "b"))
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'b'}: holds b, not a; ask for 'b', or put the a files in "
+                                           f"{tmp_path / 'b' / 'a'}"):
+        load_dataset("a", download=False, progress=False)
+    assert load_dataset("b", download=False, progress=False).source == f"data dir {tmp_path / 'b'}"
+    rows = {row["name"]: row for row in dataset_table()}
+    assert rows["a"] == {"name": "a", "resolves_from": f"error: data dir {tmp_path / 'b'} holds b, not a",
+                         "train": None, "test": None, "classes": 10, "checksums": "-"}
+    assert rows["b"] == {"name": "b", "resolves_from": f"data dir {tmp_path / 'b'}", "train": 70, "test": 10,
+                         "classes": 10, "checksums": "ok"}
+    shutil.copytree(tmp_path / "a", tmp_path / "b" / "a")  # root/<name>/ comes first, for loading and listing
+    assert load_dataset("a", download=False, progress=False).source == f"data dir {tmp_path / 'b' / 'a'}"
+    assert {row["name"]: row for row in dataset_table()}["a"]["resolves_from"] == f"data dir {tmp_path / 'b' / 'a'}"
+
+
+@pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_datasets_table_with_fashion_in_the_data_dir_under_kaggle_names(tmp_path, monkeypatch):
+    for path in SYSTEM_FASHION.iterdir():  # links, named as Kaggle's copy names them
+        (tmp_path / path.name.replace("-idx", ".idx")).symlink_to(path)
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path))
+    rows = {row["name"]: row for row in dataset_table()}
+    assert rows["mnist"]["resolves_from"] == f"error: data dir {tmp_path} holds fashion-mnist, not mnist"
+    assert rows["mnist"]["checksums"] == "-"
+    assert rows["fashion-mnist"] == {"name": "fashion-mnist", "resolves_from": f"data dir {tmp_path}",
+                                     "train": 60_000, "test": 10_000, "classes": 10, "checksums": "ok"}
+    with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
+        load_dataset("mnist", download=False, progress=False)
 
 
 def test_system_dir_is_found_and_checksummed(tmp_path, capsys):
@@ -201,6 +296,14 @@ def test_samples_load_balanced_and_real(name, capsys):
             assert (counts == len(y) // 10).all()
         else:
             assert (np.abs(counts - len(y) / 10) <= 0.2 * len(y) / 10).all()
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_samples_are_in_a_mixed_order_not_sorted_by_class(name):
+    # As in the real files: "the first 10 test images" must not be ten zeros.
+    data = load_dataset(name, progress=False)
+    for y in (data.y_train, data.y_test):
+        assert len(set(y[:10].tolist())) > 1 and len(set(y[:20].tolist())) >= 8
 
 
 def test_corrupt_sample_says_reinstall(tmp_path, monkeypatch):
@@ -319,11 +422,28 @@ def test_npz_with_labels_split_and_own_test(tmp_path):
     assert bare.y_train is None and bare.classes == () and len(bare.x_train) == 34
 
 
+def test_relative_paths_are_kept_absolute(tmp_path, monkeypatch):
+    # What a run's config stores (ImageData.ref) must load again from any working directory.
+    x = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    np.savez(tmp_path / "rel.npz", x=x)
+    for i in range(3):
+        _image(tmp_path / "shapes" / "a" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    for given, name in (("rel.npz", "rel"), ("shapes", "shapes"), ("./shapes/../shapes", "shapes")):
+        data = load_dataset(given, progress=False)
+        absolute = tmp_path / Path(given).name
+        assert (data.name, data.path, data.ref) == (name, absolute, str(absolute))
+        assert str(absolute) in data.source
+    assert load_dataset("mnist-sample", progress=False).ref == "mnist-sample"  # registered names stay names
+    monkeypatch.chdir(tmp_path / "shapes")
+    assert len(load_dataset(str(tmp_path / "rel.npz"), progress=False).x_train) == 17
+
+
 X = np.zeros((10, 28, 28), np.uint8)
 
 
 @pytest.mark.parametrize("arrays, match", [
-    ({"x": X.astype(np.float32)}, "'x' is float32 .* expected uint8"),
+    ({"x": X.astype(np.float32) + 200}, r"'x' is float32 with values 200\.\.200, expected uint8"),
     ({"x": np.zeros((10, 32, 32), np.uint8)}, r"'x' is uint8 \(10, 32, 32\)"),
     ({"x": X, "x_test": np.zeros((2, 28, 27), np.uint8)}, "'x_test' is uint8"),
     ({"x": X, "y": np.zeros(9, int)}, "'y' is .* one per image of 'x' \\(10\\)"),
@@ -339,6 +459,63 @@ def test_bad_npz(tmp_path, arrays, match):
     with pytest.raises(DatasetError, match=match) as info:
         load_dataset(str(tmp_path / "bad.npz"), progress=False)
     assert str(tmp_path / "bad.npz") in str(info.value)
+
+
+PIXELS = np.random.default_rng(3).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("x, note", [
+    (PIXELS / 255, "'x' float64 in [0, 1] scaled by 255 and rounded to uint8"),
+    ((PIXELS / 255).astype(np.float32), "'x' float32 in [0, 1] scaled by 255 and rounded to uint8"),
+    (PIXELS.astype(np.int64), "'x' int64 in 0..255 converted to uint8"),
+    (PIXELS.astype(np.uint16), "'x' uint16 in 0..255 converted to uint8"),
+    (PIXELS.astype(np.int16), "'x' int16 in 0..255 converted to uint8"),
+])
+def test_npz_floats_in_0_1_and_integers_in_0_255_are_converted(tmp_path, x, note):
+    np.savez(tmp_path / "conv.npz", x=x, x_test=PIXELS[:2].astype(x.dtype) if x.max() > 1 else PIXELS[:2] / 255)
+    data = load_dataset(str(tmp_path / "conv.npz"), progress=False)
+    np.testing.assert_array_equal(data.x_train, PIXELS)  # every pixel kept, none wrapped
+    np.testing.assert_array_equal(data.x_test, PIXELS[:2])
+    assert data.source.startswith(f"npz file {tmp_path / 'conv.npz'} (its own test split); {note}; 'x_test' ")
+
+
+STRETCH = "((x - x.min()) / (x.max() - x.min()) * 255).round().astype(numpy.uint8)"
+
+
+@pytest.mark.parametrize("x, what, fix", [
+    (PIXELS.astype(np.float32), "float32 with values 0..255", "x.round().astype(numpy.uint8)"),
+    (PIXELS.astype(np.int32) * 257, "int32 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
+    (PIXELS.astype(np.uint16) * 257, "uint16 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
+    (PIXELS / 127.5 - 1, "float64 with values -1..1", "((x + 1) * 127.5).round().astype(numpy.uint8)"),
+    (PIXELS.astype(np.int16) - 300, "int16 with values -300..-45", STRETCH),
+    (PIXELS * 2.0, "float64 with values 0..510", STRETCH),
+])
+def test_npz_other_ranges_are_refused_with_the_conversion_for_that_range(tmp_path, x, what, fix):
+    # The old hint, (x * 255).astype(numpy.uint8), wrapped 0..255 floats silently; each range gets its own.
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'bad.npz'}: 'x' is {what}, expected uint8 pixels in 0..255")
+    assert message.endswith(f"; convert with {fix}") and "\n" not in message
+
+
+@pytest.mark.parametrize("x, match", [(PIXELS > 128, "'x' is bool, .*convert: \\(x \\* 255\\)"),
+                                      (PIXELS.astype(np.complex64), "'x' is complex64, expected numbers")])
+def test_npz_pixels_that_are_not_numbers_are_refused(tmp_path, x, match):
+    np.savez(tmp_path / "bad.npz", x=x)
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(str(tmp_path / "bad.npz"), progress=False)
+
+
+def test_npz_nan_and_inf_pixels_are_counted_and_located(tmp_path):
+    x = PIXELS / 255
+    x[3, 0, :2] = np.nan
+    x[7, 5, 5] = np.inf
+    np.savez(tmp_path / "nan.npz", x=x)
+    with pytest.raises(DatasetError, match="'x' is float64 with 3 NaN or infinite pixels, the first in image 3; "
+                                           "fix or drop those images"):
+        load_dataset(str(tmp_path / "nan.npz"), progress=False)
 
 
 def test_not_a_zip(tmp_path):

@@ -83,11 +83,23 @@ def test_bad_gzip_is_a_clear_error(tmp_path, damage):
     assert str(path) in str(info.value)
 
 
-def test_gzip_without_suffix_is_named(tmp_path):
-    path = tmp_path / "x.idx"
-    path.write_bytes(gzip.compress(GOOD))
-    with pytest.raises(DatasetError, match="gzip file without the .gz suffix"):
+@pytest.mark.parametrize("name, packed", [("train-images-idx3-ubyte.gz", False), ("train-images-idx3-ubyte", True),
+                                          ("x.idx", True)])
+def test_gzip_is_told_by_content_not_by_name(tmp_path, name, packed):
+    # An unpacked copy left under the .gz name, or a packed one without it: both are the same IDX data.
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(GOOD) if packed else GOOD)
+    np.testing.assert_array_equal(read_idx(path), parse_idx(GOOD))
+    assert read_idx_shape(path) == (2, 28, 28)
+    assert read_idx(path, "0" * 32, hashlib.md5(GOOD).hexdigest()).shape == (2, 28, 28)  # raw md5 still checks
+
+
+def test_gzip_packed_twice_is_named(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(gzip.compress(GOOD)))
+    with pytest.raises(DatasetError, match="still gzip data: packed twice") as info:
         read_idx(path)
+    assert str(path) in str(info.value)
 
 
 def test_missing_file(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "--overwrite to replace it, or --out to write elsewhere")
     data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet,
                         auto=not args.no_auto)
+    # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
+    cfg = replace(cfg, dataset=data.ref)
     meta = {"image_auto": not args.no_auto, "dataset": data.name, "data_source": data.source,
             "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
             "n_test": int(len(data.x_test))}

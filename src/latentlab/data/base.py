@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +15,11 @@ SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class ImageData:
-    """Images as uint8 arrays of shape (N, 28, 28); labels as int64 (N,) or None when unlabeled."""
+    """Images as uint8 arrays of shape (N, 28, 28); labels as int64 (N,) or None when unlabeled.
+
+    ``path`` is the absolute path of the user's folder or .npz the images were read from (None for the
+    registered data sets and samples); ``ref`` is what loads them again from any working directory.
+    """
 
     name: str
     x_train: np.ndarray
@@ -24,6 +29,13 @@ class ImageData:
     classes: tuple[str, ...]
     source: str
     is_sample: bool = False
+    path: Path | None = None
+
+    @property
+    def ref(self) -> str:
+        """What ``load_dataset`` (and a run's ``config.dataset``) takes to load these images again: the
+        absolute path of a folder or .npz, else the registered name."""
+        return str(self.path) if self.path is not None else self.name
 
 
 def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
@@ -34,13 +46,13 @@ def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
 
 def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray,
                 y_test: np.ndarray | None, classes: tuple[str, ...], source: str,
-                is_sample: bool = False) -> ImageData:
+                is_sample: bool = False, path: Path | None = None) -> ImageData:
     def labels(y: np.ndarray | None) -> np.ndarray | None:
         return None if y is None else np.ascontiguousarray(y, dtype=np.int64)
 
     return ImageData(name, np.ascontiguousarray(x_train, dtype=np.uint8), labels(y_train),
                      np.ascontiguousarray(x_test, dtype=np.uint8), labels(y_test), tuple(classes), source,
-                     is_sample)
+                     is_sample, path)
 
 
 def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = TEST_FRACTION,

@@ -1,4 +1,4 @@
-"""The user's own images as a dataset: a folder of class_name/*.png (any size) or an .npz of uint8 arrays."""
+"""The user's own images as a dataset: a folder of class_name/*.png (any size) or an .npz of 28x28 arrays."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def load_folder(root: Path, auto: bool = True) -> ImageData:
     n = len(x_train) + len(x_test)
     done = ", ".join(f"{k} {count:,} of {n:,}" for k, count in steps.most_common()) or "nothing changed"
     source = f"{how}; latentlab.images with auto={'on' if auto else 'off'}: {done}"
-    return image_data(root.name, x_train, y_train, x_test, y_test, classes, source)
+    return image_data(root.name, x_train, y_train, x_test, y_test, classes, source, path=root.resolve())
 
 
 def _scan(directory: Path) -> tuple[tuple[str, ...], list[tuple[Path, int | None]]]:
@@ -99,7 +99,11 @@ def _read_image(path: Path, auto: bool, steps: Counter[str]) -> np.ndarray:
 
 
 def load_npz(path: Path) -> ImageData:
-    """Read ``x`` (N, 28, 28) uint8 and optional ``y``, ``x_test``, ``y_test`` and ``classes``."""
+    """Read ``x`` (N, 28, 28) and optional ``y``, ``x_test``, ``y_test`` and ``classes``.
+
+    Images are uint8; floats in [0, 1] and integers in 0..255 of another dtype are converted (see ``to_uint8``)
+    and the source line says so; anything else is refused with the conversion to use.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {key: z[key] for key in z.files}
@@ -114,11 +118,14 @@ def load_npz(path: Path) -> ImageData:
     pairs = [("x", "y"), ("x_test", "y_test")] if "x_test" in arrays else [("x", "y")]
     if len({yk in arrays for _, yk in pairs}) > 1:
         raise DatasetError(f"{path}: has only one of 'y' and 'y_test'; give labels for both splits or neither")
+    notes = []
     for xk, yk in pairs:
         x = arrays[xk]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DatasetError(f"{path}: '{xk}' is {x.dtype} {x.shape}, expected uint8 (N, 28, 28); resize "
-                               "to 28x28 and convert, e.g. (x * 255).round().astype(numpy.uint8) for 0..1 floats")
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DatasetError(f"{path}: '{xk}' is {x.dtype} {x.shape}, expected images of shape (N, 28, 28); "
+                               "resize them to 28x28")
+        arrays[xk], note = to_uint8(x, f"{path}: '{xk}'")
+        notes += [f"'{xk}' {note}"] if note else []
         y = arrays.get(yk)
         if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x)):
             raise DatasetError(f"{path}: '{yk}' is {y.dtype} {y.shape} but must be integer labels, one "
@@ -140,4 +147,45 @@ def load_npz(path: Path) -> ImageData:
         x_train, x_test = arrays["x"][train], arrays["x"][test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"npz file {path}, split 85/15 per class (seed {SPLIT_SEED})"
-    return image_data(path.stem, x_train, y_train, x_test, y_test, classes if y is not None else (), how)
+    how = "; ".join([how, *notes])
+    return image_data(path.stem, x_train, y_train, x_test, y_test, classes if y is not None else (), how,
+                      path=path.resolve())
+
+
+def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
+    """``x`` as uint8 pixels and what was done ("" when it was uint8); ``where`` names it in errors.
+
+    Only conversions that keep every pixel are made: floats in [0, 1] are scaled by 255 and rounded, integers
+    in 0..255 change dtype. Anything else is refused with its dtype, range and the conversion that fits that
+    range (a float 0..255 image is rounded, a 16-bit one divided by 257), since ``astype(numpy.uint8)`` alone
+    wraps or truncates such values without a word. NaN and infinite pixels are counted and located.
+    """
+    if x.dtype == np.uint8 or x.size == 0:
+        return x.astype(np.uint8, copy=False), ""
+    where = f"{where} is {x.dtype}"
+    if x.dtype == np.bool_:
+        raise DatasetError(f"{where}, expected uint8 pixels in 0..255; convert: (x * 255).astype(numpy.uint8)")
+    if x.dtype.kind not in "fiu":
+        raise DatasetError(f"{where}, expected numbers: uint8 pixels in 0..255, or floats in [0, 1]; save the "
+                           "images as numbers")
+    stretch = "((x - x.min()) / (x.max() - x.min()) * 255).round().astype(numpy.uint8)"
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+            raise DatasetError(f"{where} with {int(bad.sum()):,} NaN or infinite pixels, the first in image {first}; "
+                               "fix or drop those images")
+        lo, hi = float(x.min()), float(x.max())
+        if lo >= 0 and hi <= 1:
+            return np.round(x * 255).astype(np.uint8), f"{x.dtype} in [0, 1] scaled by 255 and rounded to uint8"
+        fix = ("x.round().astype(numpy.uint8)" if lo >= 0 and hi <= 255 else
+               "((x + 1) * 127.5).round().astype(numpy.uint8)" if lo >= -1 and hi <= 1 else stretch)
+        span = f"{lo:g}..{hi:g}"
+    else:
+        lo, hi = int(x.min()), int(x.max())
+        if lo >= 0 and hi <= 255:
+            return x.astype(np.uint8), f"{x.dtype} in 0..255 converted to uint8"
+        fix = "(x // 257).astype(numpy.uint8) for 16-bit images" if lo >= 0 and hi <= 65535 else stretch
+        span = f"{lo}..{hi}"
+    raise DatasetError(f"{where} with values {span}, expected uint8 pixels in 0..255 (floats in [0, 1] and "
+                       f"integers in 0..255 are converted); convert with {fix}")

@@ -1,7 +1,9 @@
 """Strict reader and writer for the IDX format used by MNIST and Fashion-MNIST.
 
 An IDX file is: two zero bytes, one dtype code, the number of dimensions, each dimension as a big-endian
-uint32, then exactly prod(dims) items, big-endian. Files ending in ``.gz`` are gzip-compressed.
+uint32, then exactly prod(dims) items, big-endian. The reader tells a gzip-compressed file by its content
+(the gzip magic bytes 1f 8b; an IDX file starts with 00 00), not by its name: copies are often unpacked and
+left under the ``.gz`` name, or packed without it. The writer compresses when the name ends in ``.gz``.
 
 The reader checks every part of that and raises ``DatasetError`` naming the file, what is wrong and what
 to do. It never returns partial data: a file one byte short or one byte long is an error.
@@ -32,10 +34,16 @@ DTYPES: dict[int, np.dtype] = {
 _CODES = {dtype.newbyteorder("="): code for code, dtype in DTYPES.items()}
 
 FIX_HINT = "delete it and download again, or pass data_dir (or set LATENTLAB_DATA) pointing at good copies"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(head: bytes) -> bool:
+    """True if ``head``, the first bytes of a file, start a gzip stream."""
+    return head[:2] == GZIP_MAGIC
 
 
 def read_bytes(path: str | Path, md5: str | None = None, raw_md5: str | None = None) -> bytes:
-    """Return the file's content, gunzipped when the name ends in ``.gz``.
+    """Return the file's content, gunzipped when it is gzip data (by content, whatever the name).
 
     With ``md5``, the file must have that md5, or its unpacked content must have ``raw_md5`` (which
     accepts re-compressed and unpacked copies); otherwise ``ChecksumError``. Checking here, on bytes
@@ -49,7 +57,7 @@ def read_bytes(path: str | Path, md5: str | None = None, raw_md5: str | None = N
     if md5 is not None and hashlib.md5(packed).hexdigest() == md5:
         md5 = None  # verified; nothing left to check
     try:
-        data = gzip.decompress(packed) if path.suffix == ".gz" else packed
+        data = gzip.decompress(packed) if is_gzip(packed) else packed
     # A truncated gzip stream raises EOFError, a damaged one BadGzipFile or zlib.error.
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         error = ChecksumError if md5 is not None else DatasetError
@@ -65,7 +73,7 @@ def parse_idx(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     if len(data) < 4:
         raise DatasetError(f"{path}: only {len(data)} bytes, too short for an IDX header; {FIX_HINT}")
     if data[0] != 0 or data[1] != 0:
-        what = "a gzip file without the .gz suffix" if data[:2] == b"\x1f\x8b" else "not an IDX file"
+        what = "still gzip data: packed twice? gunzip it" if is_gzip(data) else "neither IDX nor gzip data"
         raise DatasetError(f"{path}: bad magic bytes {data[:2].hex()} ({what}); {FIX_HINT}")
     code, ndim = data[2], data[3]
     if code not in DTYPES:
@@ -89,7 +97,7 @@ def parse_idx(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: str | Path, md5: str | None = None, raw_md5: str | None = None) -> np.ndarray:
-    """Read an IDX file (gzipped if it ends in ``.gz``); raise ``DatasetError`` on any defect.
+    """Read an IDX file, gzipped or not (told by content); raise ``DatasetError`` on any defect.
 
     ``md5`` and ``raw_md5`` are checked as in ``read_bytes``; a mismatch raises ``ChecksumError``.
     """
@@ -116,9 +124,10 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 def read_idx_shape(path: str | Path) -> tuple[int, ...]:
     """Return the dimensions from an IDX header without reading the data (for listings)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with open(path, "rb") as raw:
+            gzipped = is_gzip(raw.read(2))
+        with (gzip.open if gzipped else open)(path, "rb") as f:
             head = f.read(4)
             if len(head) < 4 or head[:2] != b"\0\0":
                 raise DatasetError(f"{path}: not an IDX file; {FIX_HINT}")

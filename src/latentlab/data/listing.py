@@ -6,7 +6,7 @@ from pathlib import Path
 
 from latentlab.data.idx import read_idx_shape
 from latentlab.data.registry import DATASETS, SAMPLES
-from latentlab.data.resolve import cache_dir, checksum_failures, default_data_dir, find_files
+from latentlab.data.resolve import cache_dir, checksum_failures, default_data_dir, find_files, look_in_data_dir
 from latentlab.data.samples import sample_ok, sample_path
 from latentlab.errors import DatasetError
 
@@ -15,12 +15,19 @@ def dataset_table(verify: bool = True) -> list[dict]:
     """One row per built-in dataset and sample: where it resolves from now (never downloads), the split
     sizes, the number of classes and whether the checksums verify ("ok", "mismatch", or "-")."""
     rows = []
+    root = default_data_dir(None)
     for spec in DATASETS.values():
-        root = default_data_dir(None)
-        places = [] if root is None else [("data dir", root), ("data dir", root / spec.name)]
-        places += [("cache", cache_dir(spec.name))] + [("system copy", Path(d)) for d in spec.system_dirs]
         row = {"name": spec.name, "resolves_from": "not found", "train": None, "test": None,
                "classes": len(spec.classes), "checksums": "-"}
+        rows.append(row)
+        # The order of resolve.load_dataset. A data dir holds one data set: files that are another one (by
+        # checksum) are not a corrupt copy of this one, and loading this one from there is an error.
+        lookup = None if root is None else look_in_data_dir(spec, root)
+        if lookup is not None and lookup.problem and lookup.files:
+            row["resolves_from"] = f"error: data dir {lookup.directory} {lookup.problem}"
+            continue
+        places = [("data dir", lookup.directory)] if lookup is not None and not lookup.problem else []
+        places += [("cache", cache_dir(spec.name))] + [("system copy", Path(d)) for d in spec.system_dirs]
         for label, directory in places:
             found = find_files(directory, spec)
             if len(found) == len(spec.files):
@@ -33,7 +40,6 @@ def dataset_table(verify: bool = True) -> list[dict]:
                 if verify:
                     row["checksums"] = "mismatch" if checksum_failures(spec, found) else "ok"
                 break
-        rows.append(row)
     for sample in SAMPLES.values():
         path = sample_path(sample)
         ok = sample_ok(sample)

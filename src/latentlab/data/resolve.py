@@ -2,22 +2,27 @@
 
 ``load_dataset(name)`` looks for a built-in dataset in this order and says which one it used:
 
-1. ``data_dir`` (default: the ``LATENTLAB_DATA`` environment variable) or ``data_dir/<name>/``;
+1. ``data_dir/<name>/`` or ``data_dir`` (default: the ``LATENTLAB_DATA`` environment variable), with the files
+   under any common spelling (``spellings``); a data dir with nothing for the data set is skipped, and the
+   source line says so and why;
 2. the cache, ``$XDG_CACHE_HOME/latentlab/<name>`` (default ``~/.cache/latentlab/<name>``);
 3. system copies, e.g. Debian's ``dataset-fashion-mnist`` in ``/usr/share/datasets/fashion-mnist``;
 4. a download from the mirrors into the cache (unless ``download=False``).
 
 Checksums: files in the cache, system copies and downloads must match the published md5 (or, for a
 re-compressed copy, the md5 of the unpacked file). Files in ``data_dir`` are the user's own and may
-legitimately differ (a re-packed or edited copy), so they are not checksummed; every source, ``data_dir``
-included, goes through the strict IDX checks in ``latentlab.data.idx``.
+legitimately differ (a re-packed or edited copy), so they are not checksummed, except to tell which registered
+data set a folder holds; every source, ``data_dir`` included, goes through the strict IDX checks in
+``latentlab.data.idx``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,7 +65,9 @@ def load_dataset(
     elif name_or_path in SAMPLES:
         data = load_sample(SAMPLES[name_or_path])
     else:
-        data = _load_custom(Path(name_or_path).expanduser(), name_or_path, auto)
+        # Resolved here, once: the ImageData (and a run's config, through .ref) keep the absolute path, so
+        # the run's data loads again from any working directory.
+        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto)
     _say(progress, f"{data.name}: {data.source}")
     return data
 
@@ -73,13 +80,27 @@ def _say(progress: bool, message: str) -> None:
 # ---- built-in datasets: find, verify, read --------------------------------------------------------------
 
 
+_NAME = re.compile(r"(?P<base>.+)[-.](?P<idx>idx\d)(?:-ubyte)?(?:\.gz)?")
+
+
+def spellings(filename: str) -> list[str]:
+    """The names a published file goes by, the published one first: ``train-images-idx3-ubyte.gz`` is also
+    found as ``train-images.idx3-ubyte`` (Kaggle's dot before idx), with or without ``-ubyte``, gzipped or not."""
+    match = _NAME.fullmatch(filename)
+    if match is None:
+        return list(dict.fromkeys((filename, filename.removesuffix(".gz"))))
+    base, idx = match["base"], match["idx"]
+    names = [f"{base}{sep}{idx}{ubyte}{gz}" for gz in (".gz", "") for sep in "-." for ubyte in ("-ubyte", "")]
+    return list(dict.fromkeys([filename, *names]))
+
+
 def find_files(directory: Path, spec: DatasetSpec) -> dict[str, Path]:
-    """The files of ``spec`` present in ``directory``, gzipped or not, by role."""
+    """The files of ``spec`` present in ``directory`` under any of their ``spellings``, by role."""
     found = {}
     for role, (filename, _) in spec.files.items():
-        for candidate in (directory / filename, directory / filename.removesuffix(".gz")):
-            if candidate.is_file():
-                found[role] = candidate
+        for name in spellings(filename):
+            if (directory / name).is_file():
+                found[role] = directory / name
                 break
     return found
 
@@ -89,29 +110,71 @@ def checksum_failures(spec: DatasetSpec, files: dict[str, Path]) -> list[Path]:
     return [p for role, p in files.items() if not dl.checksum_ok(p, spec.files[role][1], spec.raw_md5.get(role))]
 
 
-def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool, progress: bool) -> ImageData:
-    root = default_data_dir(data_dir)
-    for directory in () if root is None else (root / spec.name, root):
+def held_dataset(files: dict[str, Path]) -> str | None:
+    """Which registered data set ``files`` are, told by the checksum of their small train label file.
+
+    MNIST and Fashion-MNIST share file names, so only the content says which one a folder holds."""
+    labels = files.get("train_labels")
+    for spec in DATASETS.values():
+        if labels is not None and dl.checksum_ok(labels, spec.files["train_labels"][1],
+                                                  spec.raw_md5.get("train_labels")):
+            return spec.name
+    return None
+
+
+class DataDirLookup(NamedTuple):
+    """What a data dir holds for one data set: the folder looked at, the files found there by role, and, when
+    they cannot be used, the ``problem`` in a few words and the ``fix``."""
+
+    directory: Path
+    files: dict[str, Path]
+    problem: str = ""
+    fix: str = ""
+
+
+def look_in_data_dir(spec: DatasetSpec, root: Path) -> DataDirLookup:
+    """Look for ``spec``'s files in ``root/<name>/``, then in ``root``.
+
+    A folder holds one data set: a whole set of files that is another registered data set (by checksum) is
+    not ``spec``'s. With no ``problem`` the files are the whole set; with a problem and files, the folder is
+    wrong (another data set, or part of a set); with no files, the data dir has nothing for ``spec``.
+    """
+    for directory in (root / spec.name, root):
         found = find_files(directory, spec)
         if len(found) == len(spec.files):
-            # MNIST and Fashion-MNIST share file names; the small label file tells them apart cheaply.
-            for other in DATASETS.values():
-                role_md5 = other.files["train_labels"][1], other.raw_md5.get("train_labels")
-                if other.name != spec.name and dl.checksum_ok(found["train_labels"], *role_md5):
-                    raise DatasetError(f"{directory}: holds {other.name}, not {spec.name}; ask for '{other.name}' "
-                                       f"or put the {spec.name} files in {root / spec.name}")
-            return _read_idx_set(spec, found, f"data dir {directory}", verify=False)
+            other = held_dataset(found)
+            if other in (None, spec.name):
+                return DataDirLookup(directory, found)
+            return DataDirLookup(directory, found, f"holds {other}, not {spec.name}",
+                                 f"ask for '{other}', or put the {spec.name} files in {root / spec.name}")
         if found:
             missing = ", ".join(spec.files[r][0] for r in spec.files if r not in found)
-            raise DatasetError(f"{directory}: has some {spec.name} files but lacks {missing}; add them there "
-                               f"(gzipped or not) or point data_dir / LATENTLAB_DATA elsewhere")
+            return DataDirLookup(directory, found, f"has some {spec.name} files but lacks {missing}",
+                                 "add them there (gzipped or not), or point data_dir / LATENTLAB_DATA elsewhere")
+    first = next(iter(spec.files.values()))[0]
+    problem = ("no such folder" if not root.is_dir() else
+               f"no {spec.name} files in it or in {spec.name}/ (looked for names like {first})")
+    return DataDirLookup(root, {}, problem)
+
+
+def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool, progress: bool) -> ImageData:
+    root = default_data_dir(data_dir)
+    skipped = ""
+    if root is not None:
+        lookup = look_in_data_dir(spec, root)
+        if not lookup.problem:
+            return _read_idx_set(spec, lookup.files, f"data dir {lookup.directory}", verify=False)
+        if lookup.files:
+            raise DatasetError(f"{lookup.directory}: {lookup.problem}; {lookup.fix}")
+        # Said on the source line, so the user knows why their folder was not used.
+        skipped = f"; data dir {root} skipped: {lookup.problem}"
 
     cache = cache_dir(spec.name)
     cached = find_files(cache, spec)
     bad: list[Path] = []
     if len(cached) == len(spec.files):
         try:
-            return _read_idx_set(spec, cached, f"cache {cache}", verify=True)
+            return _read_idx_set(spec, cached, f"cache {cache}{skipped}", verify=True)
         except ChecksumError:
             bad = checksum_failures(spec, cached)
     elif cached:  # an earlier download stopped part way; keep the files that verify
@@ -123,21 +186,21 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
         found = find_files(directory, spec)
         if len(found) == len(spec.files):
             try:
-                return _read_idx_set(spec, found, f"system copy {directory}", verify=True)
+                return _read_idx_set(spec, found, f"system copy {directory}{skipped}", verify=True)
             except ChecksumError as exc:
                 _say(progress, f"skipping the system copy: {exc}")
 
     if not download:
         problem = f"cached {bad[0]} fails its md5 check" if bad else "downloading is off"
-        raise _not_found(spec, root, problem)
+        raise _not_found(spec, root, problem + skipped)
     try:
         for role, (filename, md5) in spec.files.items():
             if role not in cached or cached[role] in bad:
                 # download() renames over a bad cached copy only once the new one is verified.
                 cached[role] = dl.download(filename, md5, spec.mirrors, cache, progress=progress)
     except DatasetError as exc:
-        raise _not_found(spec, root, str(exc)) from exc
-    return _read_idx_set(spec, cached, f"downloaded into cache {cache}", verify=True)
+        raise _not_found(spec, root, str(exc) + skipped) from exc
+    return _read_idx_set(spec, cached, f"downloaded into cache {cache}{skipped}", verify=True)
 
 
 def _not_found(spec: DatasetSpec, root: Path | None, problem: str) -> DatasetError:
@@ -182,7 +245,7 @@ _REPLACE = "the files do not belong together; delete them and download again, or
 
 def _load_custom(path: Path, given: str, auto: bool) -> ImageData:
     if path.is_dir():
-        if any(path.glob("train-images-idx3-ubyte*")):
+        if any(find_files(path, spec) for spec in DATASETS.values()):
             raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
                                f"'fashion-mnist') with data_dir={path}")
         from latentlab.data.folders import load_folder

@@ -123,7 +123,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         if cfg.dataset not in cache:
             cache[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress)
         data, fallback = cache[cfg.dataset]
-        cfg = replace(cfg, dataset=data.name)
+        cfg = replace(cfg, dataset=data.ref)  # the sample when it stood in; a path made absolute
         _say(progress, f"[{section.number}] {section.preset} on {data.name} ({data.source})")
         run_dir = runs_dir / section.preset
         how, train_s = ensure_run(cfg, run_dir, data, progress)
