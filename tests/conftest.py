@@ -69,3 +69,14 @@ def beta_runs(mnist_small, tmp_path_factory) -> dict:
     finally:
         torch.set_num_threads(threads)
     return runs
+
+
+@pytest.fixture
+def one_thread():
+    """Train on one thread: models this small train fastest so, and a busy machine adds no spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

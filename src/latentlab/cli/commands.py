@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from latentlab.cli.tables import format_datasets, format_summary, table
+from latentlab.cli.tables import format_datasets, format_summary, format_warnings, table
 from latentlab.config import RunConfig, override
 from latentlab.errors import ConfigError
 from latentlab.presets import PRESETS, preset_config
@@ -68,8 +68,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         dist.teardown()
     if info.is_main:
+        if result.status != "interrupted":
+            _check_posterior(result.model, data.x_test, args.quiet)
         print(f"{result.status}: {run_dir}")
     return 130 if result.status == "interrupted" else 0
+
+
+def _check_posterior(model: Any, x_val: Any, quiet: bool) -> None:
+    """After training a VAE, one look at its posterior on (at most 5,000) validation images: a line of numbers
+    unless quiet, and each warning on stderr even when quiet (a collapse is not progress to hide)."""
+    from latentlab.analysis.posterior import diagnose_posterior
+    from latentlab.models import has_prior
+
+    if not has_prior(model) or len(x_val) < 2:
+        return
+    diag = diagnose_posterior(model, x_val)
+    if not quiet:
+        print(f"posterior: {diag.active_units} of {diag.latent_dim} latent units active, KL {diag.total_kl:.3g} "
+              f"nats per image ({diag.n_images:,} validation images)", file=sys.stderr)
+    _warn("train", diag.warnings)
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -157,12 +174,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from latentlab import figures
+    from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
+    from latentlab.data import DatasetError, load_dataset
     from latentlab.figures import from_runs as plots
     from latentlab.runs import load_run
 
     run = load_run(args.run)
-    fig = figures.samples_figure(plots.prior_samples(run, args.n, args.seed), title=f"{run.name}: samples")
+    plots.prior_samples(run, 1)  # a model without a prior fails here, before any data are read
+    try:  # the test split tells whether the posterior collapsed; never download it just for that
+        data = load_dataset(run.config.dataset, data_dir=args.data_dir, download=False, progress=False)
+    except DatasetError:
+        data = None
+        print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
+              "checked (pass --data-dir)", file=sys.stderr)
+    ok = data is not None and len(data.x_test) >= 2
+    _warn("generate", diagnose_posterior(run.model, data.x_test).warnings if ok else beta_warnings(run.model))
+    fig = plots.samples_figure(run, data if ok else None, n=args.n, seed=args.seed)
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
 
 
@@ -215,7 +242,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     path = write_metrics(run.path, metrics)
     print(format_summary(metrics))
     print(path)
+    _warn("evaluate", (metrics.get("vae") or {}).get("warnings") or [])
     return 0
+
+
+def _warn(command: str, warnings: list[str]) -> None:
+    if warnings:
+        print(format_warnings(command, warnings), file=sys.stderr, flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

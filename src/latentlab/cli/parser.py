@@ -93,6 +93,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
+    p.add_argument("--data-dir", help="where the run's dataset is, to check the posterior for collapse")
     p.set_defaults(func=c.cmd_generate)
 
     if command == "detect":
