@@ -251,3 +251,18 @@ def test_manifold_and_sample_titles_say_when_a_vae_is_not_one(beta, beta_runs, m
     bare = from_runs.samples_figure(run, None, n=4).get_suptitle()
     assert bare.endswith(zero) if beta == 0 else "\n" not in bare
 
+
+@pytest.mark.parametrize(("preset", "unit"), [("mnist-vae", "nats per image"), ("mnist-simple", "BCE per pixel")])
+def test_training_curves_of_a_real_run_name_the_loss_unit(preset, unit, bars):
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    cfg = override(preset_config(preset), {"train.epochs": 2, "train.batch_size": 128, "model.hidden": [16]})
+    history = train(cfg, bars[0], bars[2], None, quiet=True).history
+    assert history[-1]["units"] == unit
+    labels = [ax.get_ylabel() for ax in training_curves_figure(history).axes]
+    if preset == "mnist-vae":
+        assert labels == [f"negative ELBO ({unit})", f"reconstruction term ({unit})", f"KL term ({unit})"]
+    else:
+        assert labels == [f"loss ({unit})"]

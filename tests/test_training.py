@@ -173,3 +173,13 @@ def test_history_is_written_as_json_lines(bars, tmp_path):
     assert {"loss", "recon", "kl"} <= set(rows[0]["train"]) and {"loss", "recon", "kl"} <= set(rows[0]["val"])
     assert all(k in rows[0] for k in ("samples_per_s", "time_s", "lr"))
     assert Path(tmp_path / "r" / "meta.json").is_file()
+
+
+@pytest.mark.parametrize(("name", "unit"), [("mnist-vae", "nats per image"), ("mnist-simple", "BCE per pixel")])
+def test_every_epoch_line_names_the_loss_unit(name, unit, bars, capsys):
+    x_train, _, x_test, _ = bars
+    cfg = tiny(name, **{"model.hidden": [16]})
+    result = train(cfg, x_train, x_test, None)
+    epochs = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all(f"({unit})" in line for line in epochs)
+    assert [r["units"] for r in result.history] == [unit, unit]
