@@ -1,10 +1,11 @@
 """Is a VAE still a VAE? Posterior diagnostics from its encoder: KL per latent dimension, the variance of the
 posterior mean, active units, and warnings in plain words when the posterior collapsed or beta = 0.
 
-A unit (latent dimension) is *active* when the posterior mean moves with the image: Var_x(E_q[z_d | x]) > 0.01
-(Burda, Grosse and Salakhutdinov 2016, "Importance Weighted Autoencoders", section 5.2). A collapsed posterior
-q(z|x) = p(z) for every image has no active unit and a KL of zero: the decoder draws one average image whatever
-the code, so the manifold and the prior samples show the same blur everywhere.
+A unit (latent dimension) is *active* when the posterior mean moves with the image: its activity
+A_d = Var_x(E_q[z_d | x]) > 0.01 (Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016,
+who count active units this way to compare VAEs and IWAEs). A collapsed posterior, q(z|x) = p(z) for every image,
+has no active unit and a KL of zero: the decoder draws one average image whatever the code, so the manifold and
+the prior samples show the same blur everywhere.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from latentlab.models import has_prior
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
 #: Below this mean KL (nats per image) the codes carry almost no information about the images: the data-mean KL
-#: bounds the mutual information I(x; z) from above, and 0.1 nats means at most e^0.1 = 1.1 codes the decoder
-#: can tell apart, i.e. one. A working 2-D VAE on MNIST sits near 5-7 nats, a collapsed one near 0.001.
+#: bounds the mutual information I(x; z) from above, and 0.1 nats is worth e^0.1 = 1.1 codes the decoder can tell
+#: apart, i.e. one. Measured here: 2-D VAEs on the MNIST sample at beta=1 sit at 6-10 nats, at beta=100 near 0.003.
 COLLAPSED_KL = 0.1
 #: Diagnose on at most this many images: the variance and mean KL are stable long before, and it stays cheap.
 MAX_IMAGES = 5000
@@ -58,20 +59,14 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     if len(x) < 2:
         raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}")
     model.eval()
-    kl_sum = mu_sum = mu_sq = None
+    mus, kls = [], []
     with torch.inference_mode():
         for xb in batches(model, x, batch_size):
-            mu, logvar = (t.double() for t in model.posterior(xb))
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)  # closed form, per image and dimension
-            parts = (kl.sum(0), mu.sum(0), mu.pow(2).sum(0))
-            if kl_sum is None:
-                kl_sum, mu_sum, mu_sq = parts
-            else:
-                kl_sum, mu_sum, mu_sq = kl_sum + parts[0], mu_sum + parts[1], mu_sq + parts[2]
-    n = len(x)
-    mean = mu_sum / n
-    variance = (mu_sq / n - mean.pow(2)).clamp_min(0.0)  # float64 sums: no cancellation worth fearing here
-    return (kl_sum / n).cpu().numpy(), variance.cpu().numpy()
+            # float64 on the host (MPS has none); (N, latent_dim) is small enough to keep whole.
+            mu, logvar = (t.float().cpu().double() for t in model.posterior(xb))
+            mus.append(mu)
+            kls.append(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))  # closed form, per image and dimension
+    return torch.cat(kls).mean(0).numpy(), torch.cat(mus).var(0, correction=0).numpy()
 
 
 def diagnose_posterior(model: nn.Module, x: np.ndarray, max_images: int = MAX_IMAGES) -> PosteriorDiagnostics:
