@@ -26,3 +26,57 @@ def bars() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): 512 + 128 synthetic bar images."""
     x, y = make_images(640)
     return x[:512], y[:512], x[512:], y[512:]
+
+
+BETAS = (0.0, 1.0, 100.0)
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """The bundled mnist-sample cut to 2,048 train and 500 test images (real digits, no network)."""
+    from dataclasses import replace
+
+    from latentlab import load_dataset
+
+    data = load_dataset("mnist-sample", progress=False)
+    return replace(data, x_train=data.x_train[:2048], y_train=data.y_train[:2048], x_test=data.x_test[:500],
+                   y_test=data.y_test[:500])
+
+
+@pytest.fixture(scope="session")
+def beta_runs(mnist_small, tmp_path_factory) -> dict:
+    """beta -> a saved, reloaded run of a 784-64-2 VAE trained 256 steps (4 epochs of 64 batches of 32) on
+    `mnist_small` with that beta, for beta in 0, 1 and 100: under a second each on one CPU core."""
+    import torch
+
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+    from latentlab.runs import load_run
+    from latentlab.training import train
+
+    runs = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # models this small train fastest on one thread, and a busy machine adds no spin
+    try:
+        for beta in BETAS:
+            cfg = override(preset_config("mnist-vae"), {
+                "name": f"vae-beta{beta:g}", "model.beta": beta, "model.hidden": [64], "train.epochs": 4,
+                "train.batch_size": 32, "train.device": "cpu", "dataset": "mnist-sample"})
+            run_dir = tmp_path_factory.mktemp("beta-runs") / cfg.name
+            train(cfg, mnist_small.x_train, mnist_small.x_test, run_dir, quiet=True,
+                  meta={"dataset": mnist_small.name, "data_source": mnist_small.source})
+            runs[beta] = load_run(run_dir)
+    finally:
+        torch.set_num_threads(threads)
+    return runs
+
+
+@pytest.fixture
+def one_thread():
+    """Train on one thread: models this small train fastest so, and a busy machine adds no spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -125,3 +125,63 @@ def test_torchrun_two_processes_matches_one_process(bars, tmp_path):
         # Same data order and same mean gradients; only float summation order differs.
         assert b["train"]["loss"] == pytest.approx(a["train"]["loss"], rel=1e-4)
         assert b["val"]["loss"] == pytest.approx(a["val"]["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("beta", [1, 100])
+def test_train_says_once_at_the_end_when_the_posterior_collapsed(beta, mnist_small, one_thread, tmp_path, capsys):
+    np.savez(tmp_path / "digits.npz", x=mnist_small.x_train, y=mnist_small.y_train)
+    out_dir = tmp_path / "vae"
+    assert main(["train", "mnist-vae", "--dataset", str(tmp_path / "digits.npz"), "--epochs", "4", "--batch-size",
+                 "32", "--set", "model.hidden=[64]", "--set", f"model.beta={beta}", "--out", str(out_dir)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    warnings = [line for line in lines if line.startswith("latentlab train: warning:")]
+    posterior = [line for line in lines if line.startswith("posterior: ")]
+    assert len(posterior) == 1 and "validation images" in posterior[0]
+    assert lines.index(posterior[0]) > max(i for i, line in enumerate(lines) if line.startswith("epoch "))
+    if beta == 100:
+        assert posterior[0].startswith("posterior: 0 of 2 latent units active")
+        assert len(warnings) == 1 and "posterior collapsed: 0 of 2 latent units active" in warnings[0]
+        assert "model.beta=100" in warnings[0]
+    else:
+        assert not warnings and not posterior[0].startswith("posterior: 0 of")
+    assert captured.out.strip() == f"finished: {out_dir}"
+
+
+def _copy_run(run, tmp_path, dataset: str):
+    """A copy of a session fixture's run that reads `dataset`, so a command may write into it."""
+    import shutil
+
+    run_dir = shutil.copytree(run.path, tmp_path / run.name)
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "dataset": dataset}))
+    return run_dir
+
+
+def test_evaluate_and_generate_print_the_posterior_warnings(beta_runs, mnist_small, tmp_path, capsys):
+    np.savez(tmp_path / "digits.npz", x=mnist_small.x_test, y=mnist_small.y_test)  # 425 train / 75 test images
+    for beta, run in beta_runs.items():
+        run_dir = _copy_run(run, tmp_path, str(tmp_path / "digits.npz"))
+        assert main(["evaluate", str(run_dir), "--no-membership", "--iwae-k", "4", "--quiet"]) == 0
+        evaluate = capsys.readouterr()
+        assert main(["generate", str(run_dir), "-n", "4", "-o", str(tmp_path / "g.png")]) == 0
+        generate = capsys.readouterr().err
+        metrics = json.loads((run_dir / "metrics.json").read_text())["vae"]
+        assert evaluate.err.splitlines() == [f"latentlab evaluate: warning: {w}" for w in metrics["warnings"]]
+        expected = {0.0: "beta=0 trains a plain autoencoder", 1.0: None,
+                    100.0: "posterior collapsed: 0 of 2 latent units active"}[beta]
+        if expected is None:
+            assert not evaluate.err and not generate and "warning" not in evaluate.out
+        else:
+            assert evaluate.err.startswith(f"latentlab evaluate: warning: {expected}")
+            assert f"  warning: {expected}" in evaluate.out
+            assert generate.startswith(f"latentlab generate: warning: {expected}")
+            assert len(generate.splitlines()) == 1
+
+
+def test_generate_without_the_dataset_on_disk_says_what_it_could_not_check(beta_runs, tmp_path, capsys):
+    run_dir = _copy_run(beta_runs[0.0], tmp_path, str(tmp_path / "gone.npz"))
+    assert main(["generate", str(run_dir), "-n", "4", "-o", str(tmp_path / "g.png")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("latentlab generate: note: ") and "posterior collapse was not checked" in err[0]
+    assert err[1].startswith("latentlab generate: warning: beta=0 trains a plain autoencoder")

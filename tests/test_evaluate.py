@@ -227,3 +227,34 @@ def test_a_model_that_produces_nan_is_named_not_scikit_learn(tiny_run, bars) -> 
     data = ImageData("bars", bars[0], bars[1], bars[2], bars[3], tuple("0123456789"), "synthetic bars")
     with pytest.raises(RunError, match=r"the model produces NaN or inf \(.* of 128 of 128 images, the first at"):
         compute_metrics(broken, data, iwae_k=2, progress=False)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 100.0])
+def test_metrics_and_summary_say_when_a_vae_is_not_a_vae(beta, beta_runs, mnist_small) -> None:
+    run = beta_runs[beta]
+    metrics = compute_metrics(run, mnist_small, iwae_k=4, membership=False, progress=False)
+    assert json.loads(json.dumps(metrics, allow_nan=False)) == metrics
+    vae = metrics["vae"]
+    assert vae["latent_dim"] == 2 and vae["beta"] == beta
+    assert len(vae["kl_per_dim"]) == len(vae["posterior_mean_variance"]) == 2
+    assert sum(vae["kl_per_dim"]) == pytest.approx(vae["kl"], rel=1e-5)  # the KL term, split by dimension
+    assert vae["active_units"] == sum(v > 0.01 for v in vae["posterior_mean_variance"])
+    summary = format_summary(metrics)
+    collapse = [w for w in vae["warnings"] if w.startswith("posterior collapsed")]
+    if beta == 100:
+        assert vae["active_units"] == 0 and vae["posterior_collapsed"] and vae["kl"] < 0.1 and collapse
+        assert "posterior       0 of 2 latent units active" in summary
+        assert f"  warning: {collapse[0]}" in summary.splitlines()
+    else:
+        assert vae["active_units"] >= 1 and not vae["posterior_collapsed"] and not collapse
+        assert f"posterior       {vae['active_units']} of 2 latent units active" in summary
+    beta_zero = [w for w in vae["warnings"] if w.startswith("beta=0 trains a plain autoencoder")]
+    assert bool(beta_zero) == (beta == 0)
+    assert ("warning: beta=0" in summary) == (beta == 0)
+
+
+def test_summary_of_an_older_metrics_file_has_no_posterior_line(beta_runs, mnist_small) -> None:
+    metrics = compute_metrics(beta_runs[1.0], mnist_small, iwae_k=4, membership=False, progress=False)
+    for key in ("active_units", "kl_per_dim", "posterior_mean_variance", "warnings", "beta", "latent_dim"):
+        del metrics["vae"][key]
+    assert "posterior " not in format_summary(metrics) and "warning" not in format_summary(metrics)

@@ -232,3 +232,37 @@ def test_decoded_point_figure_titles_the_image():
     fig = decoded_point_figure(_images(1)[0], (-1.0, 3.0), *_codes(60, 2), NAMES)
     assert fig.axes[1].get_title() == "decoded at (-1.00, 3.00)"
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == NAMES
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 100.0])
+def test_manifold_and_sample_titles_say_when_a_vae_is_not_one(beta, beta_runs, mnist_small):
+    from latentlab.figures import from_runs
+
+    run = beta_runs[beta]
+    titles = [from_runs.manifold_figure(run, mnist_small, n=3).axes[0].get_title(),
+              from_runs.samples_figure(run, mnist_small, n=4).get_suptitle()]
+    collapsed = "(posterior collapsed: 0 of 2 latent units active)"
+    zero = "(beta=0: a plain autoencoder, the prior does not match the codes)"
+    for title, what in zip(titles, ["images decoded from a latent grid", "samples from the prior"], strict=True):
+        first, _, note = title.partition("\n")
+        assert first == f"{run.name}: {what}"
+        assert note == {0.0: zero, 1.0: "", 100.0: collapsed}[beta]
+    # Without images only beta can be told: beta=0 still says so, a collapse cannot be measured.
+    bare = from_runs.samples_figure(run, None, n=4).get_suptitle()
+    assert bare.endswith(zero) if beta == 0 else "\n" not in bare
+
+
+@pytest.mark.parametrize(("preset", "unit"), [("mnist-vae", "nats per image"), ("mnist-simple", "BCE per pixel")])
+def test_training_curves_of_a_real_run_name_the_loss_unit(preset, unit, bars):
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    cfg = override(preset_config(preset), {"train.epochs": 2, "train.batch_size": 128, "model.hidden": [16]})
+    history = train(cfg, bars[0], bars[2], None, quiet=True).history
+    assert history[-1]["units"] == unit
+    labels = [ax.get_ylabel() for ax in training_curves_figure(history).axes]
+    if preset == "mnist-vae":
+        assert labels == [f"negative ELBO ({unit})", f"reconstruction term ({unit})", f"KL term ({unit})"]
+    else:
+        assert labels == [f"loss ({unit})"]

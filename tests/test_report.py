@@ -1,3 +1,4 @@
+import html
 import json
 import re
 
@@ -84,3 +85,23 @@ def test_detect_and_evaluate_commands(report, tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["evaluate", str(vae), "--iwae-k", "4", "--no-membership", "--quiet"]) == 0
     assert json.loads((vae / "metrics.json").read_text())["membership"] is None
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 100.0])
+def test_vae_table_shows_the_posterior_and_each_warning_in_a_note(beta, beta_runs, mnist_small):
+    from latentlab.analysis.evaluate import compute_metrics
+    from latentlab.report.html import metric_tables
+
+    metrics = compute_metrics(beta_runs[beta], mnist_small, iwae_k=4, membership=False, progress=False)
+    vae = metrics["vae"]
+    page = metric_tables(metrics)
+    active = f"<td>active latent units (posterior-mean variance &gt; 0.01)</td><td>{vae['active_units']} of 2</td>"
+    assert active in page
+    kl = ", ".join(f"{v:.3g}" for v in vae["kl_per_dim"])
+    assert f"<td>KL per latent unit</td><td>{kl}</td>" in page
+    notes = re.findall(r'<div class="note">(.*?)</div>', page)
+    assert notes == [html.escape(w) for w in vae["warnings"]] and len(notes) == {0.0: 1, 1.0: 0, 100.0: 1}[beta]
+    if beta == 100:
+        assert notes[0].startswith("posterior collapsed: 0 of 2 latent units active")
+    if beta == 0:
+        assert notes[0].startswith("beta=0 trains a plain autoencoder")

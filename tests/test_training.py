@@ -232,3 +232,13 @@ def test_resume_refuses_another_schedule_length_and_names_changed_fields(bars, t
         train(override(cfg, {"model.latent_dim": 16}), bars[0], None, tmp_path / "run", quiet=True, resume=True)
     result = train(cfg, bars[0], None, tmp_path / "run", quiet=True, resume=True)
     assert result.status == "finished" and len(result.history) == 4
+
+
+@pytest.mark.parametrize(("name", "unit"), [("mnist-vae", "nats per image"), ("mnist-simple", "BCE per pixel")])
+def test_every_epoch_line_names_the_loss_unit(name, unit, bars, capsys):
+    x_train, _, x_test, _ = bars
+    cfg = tiny(name, **{"model.hidden": [16]})
+    result = train(cfg, x_train, x_test, None)
+    epochs = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all(f"({unit})" in line for line in epochs)
+    assert [r["units"] for r in result.history] == [unit, unit]

@@ -1,8 +1,10 @@
 """metrics.json: everything measured about one trained run on its data set's test split.
 
 Sections: "reconstruction" (all models), "denoising" (denoising runs and all plain autoencoders), "vae" (ELBO
-terms and an importance-weighted log-likelihood), "latent" (k-NN accuracy and silhouette of the codes) and
-"membership" (how well each novelty score separates the test split from out-of-distribution sets).
+terms, an importance-weighted log-likelihood and the posterior diagnostics of `analysis.posterior`: KL and
+posterior-mean variance per latent dimension, active units and plain-words warnings of collapse or beta = 0),
+"latent" (k-NN accuracy and silhouette of the codes) and "membership" (how well each novelty score separates the
+test split from out-of-distribution sets).
 Every number is a plain float; one that is not finite is written as null.
 """
 
@@ -28,6 +30,7 @@ from latentlab.analysis.detectors import detector_for_run
 from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float
 from latentlab.analysis.novelty import valid_scores
 from latentlab.analysis.ood import membership_table, ood_sets
+from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
 from latentlab.analysis.quality import psnr, ssim
 from latentlab.analysis.statistics import require_finite
 from latentlab.config import NoiseConfig
@@ -118,13 +121,23 @@ def denoising_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
 
 
 def vae_metrics(model: torch.nn.Module, x: np.ndarray, iwae_k: int) -> dict[str, Any]:
-    """Test ELBO and its terms (nats per image, one z per image from a fixed seed) and the IWAE bound."""
+    """Test ELBO and its terms (nats per image, one z per image from a fixed seed), the IWAE bound and the
+    posterior diagnostics over the whole test split (KL per dimension in nats, posterior-mean variance, active
+    units, warnings)."""
     scores = per_image(model, x)
     ll = iwae_log_likelihood(model, x, k=iwae_k)
+    diag = diagnose_posterior(model, x, max_images=len(x)) if len(x) >= 2 else None  # a variance needs two
+    posterior = {} if diag is None else {
+        "active_units": diag.active_units, "kl_per_dim": [_num(v) for v in diag.kl_per_dim],
+        "posterior_mean_variance": [_num(v) for v in diag.posterior_mean_variance],
+        "posterior_collapsed": diag.collapsed, "warnings": list(diag.warnings)}
     return {"elbo": _num(-scores["neg_elbo"].mean()), "neg_elbo": _num(scores["neg_elbo"].mean()),
             "recon": _num(scores["recon"].mean()), "kl": _num(scores["kl"].mean()),
             "iwae_log_likelihood": _num(ll.mean()), "iwae_k": iwae_k,
-            "iwae_bits_per_dim": _num(-ll.mean() / (PIXELS * math.log(2)))}
+            "iwae_bits_per_dim": _num(-ll.mean() / (PIXELS * math.log(2))),
+            "beta": float(getattr(model, "beta", 1.0)), "latent_dim": model.latent_dim, "active_units": None,
+            "kl_per_dim": None, "posterior_mean_variance": None, "posterior_collapsed": None,
+            "warnings": beta_warnings(model), **posterior}
 
 
 def latent_metrics(model: torch.nn.Module, data: ImageData) -> dict[str, Any]:

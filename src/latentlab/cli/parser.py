@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from latentlab.cli import commands as c
+from latentlab.cli import run_commands as r
 from latentlab.config import PROFILES
 from latentlab.presets import PRESETS
 
@@ -80,7 +81,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG path (default: RUN/KIND.png)")
     p.add_argument("--mark", nargs=2, type=float, metavar=("X", "Y"), help="latent point to mark / decode")
     p.add_argument("--data-dir")
-    p.set_defaults(func=c.cmd_plot)
+    p.set_defaults(func=r.cmd_plot)
 
     p = sub.add_parser("decode", help="the image a 2-D latent model decodes at (X, Y)")
     p.add_argument("run")
@@ -88,14 +89,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("y", type=float)
     p.add_argument("-o", "--output", default="decoded.png")
     p.add_argument("--scale", type=int, default=8, help="upscale factor of the saved PNG (default 8)")
-    p.set_defaults(func=c.cmd_decode)
+    p.set_defaults(func=r.cmd_decode)
 
     p = sub.add_parser("generate", help="images decoded from random draws of a VAE's prior")
     p.add_argument("run")
     p.add_argument("-n", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
-    p.set_defaults(func=c.cmd_generate)
+    p.add_argument("--data-dir", help="where the run's dataset is, to check the posterior for collapse")
+    p.set_defaults(func=r.cmd_generate)
 
     if command == "detect":
         from latentlab.analysis.novelty import SCORES
@@ -117,7 +119,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="one JSON object per image: path, score, threshold, verdict, member, steps")
     p.add_argument("--data-dir", help="where the run's dataset is, if the detector must be fitted first")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=c.cmd_detect)
+    p.set_defaults(func=r.cmd_detect)
 
     p = sub.add_parser("evaluate", help="measure a run on its test split and write RUN/metrics.json")
     p.add_argument("run", help="run directory")
@@ -126,7 +128,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=c.cmd_evaluate)
+    p.set_defaults(func=r.cmd_evaluate)
 
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",

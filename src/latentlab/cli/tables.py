@@ -1,7 +1,9 @@
-"""Plain-text tables for the terminal: the generic aligned table, `latentlab datasets`, and a metrics summary."""
+"""Plain-text tables for the terminal: the generic aligned table, `latentlab datasets`, a metrics summary and
+warning lines."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +44,12 @@ def format_summary(metrics: dict[str, Any]) -> str:
         lines.append(f"VAE             ELBO {f(v['elbo'], '.2f')} nats (recon {f(v['recon'], '.2f')}, KL "
                      f"{f(v['kl'], '.2f')})  IWAE k={v['iwae_k']}: log p(x) {f(v['iwae_log_likelihood'], '.2f')} "
                      f"nats ({f(v['iwae_bits_per_dim'], '.3f')} bits/dim)")
+        if v.get("active_units") is not None:  # metrics.json files written before the diagnostics lack it
+            kl = v.get("kl_per_dim") or []
+            per_dim = f", KL per unit {', '.join(f(k, '.2g') for k in kl)} nats" if len(kl) <= 8 else ""
+            lines.append(f"posterior       {v['active_units']} of {v['latent_dim']} latent units active "
+                         f"(posterior-mean variance > 0.01){per_dim}, beta {f(v.get('beta'), 'g')}")
+        lines += [f"  warning: {w}" for w in v.get("warnings") or []]
     if m.get("denoising"):
         parts = [f"{level}: {f(d['noisy_psnr_db'], '.1f')} -> {f(d['denoised_psnr_db'], '.1f')} dB"
                  for level, d in m["denoising"]["levels"].items()]
@@ -59,3 +67,14 @@ def format_summary(metrics: dict[str, Any]) -> str:
             auroc = {row["ood"]: row["auroc"] for row in rows if row["score"] == score}
             lines.append(f"  {score:<11}" + "".join(f"{f(auroc.get(s), '.3f'):>17}" for s in sets))
     return "\n".join(lines)
+
+
+def format_warnings(command: str, warnings: Sequence[str]) -> str:
+    """One stderr line per warning, prefixed like the command's errors."""
+    return "\n".join(f"latentlab {command}: warning: {w}" for w in warnings)
+
+
+def warn(command: str, warnings: list[str]) -> None:
+    """Print `warnings` on stderr under the command's name (nothing when there are none)."""
+    if warnings:
+        print(format_warnings(command, warnings), file=sys.stderr, flush=True)

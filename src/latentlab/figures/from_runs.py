@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from latentlab.analysis import inference as evaluate
+from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
 from latentlab.errors import ConfigError
@@ -71,12 +72,23 @@ def _require_2d(run: Run, what: str) -> None:
                          "(train with model.latent_dim=2, e.g. the mnist-vae preset)")
 
 
+def posterior_note(run: Run, data: ImageData | None = None) -> str:
+    """"\n(posterior collapsed: 0 of 2 latent units active)" and the like for the title of a figure that decodes
+    codes or prior draws, "" when the posterior is healthy. Without `data` only beta = 0 can be told."""
+    if not has_prior(run.model):
+        return ""
+    diag = diagnose_posterior(run.model, data.x_test) if data is not None and len(data.x_test) >= 2 else None
+    note = title_note(run.model, diag)
+    return f"\n({note})" if note else ""
+
+
 def manifold_figure(run: Run, data: ImageData | None = None, n: int = 15, extent: float = 3.0) -> Figure:
     _require_2d(run, "the manifold grid")
     grid_x, grid_y = grids.latent_grid(n, extent)
     points = np.array([(gx, gy) for gy in grid_y for gx in grid_x], dtype=np.float32)
     images = evaluate.decode_points(run.model, points).reshape(n, n, 28, 28)
-    return grids.manifold_figure(images, grid_x, grid_y, title=f"{run.name}: images decoded from a latent grid")
+    return grids.manifold_figure(images, grid_x, grid_y, title=f"{run.name}: images decoded from a latent grid"
+                                 + posterior_note(run, data))
 
 
 def prior_samples(run: Run, n: int = 16, seed: int = 0) -> np.ndarray:
@@ -89,7 +101,8 @@ def prior_samples(run: Run, n: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def samples_figure(run: Run, data: ImageData | None = None, n: int = 32, seed: int = 0) -> Figure:
-    return grids.samples_figure(prior_samples(run, n, seed), title=f"{run.name}: samples from the prior")
+    return grids.samples_figure(prior_samples(run, n, seed), title=f"{run.name}: samples from the prior"
+                                + posterior_note(run, data))
 
 
 def point_figure(run: Run, data: ImageData, point: tuple[float, float] = (-1.0, 3.0)) -> Figure:

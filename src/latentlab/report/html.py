@@ -65,7 +65,8 @@ def metric_tables(m: dict[str, Any]) -> str:
     out.append(_pairs("VAE (test split, nats per image)", [
         ("ELBO", vae.get("elbo")), ("reconstruction term", vae.get("recon")), ("KL term", vae.get("kl")),
         (f"IWAE log-likelihood (k={vae.get('iwae_k')})", vae.get("iwae_log_likelihood")),
-        ("bits per dimension", vae.get("iwae_bits_per_dim"))]))
+        ("bits per dimension", vae.get("iwae_bits_per_dim")), *_posterior_rows(vae)]))
+    out += [f'<div class="note">{html.escape(w)}</div>' for w in vae.get("warnings") or []]
     den = m.get("denoising") or {}
     if den.get("levels"):
         rows = [[float(f), lv.get("noisy_psnr_db"), lv.get("denoised_psnr_db"), lv.get("noisy_ssim"),
@@ -77,6 +78,21 @@ def metric_tables(m: dict[str, Any]) -> str:
                                        ("silhouette by class", lat.get("silhouette"))]))
     out.append(membership_table(m.get("membership")))
     return "".join(out)
+
+
+def _posterior_rows(vae: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The posterior diagnostics as rows of the VAE table (none for a metrics.json written before them)."""
+    if vae.get("active_units") is None:
+        return []
+
+    def per_unit(values: list[float | None]) -> str:
+        return ", ".join("–" if v is None else f"{v:.3g}" for v in values)
+
+    return [("beta (weight of the KL term)", vae.get("beta")),
+            ("active latent units (posterior-mean variance > 0.01)", f"{vae['active_units']} of {vae['latent_dim']}"),
+            ("KL per latent unit", per_unit(vae.get("kl_per_dim") or [])),
+            ("variance of the posterior mean per latent unit (not nats)",
+             per_unit(vae.get("posterior_mean_variance") or []))]
 
 
 def membership_table(mem: dict[str, Any] | None) -> str:

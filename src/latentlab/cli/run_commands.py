@@ -1,0 +1,165 @@
+"""The subcommands that look into a trained run: plot, decode, generate, detect, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from latentlab.cli.tables import format_summary, table, warn
+from latentlab.errors import ConfigError
+
+
+def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:
+    from latentlab.data import load_dataset
+    from latentlab.runs import load_run
+
+    run = load_run(path)
+    return run, load_dataset(run.config.dataset, data_dir=data_dir, progress=not quiet)
+
+
+def _save(fig: Any, out: str) -> int:
+    from latentlab.figures import save_figure
+
+    print(save_figure(fig, out))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from latentlab.figures import from_runs as plots
+
+    run, data = _run_and_data(args.run, args.data_dir)
+    options: dict[str, Any] = {}
+    if args.kind == "latent" and args.mark:
+        options["mark"] = tuple(args.mark)
+    if args.kind == "point":
+        options["point"] = tuple(args.mark or (-1.0, 3.0))
+    fig = plots.make(args.kind, run, data, **options)
+    return _save(fig, args.output or str(Path(args.run) / f"{args.kind}.png"))
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from latentlab.analysis.inference import decode_points
+    from latentlab.runs import load_run
+
+    run = load_run(args.run)
+    point = np.array([[args.x, args.y]], dtype=np.float32)
+    if run.model.latent_dim != 2:
+        raise ConfigError(f"{args.run} has a {run.model.latent_dim}-D latent space; decode takes 2-D runs "
+                          "(e.g. mnist-vae)")
+    image = decode_points(run.model, point)[0]
+    from PIL import Image
+
+    img = Image.fromarray((image * 255).round().astype("uint8"), mode="L")
+    if args.scale > 1:
+        img = img.resize((28 * args.scale, 28 * args.scale), Image.NEAREST)
+    img.save(args.output)
+    print(args.output)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
+    from latentlab.data import DatasetError, load_dataset
+    from latentlab.figures import from_runs as plots
+    from latentlab.runs import load_run
+
+    run = load_run(args.run)
+    plots.prior_samples(run, 1)  # a model without a prior fails here, before any data are read
+    try:  # the test split tells whether the posterior collapsed; never download it just for that
+        data = load_dataset(run.config.dataset, data_dir=args.data_dir, download=False, progress=False)
+    except DatasetError:
+        data = None
+        print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
+              "checked (pass --data-dir)", file=sys.stderr)
+    ok = data is not None and len(data.x_test) >= 2
+    warn("generate", diagnose_posterior(run.model, data.x_test).warnings if ok else beta_warnings(run.model))
+    fig = plots.samples_figure(run, data if ok else None, n=args.n, seed=args.seed)
+    return _save(fig, args.output or str(Path(args.run) / "samples.png"))
+
+
+def _run_data(run: Any, data_dir: str | None) -> tuple[Any, str]:
+    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
+    from latentlab.data import load_dataset
+    from latentlab.errors import DatasetError
+
+    try:
+        return load_dataset(run.config.dataset, data_dir=data_dir, download=False, progress=False), ""
+    except DatasetError as exc:
+        return None, str(exc)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from latentlab.analysis.detectors import detector_for_run
+    from latentlab.errors import ImageError
+    from latentlab.images import Layout, read_image
+    from latentlab.runs import load_run
+
+    run = load_run(args.run)
+    data, why = _run_data(run, args.data_dir)
+    # The same layout as the web page's: files are framed and centred like the run's training images.
+    layout = Layout.of(data.x_train) if data is not None else Layout()
+    prepared, failed = {}, {}
+    for path in args.images:
+        try:
+            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto)
+        except ImageError as exc:
+            failed[path] = str(exc)
+    if not args.quiet:
+        print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
+        if data is None:
+            print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
+                  "MNIST layout", file=sys.stderr)
+    detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    pixels = np.stack([p.pixels for p in prepared.values()]) if prepared else np.zeros((0, 28, 28), np.uint8)
+    if args.invert:
+        pixels = 255 - pixels  # on top of whatever the automatic steps did: the user asked for it
+    scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
+    results = []
+    for path in args.images:
+        if path in failed:
+            results.append({"path": path, "error": failed[path]})
+            continue
+        score, member = float(scores[path]), bool(scores[path] >= detector.offset_)
+        steps = list(prepared[path].steps) + (["inverted (--invert)"] if args.invert else [])
+        results.append({"path": path, "score": score, "threshold": float(detector.offset_), "member": member,
+                        "verdict": "in" if member else "out", "steps": steps,
+                        "source_size": list(prepared[path].source_size)})
+    print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
+    for error in failed.values():
+        print(f"latentlab detect: error: {error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _detect_table(results: list[dict[str, Any]]) -> str:
+    rows = [("image", "score", "threshold", "verdict", "what was done")]
+    for r in results:
+        if "error" in r:
+            rows.append((r["path"], "-", "-", "not read (see below)", ""))
+            continue
+        verdict = "in (like the training data)" if r["member"] else "OUT (novel)"
+        rows.append((r["path"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict, "; ".join(r["steps"]) or "-"))
+    return table(rows)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from latentlab.analysis.evaluate import compute_metrics, write_metrics
+    from latentlab.data import load_dataset
+    from latentlab.runs import load_run
+    from latentlab.training import resolve_device
+
+    run = load_run(args.run, device=resolve_device(args.device))
+    data = load_dataset(run.config.dataset, data_dir=args.data_dir, progress=not args.quiet)
+    metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
+                              progress=not args.quiet)
+    path = write_metrics(run.path, metrics)
+    print(format_summary(metrics))
+    print(path)
+    warn("evaluate", (metrics.get("vae") or {}).get("warnings") or [])
+    return 0
