@@ -46,6 +46,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=c.cmd_train)
 
