@@ -223,6 +223,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from latentlab.export import FORMATS
+
+    paths = FORMATS[args.format](args.run, args.output or Path(args.run) / args.format)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from latentlab.web.app import discover_runs, serve

@@ -122,6 +122,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=c.cmd_evaluate)
 
+    if command == "export":
+        from latentlab.export import FORMATS
+
+        formats: list[str] | None = list(FORMATS)
+    else:
+        formats = None
+    p = sub.add_parser("export", help="a run's encoder and decoder as files for other tools (ONNX), with a model card")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--format", choices=formats, default="onnx", help="file format (default onnx)")
+    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: RUN/FORMAT)")
+    p.set_defaults(func=c.cmd_export)
+
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",
                    help="run directories (default: every run under runs/, else under report/runs/)")
