@@ -172,3 +172,9 @@ def test_the_readmes_onnxruntime_lines_decode_a_latent_point(exported, tmp_path,
     with torch.no_grad():
         expected = load_run(run_dir).model.decode(torch.tensor([[-1.0, 3.0]]))[0, 0].numpy()
     assert np.abs(decoded / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+
+
+def test_latentlab_export_is_reachable_from_a_bare_import() -> None:
+    import latentlab
+
+    assert latentlab.export.to_onnx is to_onnx and "export" in dir(latentlab)
