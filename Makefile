@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install -e .
 	touch $@
 
+# The dev extra brings the optional ones (web, tensorboard, onnx) and the notebook's kernel; the kernel spec is
+# written into the venv so that Jupyter started from it runs examples/ with this interpreter.
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (latentlab)" >/dev/null
 	touch $@
 
 demo: $(VENV)/.installed-dev

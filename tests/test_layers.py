@@ -119,3 +119,15 @@ def test_help_and_presets_load_nothing_heavy() -> None:
             "print(sorted(m for m in ('torch', 'matplotlib', 'sklearn', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"printing help imported {out.strip()}"
+
+
+def test_plain_training_loads_no_optional_extra() -> None:
+    # The extras (TensorBoard, ONNX, the notebook's kernel) cost seconds to import: only their features load them.
+    code = ("import sys\nimport numpy as np\nimport latentlab\nfrom latentlab.config import override\n"
+            "x = np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8)\n"
+            "cfg = override(latentlab.preset_config('mnist-simple'), {'train.epochs': 1, 'train.device': 'cpu'})\n"
+            "latentlab.train(cfg, x, x[:16], None, quiet=True)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorboard', 'onnx', 'onnxruntime', "
+            "'onnxscript', 'nbclient', 'ipykernel'}), 'torch.utils.tensorboard' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] False", f"plain training imported {out.strip()}"

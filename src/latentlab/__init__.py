@@ -26,10 +26,15 @@ _EXPORTS = {
     "NoveltyDetector": "latentlab.analysis",
 }
 
+# Subpackages reached as attributes (`latentlab.export.to_onnx(...)` after a bare `import latentlab`), also lazily.
+_SUBPACKAGES = ("analysis", "data", "export", "figures", "models", "report", "training")
+
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"latentlab.{name}")  # the import binds it here as well
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
@@ -39,4 +44,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))

@@ -58,6 +58,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere")
+    if args.tensorboard:
+        from latentlab.training.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before the data set is loaded, which may mean a download
     data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet,
                         auto=not args.no_auto)
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
@@ -69,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
-                       info=info, meta=meta)
+                       info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
+                       classes=data.classes)
     finally:
         dist.teardown()
     if info.is_main:

@@ -49,6 +49,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=c.cmd_train)
 
@@ -129,6 +131,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=r.cmd_evaluate)
+
+    if command == "export":
+        from latentlab.export import FORMATS
+
+        formats: list[str] | None = list(FORMATS)
+    else:
+        formats = None
+    p = sub.add_parser("export", help="a run's encoder and decoder as files for other tools (ONNX), with a model card")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--format", choices=formats, default="onnx", help="file format (default onnx)")
+    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: RUN/FORMAT)")
+    p.set_defaults(func=r.cmd_export)
 
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",

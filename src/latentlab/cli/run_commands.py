@@ -163,3 +163,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(path)
     warn("evaluate", (metrics.get("vae") or {}).get("warnings") or [])
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from latentlab.export import FORMATS
+
+    paths = FORMATS[args.format](args.run, args.output or Path(args.run) / args.format)
+    for path in paths.values():
+        print(path)
+    return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,40 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
-          callbacks: tuple[EpochCallback, ...] = ()) -> TrainResult:
+          callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
+          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None) -> TrainResult:
     """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on uint8 images
-    (N, 28, 28), checkpointing to `run_dir` every epoch (rank 0 only). See `fit` for the rest."""
+    (N, 28, 28), checkpointing to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
+
+    `tensorboard_dir` logs the run for TensorBoard (needs the `tensorboard` extra): scalars, reconstructions and
+    manifold per epoch, and at the end the codes of `x_val` for the Embedding Projector, labelled by `y_val` and
+    named by `classes` (default: `meta["classes"]`) when given.
+    """
     check_config(cfg)
+    if tensorboard_dir is not None:
+        from latentlab.training.tensorboard import require_tensorboard
+
+        require_tensorboard()  # on every rank, before any of them joins the process group
     info = info or dist.DistInfo()
     device = resolve_device(cfg.train.device, info.local_rank)
     dist.init(info, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model).to(device)
-    return fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device, info=info,
-               meta=meta, max_steps=max_steps, callbacks=callbacks)
+    logger = None
+    if tensorboard_dir is not None and info.is_main:
+        from latentlab.training.tensorboard import TensorBoardLogger
+
+        shown = x_val if x_val is not None and len(x_val) else x_train
+        logger = TensorBoardLogger(tensorboard_dir, shown, y_val if shown is x_val else None,
+                                   classes or (meta or {}).get("classes"))
+        callbacks = (*callbacks, logger)
+    try:
+        result = fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device,
+                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks)
+        if logger is not None:
+            logger.finish(result.model)
+    finally:
+        if logger is not None:
+            logger.close()
+    return result

@@ -1,0 +1,59 @@
+"""The model card written beside exported graphs: what the model was trained on, what it expects and gives, how
+well it did (metrics.json, when the run has one), under which licence its data came, and what wrote it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from latentlab._version import __version__
+from latentlab.data import DATASETS, SAMPLES
+from latentlab.models import has_prior
+from latentlab.runs import Run, read_json
+
+CARD = "model_card.json"
+METRICS = "metrics.json"  # analysis.evaluate's file name; read as JSON here, so exporting loads no scikit-learn
+PREPROCESSING = "uint8/255, light strokes on black, 28x28 as the training data"
+OWN_DATA = "not a latentlab data set: the licence of the data it was trained on applies"
+
+
+def data_licence(name: str) -> str:
+    """The licence of a registered data set or bundled sample, or a note that the user's own data's applies."""
+    spec = DATASETS.get(name) or SAMPLES.get(name)
+    return spec.licence if spec is not None else OWN_DATA
+
+
+def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
+    """The card of `run`'s export: `graphs` describes each exported file (its inputs and outputs), `versions` the
+    exporting libraries (latentlab's own is added)."""
+    cfg, meta, model = run.config, run.meta, run.model
+    dataset = meta.get("dataset") or cfg.dataset
+    metrics_path = run.path / METRICS
+    return {
+        "run": run.name,
+        "preset": cfg.preset or None,
+        "model": {"kind": cfg.model.kind, "encoder": cfg.model.encoder if cfg.model.kind == "vae" else None,
+                  "hidden": list(cfg.model.hidden), "latent_dim": model.latent_dim,
+                  "codes": "the posterior mean of q(z|x)" if has_prior(model) else "the bottleneck activations",
+                  "prior": "N(0, I)" if has_prior(model) else None},
+        "image_shape": list(model.image_shape),
+        "latent_dim": model.latent_dim,
+        "preprocessing": PREPROCESSING,
+        "graphs": graphs,
+        "data": {"dataset": dataset, "source": meta.get("data_source"), "is_sample": meta.get("is_sample"),
+                 "n_train": meta.get("n_train"), "n_test": meta.get("n_test"), "classes": meta.get("classes"),
+                 "licence": data_licence(dataset)},
+        "training": {"epochs": len(run.history), "status": meta.get("status"),
+                     "train_time_s": meta.get("train_time_s")},
+        "metrics": read_json(metrics_path) if metrics_path.is_file() else None,
+        "versions": {"latentlab": __version__, **versions},
+    }
+
+
+def card_json(card: dict[str, Any]) -> str:
+    return json.dumps(card, indent=2) + "\n"
+
+
+def card_path(out_dir: Path) -> Path:
+    return out_dir / CARD
