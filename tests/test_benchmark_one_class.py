@@ -113,6 +113,8 @@ def test_bad_arguments_name_the_argument(one_class_npz):
         one_class(one_class_npz, steps=0, progress=False)
     with pytest.raises(ConfigError, match="preset='mnist-gan'"):
         one_class(one_class_npz, preset="mnist-gan", progress=False)
+    with pytest.raises(ConfigError, match="seeds=3 is invalid.*three models per class"):
+        one_class(one_class_npz, seeds=3, progress=False)
     assert in_flags("classes=[7] is invalid") == "classes=[7] is invalid (on the command line: classes is --classes)"
     assert in_flags("the other classes") == "the other classes"  # an everyday word is not a flag
 
@@ -128,6 +130,14 @@ def test_cli_smoke_with_selected_classes(one_class_npz, tmp_path, capsys):
     assert saved["command"].startswith("latentlab benchmark one-class --dataset")
     assert main([*argv[:5], "0,9", *argv[6:]]) == 2
     assert "--classes" in capsys.readouterr().err
+    assert main([*argv, "--seeds", "0"]) == 2
+    assert "--seeds 0 is invalid" in capsys.readouterr().err
+
+
+def test_the_benchmark_is_reachable_from_the_package():
+    import latentlab
+
+    assert latentlab.benchmark.one_class is one_class and "benchmark" in dir(latentlab)
 
 
 def test_training_length_is_a_number_of_steps():

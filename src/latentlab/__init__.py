@@ -27,9 +27,13 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
+# Subpackages reachable as attributes after a plain `import latentlab`, e.g. latentlab.benchmark.one_class(...).
+_SUBPACKAGES = ("benchmark",)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"latentlab.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
@@ -39,4 +43,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))

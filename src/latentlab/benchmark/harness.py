@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from latentlab.benchmark import tables
-from latentlab.benchmark.published import FULL_PROTOCOL, published_rows
+from latentlab.benchmark.published import FULL_PROTOCOL, family, published_rows
 from latentlab.benchmark.task import DEFAULT, KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
 from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError
@@ -31,8 +31,7 @@ from latentlab.files import atomic_write_text
 from latentlab.presets import PRESETS, preset_config
 
 FORMAT = 1
-DEFAULT_PRESETS = {"fashion-mnist": "fashion-deep", "fashion-mnist-sample": "fashion-deep", "mnist": "mnist-deep",
-                   "mnist-sample": "mnist-deep"}
+DEFAULT_PRESETS = {"fashion-mnist": "fashion-deep", "mnist": "mnist-deep"}  # by family: samples share them
 OTHER_DATA_PRESET = "mnist-deep"  # the same dense deep autoencoder; only the preset's data set name differs
 MIN_TRAIN = 100  # the detector holds out 20% of a class's images and needs at least 20 of them
 _BUILTIN_SOURCES = ("data dir", "cache", "system copy", "downloaded")  # how resolve.py names a registered set's origin
@@ -78,10 +77,11 @@ def _check_numbers(steps: int, seeds: Any, jobs: int) -> tuple[int, ...]:
         raise ConfigError(f"steps={steps!r} is invalid: optimizer steps per class, an integer in [1, 1000000]")
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ConfigError(f"jobs={jobs!r} is invalid: an integer >= 1")
-    seeds = tuple(seeds)
-    if not seeds or not all(isinstance(s, int) and 0 <= s < 2**63 for s in seeds):
-        raise ConfigError(f"seeds={seeds!r} is invalid: one or more integers >= 0, e.g. (0,) or (0, 1, 2)")
-    return seeds
+    ok = isinstance(seeds, list | tuple | range) and len(seeds) > 0
+    if not (ok and all(isinstance(s, int) and 0 <= s < 2**63 for s in seeds)):
+        raise ConfigError(f"seeds={seeds!r} is invalid: a tuple of one or more seeds >= 0, e.g. (0,), or (0, 1, 2) "
+                          "for three models per class")
+    return tuple(seeds)
 
 
 def machine_info(device: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     chosen = _check_classes(classes, data)
     name = registered_name(data) if isinstance(dataset, ImageData) else (
         str(dataset) if str(dataset) in (*DATASETS, *SAMPLES) else None)
-    preset = preset or DEFAULT_PRESETS.get(name or "", OTHER_DATA_PRESET)
+    preset = preset or DEFAULT_PRESETS.get(family(name or "") or "", OTHER_DATA_PRESET)
     if preset not in PRESETS:
         raise ConfigError(f"preset={preset!r} is invalid: choose one of {', '.join(PRESETS)}")
     cfg = preset_config(preset, "full")

@@ -105,7 +105,9 @@ def markdown(result: dict[str, Any]) -> str:
 def figure_series(result: dict[str, Any]) -> tuple[list[str], dict[str, list[float | None]], list[str]]:
     """Groups (class names, then "mean"), the AUROC (%) bars of each (the default detector, the raw-pixel k-NN and
     every published row with per-class values) and the labels of the published (quoted) series."""
-    groups = [r["name"] for r in result["results"]] + ["mean"]
+    n = len(result["results"])
+    groups = [r["name"] for r in result["results"]]
+    groups.append("mean" if n == len(result["dataset"]["classes"]) else f"mean of {n}")
     series, quoted = {}, []
     for row in method_rows(result):
         if row["kind"] == "ours" and row["label"] != default_label(result):

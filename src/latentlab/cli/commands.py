@@ -110,6 +110,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from latentlab.benchmark import one_class
     from latentlab.benchmark.tables import table as result_table
 
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} is invalid: the number of models per class, 1 or more")
     if args.jobs > 1 and not args.quiet:
         print(f"--jobs {args.jobs}: accepted, but the classes run one after another for now", file=sys.stderr)
     command = f"latentlab benchmark one-class --dataset {args.dataset} --steps {args.steps} --seeds {args.seeds}"
