@@ -80,3 +80,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def square_or_noise(n_per_class: int, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class 0: black images with one small white square (jittered); every other class: uniform noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    images = rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8)
+    for i in np.flatnonzero(labels == 0):
+        r, c = rng.integers(8, 14, 2)
+        images[i] = 0
+        images[i, r:r + 6, c:c + 6] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def one_class_npz(tmp_path_factory) -> str:
+    """A labelled .npz with its own test split (120 + 40 images per class) in which class 0 is trivially apart."""
+    x, y = square_or_noise(120)
+    x_test, y_test = square_or_noise(40, seed=1)
+    path = tmp_path_factory.mktemp("one-class") / "toy.npz"
+    np.savez(path, x=x, y=y, x_test=x_test, y_test=y_test)
+    return str(path)

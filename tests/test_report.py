@@ -105,3 +105,22 @@ def test_vae_table_shows_the_posterior_and_each_warning_in_a_note(beta, beta_run
         assert notes[0].startswith("posterior collapsed: 0 of 2 latent units active")
     if beta == 0:
         assert notes[0].startswith("beta=0 trains a plain autoencoder")
+
+
+def test_report_has_the_one_class_benchmark_and_reuses_it(one_class_npz, tmp_path, monkeypatch):
+    from latentlab.report import experiments
+
+    monkeypatch.setattr(experiments, "BENCHMARK_DATA", one_class_npz)
+    monkeypatch.setattr(experiments, "BENCHMARK_STEPS", 3)
+    monkeypatch.setattr(experiments, "BENCHMARK_CLASSES", {"quick": (0, 2), "full": None})
+    page = build_report(tmp_path, "quick", presets=["one-class"], progress=False)
+    html = page.read_text()
+    assert "3 One-class novelty detection" in html and html.count("<img") == 1
+    assert "raw-pixel 5-NN distance" in html and "measured now" in html
+    saved = tmp_path / "benchmark" / "one-class-toy.json"
+    assert json.loads(saved.read_text())["settings"]["classes"] == [0, 2]
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["benchmarks"]["one-class"]["classes"] == [0, 2] and summary["runs"] == {}
+    before = saved.stat().st_mtime_ns
+    build_report(tmp_path, "quick", presets=["one-class"], progress=False)
+    assert saved.stat().st_mtime_ns == before and "reused from an earlier report" in page.read_text()

@@ -30,6 +30,8 @@ _EXPORTS = {
 _SUBPACKAGES = ("analysis", "data", "export", "figures", "models", "report", "training")
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
+# Subpackages reachable as attributes after a plain `import latentlab`, e.g. latentlab.benchmark.one_class(...).
+_SUBPACKAGES = ("benchmark",)
 
 
 def __getattr__(name: str) -> Any:

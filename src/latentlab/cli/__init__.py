@@ -20,16 +20,17 @@ FLAGS = {
     "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
     "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
     "tensorboard_dir": "--tensorboard",
+    "preset": "--preset", "steps": "--steps", "classes": "--classes", "seeds": "--seeds", "jobs": "--jobs",
 }
+# Names that are also everyday words ("classes", "steps") count only when a message writes them as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
-                   r"|tensorboard_dir)"
-                   r"(?==|\b)")
+                   r"|tensorboard_dir)(?==|\b)|(?<![\w.-])(preset|steps|classes|seeds|jobs)(?==)")
 
 
 def in_flags(message: str) -> str:
     """`message` with a note naming the command-line flag of each Python name it mentions."""
     notes = []
-    for name in dict.fromkeys(_NAME.findall(message)):
+    for name in dict.fromkeys(a or b for a, b in _NAME.findall(message)):
         flag = FLAGS.get(name) or (f"--set {name}=VALUE" if "." in name else None)
         if flag and flag not in notes:
             notes.append(f"{name} is {flag}")

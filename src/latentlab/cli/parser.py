@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
 from latentlab.config import PROFILES
@@ -21,6 +22,14 @@ def _parse_set(text: str) -> tuple[str, Any]:
         return key, json.loads(value)  # numbers, lists such as [128,64], true/false
     except json.JSONDecodeError:
         return key, value
+
+
+def _parse_classes(text: str) -> list[int]:
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--classes wants class numbers separated by commas, e.g. 0,3,6; got "
+                                         f"{text!r}") from None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -63,7 +72,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="reproduce the whole seed report as one HTML page")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="quick (minutes) or full (published epochs)")
     p.add_argument("--out", default="report", help="output folder (default: report)")
-    p.add_argument("--presets", nargs="+", metavar="PRESET", help="only these experiments")
+    p.add_argument("--presets", nargs="+", metavar="PRESET",
+                   help="only these experiments (presets, or one-class for the one-class benchmark)")
     p.add_argument("--epochs", type=int, help="override every experiment's epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
@@ -143,6 +153,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats, default="onnx", help="file format (default onnx)")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: RUN/FORMAT)")
     p.set_defaults(func=r.cmd_export)
+
+    p = sub.add_parser("benchmark", help="measure latentlab on the field's benchmarks (one-class novelty detection)")
+    bench = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    p = bench.add_parser("one-class", help="train on one class, detect the others: AUROC/AUPR per class, beside a "
+                         "raw-pixel k-NN baseline and published results",
+                         description="For each class: train the preset's model on that class's training images only, "
+                         "fit the novelty detector on them and score the whole test set (that class normal, the "
+                         "others anomalies). Writes one-class-DATASET.json, .md and .png into --out.")
+    p.add_argument("--dataset", required=True, metavar="DATASET",
+                   help="fashion-mnist, mnist, fashion-mnist-sample, mnist-sample, or a labelled folder or .npz")
+    p.add_argument("--preset", help="the model (default: fashion-deep for Fashion-MNIST, else mnist-deep)")
+    p.add_argument("--steps", type=int, default=STEPS,
+                   help=f"optimizer steps per class, rounded up to whole epochs (default {STEPS}: about 20 epochs of "
+                   "6,000 images at batch 256)")
+    p.add_argument("--classes", type=_parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="models per class, seeds 0..N-1, scores averaged (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="accepted; classes run one after another for now")
+    p.add_argument("--out", default="benchmarks", help="output folder (default: benchmarks)")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-class lines")
+    p.set_defaults(func=c.cmd_benchmark)
 
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from latentlab.analysis.evaluate import METRICS, compute_metrics, write_metrics
+from latentlab.benchmark import STEPS
 from latentlab.config import RunConfig, override
 from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.errors import ConfigError, RunError
@@ -50,6 +51,12 @@ SECTIONS = (
             "The pipeline of 1.4, unchanged, on ten classes of clothing."),
 )
 DECODE_AT = (-1.0, 3.0)
+# The one-class benchmark's section: all ten classes in the full profile, the two hardest to tell apart (T-shirt
+# and shirt) in the quick one, on Fashion-MNIST or its bundled sample. `--presets one-class` selects it alone.
+BENCHMARK = "one-class"
+BENCHMARK_DATA = "fashion-mnist"
+BENCHMARK_CLASSES = {"quick": (0, 6), "full": None}
+BENCHMARK_STEPS = STEPS
 
 
 def resolve_data(name: str, data_dir: str | Path | None, progress: bool) -> tuple[ImageData, str | None]:
@@ -110,9 +117,9 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     fig_dir.mkdir(parents=True, exist_ok=True)
     wanted = set(presets) if presets else None
     sections = [s for s in SECTIONS if wanted is None or s.preset in wanted]
-    if wanted and not sections:
+    if wanted and not sections and BENCHMARK not in wanted:
         raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
-                         f"{', '.join(s.preset for s in SECTIONS)}")
+                         f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}")
     started = time.perf_counter()
     cache: dict[str, tuple[ImageData, str | None]] = {}
     parts: list[dict[str, Any]] = []
@@ -132,15 +139,46 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         figs = _figures(run, data, fig_dir, section)
         parts.append({"section": section, "run": run, "data": data, "fallback": fallback, "how": how,
                       "train_s": train_s, "metrics": metrics, "figures": figs})
+    bench = None
+    if wanted is None or BENCHMARK in wanted:
+        if BENCHMARK_DATA not in cache:
+            cache[BENCHMARK_DATA] = resolve_data(BENCHMARK_DATA, data_dir, progress)
+        bench = one_class_section(*cache[BENCHMARK_DATA], BENCHMARK_CLASSES[profile], out / "benchmark", progress)
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}
-    page = render_page(parts, env, _embed)
+    page = render_page(parts, env, _embed, benchmark=bench)
     atomic_write_text(out / "index.html", page)
-    summary = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts}}
+    summary: dict[str, Any] = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts}}
+    if bench:
+        r = bench["result"]
+        summary["benchmarks"] = {BENCHMARK: {"dataset": r["dataset"]["name"], "classes": r["settings"]["classes"],
+                                             "mean": r["mean"], "json": str(bench["figure"].with_suffix(".json"))}}
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     _say(progress, f"report written to {out / 'index.html'} in {total_s:.0f} s")
     return out / "index.html"
+
+
+def one_class_section(data: ImageData, fallback: str | None, classes: tuple[int, ...] | None, out: Path,
+                      progress: bool) -> dict[str, Any]:
+    """Run the one-class benchmark into `out`, or reuse its earlier result for the same data, classes and steps."""
+    from latentlab.benchmark.harness import file_stem, one_class
+
+    chosen = list(classes) if classes else list(range(len(data.classes)))
+    path = out / (file_stem(data.name) + ".json")
+    want = {"dataset": data.name, "steps": BENCHMARK_STEPS, "classes": chosen, "seeds": [0]}
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        old = {}
+    request = old.get("request", {})
+    if {k: request.get(k) for k in want} == want and path.with_suffix(".png").is_file():
+        _say(progress, f"[{BENCHMARK}] reusing {path}")
+        return {"result": old, "fallback": fallback, "figure": path.with_suffix(".png"), "how": "reused"}
+    _say(progress, f"[{BENCHMARK}] one-class benchmark on {data.name}, classes {chosen}")
+    result = one_class(data, steps=BENCHMARK_STEPS, classes=classes, out=out, progress=progress,
+                       command=f"latentlab report (one-class benchmark, classes {chosen})")
+    return {"result": result, "fallback": fallback, "figure": Path(result["files"]["png"]), "how": "ran"}
 
 
 def _metrics(run: Any, data: ImageData, how: str, iwae_k: int, progress: bool) -> dict[str, Any]:

@@ -124,8 +124,9 @@ def membership_table(mem: dict[str, Any] | None) -> str:
             "are single scores.</p>")
 
 
-def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str]) -> str:
-    sections = [_section(p, embed) for p in parts]
+def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str],
+                benchmark: dict[str, Any] | None = None) -> str:
+    sections = [_section(p, embed) for p in parts] + ([benchmark_section(benchmark, embed)] if benchmark else [])
     summary_rows = []
     for p in parts:
         m, run = p["metrics"], p["run"]
@@ -141,6 +142,9 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
                       "5-NN accuracy", "AUROC vs the other dataset",
                       "worst AUROC, any set"], summary_rows)
     sources = {p["data"].name: (p["data"].source, p["fallback"]) for p in parts}
+    if benchmark:
+        data = benchmark["result"]["dataset"]
+        sources.setdefault(data["name"], (data["source"], benchmark["fallback"]))
     data_lines = "".join(
         f"<li><b>{html.escape(n)}</b>: {html.escape(src)}"
         + (f'<div class="note">{html.escape(fb)}</div>' if fb else "") + "</li>" for n, (src, fb) in sources.items())
@@ -189,3 +193,27 @@ def _section(p: dict[str, Any], embed: Callable[[Path], str]) -> str:
     return (f'<h2 id="s{html.escape(s.number)}">{html.escape(s.number)} {html.escape(s.title)}</h2>'
             f"<p>{html.escape(s.intro)}</p><p class=\"muted\">{html.escape(facts)}</p>"
             f"{figs}{metric_tables(p['metrics'])}")
+
+
+def benchmark_section(bench: dict[str, Any], embed: Callable[[Path], str]) -> str:
+    """The one-class benchmark: AUROC per class beside the raw-pixel k-NN and published rows, the chart, notes."""
+    from latentlab.benchmark.tables import footnotes, table
+
+    r = bench["result"]
+    data, s = r["dataset"], r["settings"]
+    how = "reused from an earlier report (delete benchmark/ beside this page to measure again)" if (
+        bench["how"] == "reused") else "measured now"
+    facts = (f"{data['name']}, classes {s['classes']}; preset {s['preset']} ({s['model']}), {s['steps']} optimizer "
+             f"steps per class ({s['epochs_rule']}), seeds {s['seeds']}; {r['wall_s']:.0f} s on "
+             f"{r['machine']['device']}, {how}.")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in footnotes(r))
+    return (f'<h2 id="s3">3 One-class novelty detection (the field\'s benchmark)</h2>'
+            "<p>Train on the images of one class only, then tell that class from all the others in the test set. "
+            "The default detector and each single score are measured beside a raw-pixel nearest-neighbour "
+            "distance computed on the same images, and beside published results, quoted, not re-run.</p>"
+            f'<p class="muted">{html.escape(facts)}</p>'
+            f'<figure><img alt="one-class AUROC per class" width="{_css_width(bench["figure"])}" '
+            f'src="{embed(bench["figure"])}"><figcaption>AUROC (%) per normal class; the mean of the classes run '
+            "last.</figcaption></figure>"
+            f"<h4>AUROC (%)</h4>{_table(*table(r, 'auroc'))}<h4>AUPR (%), the normal class positive</h4>"
+            f"{_table(*table(r, 'aupr'))}<ul class=\"muted\">{notes}</ul>")
