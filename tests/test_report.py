@@ -82,7 +82,7 @@ def test_detect_and_evaluate_commands(report, tmp_path, capsys):
     assert "threshold" in lines[0] and "in (like" in lines[2] and "OUT" in lines[3]
     assert json.loads((vae / "detector.json").read_text())["format"] == info["format"]
     assert main(["detect", str(vae), str(tmp_path / "bad.png")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "bad.png is not an image in a supported format" in capsys.readouterr().err
     assert main(["evaluate", str(vae), "--iwae-k", "4", "--no-membership", "--quiet"]) == 0
     assert json.loads((vae / "metrics.json").read_text())["membership"] is None
 
