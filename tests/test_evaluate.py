@@ -15,6 +15,7 @@ from latentlab.analysis import quality
 from latentlab.analysis.evaluate import compute_metrics, other_dataset, write_metrics
 from latentlab.analysis.inference import decode_points, embed, iwae_log_likelihood, reconstruct, to_float
 from latentlab.analysis.inference import per_image as per_image_scores
+from latentlab.analysis.novelty import valid_scores
 from latentlab.analysis.quality import psnr, ssim
 from latentlab.cli.tables import format_summary
 from latentlab.config import ModelConfig, override
@@ -200,7 +201,7 @@ def test_compute_metrics_on_a_trained_run(tiny_run: Run, bars) -> None:
     assert member["other_dataset"] is None  # no contrasting dataset for the synthetic bars
     assert member["rows"][0]["score"] == "combined"
     scores = {row["score"] for row in member["rows"]}
-    assert scores == ({"combined", "recon", "latent", "complexity"} | ({"elbo"} if has_prior(model) else set()))
+    assert scores == set(valid_scores(model)) and {"combined", "density", "pixel-knn", "hyperplane"} <= scores
     for row in member["rows"]:
         assert 0 <= row["auroc"] <= 1 and 0 <= row["fpr_at_95_tpr"] <= 1
     assert (tiny_run.path / "detector.json").is_file()

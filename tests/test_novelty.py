@@ -81,12 +81,17 @@ def test_unfitted_use_raises_not_fitted(vae_run: Run, bars, tmp_path: Path) -> N
 
 def test_fit_returns_self_with_fitted_attributes(run: Run, bars) -> None:
     x_train, _, x_test, _ = bars
-    det = NoveltyDetector(run)
-    assert det.fit(x_train) is det
+    density = NoveltyDetector(run, score="density")
+    assert density.fit(x_train) is density
     for name in ("offset_", "reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_",
                  "precisions_cholesky_", "n_holdout_", "model_sha256_"):
+        assert hasattr(density, name), name
+    assert density.n_holdout_ == round(0.2 * len(x_train))
+    det = NoveltyDetector(run)
+    assert det.fit(x_train) is det
+    for name in ("offset_", "reference_images_", "robust_", "model_sha256_"):
         assert hasattr(det, name), name
-    assert det.n_holdout_ == round(0.2 * len(x_train))
+    assert det.reference_images_.shape == (len(x_train), 784) and det.robust_.shape == (3, 2)
     scores = det.score_samples(x_test)
     assert scores.shape == (len(x_test),) and scores.dtype == np.float64 and np.isfinite(scores).all()
     np.testing.assert_allclose(det.decision_function(x_test), scores - det.offset_)
@@ -105,7 +110,7 @@ def test_fit_is_deterministic(vae_run: Run, bars) -> None:
 
 
 def test_unknown_score_lists_the_valid_ones(run: Run, bars) -> None:
-    with pytest.raises(ValueError, match="choose one of combined, recon, latent") as info:
+    with pytest.raises(ValueError, match="choose one of combined, density, pixel-knn, hyperplane") as info:
         NoveltyDetector(run, score="magic").fit(bars[0])
     assert all(s in str(info.value) for s in valid_scores(run.model))
 
@@ -116,9 +121,10 @@ def test_elbo_needs_a_vae(run: Run, bars) -> None:
         det.fit(bars[0])
         assert np.isfinite(det.score_samples(bars[2])).all()
     else:
-        with pytest.raises(ValueError, match=r"score='elbo' .*needs a VAE.*combined, recon, latent, complexity"):
+        with pytest.raises(ValueError, match=r"score=.elbo. .*needs a VAE.*combined, density, .*complexity"):
             det.fit(bars[0])
-        assert valid_scores(run.model) == ("combined", "recon", "latent", "complexity")
+        assert valid_scores(run.model) == ("combined", "density", "pixel-knn", "hyperplane", "recon", "latent",
+                                           "complexity")
 
 
 @pytest.mark.parametrize("bad", [{"k": 0}, {"target_fpr": 0.0}, {"holdout": 1.0}])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from latentlab.analysis.novelty import NoveltyDetector, data_fingerprint
+from latentlab.analysis.novelty import NoveltyDetector
+from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData, load_dataset
 from latentlab.runs import Run
 

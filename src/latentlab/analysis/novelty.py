@@ -1,16 +1,17 @@
 """Is an image like the data a model was trained on? `NoveltyDetector` follows scikit-learn's outlier contract.
 
-Every single score fails in one direction. A model's likelihood (ELBO, reconstruction) rates simple images
-as more normal, so a Fashion-MNIST model finds MNIST digits *more* typical than its own test set; the
-complexity-corrected likelihood of Serra et al. (2020) fixes that and breaks the opposite direction. The
-default "combined" score therefore measures how typical the *joint* statistics of an image are (DoSE, Morningstar
-et al. 2021): negative log-likelihood, compressed size, distance to the training codes, the code norm and, for
-VAEs, the KL term, standardised and modelled by a Gaussian mixture fitted on held-out training images.
+A model's own evidence answers far questions (digits against garments) but loses near ones (a shirt against a
+T-shirt) to a plain nearest-neighbour search in pixels: on the one-class benchmark a deep autoencoder's detector
+scored 90.7 mean AUROC on Fashion-MNIST where raw-pixel 5-NN scored 92.3. The default "combined" score is therefore
+built from the two pixel views of `pixel_views` (a 5-NN distance and a local-hyperplane distance, each standardised
+by its leave-one-out median and MAD on the training images) and the model as a veto: an image the model
+reconstructs far worse than any training image (robust z of its squared error above VETO_Z) loses what it exceeds
+by. Single scores stay available: "density" (the joint density of NLL, compressed size, code distance, code norm
+and KL, DoSE-style, Morningstar et al. 2021), "pixel-knn", "hyperplane", "recon", "latent", "elbo", "complexity".
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Self
@@ -26,44 +27,45 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from latentlab.analysis.inference import embed
-from latentlab.analysis.mixture import CV_FOLDS, cross_fitted_log_density, fit_mixture, log_density
-from latentlab.analysis.statistics import LN2, as_uint8_images, complexity_bits, model_statistics
+from latentlab.analysis.mixture import (
+    CV_FOLDS,
+    cross_fitted_log_density,
+    density_features,
+    feature_names,
+    fit_density,
+    log_density,
+    n_components,
+)
+from latentlab.analysis.pixel_views import half_normalised, hull_distance, knn_distance, robust_scale, soft
+from latentlab.analysis.statistics import (
+    LN2,
+    as_uint8_images,
+    complexity_bits,
+    data_fingerprint,
+    model_fingerprint,
+    model_statistics,
+)
 from latentlab.errors import ConfigError
 from latentlab.files import atomic_write_bytes, atomic_write_text
 from latentlab.models import has_prior
 from latentlab.runs import Run, load_run
 
-SCORES = ("combined", "recon", "latent", "elbo", "complexity")
+SCORES = ("combined", "density", "pixel-knn", "hyperplane", "recon", "latent", "elbo", "complexity")
 VAE_ONLY = ("elbo",)
-FORMAT = 2  # bumped whenever a feature changes meaning: older files are refitted, not misread
-MAX_COMPONENTS = 4
-HOLDOUT_PER_COMPONENT = 400  # a full-covariance component needs a few hundred points to be estimated well
-_ARRAYS = ("reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_", "precisions_cholesky_")
+PIXEL_SCORES = ("combined", "pixel-knn", "hyperplane")
+FORMAT = 3  # bumped whenever a feature changes meaning: older files are refitted, not misread
+MAX_REFERENCE = 10_000  # reference images kept by the pixel views (memory: two float32 copies, 63 MB at 28x28)
+MAX_LOO = 5_000  # reference images scored leave-one-out to standardise the pixel views
+# How far (robust z, MADs) the model's squared error may exceed the training images' before it counts against an
+# image. Fixed once: beyond 5 MADs no training image of any class measured here lies, uniform noise lies at ~100.
+VETO_Z = 5.0
+_ARRAYS = ("reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_", "precisions_cholesky_",
+           "reference_images_", "robust_")
 
 
 def valid_scores(model: nn.Module) -> tuple[str, ...]:
     """The scores that apply to `model` (all of them for VAEs, all but "elbo" for plain autoencoders)."""
     return SCORES if has_prior(model) else tuple(s for s in SCORES if s not in VAE_ONLY)
-
-
-def feature_names(model: nn.Module) -> tuple[str, ...]:
-    """Columns of the "combined" score. Logs tame the long right tails of the distances and the KL; the NLL stays
-    linear, as its far tail is where noise lies (log NLL let 0.6% of noise pairs through on Fashion-MNIST)."""
-    names = ("nll", "complexity_bits", "log_knn_distance", "code_norm")
-    return (*names, "log_kl") if has_prior(model) else names
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """SHA-256 over the model's parameters and buffers: a saved detector is only reused for the same weights."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def data_fingerprint(x: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
 
 
 def file_stem(score: str) -> str:
@@ -72,18 +74,16 @@ def file_stem(score: str) -> str:
 
 
 class NoveltyDetector(OutlierMixin, BaseEstimator):
-    """Novelty detection with a trained autoencoder or VAE (the model of a `Run`, or a bare model).
+    """Novelty detection with a trained autoencoder or VAE (the model of a `Run`, a run directory, or a model).
 
-    `fit` takes uint8 training images (N, 28, 28) and sets `holdout` of them aside (a fixed permutation
-    seeded by `random_state`); the rest are the reference codes of the "latent" score, and the held-out
-    images fit the density of "combined" and the threshold `offset_`, the `target_fpr` quantile of their
-    scores, so about `target_fpr` of in-distribution images are rejected. `score_samples` is higher for
-    more normal images, `predict` gives +1 (in) or -1 (out).
-
-    Scores: "combined" (default, see the module docstring); "recon", minus the reconstruction loss (nats);
-    "latent", minus the mean distance to the `k` nearest reference codes; "elbo" (VAEs), the ELBO at the
-    posterior mean (deterministic: -(reconstruction of the decoded mean + KL)); "complexity", minus the
-    complexity-corrected NLL, -(NLL in bits - L(x)) with L(x) the zlib size of the image in bits.
+    `fit` takes in-distribution uint8 images (N, 28, 28). Pixel scores ("combined", "pixel-knn", "hyperplane") keep
+    them as references and standardise on leave-one-out scores; model scores set `holdout` of them aside (seeded by
+    `random_state`): the rest are the reference codes of "latent", the held-out ones fit the mixture of "density".
+    `offset_` is the `target_fpr` quantile of those held-out or left-out scores, so about `target_fpr` of
+    in-distribution images are rejected. `score_samples` is higher for more normal images; `predict` gives +1 (in)
+    or -1 (out). "recon" is minus the reconstruction loss (nats), "latent" minus the mean distance to the `k`
+    nearest reference codes, "elbo" (VAEs) the ELBO at the posterior mean, "complexity" minus the
+    complexity-corrected NLL of Serra et al. (2020), -(NLL in bits - zlib bits of the image).
     """
 
     def __init__(self, model_or_run: nn.Module | Run | str | Path, score: str = "combined", k: int = 5,
@@ -110,14 +110,43 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         self.model_sha256_ = model_fingerprint(model)
         self.data_sha256_ = data_fingerprint(x)
         self.n_reference_, self.n_holdout_ = len(reference), len(held)
+        if self.score in PIXEL_SCORES:
+            return self._fit_pixels(model, x)
         if self._needs_codes():
             self.reference_codes_ = embed(model, reference)
             self.neighbors_ = NearestNeighbors(n_neighbors=self.k).fit(self.reference_codes_)
         stats = self._statistics(model, held)
-        if self.score == "combined":
-            self._fit_density(self._features(model, stats))
+        if self.score == "density":
+            fitted = fit_density(density_features(model, stats), self.random_state)
+            for key, value in fitted.items():
+                setattr(self, key, value)
         self.offset_ = float(np.quantile(self._score(model, stats, held_out=True), self.target_fpr))
         return self
+
+    def _fit_pixels(self, model: nn.Module, x: np.ndarray) -> Self:
+        """The pixel views keep (up to MAX_REFERENCE of) all the images as references; MAX_LOO of them, each scored
+        against the others, standardise the views and set the threshold."""
+        rng = np.random.default_rng(self.random_state)
+        keep = np.sort(rng.permutation(len(x))[:MAX_REFERENCE])
+        self.reference_images_ = np.ascontiguousarray(x[keep]).reshape(len(keep), -1)
+        self.n_reference_, self.n_holdout_ = len(keep), 0
+        self._set_views()
+        loo = torch.from_numpy(np.sort(rng.permutation(len(keep))[:MAX_LOO]))
+        stats = model_statistics(model, x[keep][loo.numpy()])
+        stats["pixel_knn"] = knn_distance(self._view_a[loo], self._view_a, skip=loo)
+        stats["hull"] = hull_distance(self._view_b[loo], self._view_b, skip=loo)
+        self.robust_ = np.array([robust_scale(stats[k]) for k in ("pixel_knn", "hull", "mse")])
+        self.offset_ = float(np.quantile(self._score(model, stats), self.target_fpr))
+        return self
+
+    def _set_views(self) -> None:
+        images = self.reference_images_.reshape(len(self.reference_images_), *self._image_shape())
+        self._view_a = soft(images)
+        self._view_b = half_normalised(self._view_a)
+
+    def _image_shape(self) -> tuple[int, ...]:
+        c, h, w = getattr(self._model(), "image_shape", (1, 28, 28))
+        return (h, w) if c == 1 else (h, w, c)
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """Normality of each image (higher = more like the training data), float64 (N,)."""
@@ -164,13 +193,17 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         return model
 
     def _needs_codes(self) -> bool:
-        return self.score in ("combined", "latent")
+        return self.score in ("density", "latent")
 
     def _statistics(self, model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
         stats = model_statistics(model, x)
         stats["nll"] = stats["bce"] + stats.get("kl", 0.0)
-        if self.score in ("combined", "complexity"):
+        if self.score in ("density", "complexity"):
             stats["complexity_bits"] = complexity_bits(x)
+        if self.score in PIXEL_SCORES:
+            a = soft(x)
+            stats["pixel_knn"] = knn_distance(a, self._view_a)
+            stats["hull"] = hull_distance(half_normalised(a), self._view_b) if self.score != "pixel-knn" else None
         if self._needs_codes():
             dist = self.neighbors_.kneighbors(stats["code"], self.k, return_distance=True)[0] if len(x) else (
                 np.zeros((0, self.k)))
@@ -178,44 +211,26 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         return stats
 
     def _score(self, model: nn.Module, s: dict[str, np.ndarray], held_out: bool = False) -> np.ndarray:
-        if self.score == "recon":
-            return -s["bce"]
-        if self.score == "latent":
-            return -s["knn_distance"]
-        if self.score == "elbo":
-            return -s["nll"]
-        if self.score == "complexity":
-            return -(s["nll"] / LN2 - s["complexity_bits"])
-        z = (self._features(model, s) - self.feature_mean_) / self.feature_scale_
+        if self.score == "density":
+            return self._density(model, s, held_out)
+        return _SCORE_FUNCTIONS[self.score](self, s)
+
+    def _z(self, s: dict[str, np.ndarray], key: str, row: int) -> np.ndarray:
+        centre, scale = self.robust_[row]
+        return (s[key] - centre) / scale
+
+    def _combined(self, s: dict[str, np.ndarray]) -> np.ndarray:
+        veto = np.maximum(0.0, self._z(s, "mse", 2) - VETO_Z)
+        return -(self._z(s, "pixel_knn", 0) + self._z(s, "hull", 1)) - veto
+
+    def _density(self, model: nn.Module, s: dict[str, np.ndarray], held_out: bool) -> np.ndarray:
+        z = (density_features(model, s) - self.feature_mean_) / self.feature_scale_
         if held_out:
             # The threshold is a quantile of held-out scores; scoring the points the mixture was fitted on
             # would make them look more typical than new images (measured: 6.7% instead of 5% rejected on
             # MNIST), so each held-out image is scored by a mixture fitted on the other folds.
-            n_fit = len(z) - len(z) // CV_FOLDS
-            return cross_fitted_log_density(z, self._n_components(n_fit), self.random_state)
+            return cross_fitted_log_density(z, n_components(len(z) - len(z) // CV_FOLDS), self.random_state)
         return log_density(z, self.weights_, self.means_, self.precisions_cholesky_)
-
-    def _features(self, model: nn.Module, s: dict[str, np.ndarray]) -> np.ndarray:
-        tiny = 1e-6  # keeps log() finite for a code on top of a reference code, or a KL of zero
-        cols = {
-            "nll": s["nll"],
-            "complexity_bits": s["complexity_bits"],
-            "log_knn_distance": np.log(s["knn_distance"] + tiny),
-            "code_norm": np.linalg.norm(s["code"].astype(np.float64), axis=1),
-            "log_kl": np.log(s["kl"] + tiny) if "kl" in s else None,
-        }
-        return np.stack([cols[name] for name in feature_names(model)], axis=1)
-
-    def _n_components(self, n: int) -> int:
-        return int(np.clip(n // HOLDOUT_PER_COMPONENT, 1, MAX_COMPONENTS))
-
-    def _fit_density(self, features: np.ndarray) -> None:
-        self.feature_mean_ = features.mean(0)
-        # A constant feature (e.g. every code norm 0 for a dead encoder) must not divide by zero.
-        self.feature_scale_ = np.where(features.std(0) > 1e-9, features.std(0), 1.0)
-        z = (features - self.feature_mean_) / self.feature_scale_
-        gmm = fit_mixture(z, self._n_components(len(z)), self.random_state)
-        self.weights_, self.means_, self.precisions_cholesky_ = gmm.weights_, gmm.means_, gmm.precisions_cholesky_
 
     # ---- persistence: JSON + safetensors, never pickle --------------------------------------------------
 
@@ -230,7 +245,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
                 "params": {k: getattr(self, k) for k in ("score", "k", "target_fpr", "holdout", "random_state")},
                 "offset_": self.offset_, "model_sha256_": self.model_sha256_, "data_sha256_": self.data_sha256_,
                 "n_reference_": self.n_reference_, "n_holdout_": self.n_holdout_,
-                "features": list(feature_names(self._checked_model())) if self.score == "combined" else []}
+                "features": list(feature_names(self._checked_model())) if self.score == "density" else []}
         atomic_write_text(run_dir / f"{stem}.json", json.dumps(info, indent=2) + "\n")
         return run_dir / f"{stem}.json"
 
@@ -254,11 +269,27 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             raise ValueError(f"{path} was fitted for other model weights; delete it and refit")
         for key in ("offset_", "model_sha256_", "data_sha256_", "n_reference_", "n_holdout_"):
             setattr(det, key, info[key])
-        needed = set(_ARRAYS) if det.score == "combined" else {"reference_codes_"} if det._needs_codes() else set()
+        needed = ({"reference_images_", "robust_"} if det.score in PIXEL_SCORES else
+                  set(_ARRAYS[:6]) if det.score == "density" else {"reference_codes_"} if det._needs_codes() else set())
         if not needed <= set(arrays):
             raise ValueError(f"{path}: its .safetensors lacks {sorted(needed - set(arrays))}; delete both and refit")
         for key in needed:
             setattr(det, key, arrays[key])
         if det._needs_codes():
             det.neighbors_ = NearestNeighbors(n_neighbors=det.k).fit(det.reference_codes_)
+        if det.score in PIXEL_SCORES:
+            det._set_views()
         return det
+
+
+# The scores computed from per-image statistics (all but "density", which needs the fitted mixture): higher is
+# more normal. One entry per score; `SCORES` lists them all.
+_SCORE_FUNCTIONS = {
+    "combined": NoveltyDetector._combined,
+    "pixel-knn": lambda det, s: -det._z(s, "pixel_knn", 0),
+    "hyperplane": lambda det, s: -det._z(s, "hull", 1),
+    "recon": lambda det, s: -s["bce"],
+    "latent": lambda det, s: -s["knn_distance"],
+    "elbo": lambda det, s: -s["nll"],
+    "complexity": lambda det, s: -(s["nll"] / LN2 - s["complexity_bits"]),
+}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import numpy as np
+import torch
 from torch import nn
 
 from latentlab.analysis.inference import BATCH, per_image
@@ -60,3 +62,16 @@ def require_finite(terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                            f"first at index {rows[0]}): its weights are broken, as after a diverged training; "
                            "retrain with a lower learning rate (train.lr) or a gradient clip (train.grad_clip)")
     return terms
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 over the model's parameters and buffers: a saved detector is only reused for the same weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def data_fingerprint(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()

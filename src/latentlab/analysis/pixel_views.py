@@ -1,0 +1,91 @@
+"""Distances in pixel space that a detector can trust on near-distribution questions (one class against the
+others of the same data set), where a model's own likelihood and codes lose to a plain nearest-neighbour search.
+
+Two views of each image, both fixed once for all data sets (no parameter is fitted on test images):
+- view A: `soft(x)` = a Gaussian blur (sigma 1 px) of sqrt(x): the square root lifts faint strokes so that shape
+  counts more than brightness, the blur forgives one-pixel shifts. Its score is the mean Euclidean distance to the
+  `K_NEAREST` (5) nearest reference images.
+- view B: `soft(x)` divided by the square root of its norm (brightness half normalised). Its score is the distance
+  to the ridge-regularised affine hull of the `K_HULL` (20) nearest reference images (the local hyperplane distance
+  of Vincent & Bengio, "K-local hyperplane and convex distance nearest neighbor algorithms", NIPS 2001): an image
+  between two training images is close to their hull even when far from each.
+Measured on the one-class protocol (train on one class, all 10,000 test images; 2-core CPU): Fashion-MNIST mean
+AUROC 95.05 (raw-pixel 5-NN 92.31), no class under 86.4; each view alone: A 93.9, B 92.5 (see README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SIGMA = 1.0  # blur, pixels
+K_NEAREST = 5
+K_HULL = 20
+RIDGE = 1.0  # lambda of the local hyperplane's ridge: keeps 20 neighbours in 784-D from fitting any point exactly
+CHUNK = 512  # query rows per distance block: 512 x 20,000 float32 distances is 40 MB
+
+
+def soft(x: np.ndarray) -> Tensor:
+    """uint8 images (N, H, W) or (N, H, W, C) -> float32 (N, D) of view A: blur(sqrt(x / 255))."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).float().div_(255.0).sqrt_()
+    t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    r = int(np.ceil(3 * SIGMA))
+    g = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * SIGMA**2))
+    g = (g / g.sum()).to(t.dtype)
+    c = t.shape[1]
+    # Separable and per channel, with zero padding (the data sets' backgrounds are black).
+    t = F.conv2d(F.pad(t, (r, r, 0, 0)), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    t = F.conv2d(F.pad(t, (0, 0, r, r)), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return t.flatten(1)
+
+
+def half_normalised(a: Tensor) -> Tensor:
+    """View B from view A: each row divided by the square root of its norm."""
+    return a / a.norm(dim=1, keepdim=True).clamp_min(1e-6).sqrt()
+
+
+def neighbours(q: Tensor, ref: Tensor, k: int, skip: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Squared distances and indices of the `k` nearest rows of `ref` for each row of `q`; `skip[i]` (a row of `ref`)
+    is left out for query i, which scores a reference image against the others (leave one out)."""
+    k = min(k, len(ref) - (skip is not None))
+    norms = (ref * ref).sum(1)
+    dists, index = [], []
+    for i in range(0, len(q), CHUNK):
+        qi = q[i:i + CHUNK]
+        d = ((qi * qi).sum(1, keepdim=True) + norms[None] - 2 * qi @ ref.T).clamp_min_(0)
+        if skip is not None:
+            d[torch.arange(len(qi)), skip[i:i + CHUNK]] = float("inf")
+        v, j = d.topk(k, dim=1, largest=False)
+        dists.append(v)
+        index.append(j)
+    if not dists:
+        return torch.zeros(0, k), torch.zeros(0, k, dtype=torch.long)
+    return torch.cat(dists), torch.cat(index)
+
+
+def knn_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndarray:
+    """View A's score: mean distance to the K_NEAREST nearest reference rows, float64 (N,)."""
+    return neighbours(q, ref, K_NEAREST, skip)[0].sqrt().mean(1).double().numpy()
+
+
+def hull_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndarray:
+    """View B's score: distance to the ridge-regularised affine hull of the K_HULL nearest reference rows (N,)."""
+    _, index = neighbours(q, ref, K_HULL, skip)
+    out = []
+    for i in range(0, len(q), CHUNK):
+        near = ref[index[i:i + CHUNK]]  # (m, K, D)
+        qi = q[i:i + CHUNK, None, :]
+        centre = near.mean(1, keepdim=True)
+        v = near - centre
+        eye = RIDGE * torch.eye(v.shape[1], dtype=v.dtype)
+        alpha = torch.linalg.solve(v @ v.transpose(1, 2) + eye, v @ (qi - centre).transpose(1, 2))
+        out.append((qi - centre - alpha.transpose(1, 2) @ v).norm(dim=2).squeeze(1))
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def robust_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826 x MAD (a standard deviation for normal data, unmoved by a few extreme values)."""
+    med = float(np.median(values))
+    return med, max(1.4826 * float(np.median(np.abs(values - med))), 1e-12)
