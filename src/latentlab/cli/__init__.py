@@ -18,10 +18,11 @@ FLAGS = {
     "train.lr": "--lr", "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.seed": "--seed",
     "train.device": "--device", "model.latent_dim": "--latent-dim", "train.noise.kind": "--noise",
     "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
-    "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
+    "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto", "jobs": "--jobs",
+    "executor": "--executor", "threads": "--threads",
 }
-_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto)"
-                   r"(?==|\b)")
+_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|" + "|".join(k for k in FLAGS if "." not in k)
+                   + r")(?==|\b)")
 
 
 def in_flags(message: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,9 +102,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         overrides["train.epochs"] = args.epochs
     page = build_report(args.out, args.profile, presets=args.presets, data_dir=args.data_dir,
                         overrides=overrides or None, iwae_k=args.iwae_k, progress=not args.quiet,
-                        command=" ".join(["latentlab", *sys.argv[1:]]))
+                        command=" ".join(["latentlab", *sys.argv[1:]]), jobs=args.jobs, executor=args.executor,
+                        threads=args.threads)
     print(page)
-    return 0
+    failed = json.loads((page.parent / "metrics.json").read_text()).get("failed") or {}
+    for preset, why in failed.items():
+        print(f"latentlab report: {preset} failed: {why['error']} (its run is left {why['status'] or 'empty'}; "
+              "run the same command again to redo it)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:

@@ -22,6 +22,17 @@ def _parse_set(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help=f"{what} at once, each in its own worker process (default: cores // 2, at least 1; "
+                        "1 runs them here, one after another)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads per task (default: cores // jobs; with --jobs 1, torch's own setting)")
+    p.add_argument("--executor", metavar="dask://HOST:PORT",
+                   help=f"run the {what} on a Dask cluster instead (needs the cluster extra: "
+                        "pip install 'latentlab[cluster]')")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
     parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on MNIST-style images.")
@@ -63,6 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
+    _add_runner_flags(p, "experiments")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=c.cmd_report)
 
