@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
 import numpy as np
 import pytest
 
@@ -26,3 +30,23 @@ def bars() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): 512 + 128 synthetic bar images."""
     x, y = make_images(640)
     return x[:512], y[:512], x[512:], y[512:]
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def expire(*_: object) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def deadline() -> Callable[[int], AbstractContextManager[None]]:
+    """`with deadline(s):` raises TimeoutError in the main thread after s seconds: a test that hangs fails."""
+    return _deadline

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,21 +41,6 @@ def nap(path: str) -> str:
     return path
 
 
-@contextmanager
-def deadline(seconds: int):
-    """TimeoutError in the main thread if the block takes longer: a test that hangs fails instead."""
-    def expire(*_):
-        raise TimeoutError(f"took more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def test_jobs_1_runs_here_in_order_and_reports_a_raising_task(capsys) -> None:
     out = run_tasks(square, [3, 2, 1], jobs=1, desc="squares")
     assert [o.label for o in out] == ["3", "2", "1"]
@@ -80,7 +64,7 @@ def test_jobs_1_lets_ctrl_c_through_and_stops() -> None:
     assert ran == [0, 1]
 
 
-def test_a_pool_gives_the_same_results_in_task_order_with_its_share_of_the_cores() -> None:
+def test_a_pool_gives_the_same_results_in_task_order_with_its_share_of_the_cores(deadline) -> None:
     here = run_tasks(square, range(6), jobs=1, progress=False)
     with deadline(120):
         pooled = run_tasks(square, range(6), jobs=2, progress=False)
@@ -92,7 +76,7 @@ def test_a_pool_gives_the_same_results_in_task_order_with_its_share_of_the_cores
 
 
 @pytest.mark.slow
-def test_a_dead_worker_fails_its_task_only() -> None:
+def test_a_dead_worker_fails_its_task_only(deadline) -> None:
     with deadline(180):
         out = run_tasks(die_on_three, range(6), jobs=2, progress=False)
     assert [o.result for o in out] == [0, 1, 4, None, 16, 25]
@@ -101,7 +85,7 @@ def test_a_dead_worker_fails_its_task_only() -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_what_has_not_started_and_stops_the_workers(tmp_path) -> None:
+def test_ctrl_c_cancels_what_has_not_started_and_stops_the_workers(tmp_path, deadline) -> None:
     paths = [str(tmp_path / f"task{i}") for i in range(5)]
 
     def press_ctrl_c() -> None:  # once two tasks run, as a terminal's Ctrl-C reaching this process would
@@ -140,14 +124,14 @@ def test_a_given_executor_is_used_and_left_open() -> None:
     assert run_tasks(square, [], jobs=2, progress=False) == []
 
 
-def test_an_unreachable_dask_scheduler_is_a_config_error() -> None:
+def test_an_unreachable_dask_scheduler_is_a_config_error(deadline) -> None:
     pytest.importorskip("distributed")
     with deadline(60), pytest.raises(ConfigError, match="no Dask scheduler answered"):
         run_tasks(square, [1], executor="dask://127.0.0.1:9")  # port 9 (discard): nothing listens
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_results_of_jobs_1() -> None:
+def test_dask_local_cluster_gives_the_results_of_jobs_1(deadline) -> None:
     distributed = pytest.importorskip("distributed")
     import cloudpickle
 
