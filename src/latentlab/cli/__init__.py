@@ -19,7 +19,7 @@ FLAGS = {
     "train.device": "--device", "model.latent_dim": "--latent-dim", "train.noise.kind": "--noise",
     "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
     "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto", "jobs": "--jobs",
-    "executor": "--executor", "threads": "--threads",
+    "executor": "--executor", "threads": "--threads", "grid": "--set-grid", "seeds": "--seeds",
 }
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|" + "|".join(k for k in FLAGS if "." not in k)
                    + r")(?==|\b)")

@@ -112,6 +112,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from latentlab.runner.sweep import TABLE_MD, markdown, sweep
+
+    table = sweep(args.preset, dict(args.set_grid), seeds=args.seeds, epochs=args.epochs, profile=args.profile,
+                  out=args.out, dataset_name=args.dataset, data_dir=args.data_dir, overrides=dict(args.set or []),
+                  metrics=args.metrics, jobs=args.jobs, executor=args.executor, threads=args.threads,
+                  progress=not args.quiet)
+    print(markdown(table))
+    print(Path(args.out or Path("sweeps") / args.preset) / TABLE_MD)
+    return 1 if any(row["failed"] for row in table["rows"]) else 0
+
+
 def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:
     from latentlab.data import load_dataset
     from latentlab.runs import load_run

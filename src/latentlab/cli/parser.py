@@ -22,6 +22,16 @@ def _parse_set(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _parse_grid(text: str) -> tuple[str, list[Any]]:
+    key, sep, values = text.partition("=")
+    if not sep or not values:
+        raise argparse.ArgumentTypeError(f"--set-grid wants KEY=V1,V2,... (e.g. train.lr=1e-3,3e-3), got {text!r}")
+    try:
+        return key, json.loads(f"[{values}]")  # numbers, true/false, lists such as [128,64],[256]
+    except json.JSONDecodeError:
+        return key, values.split(",")  # names, e.g. train.schedule=none,cosine
+
+
 def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--jobs", type=int, metavar="N",
                    help=f"{what} at once, each in its own worker process (default: cores // 2, at least 1; "
@@ -77,6 +87,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_runner_flags(p, "experiments")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=c.cmd_report)
+
+    p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
+    p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--set-grid", action="append", type=_parse_grid, required=True, metavar="KEY=V1,V2,...",
+                   help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per grid point (default 3)")
+    p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)")
+    p.add_argument("--profile", choices=PROFILES, default="quick", help="epoch budget of the preset (default quick)")
+    p.add_argument("--dataset", help="dataset name instead of the preset's (e.g. mnist-sample)")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="fix a config field")
+    p.add_argument("--metrics", action="store_true", help="also measure each run's test reconstruction")
+    p.add_argument("--out", help="output folder (default: sweeps/PRESET)")
+    _add_runner_flags(p, "trainings")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=c.cmd_sweep)
 
     if command == "plot":
         from latentlab.figures.from_runs import PLOTS
