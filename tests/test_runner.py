@@ -124,6 +124,13 @@ def test_a_given_executor_is_used_and_left_open() -> None:
     assert run_tasks(square, [], jobs=2, progress=False) == []
 
 
+def test_the_costliest_tasks_are_sent_first_and_results_stay_in_task_order() -> None:
+    ran = []
+    with ThreadPoolExecutor(1) as pool:
+        out = run_tasks(lambda x: ran.append(x) or x, [1, 5, 3], executor=pool, cost=float, progress=False)
+    assert ran == [5, 3, 1] and [o.result for o in out] == [1, 5, 3]
+
+
 def test_an_unreachable_dask_scheduler_is_a_config_error(deadline) -> None:
     pytest.importorskip("distributed")
     with deadline(60), pytest.raises(ConfigError, match="no Dask scheduler answered"):

@@ -54,7 +54,8 @@ class Outcome:
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | None = None,
               executor: Executor | str | Any | None = None, threads: int | None = None, progress: bool = True,
-              desc: str = "tasks", label: Callable[[Any], str] = str) -> list[Outcome]:
+              desc: str = "tasks", label: Callable[[Any], str] = str,
+              cost: Callable[[Any], float] | None = None) -> list[Outcome]:
     """`fn(task)` for every task; returns one Outcome per task, in task order. A task that raises, or whose worker
     dies, is an Outcome with an error; the other tasks go on. Ctrl-C cancels what has not started, asks the
     running tasks to stop, shuts the workers down and re-raises KeyboardInterrupt.
@@ -66,7 +67,8 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | Non
     jobs=1 this process's own setting. Give the same number to compare jobs=1 and a pool bit for bit.
     `fn` and the tasks must be picklable for anything but jobs=1: `fn` a module's top-level function, and the tasks
     small (a data set's name rather than its arrays, where a worker can load it). `label(task)` names a task in
-    the lines printed with `progress` (on stderr: a bar, a line per task, a summary).
+    the lines printed with `progress` (on stderr: a bar, a line per task, a summary). `cost(task)`, a rough
+    guess of a task's time, sends the costliest first to a pool, so that the longest does not start last.
     """
     tasks = list(tasks)
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
@@ -91,7 +93,8 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | Non
                 for i, task in enumerate(tasks):
                     done(i, _from_reply(task, labels[i], call(fn, task)))
         elif tasks:
-            _parallel(fn, tasks, labels, executor, jobs, threads, done)
+            order = sorted(range(len(tasks)), key=lambda i: -cost(tasks[i])) if cost else range(len(tasks))
+            _parallel(fn, tasks, labels, list(order), executor, jobs, threads, done)
     finally:
         bar.close()
     final = [o for o in outcomes if o is not None]
@@ -146,15 +149,15 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _parallel(fn: Callable[[Any], Any], tasks: list[Any], labels: list[str], executor: Any, jobs: int,
-              threads: int | None, done: Callable[[int, Outcome], None]) -> None:
+def _parallel(fn: Callable[[Any], Any], tasks: list[Any], labels: list[str], order: list[int], executor: Any,
+              jobs: int, threads: int | None, done: Callable[[int, Outcome], None]) -> None:
     if executor is None or isinstance(executor, ProcessPoolExecutor):
         check_picklable(fn)  # fail once, here, rather than once per task (Dask's cloudpickle sends lambdas too)
     opened = open_executor(executor, jobs, len(tasks), threads)
     futures: dict[Future, int] = {}
     try:
-        for i, task in enumerate(tasks):
-            futures[opened.executor.submit(call, fn, task, True)] = i
+        for i in order:
+            futures[opened.executor.submit(call, fn, tasks[i], True)] = i
         broken = []
         for future in as_completed(futures):
             i = futures[future]
