@@ -90,7 +90,7 @@ def sweep(preset: str, grid: dict[str, Sequence[Any]], *, seeds: int = 3, epochs
             seed = base.train.seed + k
             cfg = check_config(override(base, {**dict(point), "train.seed": seed}))
             name = "_".join([*(f"{key.rsplit('.', 1)[-1]}={_short(v)}" for key, v in point), f"seed={seed}"])
-            tasks.append(SweepTask(point, seed, cfg, out / "runs" / name, data.name,
+            tasks.append(SweepTask(point, seed, cfg, out / "runs" / name, base.dataset,  # a name or a path
                                    None if data_dir is None else str(data_dir), metrics))
     outcomes = run_tasks(train_point, tasks, jobs=jobs, executor=executor, threads=threads, progress=progress,
                          desc="sweep")
