@@ -216,15 +216,15 @@ def _stop(executor: Executor, futures: dict[Future, int], local: bool) -> None:
             executor.shutdown(wait=False)
         return
     workers = list((getattr(executor, "_processes", None) or {}).values())  # no public way to reach them
-    until = time.monotonic() + GRACE_S
-    while time.monotonic() < until:
+    until, running = time.monotonic() + GRACE_S, True
+    while running and time.monotonic() < until:
         # Again each second: a worker may have taken a task that was already queued to it after the last one.
         for p in workers:
             if p.is_alive() and p.pid is not None:
                 os.kill(p.pid, signal.SIGINT)
-        if not wait(futures, timeout=1.0).not_done:
-            break
-    for p in workers:
-        if p.is_alive():
-            p.terminate()
+        running = bool(wait(futures, timeout=1.0).not_done)
+    if running:  # a task that ignores Ctrl-C: end its worker (idle workers exit by themselves, cleaning up)
+        for p in workers:
+            if p.is_alive():
+                p.terminate()
     executor.shutdown(wait=True, cancel_futures=True)
