@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
 import numpy as np
 import pytest
 
@@ -102,3 +106,23 @@ def one_class_npz(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("one-class") / "toy.npz"
     np.savez(path, x=x, y=y, x_test=x_test, y_test=y_test)
     return str(path)
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def expire(*_: object) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def deadline() -> Callable[[int], AbstractContextManager[None]]:
+    """`with deadline(s):` raises TimeoutError in the main thread after s seconds: a test that hangs fails."""
+    return _deadline

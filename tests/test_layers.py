@@ -24,7 +24,7 @@ LAYERS = [
     {"training"},
     {"analysis"},
     {"figures"},
-    {"report", "export", "benchmark"},
+    {"report", "export", "benchmark", "runner"},
     {"cli", "web", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -13,7 +13,9 @@ TINY = {"train.epochs": 1, "train.batch_size": 512}
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    page = build_report(out, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, iwae_k=4, progress=False)
+    # One torch thread, as each of two workers has on two cores: the jobs=2 report below must match it bit for bit.
+    page = build_report(out, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, iwae_k=4, progress=False,
+                        jobs=1, threads=1)
     return out, page
 
 
@@ -42,6 +44,45 @@ def test_report_reuses_finished_runs(report):
     build_report(out, presets=["mnist-vae"], overrides=TINY, iwae_k=4, progress=False)
     assert (out / "runs" / "mnist-vae" / "model.safetensors").stat().st_mtime_ns == before
     assert "reused a finished run" in (out / "index.html").read_text()
+
+
+def _numbers(metrics: dict) -> dict:
+    """metrics.json's runs without what differs between two identical builds (timestamps, timings)."""
+    return {name: {k: v for k, v in m.items() if k not in ("created", "timings_s")} for name, m in metrics.items()}
+
+
+@pytest.mark.slow
+def test_report_with_two_jobs_reports_a_failed_experiment_then_completes_it_with_the_same_numbers(report, tmp_path):
+    out, _ = report
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mnist-vae").write_text("in the way")  # this experiment cannot write its run directory
+    page = build_report(tmp_path, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, iwae_k=4,
+                        progress=False, jobs=2, threads=1)
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(summary["runs"]) == ["mnist-denoise"]
+    assert summary["failed"]["mnist-vae"]["status"] is None
+    assert "NotADirectoryError" in summary["failed"]["mnist-vae"]["error"]
+    html = page.read_text()
+    assert "Experiments that failed" in html and "NotADirectoryError" in html and "1.3 A denoising" in html
+    assert "1.4 A variational autoencoder" not in html
+
+    (tmp_path / "runs" / "mnist-vae").unlink()
+    denoise = tmp_path / "runs" / "mnist-denoise" / "model.safetensors"
+    before = denoise.stat().st_mtime_ns
+    build_report(tmp_path, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, iwae_k=4, progress=False,
+                 jobs=2, threads=1)
+    assert denoise.stat().st_mtime_ns == before  # the finished run was reused, only the missing one trained
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert again["failed"] == {} and "Experiments that failed" not in page.read_text()
+    alone = {p: json.loads((out / "runs" / p / "metrics.json").read_text()) for p in ("mnist-denoise", "mnist-vae")}
+    assert _numbers(again["runs"]) == _numbers(alone)
+
+
+def test_report_checks_jobs_and_executor(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--presets", "mnist-vae", "--jobs", "0", "--quiet"]) == 2
+    assert "(on the command line: jobs is --jobs)" in capsys.readouterr().err
+    assert main(["report", "--out", str(tmp_path), "--presets", "mnist-vae", "--executor", "x", "--quiet"]) == 2
+    assert "dask://HOST:PORT" in capsys.readouterr().err
 
 
 def test_report_rejects_unknown_presets(tmp_path, capsys):

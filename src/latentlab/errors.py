@@ -30,6 +30,10 @@ class TrainingError(LatentlabError, RuntimeError):
     """Training cannot go on (non-finite loss, a resume that does not fit, no such device)."""
 
 
+class TaskError(LatentlabError, RuntimeError):
+    """A task given to `latentlab.runner` could not run to its end: its worker process died, or it was cancelled."""
+
+
 class ImageError(LatentlabError, ValueError):
     """An image cannot be used as model input; `status` is the HTTP status that says why (400, 413 or 415)."""
 

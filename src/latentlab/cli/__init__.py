@@ -21,10 +21,11 @@ FLAGS = {
     "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
     "tensorboard_dir": "--tensorboard",
     "preset": "--preset", "steps": "--steps", "classes": "--classes", "seeds": "--seeds", "jobs": "--jobs",
+    "executor": "--executor", "threads": "--threads", "grid": "--set-grid",
 }
 # Names that are also everyday words ("classes", "steps") count only when a message writes them as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
-                   r"|tensorboard_dir)(?==|\b)|(?<![\w.-])(preset|steps|classes|seeds|jobs)(?==)")
+                   r"|tensorboard_dir|executor)(?==|\b)|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid)(?==)")
 
 
 def in_flags(message: str) -> str:

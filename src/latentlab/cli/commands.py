@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -128,9 +129,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         overrides["train.epochs"] = args.epochs
     page = build_report(args.out, args.profile, presets=args.presets, data_dir=args.data_dir,
                         overrides=overrides or None, iwae_k=args.iwae_k, progress=not args.quiet,
-                        command=" ".join(["latentlab", *sys.argv[1:]]))
+                        command=" ".join(["latentlab", *sys.argv[1:]]), jobs=args.jobs, executor=args.executor,
+                        threads=args.threads)
     print(page)
-    return 0
+    failed = json.loads((page.parent / "metrics.json").read_text()).get("failed") or {}
+    for preset, why in failed.items():
+        print(f"latentlab report: {preset} failed: {why['error']} (its run is left {why['status'] or 'empty'}; "
+              "run the same command again to redo it)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from latentlab.runner.sweep import TABLE_MD, markdown, sweep
+
+    table = sweep(args.preset, dict(args.set_grid), seeds=args.seeds, epochs=args.epochs, profile=args.profile,
+                  out=args.out, dataset_name=args.dataset, data_dir=args.data_dir, overrides=dict(args.set or []),
+                  metrics=args.metrics, jobs=args.jobs, executor=args.executor, threads=args.threads,
+                  progress=not args.quiet)
+    print(markdown(table))
+    print(Path(args.out or Path("sweeps") / args.preset) / TABLE_MD)
+    return 1 if any(row["failed"] for row in table["rows"]) else 0
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:

@@ -32,6 +32,27 @@ def _parse_classes(text: str) -> list[int]:
                                          f"{text!r}") from None
 
 
+def _parse_grid(text: str) -> tuple[str, list[Any]]:
+    key, sep, values = text.partition("=")
+    if not sep or not values:
+        raise argparse.ArgumentTypeError(f"--set-grid wants KEY=V1,V2,... (e.g. train.lr=1e-3,3e-3), got {text!r}")
+    try:
+        return key, json.loads(f"[{values}]")  # numbers, true/false, lists such as [128,64],[256]
+    except json.JSONDecodeError:
+        return key, values.split(",")  # names, e.g. train.schedule=none,cosine
+
+
+def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help=f"{what} at once, each in its own worker process (default: cores // 2, at least 1; "
+                        "1 runs them here, one after another)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads per task (default: cores // jobs; with --jobs 1, torch's own setting)")
+    p.add_argument("--executor", metavar="dask://HOST:PORT",
+                   help=f"run the {what} on a Dask cluster instead (needs the cluster extra: "
+                        "pip install 'latentlab[cluster]')")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
     parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on MNIST-style images.")
@@ -78,8 +99,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
+    _add_runner_flags(p, "experiments")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=c.cmd_report)
+
+    p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
+    p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--set-grid", action="append", type=_parse_grid, required=True, metavar="KEY=V1,V2,...",
+                   help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per grid point (default 3)")
+    p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)")
+    p.add_argument("--profile", choices=PROFILES, default="quick", help="epoch budget of the preset (default quick)")
+    p.add_argument("--dataset", help="dataset name instead of the preset's (e.g. mnist-sample)")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="fix a config field")
+    p.add_argument("--metrics", action="store_true", help="also measure each run's test reconstruction")
+    p.add_argument("--out", help="output folder (default: sweeps/PRESET)")
+    _add_runner_flags(p, "trainings")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=c.cmd_sweep)
 
     if command == "plot":
         from latentlab.figures.from_runs import PLOTS

@@ -7,23 +7,23 @@ import html
 import json
 import sys
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from latentlab.analysis.evaluate import METRICS, compute_metrics, write_metrics
 from latentlab.benchmark import STEPS
-from latentlab.config import RunConfig, override
-from latentlab.data import DatasetError, ImageData, load_dataset
+from latentlab.config import override
+from latentlab.data import DatasetError, ImageData
 from latentlab.errors import ConfigError, RunError
-from latentlab.figures import from_runs as plots
-from latentlab.figures import save_figure
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.report.html import render_page
-from latentlab.runs import CONFIG, META, STATE, load_run, read_json, versions
-from latentlab.training import train
+from latentlab.report.tasks import RunTask, run_experiment
+from latentlab.runner import dataset, default_jobs, run_tasks
+from latentlab.runs import META, load_run, read_json, versions
+from latentlab.training.reuse import ensure_run  # noqa: F401  (its home before the runner; callers import it here)
 
 
 @dataclass(frozen=True)
@@ -62,56 +62,29 @@ BENCHMARK_STEPS = STEPS
 def resolve_data(name: str, data_dir: str | Path | None, progress: bool) -> tuple[ImageData, str | None]:
     """The dataset, or its bundled sample when the full one cannot be found or downloaded (and why)."""
     try:
-        return load_dataset(name, data_dir=data_dir, progress=progress), None
+        return dataset(name, data_dir, progress), None
     except DatasetError as exc:
         sample = f"{name}-sample"
         try:
-            data = load_dataset(sample, progress=progress)
+            data = dataset(sample, None, progress)
         except DatasetError:
             raise exc from None
         return data, (f"The full {name} could not be found on this machine nor downloaded, so the bundled {sample} "
                       f"was used; `latentlab datasets` shows where datasets are looked for.")
 
 
-def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
-    """Reuse a finished run with the same config, resume an interrupted one, else train from scratch."""
-    meta = _existing_meta(run_dir)
-    same = meta is not None and _same_config(run_dir, cfg)
-    if same and meta.get("status") in ("finished", "early-stopped"):
-        return "reused", 0.0
-    resume = same and meta.get("status") == "interrupted" and (run_dir / STATE).is_file()
-    if not resume and run_dir.exists():
-        for p in run_dir.iterdir():
-            if p.is_file():
-                p.unlink()
-    t0 = time.perf_counter()
-    extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
-             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test)}
-    result = train(cfg, data.x_train, data.x_test, run_dir, resume=resume, quiet=not progress, meta=extra)
-    if result.status == "interrupted":
-        raise KeyboardInterrupt
-    return ("resumed" if resume else "trained"), time.perf_counter() - t0
-
-
-def _existing_meta(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return read_json(run_dir / META) if (run_dir / META).is_file() else None
-    except RunError:
-        return None
-
-
-def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
-    try:
-        return RunConfig.from_dict(read_json(run_dir / CONFIG)) == cfg
-    except Exception:  # any unreadable config means "not the same": retrain
-        return False
-
-
 def build_report(out: str | Path = "report", profile: str = "quick", *, presets: list[str] | None = None,
                  data_dir: str | Path | None = None, overrides: dict[str, Any] | None = None, iwae_k: int = 100,
-                 progress: bool = True, command: str = "") -> Path:
+                 progress: bool = True, command: str = "", jobs: int | None = None,
+                 executor: Executor | str | Any | None = None, threads: int | None = None) -> Path:
     """Reproduce the seed report into `out`/index.html (+ figures/, runs/, metrics.json); returns the page path.
-    `command` is shown on the page as the command that made it (the CLI passes its own)."""
+
+    Each experiment (training, metrics, figures) is a task of `latentlab.runner.run_tasks`: `jobs` at once in
+    local worker processes (1: here, one after another), or on `executor` (an Executor or "dask://HOST:PORT"),
+    with `threads` torch threads each (see `run_tasks`: the same count gives the same numbers, bit for bit).
+    An experiment that fails is listed on the page and under "failed" in metrics.json with its error, and the
+    others go on; running the same call again reuses finished runs and resumes or redoes the rest. `command` is
+    shown on the page as the command that made it (the CLI passes its own)."""
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -121,41 +94,52 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}")
     started = time.perf_counter()
-    cache: dict[str, tuple[ImageData, str | None]] = {}
-    parts: list[dict[str, Any]] = []
+    here = executor is None and (jobs or default_jobs()) == 1  # only then may a task print its own progress
+    resolved: dict[str, tuple[ImageData, str | None]] = {}
+    tasks, sources = [], []
     for section in sections:
         cfg = preset_config(section.preset, profile)
         if overrides:
             cfg = override(cfg, overrides)
-        if cfg.dataset not in cache:
-            cache[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress)
-        data, fallback = cache[cfg.dataset]
-        cfg = replace(cfg, dataset=data.ref)  # the sample when it stood in; a path made absolute
+        if cfg.dataset not in resolved:
+            resolved[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress)
+        data, fallback = resolved[cfg.dataset]
         _say(progress, f"[{section.number}] {section.preset} on {data.name} ({data.source})")
-        run_dir = runs_dir / section.preset
-        how, train_s = ensure_run(cfg, run_dir, data, progress)
-        run = load_run(run_dir)
-        metrics = _metrics(run, data, how, iwae_k, progress)
-        figs = _figures(run, data, fig_dir, section)
-        parts.append({"section": section, "run": run, "data": data, "fallback": fallback, "how": how,
-                      "train_s": train_s, "metrics": metrics, "figures": figs})
+        sources.append((data, fallback))
+        tasks.append(RunTask(section.preset, replace(cfg, dataset=data.ref), runs_dir / section.preset, fig_dir,
+                             data.ref, None if fallback or data_dir is None else str(data_dir), iwae_k,
+                             progress and here))
+    outcomes = run_tasks(run_experiment, tasks, jobs=jobs, executor=executor, threads=threads, progress=progress,
+                         desc="report", cost=lambda t: _cost(t, resolved))
+    parts: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for section, task, (data, fallback), outcome in zip(sections, tasks, sources, outcomes, strict=True):
+        if outcome.ok:
+            parts.append({"section": section, "run": load_run(task.run_dir), "data": data, "fallback": fallback,
+                          **outcome.result})
+        else:
+            failed.append({"section": section, "preset": section.preset, "error": outcome.why,
+                           "status": _status(task.run_dir)})
     bench = None
     if wanted is None or BENCHMARK in wanted:
-        if BENCHMARK_DATA not in cache:
-            cache[BENCHMARK_DATA] = resolve_data(BENCHMARK_DATA, data_dir, progress)
-        bench = one_class_section(*cache[BENCHMARK_DATA], BENCHMARK_CLASSES[profile], out / "benchmark", progress)
+        if BENCHMARK_DATA not in resolved:
+            resolved[BENCHMARK_DATA] = resolve_data(BENCHMARK_DATA, data_dir, progress)
+        bench = one_class_section(*resolved[BENCHMARK_DATA], BENCHMARK_CLASSES[profile], out / "benchmark",
+                                  progress)
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}
-    page = render_page(parts, env, _embed, benchmark=bench)
+    page = render_page(parts, env, _embed, failed, benchmark=bench)
     atomic_write_text(out / "index.html", page)
-    summary: dict[str, Any] = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts}}
+    summary: dict[str, Any] = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts},
+                               "failed": {f["preset"]: {"error": f["error"], "status": f["status"]} for f in failed}}
     if bench:
         r = bench["result"]
         summary["benchmarks"] = {BENCHMARK: {"dataset": r["dataset"]["name"], "classes": r["settings"]["classes"],
                                              "mean": r["mean"], "json": str(bench["figure"].with_suffix(".json"))}}
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    _say(progress, f"report written to {out / 'index.html'} in {total_s:.0f} s")
+    _say(progress, f"report written to {out / 'index.html'} in {total_s:.0f} s"
+         + (f"; {len(failed)} of {len(sections)} experiments failed (listed on the page)" if failed else ""))
     return out / "index.html"
 
 
@@ -181,26 +165,19 @@ def one_class_section(data: ImageData, fallback: str | None, classes: tuple[int,
     return {"result": result, "fallback": fallback, "figure": Path(result["files"]["png"]), "how": "ran"}
 
 
-def _metrics(run: Any, data: ImageData, how: str, iwae_k: int, progress: bool) -> dict[str, Any]:
-    path = run.path / METRICS
-    if how == "reused" and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass
-    metrics = compute_metrics(run, data, iwae_k=iwae_k, progress=progress)
-    write_metrics(run.path, metrics)
-    return metrics
+def _cost(task: RunTask, resolved: dict[str, tuple[ImageData, str | None]]) -> float:
+    """A rough guess of an experiment's time (images seen in training, conv and VAE models weighing more), so a
+    pool starts the longest first (Fashion-VAE, on the full set) instead of last."""
+    data = next(d for d, _ in resolved.values() if d.ref == task.data_name)
+    return task.cfg.train.epochs * len(data.x_train) * {"conv": 4.0, "vae": 2.0}.get(task.cfg.model.kind, 1.0)
 
 
-def _figures(run: Any, data: ImageData, fig_dir: Path, section: Section) -> list[tuple[str, Path]]:
-    out = []
-    for kind in plots.figures_for(run):
-        options = {"point": DECODE_AT} if kind == "point" else {}
-        fig = plots.make(kind, run, data, **options)
-        path = save_figure(fig, fig_dir / f"{section.preset}-{kind}.png")
-        out.append((kind, path))
-    return out
+def _status(run_dir: Path) -> str | None:
+    """A failed run's meta.json status ("running", "interrupted"), or None when it saved nothing."""
+    try:
+        return read_json(run_dir / META).get("status")
+    except RunError:
+        return None
 
 
 def _embed(path: Path) -> str:

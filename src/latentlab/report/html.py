@@ -124,8 +124,19 @@ def membership_table(mem: dict[str, Any] | None) -> str:
             "are single scores.</p>")
 
 
+def failed_table(failed: list[dict[str, Any]]) -> str:
+    """The experiments that did not finish, with their error and the state their run directory was left in."""
+    if not failed:
+        return ""
+    rows = [[f'{f["section"].number} {f["preset"]}', f["error"], f["status"] or "nothing saved"] for f in failed]
+    return ('<h2 id="failed">Experiments that failed</h2><div class="note">These experiments stopped with an error '
+            "and are missing from the sections below. Running the same command again reuses the finished runs, "
+            "resumes a run left <i>running</i> or <i>interrupted</i> from its last epoch, and retrains the rest."
+            "</div>" + _table(["experiment", "error", "run directory left as"], rows))
+
+
 def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str],
-                benchmark: dict[str, Any] | None = None) -> str:
+                failed: list[dict[str, Any]] | None = None, benchmark: dict[str, Any] | None = None) -> str:
     sections = [_section(p, embed) for p in parts] + ([benchmark_section(benchmark, embed)] if benchmark else [])
     summary_rows = []
     for p in parts:
@@ -157,7 +168,7 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
 {html.escape(env["created"])} in {env["total_s"]:.0f} s (runs reused from earlier take no time; their training took
 {sum(p["run"].meta.get("train_time_s", 0.0) for p in parts):.0f} s in all). {html.escape(versions)}.</p>
 <h2>Data</h2><ul>{data_lines}</ul>
-<h2>Summary</h2>{summary}
+{failed_table(failed or [])}<h2>Summary</h2>{summary}
 {"".join(sections)}
 <h2>How this was made</h2>
 <p>Every run lives in <code>runs/&lt;preset&gt;/</code> beside this page (config, safetensors weights, history,

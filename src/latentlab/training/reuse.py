@@ -1,0 +1,66 @@
+"""`ensure_run`: a run directory brought to "finished" with the least work: reuse it, resume it, or train it.
+
+What the report and the sweep call once per run, in whichever process runs that task.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from latentlab.config import RunConfig
+from latentlab.data import ImageData
+from latentlab.errors import RunError
+from latentlab.runs import CONFIG, META, STATE, read_json
+from latentlab.training.train import train
+
+#: meta.json statuses a run can be continued from: stopped by a signal, or left "running" by a process that was
+#: killed (its last checkpoint is the end of an epoch).
+RESUMABLE = ("interrupted", "running")
+
+
+def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
+    """Reuse a finished run with the same config, resume an interrupted one (or one whose process was killed),
+    else train from scratch. Returns how ("reused", "resumed", "trained") and the seconds it took. A training
+    stopped by SIGINT/SIGTERM saves its checkpoint and raises KeyboardInterrupt."""
+    meta = _existing_meta(run_dir)
+    same = meta is not None and _same_config(run_dir, cfg)
+    if same and meta.get("status") in ("finished", "early-stopped"):
+        return "reused", 0.0
+    resume = same and meta.get("status") in RESUMABLE and (run_dir / STATE).is_file()
+    t0 = time.perf_counter()
+    extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
+             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test)}
+    if resume:
+        try:
+            result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)
+        except RunError:  # a process killed between two files of a checkpoint leaves them unmatched: start over
+            resume = False
+    if not resume:
+        _clear(run_dir)
+        result = train(cfg, data.x_train, data.x_test, run_dir, resume=False, quiet=not progress, meta=extra)
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    return ("resumed" if resume else "trained"), time.perf_counter() - t0
+
+
+def _clear(run_dir: Path) -> None:
+    if run_dir.exists():
+        for p in run_dir.iterdir():
+            if p.is_file():
+                p.unlink()
+
+
+def _existing_meta(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(run_dir / META) if (run_dir / META).is_file() else None
+    except RunError:
+        return None
+
+
+def _same_config(run_dir: Path, cfg: RunConfig) -> bool:
+    try:
+        return RunConfig.from_dict(read_json(run_dir / CONFIG)) == cfg
+    except Exception:  # any unreadable config means "not the same": retrain
+        return False
