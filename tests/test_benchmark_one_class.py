@@ -150,3 +150,15 @@ def test_the_chart_takes_arrays():
     assert len(fig.axes[0].patches) == 6
     with pytest.raises(ValueError, match="2 values for 3 groups"):
         one_class_figure(["0", "1", "mean"], {"ours": [90.0, 80.0]})
+
+
+@pytest.mark.slow
+def test_two_jobs_give_what_one_job_gives(one_class_npz, tmp_path):
+    """Classes as runner tasks in two worker processes: the same numbers as one after another, at the same torch
+    thread count (sums split by thread count differ in the last bits otherwise)."""
+    from latentlab.benchmark import one_class
+
+    one = one_class(one_class_npz, classes=[0, 1], steps=5, jobs=1, threads=1, progress=False)
+    two = one_class(one_class_npz, classes=[0, 1], steps=5, jobs=2, threads=1, progress=False)
+    assert [r["scores"] for r in one["results"]] == [r["scores"] for r in two["results"]]
+    assert two["settings"]["ran"] == "as runner tasks"

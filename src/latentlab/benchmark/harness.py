@@ -5,7 +5,8 @@ For each class c: train the preset's model on the training images of c only, fit
 every single score that applies on those images, score the whole test set (c normal, every other class an anomaly)
 and measure AUROC and AUPR with c positive; the raw-pixel 5-NN distance is measured on the same images as a
 baseline, and published rows for the same data set are quoted beside (see `published`). Means are over the classes
-run. Each class is one `run_class` task (see `task`), run here one after another.
+run. Each class is one `run_class` task (see `task`), submitted through `latentlab.runner.run_tasks` (`jobs`
+classes at once in worker processes, or on a Dask `executor`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from latentlab.benchmark import tables
 from latentlab.benchmark.published import FULL_PROTOCOL, family, published_rows
 from latentlab.benchmark.task import DEFAULT, KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
 from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
-from latentlab.errors import ConfigError, DatasetError
+from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import PRESETS, preset_config
 
@@ -118,16 +119,17 @@ def _say(progress: bool, message: str) -> None:
 def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps: int = STEPS,
               classes: list[int] | tuple[int, ...] | None = None, seeds: tuple[int, ...] = (0,),
               out: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True,
-              jobs: int = 1, command: str = "") -> dict[str, Any]:
+              jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None) -> dict[str, Any]:
     """Run the one-class benchmark on `dataset` (a registered name, a labelled folder or .npz, or an `ImageData`)
     and return the result as plain data; with `out`, also write one-class-<dataset>.json, .md and .png there.
 
     `preset` defaults to the dense deep autoencoder of the data set's family; `steps` is the optimizer steps per
     class (rounded up to whole epochs); `classes` the class numbers to run (default all); one model per class and
-    seed in `seeds`, scores averaged over seeds. `jobs` is recorded; classes run one after another for now.
+    seed in `seeds`, scores averaged over seeds. `jobs`, `executor` and `threads` are `run_tasks`'s: classes at
+    once in worker processes (1: here, in order), on an Executor or "dask://HOST:PORT", torch threads per task.
+    Raises RunError naming the classes that failed (the others' results are lost with them: run those again).
     """
-    from tqdm import tqdm
-
+    from latentlab.runner import run_tasks, summary
     from latentlab.training import resolve_device
 
     started = time.perf_counter()
@@ -145,16 +147,16 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     y_train, y_test = _labels(data)
     tasks = [ClassTask(c, data.classes[c], data.x_train[y_train == c], data.x_test, y_test == c, cfg, steps, seeds)
              for c in chosen]
-    results = []
-    with tqdm(total=len(tasks), unit="class", desc=f"one-class {data.name}", disable=not progress or None,
-              file=sys.stderr) as bar:
-        for task in tasks:  # one independent task per class: the place for an executor
-            r = run_class(task)
-            results.append(r)
-            ours, knn = r["scores"][DEFAULT]["auroc"], r["baselines"][KNN]["auroc"]
-            _say(progress, f"class {r['class']} ({r['name']}): {r['default_score']} AUROC {ours:.3f}, raw-pixel "
-                           f"{KNN_K}-NN {knn:.3f}  ({r['n_train']} images, {r['epochs']} epochs, {r['wall_s']:.0f} s)")
-            bar.update()
+    outcomes = run_tasks(run_class, tasks, jobs=jobs, executor=executor, threads=threads, progress=progress,
+                         desc=f"one-class {data.name}", label=lambda t: f"class {t.label} ({t.name})",
+                         cost=lambda t: len(t.x_train))
+    if not all(o.ok for o in outcomes):
+        raise RunError(f"the one-class benchmark on {data.name} did not finish: {summary(outcomes, 'classes')}")
+    results = [o.result for o in outcomes]
+    for r in results:
+        ours, knn = r["scores"][DEFAULT]["auroc"], r["baselines"][KNN]["auroc"]
+        _say(progress, f"class {r['class']} ({r['name']}): {r['default_score']} AUROC {ours:.3f}, raw-pixel "
+                       f"{KNN_K}-NN {knn:.3f}  ({r['n_train']} images, {r['epochs']} epochs, {r['wall_s']:.0f} s)")
     result = _summarise(data, name, cfg, preset, steps, chosen, seeds, jobs, results, machine)
     result["wall_s"] = time.perf_counter() - started
     result["command"] = command or f"latentlab.benchmark.one_class({data.name!r}, classes={chosen}, steps={steps})"
@@ -184,7 +186,8 @@ def _summarise(data: ImageData, name: str | None, cfg: Any, preset: str, steps: 
                      "steps": steps, "epochs_rule": f"epochs = ceil({steps} / ceil(n / {batch})), e.g. "
                      f"{epochs_for(steps, 6000, batch)} for 6,000 images, {epochs_for(steps, 850, batch)} for 850",
                      "seeds": list(seeds), "classes": chosen, "default_score": results[0]["default_score"],
-                     "scores": keys, "knn_k": KNN_K, "jobs": jobs, "ran": "sequentially"},
+                     "scores": keys, "knn_k": KNN_K, "jobs": jobs,
+                     "ran": "here, in order" if jobs == 1 else "as runner tasks"},
         "units": "AUROC and AUPR of this run as fractions in [0, 1]; published rows in percent, as printed",
         "protocol": (f"Each class: a model trained on that class's training images only ({min(n_train.values()):,}"
                      f"-{max(n_train.values()):,} here), the whole {len(data.x_test):,}-image test set scored, the "

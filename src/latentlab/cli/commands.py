@@ -157,8 +157,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} is invalid: the number of models per class, 1 or more")
-    if args.jobs > 1 and not args.quiet:
-        print(f"--jobs {args.jobs}: accepted, but the classes run one after another for now", file=sys.stderr)
     command = f"latentlab benchmark one-class --dataset {args.dataset} --steps {args.steps} --seeds {args.seeds}"
     if args.preset:
         command += f" --preset {args.preset}"
@@ -166,7 +164,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         command += f" --classes {','.join(map(str, args.classes))}"
     result = one_class(args.dataset, preset=args.preset, steps=args.steps, classes=args.classes,
                        seeds=tuple(range(args.seeds)), out=args.out, data_dir=args.data_dir, progress=not args.quiet,
-                       jobs=args.jobs, command=command)
+                       jobs=args.jobs or 1, executor=args.executor, threads=args.threads, command=command)
     header, rows = result_table(result)
     print(f"AUROC (%), {result['dataset']['name']}: {result['wall_s']:.0f} s")
     print(table([header[:-1], *(r[:-1] for r in rows)]))

@@ -208,7 +208,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--classes", type=_parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="models per class, seeds 0..N-1, scores averaged (default 1)")
-    p.add_argument("--jobs", type=int, default=1, help="accepted; classes run one after another for now")
+    _add_runner_flags(p, "classes")
     p.add_argument("--out", default="benchmarks", help="output folder (default: benchmarks)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-class lines")
