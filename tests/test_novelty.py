@@ -268,3 +268,12 @@ def test_a_run_directory_path_is_a_model_too(vae_run: Run, bars) -> None:
     det = NoveltyDetector(str(vae_run.path), score="recon").fit(bars[0])
     np.testing.assert_allclose(det.score_samples(bars[2][:5]),
                                NoveltyDetector(vae_run, score="recon").fit(bars[0]).score_samples(bars[2][:5]))
+
+
+def test_the_default_detector_flags_blank_and_inverted_and_noise_images(run: Run, bars) -> None:
+    det = NoveltyDetector(run).fit(bars[0])
+    blank = np.zeros((4, 28, 28), np.uint8)
+    odd = np.concatenate([blank, blank + 255, 255 - bars[2][:20],
+                          np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)])
+    assert (det.predict(odd) == -1).all()
+    assert (det.predict(bars[2]) == 1).mean() > 0.85
