@@ -330,17 +330,20 @@ def test_image_folder_is_converted_and_split(tmp_path):
         _image(tmp_path / "shapes" / "square" / f"{i:02}.jpg", value=240, size=(28, 28), mode="L")
     _image(tmp_path / "shapes" / "square" / "big.bmp", value=240, size=(300, 90))
     (tmp_path / "shapes" / "square" / ".DS_Store").write_bytes(b"\0junk")  # hidden files are skipped
-    data = load_dataset(str(tmp_path / "shapes"), progress=False)
+    native = load_dataset(str(tmp_path / "shapes"), progress=False)  # the default: own size and colour
+    assert native.image_shape == (1, 30, 40) and "resized to the most common size 21 of 41" in native.source
+    # Grey 28x28 on purpose, with the automatic steps on: the digit pipeline, as before images kept their size.
+    data = load_dataset(str(tmp_path / "shapes"), progress=False, image_size=(28, 28), grayscale=True)
     assert data.name == "shapes" and data.classes == ("circle", "square") and not data.is_sample
     assert data.x_train.shape[1:] == (28, 28) and data.x_train.dtype == np.uint8
     assert len(data.x_train) + len(data.x_test) == 41
     assert np.bincount(data.y_test).tolist() == [3, 3]  # 15% of each class
     # Uniform squares hold no object: the shared pipeline gives them black, and the source line says so.
     assert not data.x_train[data.y_train == 1].any() and "blank image" in data.source and "auto=on" in data.source
-    plain = load_dataset(str(tmp_path / "shapes"), progress=False, auto=False)
+    plain = load_dataset(str(tmp_path / "shapes"), progress=False, auto=False, image_size="28x28", grayscale=True)
     assert (plain.x_train[plain.y_train == 1] >= 238).all()  # auto off: grey kept, only decoded and resized
     assert "auto=off" in plain.source
-    again = load_dataset(str(tmp_path / "shapes"), progress=False)
+    again = load_dataset(str(tmp_path / "shapes"), progress=False, image_size=(28, 28), grayscale=True)
     np.testing.assert_array_equal(again.y_test, data.y_test)  # the split is deterministic
 
 
@@ -353,7 +356,7 @@ def test_image_folder_files_give_the_input_detect_and_the_web_give(tmp_path):
         canvas = Image.new("L", (100, 120), 255)
         canvas.paste(big, (2, 3))
         canvas.save(tmp_path / f"d{i}.png")
-    data = load_dataset(str(tmp_path), progress=False)
+    data = load_dataset(str(tmp_path), progress=False, image_size=(28, 28), grayscale=True)
     pixels = np.concatenate([data.x_train, data.x_test])
     expected = {read_image(tmp_path / f"d{i}.png").pixels.tobytes() for i in range(6)}
     assert {p.tobytes() for p in pixels} == expected
@@ -444,7 +447,8 @@ X = np.zeros((10, 28, 28), np.uint8)
 
 @pytest.mark.parametrize("arrays, match", [
     ({"x": X.astype(np.float32) + 200}, r"'x' is float32 with values 200\.\.200, expected uint8"),
-    ({"x": np.zeros((10, 32, 32), np.uint8)}, r"'x' is uint8 \(10, 32, 32\)"),
+    ({"x": np.zeros((10, 300, 32), np.uint8)}, r"300x32 \(height x width\), over the 256x256 limit.*--image-size"),
+    ({"x": np.zeros((10, 3, 32, 32), np.uint8)}, r"channels first.*x.transpose\(0, 2, 3, 1\)"),
     ({"x": X, "x_test": np.zeros((2, 28, 27), np.uint8)}, "'x_test' is uint8"),
     ({"x": X, "y": np.zeros(9, int)}, "'y' is .* one per image of 'x' \\(10\\)"),
     ({"x": X, "y": np.zeros(10, float)}, "must be integer labels"),

@@ -28,6 +28,7 @@ import numpy as np
 
 from latentlab.data import download as dl
 from latentlab.data.base import ImageData, check_labels, image_data
+from latentlab.data.convert import convert, parse_size
 from latentlab.data.idx import read_idx
 from latentlab.data.registry import DATASETS, SAMPLES, DatasetSpec, dataset_names
 from latentlab.data.samples import load_sample
@@ -52,13 +53,19 @@ def load_dataset(
     download: bool = True,
     progress: bool = True,
     auto: bool = True,
+    image_size: str | int | tuple[int, int] | None = None,
+    grayscale: bool = False,
 ) -> ImageData:
     """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
 
     ``name_or_path`` may also be a ``DatasetSpec`` (e.g. the registry entry with other mirrors). With
-    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar. ``auto``
-    (image folders only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``.
+    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar. Images keep
+    their own size and colour unless ``image_size`` ((height, width), or "HxW") or ``grayscale`` convert them on
+    purpose, which the source line says. ``auto`` (image folders read grey at a square ``image_size`` only) turns
+    the automatic steps of `latentlab.images` on or off. Raises ``DatasetError`` (``ConfigError`` for a bad
+    ``image_size``).
     """
+    size = parse_size(image_size)
     if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:
         spec = name_or_path if isinstance(name_or_path, DatasetSpec) else DATASETS[name_or_path]
         data = _load_builtin(spec, data_dir, download, progress)
@@ -67,7 +74,8 @@ def load_dataset(
     else:
         # Resolved here, once: the ImageData (and a run's config, through .ref) keep the absolute path, so
         # the run's data loads again from any working directory.
-        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto)
+        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto, size, grayscale)
+    data = convert(data, size, grayscale)
     _say(progress, f"{data.name}: {data.source}")
     return data
 
@@ -243,16 +251,16 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
 _REPLACE = "the files do not belong together; delete them and download again, or pass data_dir"
 
 
-def _load_custom(path: Path, given: str, auto: bool) -> ImageData:
+def _load_custom(path: Path, given: str, auto: bool, size: tuple[int, int] | None, grayscale: bool) -> ImageData:
     if path.is_dir():
         if any(find_files(path, spec) for spec in DATASETS.values()):
             raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
                                f"'fashion-mnist') with data_dir={path}")
         from latentlab.data.folders import load_folder
 
-        return load_folder(path, auto)
+        return load_folder(path, auto, size, grayscale)
     if path.is_file() and path.suffix == ".npz":
-        from latentlab.data.folders import load_npz
+        from latentlab.data.npz import load_npz
 
         return load_npz(path)
     raise DatasetError(f"unknown dataset '{given}': not a registered name, an image folder or an .npz file; "
