@@ -75,7 +75,8 @@ def test_class_names_and_names():
     assert DATASETS["mnist"].classes == tuple(str(d) for d in range(10))
     assert DATASETS["fashion-mnist"].classes == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                                                  "Shirt", "Sneaker", "Bag", "Ankle boot")
-    assert dataset_names() == ["mnist", "fashion-mnist", "mnist-sample", "fashion-mnist-sample"]
+    assert dataset_names() == ["mnist", "fashion-mnist", "cifar10", "mnist-sample", "fashion-mnist-sample",
+                               "photo-tiles", "tinted-digits"]
 
 
 # ---- resolution order -----------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def test_nothing_found_offline_lists_every_option(monkeypatch):
 
 
 def test_unknown_name_lists_the_choices(tmp_path):
-    with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, mnist-sample"):
+    with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, cifar10, mnist-sample"):
         load_dataset("minst")
     fake_release(tmp_path / "idx")
     with pytest.raises(DatasetError, match="holds IDX files.*data_dir="):
@@ -552,8 +553,9 @@ def test_dataset_table(monkeypatch):
 
     lines = format_table(list(rows.values())).splitlines()
     assert lines[0].split() == ["NAME", "RESOLVES", "FROM", "TRAIN", "TEST", "CLASSES", "CHECKSUMS"]
-    assert len(lines) == 5 and lines[3].startswith("mnist-sample ") and "8,500" in lines[3]
-    assert lines[0].index("CHECKSUMS") == lines[1].index("mismatch") == lines[3].index("ok")  # aligned
+    assert len(lines) == 8 and lines[4].startswith("mnist-sample ") and "8,500" in lines[4]
+    assert lines[0].index("CHECKSUMS") == lines[1].index("mismatch") == lines[4].index("ok")  # aligned
+    assert rows["cifar10"]["resolves_from"] == "not found" and rows["photo-tiles"]["classes"] == 2
 
 
 @pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

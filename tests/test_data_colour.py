@@ -115,3 +115,23 @@ def test_image_data_needs_one_shape_for_both_splits():
         image_data("x", np.zeros((2, 8, 8), np.uint8), None, np.zeros((2, 8, 8, 3), np.uint8), None, (), "")
     data = ImageData("d", np.zeros((2, 9, 8, 3), np.uint8), None, np.zeros((0, 9, 8, 3), np.uint8), None, (), "")
     assert data.image_shape == (3, 9, 8)
+
+
+def test_photo_tiles_are_real_colour_split_without_overlap():
+    from latentlab.data.tiles import STRIDE, TEST_ROWS, TILE
+
+    data = load_dataset("photo-tiles", progress=False)
+    assert data.image_shape == (3, 32, 32) and data.classes == ("china", "flower")
+    assert np.bincount(data.y_train).tolist() == [780, 780] and np.bincount(data.y_test).tolist() == [156, 156]
+    assert np.ptp(data.x_train.astype(int), axis=3).mean() > 10  # the channels really differ: colour photographs
+    # The first test row starts below the last training row's bottom edge.
+    tops = list(range(0, 427 - TILE + 1, STRIDE))
+    assert max(t for t in tops if t + TILE <= tops[-TEST_ROWS]) + TILE <= tops[-TEST_ROWS]
+
+
+def test_tinted_digits_differ_in_colour_only():
+    data = load_dataset("tinted-digits", progress=False)
+    pink, blue = data.x_train[data.y_train == 0], data.x_train[data.y_train == 1]
+    assert data.image_shape == (3, 28, 28) and len(pink) == len(blue) == 1000
+    assert np.abs(to_grey(pink).astype(int) - to_grey(blue)).max() <= 1  # in grey the two classes are one
+    assert np.abs(pink.astype(int) - blue).max() > 100  # in colour they are far apart

@@ -13,42 +13,30 @@ Checksums: files in the cache, system copies and downloads must match the publis
 re-compressed copy, the md5 of the unpacked file). Files in ``data_dir`` are the user's own and may
 legitimately differ (a re-packed or edited copy), so they are not checksummed, except to tell which registered
 data set a folder holds; every source, ``data_dir`` included, goes through the strict IDX checks in
-``latentlab.data.idx``.
+``latentlab.data.idx``. Archives of binary records (CIFAR-10) follow the same order, in `latentlab.data.archive`.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from latentlab.data import download as dl
+from latentlab.data.archive import load_archive
 from latentlab.data.base import ImageData, check_labels, image_data
 from latentlab.data.convert import convert, parse_size
 from latentlab.data.idx import read_idx
-from latentlab.data.registry import DATASETS, SAMPLES, DatasetSpec, dataset_names
+from latentlab.data.places import cache_dir, default_data_dir, say
+from latentlab.data.registry import ARCHIVES, BUILT, DATASETS, SAMPLES, ArchiveSpec, DatasetSpec, dataset_names
 from latentlab.data.samples import load_sample
 from latentlab.errors import ChecksumError, DatasetError
 
 
-def default_data_dir(data_dir: str | Path | None) -> Path | None:
-    """``data_dir`` if given, else ``$LATENTLAB_DATA`` if set (its documented default), else None."""
-    value = data_dir if data_dir is not None else os.environ.get("LATENTLAB_DATA") or None
-    return None if value is None else Path(value).expanduser()
-
-
-def cache_dir(name: str) -> Path:
-    """Where downloads of dataset ``name`` live: ``$XDG_CACHE_HOME/latentlab/<name>``."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "latentlab" / name
-
-
 def load_dataset(
-    name_or_path: str | DatasetSpec,
+    name_or_path: str | DatasetSpec | ArchiveSpec,
     data_dir: str | Path | None = None,
     download: bool = True,
     progress: bool = True,
@@ -58,31 +46,33 @@ def load_dataset(
 ) -> ImageData:
     """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
 
-    ``name_or_path`` may also be a ``DatasetSpec`` (e.g. the registry entry with other mirrors). With
-    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar. Images keep
-    their own size and colour unless ``image_size`` ((height, width), or "HxW") or ``grayscale`` convert them on
-    purpose, which the source line says. ``auto`` (image folders read grey at a square ``image_size`` only) turns
-    the automatic steps of `latentlab.images` on or off. Raises ``DatasetError`` (``ConfigError`` for a bad
-    ``image_size``).
+    ``name_or_path`` may also be a ``DatasetSpec`` or an ``ArchiveSpec`` (e.g. the registry entry with other
+    mirrors). With ``progress`` the source used is printed as one line on stderr, and downloads show a progress
+    bar. Images keep their own size and colour unless ``image_size`` ((height, width), or "HxW") or ``grayscale``
+    convert them on purpose, which the source line says. ``auto`` (image folders read grey at a square
+    ``image_size`` only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``
+    (``ConfigError`` for a bad ``image_size``).
     """
     size = parse_size(image_size)
     if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:
         spec = name_or_path if isinstance(name_or_path, DatasetSpec) else DATASETS[name_or_path]
         data = _load_builtin(spec, data_dir, download, progress)
+    elif isinstance(name_or_path, ArchiveSpec) or name_or_path in ARCHIVES:
+        spec = name_or_path if isinstance(name_or_path, ArchiveSpec) else ARCHIVES[name_or_path]
+        data = load_archive(spec, data_dir, download, progress)
     elif name_or_path in SAMPLES:
         data = load_sample(SAMPLES[name_or_path])
+    elif name_or_path in BUILT:
+        from latentlab.data.tiles import build  # scikit-learn's photographs, Pillow: only when asked for
+
+        data = build(name_or_path)
     else:
         # Resolved here, once: the ImageData (and a run's config, through .ref) keep the absolute path, so
         # the run's data loads again from any working directory.
         data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto, size, grayscale)
     data = convert(data, size, grayscale)
-    _say(progress, f"{data.name}: {data.source}")
+    say(progress, f"{data.name}: {data.source}")
     return data
-
-
-def _say(progress: bool, message: str) -> None:
-    if progress:
-        print(message, file=sys.stderr)
 
 
 # ---- built-in datasets: find, verify, read --------------------------------------------------------------
@@ -188,7 +178,7 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
     elif cached:  # an earlier download stopped part way; keep the files that verify
         bad = checksum_failures(spec, cached)
     for path in bad:
-        _say(progress, f"{path}: cached copy fails its md5 check" + ("; downloading it again" * download))
+        say(progress, f"{path}: cached copy fails its md5 check" + ("; downloading it again" * download))
 
     for directory in map(Path, spec.system_dirs):
         found = find_files(directory, spec)
@@ -196,7 +186,7 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
             try:
                 return _read_idx_set(spec, found, f"system copy {directory}{skipped}", verify=True)
             except ChecksumError as exc:
-                _say(progress, f"skipping the system copy: {exc}")
+                say(progress, f"skipping the system copy: {exc}")
 
     if not download:
         problem = f"cached {bad[0]} fails its md5 check" if bad else "downloading is off"
