@@ -24,6 +24,7 @@ class DatasetSpec:
     licence: str = ""
     raw_md5: dict[str, str] = field(default_factory=dict)  # md5 of each file unpacked (accepts re-gzipped copies)
     system_package: str = ""  # Debian package that installs a system copy, suggested when nothing is found
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (channels, height, width) of the published images
 
 
 @dataclass(frozen=True)

@@ -224,8 +224,9 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
     for split in ("train", "test"):
         images, labels = f"{split}_images", f"{split}_labels"
         x, y = arrays[images], arrays[labels]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DatasetError(f"{files[images]}: expected uint8 images of 28x28, got {x.dtype} {x.shape}; "
+        _, h, w = spec.image_shape
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (h, w):
+            raise DatasetError(f"{files[images]}: expected uint8 images of {h}x{w}, got {x.dtype} {x.shape}; "
                                f"{_REPLACE}")
         if y.dtype != np.uint8 or y.ndim != 1:
             raise DatasetError(f"{files[labels]}: expected a 1-D uint8 label file, got {y.dtype} {y.shape}; "
