@@ -19,9 +19,10 @@ FLAGS = {
     "train.device": "--device", "model.latent_dim": "--latent-dim", "train.noise.kind": "--noise",
     "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
     "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
+    "image_size": "--image-size", "grayscale": "--grayscale",
 }
-_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto)"
-                   r"(?==|\b)")
+_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
+                   r"|image_size|grayscale)(?==|\b)")
 
 
 def in_flags(message: str) -> str:
