@@ -22,7 +22,7 @@ from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.report.html import render_page
 from latentlab.runs import CONFIG, META, STATE, load_run, read_json, versions
-from latentlab.training import train
+from latentlab.training import shape_from_data, train
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Section:
     title: str
     preset: str
     intro: str
+    profiles: tuple[str, ...] = ("quick", "full")  # the profiles that include it (naming its preset always does)
+    fallback: str = ""  # the set used when the preset's is not on disk; default: its bundled sample
+    download: bool = True  # False: never download the preset's data set for the report
 
 
 SECTIONS = (
@@ -48,16 +51,31 @@ SECTIONS = (
             "Stride-2 convolutions down to a 32-number code and transposed convolutions back up."),
     Section("2", "The same VAE on Fashion-MNIST", "fashion-vae",
             "The pipeline of 1.4, unchanged, on ten classes of clothing."),
+    Section("4", "A convolutional autoencoder on colour images", "cifar10-conv",
+            "The same kind of model on 32x32 colour photographs, with a squared-error loss: CIFAR-10 when it is on "
+            "this machine, else 32x32 tiles of two photographs (photo-tiles, built offline).",
+            profiles=("full",), fallback="photo-tiles", download=False),
 )
 DECODE_AT = (-1.0, 3.0)
 
 
-def resolve_data(name: str, data_dir: str | Path | None, progress: bool) -> tuple[ImageData, str | None]:
-    """The dataset, or its bundled sample when the full one cannot be found or downloaded (and why)."""
+def sections_for(profile: str, presets: list[str] | None = None) -> list[Section]:
+    """The sections a report of `profile` holds (the colour section is in "full" only), or those of `presets`."""
+    wanted = set(presets) if presets else None
+    sections = [s for s in SECTIONS if (s.preset in wanted if wanted else profile in s.profiles)]
+    if wanted and not sections:
+        raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
+                          f"{', '.join(s.preset for s in SECTIONS)}")
+    return sections
+
+
+def resolve_data(name: str, data_dir: str | Path | None, progress: bool, fallback: str = "",
+                 download: bool = True) -> tuple[ImageData, str | None]:
+    """The dataset, or `fallback` (default its bundled sample) when it cannot be found or downloaded (and why)."""
     try:
-        return load_dataset(name, data_dir=data_dir, progress=progress), None
+        return load_dataset(name, data_dir=data_dir, progress=progress, download=download), None
     except DatasetError as exc:
-        sample = f"{name}-sample"
+        sample = fallback or f"{name}-sample"
         try:
             data = load_dataset(sample, progress=progress)
         except DatasetError:
@@ -108,11 +126,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set(presets) if presets else None
-    sections = [s for s in SECTIONS if wanted is None or s.preset in wanted]
-    if wanted and not sections:
-        raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
-                         f"{', '.join(s.preset for s in SECTIONS)}")
+    sections = sections_for(profile, presets)
     started = time.perf_counter()
     cache: dict[str, tuple[ImageData, str | None]] = {}
     parts: list[dict[str, Any]] = []
@@ -121,9 +135,10 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         if overrides:
             cfg = override(cfg, overrides)
         if cfg.dataset not in cache:
-            cache[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress)
+            cache[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress, section.fallback, section.download)
         data, fallback = cache[cfg.dataset]
-        cfg = replace(cfg, dataset=data.ref)  # the sample when it stood in; a path made absolute
+        # The sample when it stood in; a path made absolute; the model built for the data's shape.
+        cfg = shape_from_data(replace(cfg, dataset=data.ref), data.x_train)[0]
         _say(progress, f"[{section.number}] {section.preset} on {data.name} ({data.source})")
         run_dir = runs_dir / section.preset
         how, train_s = ensure_run(cfg, run_dir, data, progress)
