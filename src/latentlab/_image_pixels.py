@@ -99,4 +99,4 @@ def conform(pixels: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tup
     if c == 3 and a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
         steps.append("grey copied to the 3 colour channels")
-    return np.ascontiguousarray(a), tuple(steps)
+    return np.require(a, np.uint8, ["C", "W"]), tuple(steps)  # Pillow's arrays are read-only; torch warns on those
