@@ -135,3 +135,10 @@ def test_tinted_digits_differ_in_colour_only():
     assert data.image_shape == (3, 28, 28) and len(pink) == len(blue) == 1000
     assert np.abs(to_grey(pink).astype(int) - to_grey(blue)).max() <= 1  # in grey the two classes are one
     assert np.abs(pink.astype(int) - blue).max() > 100  # in colour they are far apart
+
+
+def test_npz_over_the_limit_loads_when_resized_on_purpose(tmp_path):
+    np.savez(tmp_path / "big.npz", x=np.zeros((4, 300, 260, 3), np.uint8))
+    with pytest.raises(DatasetError, match=r"300x260 \(height x width\), over the 256x256 limit"):
+        load_dataset(str(tmp_path / "big.npz"), progress=False)
+    assert load_dataset(str(tmp_path / "big.npz"), progress=False, image_size="30x26").image_shape == (3, 30, 26)

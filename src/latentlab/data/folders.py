@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from latentlab.data.base import SPLIT_SEED, ImageData, image_data, stratified_split
-from latentlab.data.convert import check_sides
 from latentlab.errors import DatasetError, ImageError
 from latentlab.images import conform, read_image, read_native
 
@@ -55,10 +54,8 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         x_train, x_test = x[train], x[test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
-    data = image_data(root.name, x_train, y_train, x_test, y_test, classes, f"{how}; {reader.describe()}",
+    return image_data(root.name, x_train, y_train, x_test, y_test, classes, f"{how}; {reader.describe()}",
                       path=root.resolve())
-    check_sides(data.image_shape, str(root))
-    return data
 
 
 @dataclass

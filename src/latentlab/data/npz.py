@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data, image_shape_of, stratified_split
-from latentlab.data.convert import check_sides
+from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data, stratified_split
 from latentlab.errors import DatasetError
 
 
 def load_npz(path: Path) -> ImageData:
     """Read ``x`` (N, H, W) or (N, H, W, 3) and optional ``y``, ``x_test``, ``y_test`` and ``classes``, at their own
-    size and colour (``x_test`` the same size as ``x``; sides within what a model takes, see `convert.check_sides`).
+    size and colour (``x_test`` the same size as ``x``; `load_dataset` then checks the sides a model takes).
 
     Images are uint8; floats in [0, 1] and integers in 0..255 of another dtype are converted (see ``to_uint8``)
     and the source line says so; anything else is refused with the conversion to use.
@@ -45,7 +44,6 @@ def load_npz(path: Path) -> ImageData:
         if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x)):
             raise DatasetError(f"{path}: '{yk}' is {y.dtype} {y.shape} but must be integer labels, one "
                                f"per image of '{xk}' ({len(x)})")
-    check_sides(image_shape_of(arrays["x"]), str(path))
     y = arrays.get("y")
     if "classes" in arrays:
         classes = tuple(str(c) for c in arrays["classes"])

@@ -27,7 +27,7 @@ import numpy as np
 from latentlab.data import download as dl
 from latentlab.data.archive import load_archive
 from latentlab.data.base import ImageData, check_labels, image_data
-from latentlab.data.convert import convert, parse_size
+from latentlab.data.convert import check_sides, convert, parse_size
 from latentlab.data.idx import read_idx
 from latentlab.data.places import cache_dir, default_data_dir, say
 from latentlab.data.registry import ARCHIVES, BUILT, DATASETS, SAMPLES, ArchiveSpec, DatasetSpec, dataset_names
@@ -71,6 +71,7 @@ def load_dataset(
         # the run's data loads again from any working directory.
         data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto, size, grayscale)
     data = convert(data, size, grayscale)
+    check_sides(data.image_shape, data.ref)  # after any resize asked for: a model's limits, not the files'
     say(progress, f"{data.name}: {data.source}")
     return data
 
