@@ -254,3 +254,20 @@ def test_cifar_format_from_a_local_server_trains_and_serves(tmp_path, monkeypatc
     client = TestClient(create_app([run]))  # the cache holds it now: serving never downloads
     summary = client.get("/api/runs").json()[0]
     assert summary["n_test"] == 20 and summary["classes"][0] == "airplane" and summary["image_shape"] == [3, 32, 32]
+
+
+def test_colour_is_learnt_tinted_digits_part_only_in_colour():
+    """The same digits in two tints of one luminance: codes tell the tints apart in colour, not in grey."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from latentlab.analysis.inference import embed
+
+    cfg = RunConfig(name="t", model=ModelConfig(kind="dense", latent_dim=16),
+                    train=TrainConfig(epochs=2, batch_size=64, lr=3e-3, device="cpu"))
+    accuracy = {}
+    for grey in (False, True):
+        data = load_dataset("tinted-digits", progress=False, grayscale=grey)
+        model = train(cfg, data.x_train, None, None, quiet=True).model
+        knn = KNeighborsClassifier(5).fit(embed(model, data.x_train), data.y_train)
+        accuracy[grey] = float((knn.predict(embed(model, data.x_test)) == data.y_test).mean())
+    assert accuracy[False] >= 0.95 and accuracy[True] <= 0.65, accuracy
