@@ -46,7 +46,7 @@ def load_colour(n_train: int | None = None, n_test: int | None = None) -> tuple[
     try:
         d = load_dataset("cifar10", download=False, progress=False)
     except DatasetError:
-        d = photo_tiles(stride=4, test_rows=8)
+        d = photo_tiles(stride=4)
     return d.x_train[:n_train], d.x_test[:n_test], f"{d.name}: {d.source}"
 
 

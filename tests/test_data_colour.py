@@ -117,16 +117,24 @@ def test_image_data_needs_one_shape_for_both_splits():
     assert data.image_shape == (3, 9, 8)
 
 
-def test_photo_tiles_are_real_colour_split_without_overlap():
-    from latentlab.data.tiles import STRIDE, TEST_ROWS, TILE
+def test_photo_tiles_are_real_colour_split_without_overlap(monkeypatch):
+    from types import SimpleNamespace
+
+    from sklearn import datasets
+
+    from latentlab.data.tiles import photo_tiles
 
     data = load_dataset("photo-tiles", progress=False)
     assert data.image_shape == (3, 32, 32) and data.classes == ("china", "flower")
-    assert np.bincount(data.y_train).tolist() == [780, 780] and np.bincount(data.y_test).tolist() == [156, 156]
+    assert np.bincount(data.y_train).tolist() == [523, 523] and np.bincount(data.y_test).tolist() == [170, 170]
     assert np.ptp(data.x_train.astype(int), axis=3).mean() > 10  # the channels really differ: colour photographs
-    # The first test row starts below the last training row's bottom edge.
-    tops = list(range(0, 427 - TILE + 1, STRIDE))
-    assert max(t for t in tops if t + TILE <= tops[-TEST_ROWS]) + TILE <= tops[-TEST_ROWS]
+    # On a photograph whose every pixel is told apart by its colour, no test pixel is in a training tile.
+    ids = np.arange(40 * 80).reshape(40, 80)
+    unique = np.stack([ids % 256, ids // 256, np.zeros_like(ids)], -1).astype(np.uint8)
+    monkeypatch.setattr(datasets, "load_sample_images", lambda: SimpleNamespace(images=[unique]))
+    small = photo_tiles(tile=8, stride=4, block=16)
+    train_pixels = {tuple(p) for p in small.x_train.reshape(-1, 3)}
+    assert len(small.x_test) > 0 and train_pixels.isdisjoint({tuple(p) for p in small.x_test.reshape(-1, 3)})
 
 
 def test_tinted_digits_differ_in_colour_only():

@@ -1,8 +1,9 @@
 """Small real colour data sets made on the spot from files already installed, offline and in a second or two:
 
 - "photo-tiles": 32x32 tiles of scikit-learn's two sample photographs (`sklearn.datasets.load_sample_images`, two
-  427x640 RGB pictures, CC BY 2.0), one class per photograph. Tiles overlap by half; the test split is the bottom
-  rows of each photograph, with one row of tiles left out between the splits, so no test pixel was seen in training.
+  427x640 RGB pictures, CC BY 2.0), one class per photograph. Tiles overlap by half. Each photograph is cut into
+  96x96 blocks, a quarter of them (in diagonal stripes) for test, and a tile is kept only if it lies inside one
+  block: no test pixel is ever in a training tile, and both splits see every part of the picture.
 - "tinted-digits": the same mnist-sample digits in two tints of (almost exactly) one luminance, pink and blue:
   colour is the only difference between the classes, so a colour-blind pipeline cannot tell them apart.
 """
@@ -17,33 +18,31 @@ from latentlab.data.base import ImageData, image_data
 from latentlab.data.registry import BUILT, SAMPLES
 from latentlab.data.samples import load_sample
 
-TILE, STRIDE, TEST_ROWS = 32, 16, 4
+TILE, STRIDE, BLOCK = 32, 16, 96
 # Luminance (ITU-R 601-2) 0.4848 and 0.4847: in grey the two tints of a digit differ by at most a level or so.
 TINTS = {"pink": (1.0, 0.2, 0.6), "blue": (0.1, 0.6, 0.9)}
 
 
-def photo_tiles(tile: int = TILE, stride: int = STRIDE, test_rows: int = TEST_ROWS) -> ImageData:
-    """Tiles of `tile` x `tile` every `stride` pixels of each sample photograph; the last `test_rows` rows of tiles
-    are the test split, and the rows of tiles overlapping them are left out."""
+def photo_tiles(tile: int = TILE, stride: int = STRIDE, block: int = BLOCK) -> ImageData:
+    """Tiles of `tile` x `tile` every `stride` pixels of each sample photograph that lie inside one `block` x `block`
+    block; the blocks (i, j) with (i + j) % 4 == 3 are the test split."""
     from sklearn.datasets import load_sample_images  # loaded when asked for: it takes a second to import
 
-    photos = load_sample_images().images
     splits: dict[str, list[tuple[np.ndarray, int]]] = {"train": [], "test": []}
-    for label, photo in enumerate(photos):
+    for label, photo in enumerate(load_sample_images().images):
         h, w = photo.shape[:2]
-        tops = list(range(0, h - tile + 1, stride))
-        test_tops = tops[-test_rows:]
-        for top in tops:
-            split = "test" if top in test_tops else "train"
-            if split == "train" and top + tile > test_tops[0]:
-                continue  # overlaps the first test row: left out of both splits
+        for top in range(0, h - tile + 1, stride):
             for left in range(0, w - tile + 1, stride):
+                i, j = top // block, left // block
+                if (top + tile - 1) // block != i or (left + tile - 1) // block != j:
+                    continue  # straddles two blocks: it would share pixels with the other split
+                split = "test" if (i + j) % 4 == 3 else "train"
                 splits[split].append((photo[top:top + tile, left:left + tile], label))
     (x_train, y_train), (x_test, y_test) = ((np.stack([t for t, _ in s]), np.array([y for _, y in s]))
                                             for s in splits.values())
     spec = BUILT["photo-tiles"]
-    source = (f"built from scikit-learn's sample photographs: {tile}x{tile} tiles every {stride} px, the bottom "
-              f"{test_rows} rows of tiles of each photograph for test")
+    source = (f"built from scikit-learn's sample photographs: {tile}x{tile} tiles every {stride} px inside "
+              f"{block}x{block} blocks, a quarter of the blocks for test")
     return image_data(spec.name, x_train, y_train, x_test, y_test, spec.classes, source)
 
 
