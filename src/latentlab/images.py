@@ -36,7 +36,7 @@ from latentlab.errors import ImageError
 _gray = gray_pixels  # its name before it moved to _image_pixels
 
 __all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_SIDE", "MAX_UPLOAD_BYTES", "MIN_SIDE", "SIDE", "Layout", "Prepared",
-           "conform", "data_url", "decode", "png", "read_image", "read_native", "to_model_input"]
+           "conform", "data_url", "decode", "layout_for", "png", "read_image", "read_native", "to_model_input"]
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -79,6 +79,16 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
     return Prepared(pixels, (*native.steps, *more), native.source_size)
+
+
+def layout_for(shape: tuple[int, ...], x_train: np.ndarray | None = None) -> Layout | None:
+    """How uploads for a run of `shape` are framed: for grey square runs as its training images `x_train` frame their
+    objects (MNIST's framing at that size without them); None for colour and other shapes, which are only resized.
+    `latentlab detect` and the web page both ask this, so a file gives the same input in both."""
+    c, h, w = shape
+    if c != 1 or h != w:
+        return None
+    return Layout.of(x_train) if x_train is not None else Layout.for_side(h)
 
 
 def read_native(source: str | os.PathLike[str] | bytes, *, grayscale: bool = False,

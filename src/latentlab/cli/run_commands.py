@@ -99,16 +99,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from latentlab.analysis.inference import image_layout
     from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import ImageError
-    from latentlab.images import read_image
+    from latentlab.images import layout_for, read_image
     from latentlab.runs import load_run
 
     run = load_run(args.run)
     data, why = _run_data(run, args.data_dir)
     shape = tuple(run.model.image_shape)
+    # At the run's size and colour; grey ones framed like its training images, as the web page does.
+    layout = layout_for(shape, None if data is None else data.x_train)
     prepared, failed = {}, {}
     for path in args.images:
-        try:  # at the run's size and colour, grey ones framed like its training images (as the web page does)
-            prepared[path] = read_image(path, layout=upload_layout(shape, data), auto=not args.no_auto, shape=shape)
+        try:
+            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto, shape=shape)
         except ImageError as exc:
             failed[path] = str(exc)
     unsupported = detector_unsupported(shape)
@@ -141,16 +143,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for error in failed.values():
         print(f"latentlab detect: error: {error}", file=sys.stderr)
     return 2 if failed else 0
-
-
-def upload_layout(shape: tuple[int, ...], data: Any) -> Any:
-    """How a grey square run frames its objects (its training images, else MNIST's at that size); None otherwise."""
-    from latentlab.images import Layout
-
-    c, h, w = shape
-    if c != 1 or h != w:
-        return None
-    return Layout.of(data.x_train) if data is not None else Layout.for_side(h)
 
 
 def _detect_table(results: list[dict[str, Any]]) -> str:

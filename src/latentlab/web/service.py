@@ -26,7 +26,7 @@ from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
 from latentlab.errors import DatasetError
-from latentlab.images import Layout
+from latentlab.images import layout_for
 from latentlab.models import has_prior
 from latentlab.runs import Run
 from latentlab.training.noise import corrupt
@@ -135,9 +135,7 @@ class RunService:
         self.labels = self.y_test[:max_points]
         # Grey square uploads are laid out like the training images, as `latentlab detect` lays out its files;
         # colour and other shapes are only decoded and resized to the run's shape.
-        c, h, w = self.image_shape
-        square_grey = c == 1 and h == w
-        self.layout = (Layout.of(data.x_train) if data is not None else Layout.for_side(h)) if square_grey else None
+        self.layout = layout_for(self.image_shape, None if data is None else data.x_train)
         self.membership_unavailable = detector_unsupported(self.image_shape)
 
     @property
