@@ -165,8 +165,14 @@ section. <code>latentlab serve</code> explores these models live.</p>
 """
 
 
+_DISPLAY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
 def _data_names(parts: list[dict[str, Any]]) -> str:
-    names = list(dict.fromkeys(p["data"].name for p in parts)) or ["MNIST and Fashion-MNIST"]
+    """"MNIST and Fashion-MNIST", "MNIST, Fashion-MNIST and photo-tiles": the data sets of the page, samples named
+    as the set they are drawn from."""
+    names = list(dict.fromkeys(_DISPLAY.get(p["data"].name.removesuffix("-sample"), p["data"].name) for p in parts))
+    names = names or ["MNIST", "Fashion-MNIST"]
     return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
