@@ -8,6 +8,10 @@ and `F.mse_loss` on it, torch's default initialisation; the same layers and size
 model, and the same loss units (mean squared error per value). Engine and plain loop alternate, repetition by
 repetition; throughput is the median over every epoch but each run's first.
 
+Step times: the same two training steps timed in short alternating rounds on one thread (median ms per step over
+the rounds), which a busy machine disturbs far less than whole epochs: on 2 shared cores torch's two threads
+collapse whenever another process runs, and the epoch numbers then measure the neighbours.
+
 Memory: `latentlab train cifar10-conv` on 50,000 colour images (the tiles, flipped and repeated) for one epoch in a
 child process under /usr/bin/time -v; "Maximum resident set size" is its peak RSS. The images stay uint8 (150 MiB);
 only a batch is ever float.
@@ -139,6 +143,59 @@ def compare(epochs: int, reps: int, n_train: int | None = None, n_test: int | No
             "val_loss_plain": final("plain"), "val_loss_ratio": final("engine") / final("plain"), "runs": runs}
 
 
+def step_times(x_train: np.ndarray, rounds: int = 8, steps: int = 10, batch_size: int = 128,
+               threads: int = 1) -> dict[str, Any]:
+    """Median seconds per training step of the engine's step (uint8 rows gathered, made float per batch, fused Adam)
+    and the plain loop's (float rows, Adam), alternating rounds of `steps` steps on `threads` threads."""
+    from latentlab.models import build_model
+    from latentlab.presets import preset_config
+    from latentlab.training.optim import build_optimizer
+    from latentlab.training.steps import to_float
+
+    cfg = preset_config(PRESET)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # as the engine's loop does on a CPU
+    try:
+        torch.manual_seed(0)
+        uint8, floats = torch.from_numpy(np.ascontiguousarray(x_train)), _floats(x_train)
+        engine = build_model(cfg.model)
+        engine_opt = build_optimizer(engine, cfg.train)
+        plain = PlainConvAutoencoder(cfg.model.hidden, cfg.model.latent_dim)  # type: ignore[arg-type]
+        plain_opt = torch.optim.Adam(plain.parameters(), lr=cfg.train.lr)
+
+        def engine_step() -> None:
+            xb = to_float(uint8.index_select(0, torch.randint(0, len(uint8), (batch_size,))))
+            loss = engine.loss(xb, xb)["loss"]
+            engine_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            engine_opt.step()
+
+        def plain_step() -> None:
+            xb = floats[torch.randint(0, len(floats), (batch_size,))]
+            plain_opt.zero_grad()
+            F.mse_loss(plain(xb), xb).backward()
+            plain_opt.step()
+
+        times: dict[str, list[float]] = {"engine": [], "plain": []}
+        for step in (engine_step, plain_step):  # warm-up
+            for _ in range(3):
+                step()
+        for _ in range(rounds):
+            for name, step in (("engine", engine_step), ("plain", plain_step)):
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    step()
+                times[name].append((time.perf_counter() - t0) / steps)
+    finally:
+        torch.set_num_threads(previous)
+        torch.set_flush_denormal(False)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return {"threads": threads, "batch_size": batch_size, "rounds": rounds, "steps_per_round": steps,
+            "engine_ms_per_step": 1000 * med["engine"], "plain_ms_per_step": 1000 * med["plain"],
+            "ratio": med["plain"] / med["engine"], "per_round_s": times}
+
+
 def peak_memory(n: int = MEMORY_IMAGES, epochs: int = 1) -> dict[str, Any]:
     """Peak RSS (MiB, /usr/bin/time -v) of `latentlab train cifar10-conv` on `n` colour images for `epochs`."""
     with tempfile.TemporaryDirectory(prefix="latentlab-colour-") as tmp:
@@ -163,14 +220,18 @@ def peak_memory(n: int = MEMORY_IMAGES, epochs: int = 1) -> dict[str, Any]:
 
 def run(epochs: int, reps: int, memory_images: int, n_train: int | None = None,
         n_test: int | None = None) -> dict[str, Any]:
-    return {"throughput": compare(epochs, reps, n_train, n_test), "memory": peak_memory(memory_images)}
+    x_train = load_colour(n_train, n_test)[0]
+    return {"throughput": compare(epochs, reps, n_train, n_test), "steps": step_times(x_train),
+            "memory": peak_memory(memory_images)}
 
 
 def line(r: dict[str, Any]) -> str:
-    t, m = r["throughput"], r["memory"]
+    t, m, s = r["throughput"], r["memory"], r.get("steps")
+    steps = (f"; one thread, alternating steps: {s['engine_ms_per_step']:.0f} vs {s['plain_ms_per_step']:.0f} ms, "
+             f"x{s['ratio']:.2f}" if s else "")
     return (f"colour conv AE ({t['n_train']:,} images, {t['epochs']} epochs x {t['reps']}): engine "
-            f"{t['engine_samples_per_s']:,.0f}/s vs plain loop {t['plain_samples_per_s']:,.0f}/s, x{t['ratio']:.2f}; "
-            f"test MSE {t['val_loss_engine']:.5f} vs {t['val_loss_plain']:.5f} ({t['val_loss_ratio']:.3f}); "
+            f"{t['engine_samples_per_s']:,.0f}/s vs plain loop {t['plain_samples_per_s']:,.0f}/s, x{t['ratio']:.2f}"
+            f"{steps}; test MSE {t['val_loss_engine']:.5f} vs {t['val_loss_plain']:.5f} ({t['val_loss_ratio']:.3f}); "
             f"peak RSS on {m['n_train']:,} images {m['peak_rss_mib']:,.0f} MiB (limit {m['limit_mib']:,.0f})")
 
 

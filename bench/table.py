@@ -47,6 +47,8 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         t = colour["throughput"]
         add("colour conv val loss / plain loop", t["val_loss_ratio"], 1.01, False)
         add("colour conv speed-up vs plain loop", t["ratio"], 1.0)
+        if colour.get("steps"):
+            add("colour conv step speed-up vs plain loop (1 thread, alternating)", colour["steps"]["ratio"], 1.0)
         add("colour 50k-image training peak RSS MiB", colour["memory"]["peak_rss_mib"], colour["memory"]["limit_mib"],
             False)
     report = results.get("report_time", {})

@@ -171,6 +171,8 @@ def test_colour_section_runs_on_tiny_sizes(monkeypatch):
     r = colour.compare(epochs=2, reps=1, n_train=128, n_test=32)
     assert r["n_train"] == 128 and r["ratio"] > 0 and np.isfinite(r["val_loss_ratio"])
     assert len(r["runs"]["engine"][0]) == len(r["runs"]["plain"][0]) == 2
+    steps = colour.step_times(colour.load_colour(64)[0], rounds=2, steps=2, batch_size=16)
+    assert steps["engine_ms_per_step"] > 0 and steps["ratio"] > 0
     mem = colour.peak_memory(n=300)
     assert mem["peak_rss_mib"] > 0 and mem["n_train"] == 300
-    assert "colour conv AE (128 images" in colour.line({"throughput": r, "memory": mem})
+    assert "colour conv AE (128 images" in colour.line({"throughput": r, "steps": steps, "memory": mem})
