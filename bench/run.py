@@ -23,7 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the repository, on the path
     sys.path.insert(0, str(ROOT))
 
-from bench import compiled, flops, inference, memory, profiling, reporttime, scaling, table, throughput  # noqa: E402
+from bench import (  # noqa: E402
+    colour,
+    compiled,
+    flops,
+    inference,
+    memory,
+    profiling,
+    reporttime,
+    scaling,
+    table,
+    throughput,
+)
 from bench.common import MODELS, Data, bench_config, load_average, load_data, machine  # noqa: E402
 from latentlab.models import build_model  # noqa: E402
 
@@ -47,6 +58,7 @@ class Plan:
     compile_models: tuple[str, ...] = ("simple", "deep")
     compile_epochs: int = 3
     same_model: tuple[str, ...] = tuple(MODELS)  # models whose same-model loop runs too
+    colour: tuple[int, int, int, int | None] = (5, 2, 50_000, None)  # epochs, reps, memory-run images, n_train
 
 
 # Sized to keep the whole bench under 20 minutes on a slow 2-core machine (AVX2, ~65 GFLOP/s): vae and conv
@@ -58,7 +70,8 @@ FULL = Plan(runs={"simple": (10, 2, 3, 3), "deep": (10, 2, 3, 3), "vae": (5, 2, 
             same_model=("simple", "deep", "vae"), compile_models=("deep",))
 SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_steps=2, memory_epochs=1,
              score_reps=1, decode_calls=5, ddp_reps=1, n_train=512, n_test=256, measure_report=False,
-             peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2)
+             peak_shapes={"tiny 64x64x64": (64, 64, 64)}, compile_models=("simple",), compile_epochs=2,
+             colour=(2, 1, 2_000, 256))
 
 
 def _subset(data: Data, plan: Plan) -> Data:
@@ -126,6 +139,12 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
     if "scaling" in sections:
         log_section("scaling: 1 process vs 2 torchrun processes")
         results["scaling"] = scaling.scaling("fashion-deep", _dataset_name(data, plan), reps=plan.ddp_reps)
+    if "colour" in sections:
+        epochs, reps, n_memory, n_train = plan.colour
+        log_section(f"colour: cifar10-conv engine vs a plain loop ({epochs} epochs x {reps}), peak RSS on "
+                    f"{n_memory:,} colour images")
+        results["colour"] = colour.run(epochs, reps, n_memory, n_train, None if n_train is None else n_train // 4)
+        log_section("  " + colour.line(results["colour"]))
     if "report" in sections:
         log_section("report: latentlab report --profile quick, and the full profile's estimate")
         results["report_time"] = _report_time(results, data, plan.measure_report)
@@ -195,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     # compile is not in the default run: measured slower or no faster here (0.84-1.07x on deep, 0.84x on
-    # simple) and it costs a minute; `--only compile` measures it.
+    # simple) and it costs a minute; `--only compile` measures it. colour (about 10 minutes on 2 cores) would take
+    # the default run past its 20 minutes: `--only colour` measures it.
     parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,report",
-                        help="comma-separated sections to run (also: compile)")
+                        help="comma-separated sections to run (also: compile, colour)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     results = run(plan, set(args.only.split(",")), log=lambda m: print(m, file=sys.stderr, flush=True))

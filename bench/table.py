@@ -42,6 +42,15 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     scoring = results.get("inference", {}).get("scoring", {})
     if "simple" in scoring:
         add("simple scoring images/s", scoring["simple"]["recon_bce_images_per_s"], SCORING_TARGET)
+    colour = results.get("colour")
+    if colour:
+        t = colour["throughput"]
+        add("colour conv val loss / plain loop", t["val_loss_ratio"], 1.01, False)
+        add("colour conv speed-up vs plain loop", t["ratio"], 1.0)
+        if colour.get("steps"):
+            add("colour conv step speed-up vs plain loop (1 thread, alternating)", colour["steps"]["ratio"], 1.0)
+        add("colour 50k-image training peak RSS MiB", colour["memory"]["peak_rss_mib"], colour["memory"]["limit_mib"],
+            False)
     report = results.get("report_time", {})
     if report:
         add("full report s (estimated)", report["estimate"]["full"]["total_s"], REPORT_LIMIT_S, False)
@@ -132,6 +141,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"`latentlab report --profile quick` measured: {measured}. Estimated on full-size data "
                      f"(60,000 images per experiment): quick {est['quick']['total_s'] / 60:.1f} min, full "
                      f"{est['full']['total_s'] / 60:.1f} min.")
+    if results.get("colour"):
+        from bench.colour import line
+
+        lines.append(line(results["colour"]) + ".")
     tg = results.get("targets", {})
     if tg:
         lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]

@@ -1,9 +1,10 @@
 """Screenshots of the `latentlab serve` page for the README: one PNG per panel.
 
-    python scripts/screenshots.py [RUN_DIR ...] [--out docs/screenshots] [--run RUN_ID]
+    python scripts/screenshots.py [RUN_DIR ...] [--out docs/screenshots] [--run RUN_ID] [--upload IMAGE --prefix P]
 
 Serves the runs (default: those under runs/, else report/runs/) on 127.0.0.1, drives Debian's headless
-chromium with playwright, draws a digit, points at the plane and the manifold, and saves the panels.
+chromium with playwright, draws a digit (or, for a run with no drawing canvas, a colour one, uploads IMAGE), points
+at the plane and the manifold, and saves the panels, named PREFIX + panel + .png.
 The browser may only talk to the local server: any other request is aborted and reported.
 """
 
@@ -46,7 +47,7 @@ def pick_test_image(page, index: int) -> None:
     page.evaluate("() => document.activeElement.blur()")  # no focus ring in the picture
 
 
-def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
+def shoot(url: str, out: Path, run_id: str | None, upload: Path | None = None, prefix: str = "") -> list[str]:
     offsite: list[str] = []
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS,
@@ -59,7 +60,12 @@ def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         page.wait_for_function("document.getElementById('manifold').complete", timeout=30_000)
 
-        draw_strokes(page, THREE)
+        if page.locator("#draw").is_visible():
+            draw_strokes(page, THREE)
+        elif upload is not None:
+            page.set_input_files("#upload", str(upload))
+        else:
+            raise SystemExit("this run has no drawing canvas (colour images): pass --upload IMAGE")
         page.wait_for_selector("#verdict[data-state='in'], #verdict[data-state='out'], #verdict[data-state='error']",
                                timeout=30_000)
         pick_test_image(page, 7)
@@ -70,12 +76,12 @@ def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
         page.wait_for_timeout(300)
         out.mkdir(parents=True, exist_ok=True)
         for name in ("latent", "try", "run"):
-            page.locator(PANELS[name]).screenshot(path=out / f"{name}.png")
+            page.locator(PANELS[name]).screenshot(path=out / f"{prefix}{name}.png")
         page.locator("#manifold").scroll_into_view_if_needed()
         tiles = page.locator("#manifold").bounding_box()
         page.mouse.move(tiles["x"] + tiles["width"] * 0.3, tiles["y"] + tiles["height"] * 0.7)
         page.wait_for_timeout(300)
-        page.locator(PANELS["manifold"]).screenshot(path=out / "manifold.png")
+        page.locator(PANELS["manifold"]).screenshot(path=out / f"{prefix}manifold.png")
 
         # The denoise panel is best shown with a run trained to denoise, if one is served.
         runs = page.evaluate("() => fetch('/api/runs').then(r => r.json())")
@@ -85,8 +91,8 @@ def shoot(url: str, out: Path, run_id: str | None) -> list[str]:
             page.wait_for_function("document.getElementById('run-line').textContent.includes('denoising')")
             page.wait_for_selector("body[data-ready='1']", timeout=30_000)
             pick_test_image(page, 7)
-        page.locator(PANELS["denoise"]).screenshot(path=out / "denoise.png")
-        written = ["latent.png", "try.png", "run.png", "manifold.png", "denoise.png"]
+        page.locator(PANELS["denoise"]).screenshot(path=out / f"{prefix}denoise.png")
+        written = [f"{prefix}{name}.png" for name in ("latent", "try", "run", "manifold", "denoise")]
         context.close()
     if offsite:
         raise SystemExit(f"the page tried to reach other hosts: {sorted(set(offsite))}")
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="*", type=Path, help="run directories (default: runs/, else report/runs/)")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--run", help="the run to show first (its id, the directory name)")
+    parser.add_argument("--upload", type=Path, help="the image to try on a run without a drawing canvas (colour)")
+    parser.add_argument("--prefix", default="", help="put before each file name, e.g. colour-")
     args = parser.parse_args(argv)
     run_dirs = args.runs or discover_runs([Path("runs"), Path("report/runs")])
     if not run_dirs:
@@ -107,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{CHROMIUM} is missing; install Debian's chromium package", file=sys.stderr)
         return 2
     with running(create_app(run_dirs)) as url:
-        written = shoot(url, args.out, args.run)
+        written = shoot(url, args.out, args.run, args.upload, args.prefix)
     print(f"wrote {', '.join(written)} to {args.out}")
     return 0
 

@@ -145,3 +145,34 @@ def test_web_decode_latency_goes_through_the_app():
     model = build_model(bench_config("vae", 1).model)
     out = inference.web_decode_latency(model, bench_config("vae", 1), calls=3)
     assert out["status"] == "measured" and 0 < out["p50_ms"] <= out["p95_ms"]
+
+
+def test_colour_plain_loop_is_the_preset_model_with_its_loss():
+    """The plain loop's model with latentlab's cifar10-conv weights gives latentlab's outputs and loss."""
+    from bench import colour
+
+    from latentlab.presets import preset_config
+
+    torch.manual_seed(0)
+    ours = build_model(preset_config(colour.PRESET).model)
+    m = preset_config(colour.PRESET).model
+    theirs = colour.PlainConvAutoencoder(m.hidden, m.latent_dim)
+    with torch.no_grad():
+        for dst, src in zip(theirs.parameters(), ours.parameters(), strict=True):
+            dst.copy_(src)
+    x = torch.rand(4, 3, 32, 32)
+    torch.testing.assert_close(theirs(x), ours(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.nn.functional.mse_loss(theirs(x), x), ours.loss(x)["loss"], rtol=1e-5, atol=1e-7)
+
+
+def test_colour_section_runs_on_tiny_sizes(monkeypatch):
+    from bench import colour
+
+    r = colour.compare(epochs=2, reps=1, n_train=128, n_test=32)
+    assert r["n_train"] == 128 and r["ratio"] > 0 and np.isfinite(r["val_loss_ratio"])
+    assert len(r["runs"]["engine"][0]) == len(r["runs"]["plain"][0]) == 2
+    steps = colour.step_times(colour.load_colour(64)[0], rounds=2, steps=2, batch_size=16)
+    assert steps["engine_ms_per_step"] > 0 and steps["ratio"] > 0
+    mem = colour.peak_memory(n=300)
+    assert mem["peak_rss_mib"] > 0 and mem["n_train"] == 300
+    assert "colour conv AE (128 images" in colour.line({"throughput": r, "steps": steps, "memory": mem})

@@ -75,7 +75,8 @@ def test_class_names_and_names():
     assert DATASETS["mnist"].classes == tuple(str(d) for d in range(10))
     assert DATASETS["fashion-mnist"].classes == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                                                  "Shirt", "Sneaker", "Bag", "Ankle boot")
-    assert dataset_names() == ["mnist", "fashion-mnist", "mnist-sample", "fashion-mnist-sample"]
+    assert dataset_names() == ["mnist", "fashion-mnist", "cifar10", "mnist-sample", "fashion-mnist-sample",
+                               "photo-tiles", "tinted-digits"]
 
 
 # ---- resolution order -----------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def test_nothing_found_offline_lists_every_option(monkeypatch):
 
 
 def test_unknown_name_lists_the_choices(tmp_path):
-    with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, mnist-sample"):
+    with pytest.raises(DatasetError, match="unknown dataset 'minst'.*mnist, fashion-mnist, cifar10, mnist-sample"):
         load_dataset("minst")
     fake_release(tmp_path / "idx")
     with pytest.raises(DatasetError, match="holds IDX files.*data_dir="):
@@ -330,17 +331,20 @@ def test_image_folder_is_converted_and_split(tmp_path):
         _image(tmp_path / "shapes" / "square" / f"{i:02}.jpg", value=240, size=(28, 28), mode="L")
     _image(tmp_path / "shapes" / "square" / "big.bmp", value=240, size=(300, 90))
     (tmp_path / "shapes" / "square" / ".DS_Store").write_bytes(b"\0junk")  # hidden files are skipped
-    data = load_dataset(str(tmp_path / "shapes"), progress=False)
+    native = load_dataset(str(tmp_path / "shapes"), progress=False)  # the default: own size and colour
+    assert native.image_shape == (1, 30, 40) and "resized to the most common size 21 of 41" in native.source
+    # Grey 28x28 on purpose, with the automatic steps on: the digit pipeline, as before images kept their size.
+    data = load_dataset(str(tmp_path / "shapes"), progress=False, image_size=(28, 28), grayscale=True)
     assert data.name == "shapes" and data.classes == ("circle", "square") and not data.is_sample
     assert data.x_train.shape[1:] == (28, 28) and data.x_train.dtype == np.uint8
     assert len(data.x_train) + len(data.x_test) == 41
     assert np.bincount(data.y_test).tolist() == [3, 3]  # 15% of each class
     # Uniform squares hold no object: the shared pipeline gives them black, and the source line says so.
     assert not data.x_train[data.y_train == 1].any() and "blank image" in data.source and "auto=on" in data.source
-    plain = load_dataset(str(tmp_path / "shapes"), progress=False, auto=False)
+    plain = load_dataset(str(tmp_path / "shapes"), progress=False, auto=False, image_size="28x28", grayscale=True)
     assert (plain.x_train[plain.y_train == 1] >= 238).all()  # auto off: grey kept, only decoded and resized
     assert "auto=off" in plain.source
-    again = load_dataset(str(tmp_path / "shapes"), progress=False)
+    again = load_dataset(str(tmp_path / "shapes"), progress=False, image_size=(28, 28), grayscale=True)
     np.testing.assert_array_equal(again.y_test, data.y_test)  # the split is deterministic
 
 
@@ -353,7 +357,7 @@ def test_image_folder_files_give_the_input_detect_and_the_web_give(tmp_path):
         canvas = Image.new("L", (100, 120), 255)
         canvas.paste(big, (2, 3))
         canvas.save(tmp_path / f"d{i}.png")
-    data = load_dataset(str(tmp_path), progress=False)
+    data = load_dataset(str(tmp_path), progress=False, image_size=(28, 28), grayscale=True)
     pixels = np.concatenate([data.x_train, data.x_test])
     expected = {read_image(tmp_path / f"d{i}.png").pixels.tobytes() for i in range(6)}
     assert {p.tobytes() for p in pixels} == expected
@@ -444,7 +448,8 @@ X = np.zeros((10, 28, 28), np.uint8)
 
 @pytest.mark.parametrize("arrays, match", [
     ({"x": X.astype(np.float32) + 200}, r"'x' is float32 with values 200\.\.200, expected uint8"),
-    ({"x": np.zeros((10, 32, 32), np.uint8)}, r"'x' is uint8 \(10, 32, 32\)"),
+    ({"x": np.zeros((10, 300, 32), np.uint8)}, r"300x32 \(height x width\), over the 256x256 limit.*--image-size"),
+    ({"x": np.zeros((10, 3, 32, 32), np.uint8)}, r"channels first.*x.transpose\(0, 2, 3, 1\)"),
     ({"x": X, "x_test": np.zeros((2, 28, 27), np.uint8)}, "'x_test' is uint8"),
     ({"x": X, "y": np.zeros(9, int)}, "'y' is .* one per image of 'x' \\(10\\)"),
     ({"x": X, "y": np.zeros(10, float)}, "must be integer labels"),
@@ -548,8 +553,9 @@ def test_dataset_table(monkeypatch):
 
     lines = format_table(list(rows.values())).splitlines()
     assert lines[0].split() == ["NAME", "RESOLVES", "FROM", "TRAIN", "TEST", "CLASSES", "CHECKSUMS"]
-    assert len(lines) == 5 and lines[3].startswith("mnist-sample ") and "8,500" in lines[3]
-    assert lines[0].index("CHECKSUMS") == lines[1].index("mismatch") == lines[3].index("ok")  # aligned
+    assert len(lines) == 8 and lines[4].startswith("mnist-sample ") and "8,500" in lines[4]
+    assert lines[0].index("CHECKSUMS") == lines[1].index("mismatch") == lines[4].index("ok")  # aligned
+    assert rows["cifar10"]["resolves_from"] == "not found" and rows["photo-tiles"]["classes"] == 2
 
 
 @pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

@@ -44,8 +44,12 @@ def test_to_float_scales_and_adds_the_channel() -> None:
     assert t.shape == (1, 1, 28, 28) and t.dtype == torch.float32
     assert t[0, 0, 0, 0] == 0 and t[0, 0, 0, 1] == 1 and t[0, 0, 0, 2] == pytest.approx(0.2)
     assert torch.equal(to_float(torch.from_numpy(x)), t)
-    with pytest.raises(ValueError, match="shape"):
-        to_float(np.zeros((2, 27, 27), np.uint8))
+    # Any size and colour is an image; against a model's (C, H, W) another one is an error naming both.
+    assert to_float(np.zeros((2, 27, 27), np.uint8)).shape == (2, 1, 27, 27)
+    colour = np.arange(2 * 9 * 8 * 3, dtype=np.uint8).reshape(2, 9, 8, 3)
+    assert torch.equal(to_float(colour)[:, 2], torch.from_numpy(colour[..., 2] / 255.0).float())
+    with pytest.raises(ValueError, match=r"must have shape \(N, 28, 28\), got \(2, 27, 27\)"):
+        to_float(np.zeros((2, 27, 27), np.uint8), (1, 28, 28))
 
 
 def test_helpers_return_host_arrays_of_the_documented_shapes(model: torch.nn.Module, bars) -> None:

@@ -250,3 +250,66 @@ def test_run_panel_shows_nested_metrics_as_tables(browser, server):
     assert membership.locator("tbody tr").nth(0).locator("th, td").all_text_contents() == [
         "fashion-mnist", "0.991", "0.650"]
     assert "from metrics.json" in browser.page.text_content("#metrics-source")
+
+
+# ---- a colour run: 64 wide x 48 tall, a dense 2-D VAE (decoded in the page, in colour) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_server(tmp_path_factory):
+    import torch
+
+    from latentlab.config import override
+    from latentlab.data import ImageData
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    rng = np.random.default_rng(0)
+    base = np.array([(200, 80, 40), (40, 90, 200)])[np.arange(96) % 2]
+    x = np.clip(base[:, None, None] + rng.normal(0, 30, (96, 48, 64, 3)), 0, 255).astype(np.uint8)
+    y = np.arange(96) % 2
+    data = ImageData("warm-cool", x[:80], y[:80], x[80:], y[80:], ("warm", "cool"), "synthetic colour")
+    cfg = override(preset_config("mnist-vae"), {"train.epochs": 2, "model.hidden": [16], "name": "tiny-colour",
+                                                "dataset": "warm-cool", "train.batch_size": 16, "train.device": "cpu"})
+    root = tmp_path_factory.mktemp("colour-runs")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(cfg, data.x_train, data.x_test, root / "tiny-colour", quiet=True,
+              meta={"dataset": "warm-cool", "classes": ["warm", "cool"]})
+    finally:
+        torch.set_num_threads(threads)
+    with running(create_app([root / "tiny-colour"], datasets={"warm-cool": data})) as url:
+        yield url
+
+
+@pytest.fixture
+def colour_browser(colour_server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        b = Browser(p, colour_server, tmp_path / "profile")
+        try:
+            yield b
+        finally:
+            b.context.close()
+    assert not b.offsite and not b.errors, (b.offsite, b.errors)
+
+
+def test_a_colour_run_decodes_in_colour_and_takes_uploads_at_its_shape(colour_browser, colour_server, tmp_path):
+    browser, page = colour_browser, colour_browser.page
+    browser.open()
+    assert not page.is_visible("#draw") and "64x48 pixels" in page.text_content("#try-hint")
+    assert "in your browser" in page.text_content("#decode-mode")
+    width, height, rgba = page.evaluate("""() => { const c = document.getElementById('decoded');
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")
+    shown = np.array(rgba, np.uint8).reshape(height, width, 4)[..., :3]
+    assert (width, height) == (64, 48)
+    served = server_decode(colour_server, "tiny-colour", *browser.shown_point())
+    assert served.shape == (48, 64, 3) and np.abs(shown.astype(int) - served).max() <= 1
+    photo = np.random.default_rng(1).integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    page.set_input_files("#upload", str(tmp_path / "photo.png"))
+    page.wait_for_selector("#try-recon[src^='data:image/png']")
+    page.wait_for_selector("#verdict[data-state='error']")
+    assert "novelty detector" in page.text_content("#verdict")
+    assert page.evaluate("() => [document.getElementById('try-input').naturalWidth, "
+                         "document.getElementById('try-input').naturalHeight]") == [64, 48]

@@ -21,7 +21,7 @@ _EXPORTS = {
     "ImageData": "latentlab.data", "dataset_names": "latentlab.data", "load_dataset": "latentlab.data",
     "MODELS": "latentlab.models", "VAE": "latentlab.models", "ConvAutoencoder": "latentlab.models",
     "DenseAutoencoder": "latentlab.models", "LatentModel": "latentlab.models", "build_model": "latentlab.models",
-    "Run": "latentlab.runs", "load_run": "latentlab.runs",
+    "Run": "latentlab.runs", "load_run": "latentlab.runs", "load_run_data": "latentlab.runs",
     "TrainResult": "latentlab.training", "fit": "latentlab.training", "train": "latentlab.training",
     "NoveltyDetector": "latentlab.analysis",
 }

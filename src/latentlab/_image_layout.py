@@ -38,6 +38,12 @@ class Layout:
                               f"{MAX_SIDE} and 1 <= frame <= side")
 
     @classmethod
+    def for_side(cls, side: int) -> Layout:
+        """MNIST's framing scaled to `side`: an object ~20/28 of the side, its centre of mass in the middle.
+        `Layout.for_side(28)` is `Layout()`."""
+        return cls(max(1, round(side * 20 / SIDE)), "mass", (side / 2, side / 2), side)
+
+    @classmethod
     def of(cls, x: np.ndarray, n: int = 1000) -> Layout:
         """The layout of uint8 images (N, side, side), from up to `n` of them; raises `ConfigError` on another shape."""
         x = np.asarray(x)
@@ -46,7 +52,7 @@ class Layout:
         side = x.shape[1]
         stats = [s for s in (measure(img / 255.0) for img in x[:n]) if s is not None]
         if not stats:
-            return cls(max(1, round(side * 20 / 28)), "mass", (side / 2, side / 2), side)
+            return cls.for_side(side)
         sides, mass, box = (np.array(v, np.float64) for v in zip(*stats, strict=True))
         # Whichever centre the data set pins down more tightly is the one its images were aligned on.
         by, centres = ("mass", mass) if mass.std(0).sum() <= box.std(0).sum() else ("box", box)

@@ -1,4 +1,5 @@
-"""Untrusted bytes or a path -> the 28x28 uint8 image a model sees; arrays -> PNG. The one image reader of latentlab.
+"""Untrusted bytes or a path -> the uint8 image a model sees (28x28 grey by default, or any (channels, height, width)
+a run was trained on); arrays -> PNG. The one image reader of latentlab.
 
 A file is judged by its content, never its name: only the decoders in ``FORMATS`` are tried, the byte count is
 capped (``MAX_UPLOAD_BYTES`` for bytes, which come from the web; ``MAX_FILE_BYTES`` for a path, a local file being
@@ -10,7 +11,10 @@ Decoding (`decode`) gives grayscale float32 in [0, 1]: first frame of an animati
 16/32-bit and float pixels scaled by their depth, transparency composited on the background the ink stands out from.
 With ``auto`` on, `to_model_input` then makes it look like the data: light strokes on black (a light background is
 inverted), cropped to the object, fitted to the data set's frame and centred as the data set centres (`Layout`).
-Every change it makes is named in `Prepared.steps`; every refusal is an `ImageError` with an HTTP status.
+Those steps are for grey digit-like data only. Colour, and images kept at their own size, are only decoded (colour
+kept by `read_native`: transparency composited, EXIF orientation, deep pixels) and brought to a model's shape by
+`conform` (grey <-> colour, a resize). Every change is named in `Prepared.steps`; every refusal is an `ImageError`
+with an HTTP status.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit
+from latentlab._image_pixels import colour_pixels, conform, gray_pixels
+from latentlab._image_pixels import to_uint8 as _u8
 from latentlab.errors import ImageError
 
+_gray = gray_pixels  # its name before it moved to _image_pixels
+
 __all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_SIDE", "MAX_UPLOAD_BYTES", "MIN_SIDE", "SIDE", "Layout", "Prepared",
-           "data_url", "decode", "png", "read_image", "to_model_input"]
+           "conform", "data_url", "decode", "layout_for", "png", "read_image", "read_native", "to_model_input"]
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -41,8 +49,9 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyErr
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare by
 class Prepared:
-    """A model input: `pixels` uint8 (side, side), light strokes on black; `steps` says in words what was done to
-    the file (empty when nothing was); `source_size` is (width, height) of the decoded, upright image."""
+    """A model input: `pixels` uint8, (height, width) for grey (light strokes on black after the automatic steps)
+    or (height, width, 3) for colour; `steps` says in words what was done to the file (empty when nothing was);
+    `source_size` is (width, height) of the decoded, upright image."""
 
     pixels: np.ndarray
     steps: tuple[str, ...]
@@ -50,25 +59,63 @@ class Prepared:
 
 
 def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None = None, auto: bool = True,
-               max_bytes: int | None = None) -> Prepared:
-    """Bytes (an upload) or a path (a local file) -> `Prepared`. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES`
-    and a file at `MAX_FILE_BYTES`. With `auto` off only `decode` and a plain resize to side x side are done.
+               max_bytes: int | None = None, shape: tuple[int, ...] | None = None) -> Prepared:
+    """Bytes (an upload) or a path (a local file) -> `Prepared` of `shape` (channels, height, width); None: the grey
+    side x side input of `layout` (28x28 by default). The automatic steps (`to_model_input`) are for grey digit-like
+    data: they run for one channel and a square shape, with `auto` on. Otherwise, and for colour, the file is only
+    decoded and brought to `shape` by `conform` (grey or colour conversion, a resize), exactly as `read_native` then
+    `conform` do. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES` and a file at `MAX_FILE_BYTES`.
     Raises `ImageError`: 400 unreadable, empty, truncated or too small; 413 too large; 415 not a supported image."""
+    data, name, cap = _source(source, max_bytes)
+    side = (layout or Layout()).side
+    c, h, w = shape if shape is not None else (1, side, side)
+    if c == 1 and h == w:
+        if layout is not None and layout.side != h:
+            raise ImageError(f"layout.side={layout.side} does not fit shape={tuple(shape or ())}; pass a Layout of "
+                             f"side {h}")
+        gray, steps = _decode(data, name, cap)
+        pixels, more = to_model_input(gray, layout or Layout.for_side(h), auto)
+        return Prepared(pixels, (*steps, *more), (gray.shape[1], gray.shape[0]))
+    native = _native(data, name, cap, grayscale=c == 1)
+    pixels, more = conform(native.pixels, (c, h, w))
+    return Prepared(pixels, (*native.steps, *more), native.source_size)
+
+
+def layout_for(shape: tuple[int, ...], x_train: np.ndarray | None = None) -> Layout | None:
+    """How uploads for a run of `shape` are framed: for grey square runs as its training images `x_train` frame their
+    objects (MNIST's framing at that size without them); None for colour and other shapes, which are only resized.
+    `latentlab detect` and the web page both ask this, so a file gives the same input in both."""
+    c, h, w = shape
+    if c != 1 or h != w:
+        return None
+    return Layout.of(x_train) if x_train is not None else Layout.for_side(h)
+
+
+def read_native(source: str | os.PathLike[str] | bytes, *, grayscale: bool = False,
+                max_bytes: int | None = None) -> Prepared:
+    """The file at its own size with its colour kept: `pixels` uint8 (H, W) for grey content, (H, W, 3) for colour.
+    Only decoding is done (first frame, EXIF orientation, deep pixels scaled, transparency composited); with
+    `grayscale`, colour is read as grey exactly as `read_image` reads it for one channel. Raises as `read_image`."""
+    return _native(*_source(source, max_bytes), grayscale=grayscale)
+
+
+def _native(data: bytes, name: str, cap: int, grayscale: bool) -> Prepared:
+    pixels, steps = _decode(data, name, cap, colour=not grayscale)
+    return Prepared(_u8(pixels), tuple(steps), (pixels.shape[1], pixels.shape[0]))
+
+
+def _source(source: str | os.PathLike[str] | bytes, max_bytes: int | None) -> tuple[bytes, str, int]:
+    """(the bytes, what messages call them, the cap they were read under)."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data, name = bytes(source), "the upload"
-        cap = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
-    else:
-        name = os.fspath(source)
-        cap = MAX_FILE_BYTES if max_bytes is None else max_bytes
-        try:
-            with open(name, "rb") as f:
-                data = f.read(cap + 1)  # one byte over the cap is enough to know it is too big
-        except OSError as exc:
-            raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
-                             400) from None
-    gray, steps = _decode(data, name, cap)
-    pixels, more = to_model_input(gray, layout, auto)
-    return Prepared(pixels, (*steps, *more), (gray.shape[1], gray.shape[0]))
+        return bytes(source), "the upload", MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    name = os.fspath(source)
+    cap = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    try:
+        with open(name, "rb") as f:
+            return f.read(cap + 1), name, cap  # one byte over the cap is enough to know it is too big
+    except OSError as exc:
+        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
+                         400) from None
 
 
 def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
@@ -77,7 +124,8 @@ def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD
     return _decode(data, name, max_bytes)[0]
 
 
-def _decode(data: bytes, name: str, max_bytes: int) -> tuple[np.ndarray, list[str]]:
+def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Float32 pixels in [0, 1] and the steps: grey (H, W), or with `colour` as `colour_pixels` gives them."""
     if not data:
         raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image", 400)
     if len(data) > max_bytes:
@@ -106,11 +154,11 @@ def _decode(data: bytes, name: str, max_bytes: int) -> tuple[np.ndarray, list[st
             if orientation in range(2, 9):
                 im = ImageOps.exif_transpose(im)
                 steps.append(f"turned upright (EXIF orientation {orientation})")
-            gray, more = _gray(im, fmt)
+            pixels, more = (colour_pixels if colour else gray_pixels)(im, fmt)
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{name} could not be decoded as {fmt} ({exc}); it may be truncated or damaged; "
                              "send the whole file or re-save it", 400) from None
-    return gray, steps + more
+    return pixels, steps + more
 
 
 def _check_size(w: int, h: int, name: str) -> None:
@@ -154,39 +202,6 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
     except struct.error:
         pass
     return None
-
-
-def _gray(im: Image.Image, fmt: str) -> tuple[np.ndarray, list[str]]:
-    """Grayscale float32 (H, W) in [0, 1] of a loaded image, and the steps that took."""
-    if im.mode.startswith("I;16"):
-        return np.asarray(im, np.float32) / 65535.0, ["16-bit pixels scaled to [0, 1]"]
-    if im.mode in ("I", "F"):
-        a = np.nan_to_num(np.asarray(im, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        lo, hi = float(a.min()), float(a.max())
-        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            return a.astype(np.float32), []
-        # Integer pixels say nothing of their depth: take the smallest usual one that holds them (a PNG's I is 16-bit).
-        depth = next((d for d in (8, 16, 32) if hi < 2**d), None)
-        if fmt == "PNG" and depth is not None:
-            depth = max(depth, 16)
-        if lo < 0 or depth is None:
-            return ((a - lo) / (hi - lo or 1.0)).astype(np.float32), [f"pixels stretched from [{lo:g}, {hi:g}]"]
-        return (a / (2**depth - 1)).astype(np.float32), [f"{depth}-bit {im.mode} pixels scaled to [0, 1]"]
-    if "A" in im.getbands() or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
-        if alpha.max() == 0.0:
-            return alpha, ["fully transparent"]
-        if alpha.min() < 1.0:
-            lum = np.asarray(rgba.convert("L"), np.float32) / 255.0  # the colour under the alpha, whatever it is
-            # The background is whichever of black and white the visible ink stands out from: the colour of
-            # fully transparent pixels is arbitrary (black, white, a palette entry) and must not count.
-            ink = float((lum * alpha).sum() / max(float(alpha.sum()), 1e-6))
-            paper = 1.0 if ink < 0.5 else 0.0
-            where = "white (dark ink)" if paper else "black (light ink)"
-            return lum * alpha + paper * (1.0 - alpha), [f"alpha composited on {where}"]
-        im = rgba
-    return np.asarray(im.convert("L"), np.float32) / 255.0, []
 
 
 def to_model_input(gray: np.ndarray, layout: Layout | None = None,
@@ -234,12 +249,8 @@ def _resize(g: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(_u8(g)).resize(size, Image.Resampling.LANCZOS))
 
 
-def _u8(g: np.ndarray) -> np.ndarray:
-    return (np.clip(g, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def png(image: np.ndarray) -> bytes:
-    """PNG bytes of a grayscale image (H, W): uint8, or float in [0, 1]."""
+    """PNG bytes of a grey (H, W) or colour (H, W, 3) image: uint8, or float in [0, 1]."""
     a = np.asarray(image)
     buf = io.BytesIO()
     Image.fromarray(a if a.dtype == np.uint8 else _u8(a)).save(buf, format="PNG")
@@ -247,5 +258,5 @@ def png(image: np.ndarray) -> bytes:
 
 
 def data_url(image: np.ndarray) -> str:
-    """A ``data:image/png;base64,...`` URL of a grayscale image (H, W): uint8, or float in [0, 1]."""
+    """A ``data:image/png;base64,...`` URL of a grey (H, W) or colour (H, W, 3) image: uint8, or float in [0, 1]."""
     return "data:image/png;base64," + base64.b64encode(png(image)).decode("ascii")

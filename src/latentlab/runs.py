@@ -19,6 +19,7 @@ from torch import nn
 
 from latentlab._version import __version__
 from latentlab.config import RunConfig
+from latentlab.data import ImageData, load_dataset
 from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text, atomic_write_with, file_digest
 from latentlab.models import build_model
@@ -175,3 +176,31 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
                        f"unexpected {list(unexpected)[:3]}); retrain the run")
     model.to(device).eval()
     return Run(run_dir, cfg, model, read_history(run_dir), meta)
+
+
+def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str, Any]:
+    """How a run's data set was loaded: image_size ((height, width) or None), grayscale and auto, as `latentlab train`
+    records them in meta.json ("data_options"). Runs from before colour have none: they were trained on 28x28 grey,
+    which these options give again (for an image folder, through the same digit pipeline)."""
+    saved = meta.get("data_options")
+    if isinstance(saved, dict):
+        size = saved.get("image_size")
+        return {"image_size": tuple(size) if size else None, "grayscale": bool(saved.get("grayscale", False)),
+                "auto": bool(saved.get("auto", True))}
+    c, h, w = image_shape
+    return {"image_size": (h, w), "grayscale": c == 1, "auto": bool(meta.get("image_auto", True))}
+
+
+def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,
+                  progress: bool = False) -> ImageData:
+    """The run's data set as it was trained on: `config.dataset` loaded with the run's `data_options` (a resize or
+    grey conversion on purpose is made again). RunError if it no longer has the model's shape; DatasetError from
+    `load_dataset` if it cannot be found."""
+    options = data_options(run.meta, run.model.image_shape)
+    data = load_dataset(run.config.dataset, data_dir=data_dir, download=download, progress=progress, **options)
+    if tuple(data.image_shape) != tuple(run.model.image_shape):
+        raise RunError(f"{run.config.dataset} now loads as images of shape {data.image_shape}, but {run.path} was "
+                       f"trained on {tuple(run.model.image_shape)}; point the run at its data again (train with "
+                       f"--image-size {run.model.image_shape[1]}x{run.model.image_shape[2]}"
+                       f"{' --grayscale' if run.model.image_shape[0] == 1 else ''})")
+    return data

@@ -54,3 +54,11 @@ test("greyRGBA: opaque grey bytes, rounded", () => {
   assert.deepEqual(Array.from(greyRGBA([0, 1, 0.5, 0.2])),
     [0, 0, 0, 255, 255, 255, 255, 255, 128, 128, 128, 255, 51, 51, 51, 255]);
 });
+
+test("imageRGBA: one channel is grey, three are planar red, green, blue", async () => {
+  const { imageRGBA } = await import("../../src/latentlab/web/static/js/decoder.js");
+  assert.deepEqual(Array.from(imageRGBA([0, 1], [1, 1, 2])), [0, 0, 0, 255, 255, 255, 255, 255]);
+  // A 1x2 colour image: planes R = (1, 0), G = (0, 0.5), B = (0.2, 1), as torch's (C, H, W) flattens.
+  assert.deepEqual(Array.from(imageRGBA([1, 0, 0, 0.5, 0.2, 1], [3, 1, 2])),
+    [255, 0, 51, 255, 0, 128, 255, 255]);
+});

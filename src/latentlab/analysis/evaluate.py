@@ -4,7 +4,8 @@ Sections: "reconstruction" (all models), "denoising" (denoising runs and all pla
 terms, an importance-weighted log-likelihood and the posterior diagnostics of `analysis.posterior`: KL and
 posterior-mean variance per latent dimension, active units and plain-words warnings of collapse or beta = 0),
 "latent" (k-NN accuracy and silhouette of the codes) and "membership" (how well each novelty score separates the
-test split from out-of-distribution sets).
+test split from out-of-distribution sets; "membership_skipped" says why instead, when the novelty detector does
+not take the run's image shape).
 Every number is a plain float; one that is not finite is written as null.
 """
 
@@ -27,9 +28,9 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from latentlab._version import __version__
 from latentlab.analysis.detectors import detector_for_run
-from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float
+from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float, to_images
 from latentlab.analysis.novelty import valid_scores
-from latentlab.analysis.ood import membership_table, ood_sets
+from latentlab.analysis.ood import detector_unsupported, membership_table, ood_sets
 from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
 from latentlab.analysis.quality import psnr, ssim
 from latentlab.analysis.statistics import require_finite
@@ -45,9 +46,13 @@ NOISE_FACTORS = (0.25, 0.5, 0.75)
 KNN_K = 5
 SILHOUETTE_MAX = 5000
 SEED = 0
-PIXELS = 784
 # The out-of-distribution dataset for a run: the other of the two, full if it is on disk, else its sample.
 OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+
+
+def values(model: torch.nn.Module) -> int:
+    """Values per image, C x H x W (784 for MNIST): what "per pixel" and "bits per dimension" divide by."""
+    return math.prod(model.image_shape)
 
 
 def _num(value: Any) -> float | None:
@@ -89,7 +94,10 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
     with _timed(timings, "latent", progress):
         out["latent"] = latent_metrics(model, data)
     out["membership"] = None
-    if membership:
+    skipped = detector_unsupported(model.image_shape) if membership else ""
+    if skipped:
+        out["membership_skipped"] = skipped  # said, not hidden: the section is missing for a reason
+    elif membership:
         with _timed(timings, "membership", progress):
             out["membership"] = membership_metrics(run, data)
     timings["total"] = round(time.perf_counter() - start, 3)
@@ -98,20 +106,21 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
 
 
 def reconstruction_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
-    """Test-set reconstruction: BCE and MSE per pixel, mean PSNR (dB) and SSIM of the decoded codes."""
+    """Test-set reconstruction: BCE and MSE per pixel (per value: C x H x W of them per image), mean PSNR (dB) and
+    SSIM of the decoded codes (colour: per channel, averaged)."""
     scores = require_finite(per_image(model, x))
     rec = reconstruct(model, x)
-    return {"bce_per_pixel": _num(scores["bce"].mean() / PIXELS), "mse_per_pixel": _num(scores["mse"].mean()),
+    return {"bce_per_pixel": _num(scores["bce"].mean() / values(model)), "mse_per_pixel": _num(scores["mse"].mean()),
             "psnr_db": _num(psnr(x, rec).mean()), "ssim": _num(ssim(x, rec).mean())}
 
 
 def denoising_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
     """PSNR and SSIM against the clean images, of the noisy inputs and of the model's output, per noise level."""
-    clean = to_float(x)
+    clean = to_float(x, model.image_shape)
     levels = {}
     for factor in NOISE_FACTORS:
         gen = torch.Generator().manual_seed(SEED)  # the same noise for every run, so runs compare
-        noisy = corrupt(clean, NoiseConfig(kind="gaussian", factor=factor), gen)[:, 0].numpy()
+        noisy = to_images(corrupt(clean, NoiseConfig(kind="gaussian", factor=factor), gen))
         denoised = reconstruct(model, noisy)
         levels[str(factor)] = {
             "noisy_psnr_db": _num(psnr(x, noisy).mean()), "noisy_ssim": _num(ssim(x, noisy).mean()),
@@ -134,7 +143,7 @@ def vae_metrics(model: torch.nn.Module, x: np.ndarray, iwae_k: int) -> dict[str,
     return {"elbo": _num(-scores["neg_elbo"].mean()), "neg_elbo": _num(scores["neg_elbo"].mean()),
             "recon": _num(scores["recon"].mean()), "kl": _num(scores["kl"].mean()),
             "iwae_log_likelihood": _num(ll.mean()), "iwae_k": iwae_k,
-            "iwae_bits_per_dim": _num(-ll.mean() / (PIXELS * math.log(2))),
+            "iwae_bits_per_dim": _num(-ll.mean() / (values(model) * math.log(2))),
             "beta": float(getattr(model, "beta", 1.0)), "latent_dim": model.latent_dim, "active_units": None,
             "kl_per_dim": None, "posterior_mean_variance": None, "posterior_collapsed": None,
             "warnings": beta_warnings(model), **posterior}

@@ -1,7 +1,8 @@
 """Batched inference: codes, reconstructions, decoded points and per-image terms, as NumPy arrays.
 
-Every helper takes uint8 images (N, 28, 28) as stored in a dataset, runs the model in inference mode on the
-device its weights live on, in batches, and returns NumPy arrays on the host.
+Every helper takes uint8 images as stored in a dataset, (N, H, W) grey or (N, H, W, 3) colour, runs the model in
+inference mode on the device its weights live on, in batches (floats are made one batch at a time), and returns
+NumPy arrays on the host; images come back in the same layout, (N, H, W) or (N, H, W, 3), floats in [0, 1].
 """
 
 from __future__ import annotations
@@ -19,21 +20,40 @@ BATCH = 4096
 SCORE_SEED = 0  # the generator behind the one-sample ELBO, so metrics.json is reproducible
 
 
-def to_float(x: np.ndarray | Tensor) -> Tensor:
-    """uint8 images (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1] on the CPU (or the tensor's own device).
-
-    Float input is taken to be in [0, 1] already and only reshaped; (N, 1, 28, 28) is accepted as well.
-    """
+def to_float(x: np.ndarray | Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+    """Images -> float32 (N, C, H, W) in [0, 1] on the CPU (or the tensor's own device): uint8 or float (taken to be
+    in [0, 1] already), stored (N, H, W), (N, H, W, 3) or already (N, C, H, W). With `shape` (the model's
+    (C, H, W)) anything else is a ValueError that names both."""
     t = x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
     if t.ndim == 3:
         t = t.unsqueeze(1)
-    if t.ndim != 4 or t.shape[1:] != (1, 28, 28):
-        raise ValueError(f"images must have shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(t.shape)}")
+    elif t.ndim == 4 and t.shape[3] == 3 and t.shape[1] not in (1, 3):
+        t = t.permute(0, 3, 1, 2)  # channels last as stored; sides are >= 8, so (N, 3, H, 3) cannot occur
+    if t.ndim != 4 or t.shape[1] not in (1, 3) or (shape is not None and tuple(t.shape[1:]) != tuple(shape)):
+        want = "(N, H, W) or (N, H, W, 3)" if shape is None else _stored(shape)
+        raise ValueError(f"images must have shape {want}, got {tuple(x.shape)}")
     if t.dtype == torch.uint8:
         return t.to(torch.float32).div_(255.0)
     if not t.is_floating_point():
         raise ValueError(f"images must be uint8 (0..255) or float (0..1), got {t.dtype}")
     return t.to(torch.float32)
+
+
+def _stored(shape: tuple[int, ...]) -> str:
+    c, h, w = shape
+    return f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
+
+
+def to_images(t: Tensor) -> np.ndarray:
+    """float (N, C, H, W) -> NumPy float32 as images are stored: (N, H, W) for one channel, (N, H, W, 3) for three."""
+    t = t.float()
+    return (t[:, 0] if t.shape[1] == 1 else t.permute(0, 2, 3, 1)).contiguous().cpu().numpy()
+
+
+def image_layout(model: nn.Module) -> tuple[int, ...]:
+    """The shape one image of `model` has as stored: (H, W) for grey, (H, W, 3) for colour."""
+    c, h, w = getattr(model, "image_shape", (1, 28, 28))
+    return (h, w) if c == 1 else (h, w, 3)
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -43,14 +63,19 @@ def model_device(model: nn.Module) -> torch.device:
 def batches(model: nn.Module, x: np.ndarray | Tensor, batch_size: int = BATCH) -> Iterator[Tensor]:
     """Float batches of `x` on the model's device; only one batch is converted at a time."""
     device = model_device(model)
+    shape = getattr(model, "image_shape", None)
     for start in range(0, len(x), batch_size):
-        yield to_float(x[start:start + batch_size]).to(device, non_blocking=True)
+        yield to_float(x[start:start + batch_size], shape).to(device, non_blocking=True)
 
 
 def _collect(parts: list[Tensor], empty_shape: tuple[int, ...]) -> np.ndarray:
     if not parts:
         return np.zeros(empty_shape, np.float32)
     return torch.cat(parts).float().cpu().numpy()
+
+
+def _collect_images(model: nn.Module, parts: list[Tensor]) -> np.ndarray:
+    return to_images(torch.cat(parts)) if parts else np.zeros((0, *image_layout(model)), np.float32)
 
 
 @torch.inference_mode()
@@ -62,28 +87,27 @@ def embed(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> np.ndarra
 
 @torch.inference_mode()
 def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """Reconstructions (N, 28, 28) float32 in [0, 1]: the decode of the code (a VAE decodes its mean)."""
+    """Reconstructions float32 in [0, 1], (N, H, W) or (N, H, W, 3) as `x`: the decode of the code (a VAE decodes its
+    mean)."""
     model.eval()
-    parts = [model.decode(model.encode(xb)).squeeze(1) for xb in batches(model, x, batch_size)]
-    return _collect(parts, (0, 28, 28))
+    return _collect_images(model, [model.decode(model.encode(xb)) for xb in batches(model, x, batch_size)])
 
 
 @torch.inference_mode()
 def decode_points(model: nn.Module, points: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """Images (K, 28, 28) float32 in [0, 1] decoded at latent positions `points` (K, latent_dim)."""
+    """Images float32 in [0, 1], (K, H, W) or (K, H, W, 3), decoded at latent positions `points` (K, latent_dim)."""
     model.eval()
     z = torch.as_tensor(np.asarray(points, np.float32))
     if z.ndim != 2 or z.shape[1] != model.latent_dim:
         raise ValueError(f"points must have shape (K, {model.latent_dim}) for this model, got {tuple(z.shape)}")
     device = model_device(model)
-    parts = [model.decode(zb.to(device)).squeeze(1) for zb in z.split(batch_size)]
-    return _collect(parts, (0, 28, 28))
+    return _collect_images(model, [model.decode(zb.to(device)) for zb in z.split(batch_size)])
 
 
 @torch.inference_mode()
 def per_image(model: nn.Module, x: np.ndarray, batch_size: int = BATCH, seed: int | None = SCORE_SEED
               ) -> dict[str, np.ndarray]:
-    """The model's per-image terms (`LatentModel.per_image`) over uint8 images (N, 28, 28), batched, as NumPy:
+    """The model's per-image terms (`LatentModel.per_image`) over uint8 images as stored, batched, as NumPy:
     "code" (N, latent_dim) float32 and every other term float64 (N,): "bce" (nats per image), "mse" (per pixel),
     and for models with a posterior "kl" (nats) and, with a `seed`, the one-sample ELBO terms "recon" and
     "neg_elbo" drawn with a torch.Generator seeded by `seed` (the same on every call with the same batches)."""

@@ -20,39 +20,60 @@ class Scorer(Protocol):
     def score_samples(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def uniform_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+def uniform_noise(n: int, rng: np.random.Generator, shape: tuple[int, ...] = (28, 28)) -> np.ndarray:
+    """`n` images of uniform noise, stored `shape`: (H, W) grey or (H, W, 3) colour."""
+    return rng.integers(0, 256, (n, *shape), dtype=np.uint8)
 
 
-def gaussian_blobs(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Smooth images: one to four Gaussian bumps of random place, width and height on a black background."""
-    yy, xx = np.mgrid[0:28, 0:28].astype(np.float64)
-    shape = (n, MAX_BLOBS, 1, 1)
-    cy, cx = rng.uniform(4, 24, shape), rng.uniform(4, 24, shape)
-    sigma = rng.uniform(1.5, 6.0, shape)
-    height = rng.uniform(0.3, 1.0, shape) * (np.arange(MAX_BLOBS)[None, :, None, None] < rng.integers(
+def gaussian_blobs(n: int, rng: np.random.Generator, shape: tuple[int, ...] = (28, 28)) -> np.ndarray:
+    """Smooth images: one to four Gaussian bumps of random place, width and height on a black background (in one
+    random colour per image for colour `shape` (H, W, 3)); place and width scale with the image's size."""
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    size = (n, MAX_BLOBS, 1, 1)
+    cy, cx = rng.uniform(4 * h / 28, 24 * h / 28, size), rng.uniform(4 * w / 28, 24 * w / 28, size)
+    sigma = rng.uniform(1.5, 6.0, size) * (min(h, w) / 28)
+    height = rng.uniform(0.3, 1.0, size) * (np.arange(MAX_BLOBS)[None, :, None, None] < rng.integers(
         1, MAX_BLOBS + 1, (n, 1, 1, 1)))
     img = (height * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))).sum(1)
     peak = rng.uniform(0.5, 1.0, (n, 1, 1)) * 255
-    return np.round(img / img.max(axis=(1, 2), keepdims=True) * peak).astype(np.uint8)
+    grey = img / img.max(axis=(1, 2), keepdims=True) * peak
+    if len(shape) == 3:
+        grey = grey[..., None] * rng.uniform(0.0, 1.0, (n, 1, 1, 3))
+    return np.round(grey).astype(np.uint8)
 
 
 def ood_sets(x_test: np.ndarray, other: Mapping[str, np.ndarray] | None = None,
              seed: int = 0) -> dict[str, np.ndarray]:
-    """Out-of-distribution uint8 image sets, each as large as `x_test`: uniform noise, Gaussian blobs, the
-    test images inverted (255 - x) and rotated by 90 degrees, then the sets in `other` (e.g. another dataset)."""
+    """Out-of-distribution uint8 image sets of the test images' shape, each as large as `x_test`: uniform noise,
+    Gaussian blobs, the test images inverted (255 - x) and rotated by 90 degrees (by 180 when they are not square,
+    so the shape stays), then the sets in `other` (e.g. another dataset)."""
     x = np.asarray(x_test)
-    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise ValueError(f"x_test must be uint8 images (N, 28, 28), got {x.dtype} {x.shape}")
+    if x.dtype != np.uint8 or not (x.ndim == 3 or (x.ndim == 4 and x.shape[3] == 3)):
+        raise ValueError(f"x_test must be uint8 images (N, H, W) or (N, H, W, 3), got {x.dtype} {x.shape}")
     rng = np.random.default_rng(seed)
+    square = x.shape[1] == x.shape[2]
     sets = {
-        "uniform-noise": uniform_noise(len(x), rng),
-        "gaussian-blobs": gaussian_blobs(len(x), rng),
+        "uniform-noise": uniform_noise(len(x), rng, x.shape[1:]),
+        "gaussian-blobs": gaussian_blobs(len(x), rng, x.shape[1:]),
         "inverted": 255 - x,
-        "rotated-90": np.ascontiguousarray(np.rot90(x, 1, axes=(1, 2))),
+        f"rotated-{90 if square else 180}": np.ascontiguousarray(np.rot90(x, 1 if square else 2, axes=(1, 2))),
     }
     sets.update(other or {})
     return sets
+
+
+def detector_unsupported(image_shape: tuple[int, ...]) -> str:
+    """Why the novelty detector cannot score images of `image_shape` (channels, height, width), or "" when it can.
+    Asked of the detector's own input check, so the answer follows the detector as it grows."""
+    from latentlab.analysis.statistics import as_uint8_images
+
+    c, h, w = image_shape
+    try:
+        as_uint8_images(np.zeros((1, h, w) if c == 1 else (1, h, w, 3), np.uint8))
+    except ValueError as exc:  # ImageError is a ValueError
+        return f"the novelty detector does not take images of shape {tuple(image_shape)} yet ({exc})"
+    return ""
 
 
 def fpr_at_tpr(y_true: np.ndarray, score: np.ndarray, tpr: float = 0.95) -> float:

@@ -52,7 +52,7 @@ class PosteriorDiagnostics:
 
 def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """(KL per dimension in nats, mean over images; variance over images of the posterior mean per dimension),
-    each (latent_dim,) float64, from `model.posterior(x) -> (mu, logvar)` over uint8 images (N, 28, 28)."""
+    each (latent_dim,) float64, from `model.posterior(x) -> (mu, logvar)` over uint8 images as stored."""
     if not has_prior(model):
         raise ConfigError("posterior diagnostics need a model with a prior (a VAE, model.kind='vae'); "
                           "this one is a plain autoencoder")

@@ -1,4 +1,5 @@
-"""Image quality: PSNR and SSIM per image, on NumPy arrays (uint8 or floats in [0, 1])."""
+"""Image quality: PSNR and SSIM per image, on NumPy arrays (uint8 or floats in [0, 1]), grey or colour. Colour is
+measured per channel and the channels averaged, as scikit-image's `channel_axis` does for SSIM."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ BATCH = 4096
 
 
 def _unit(images: Any) -> np.ndarray:
-    """float64 images in [0, 1] with shape (N, H, W); uint8 is divided by 255, a single image gets N = 1."""
+    """float64 images in [0, 1] with shape (N, C, H, W) from (N, H, W), (N, H, W, 3), (N, C, H, W), (H, W) or
+    (H, W, 3); uint8 is divided by 255, a single image gets N = 1."""
     a = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
     a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
-    if a.ndim == 4 and a.shape[1] == 1:
-        a = a[:, 0]
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(f"images must have shape (N, H, W), (N, 1, H, W) or (H, W), got {a.shape}")
-    return a
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3 and a.shape[0] not in (1, 3)):
+        a = a[None]  # one image
+    if a.ndim == 3:
+        return a[:, None]
+    if a.ndim == 4 and a.shape[3] == 3 and a.shape[1] not in (1, 3):
+        return a.transpose(0, 3, 1, 2)
+    if a.ndim == 4 and a.shape[1] in (1, 3):
+        return a
+    raise ValueError(f"images must have shape (N, H, W), (N, H, W, 3), (N, C, H, W) or (H, W), got {a.shape}")
 
 
 def _pair(clean: Any, other: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +37,12 @@ def _pair(clean: Any, other: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def psnr(clean: Any, other: Any) -> np.ndarray:
-    """Peak signal-to-noise ratio per image in dB, data range 1 (uint8 input is scaled); inf where identical."""
+    """Peak signal-to-noise ratio per image in dB, data range 1 (uint8 input is scaled), per channel and averaged
+    over the channels; inf where identical."""
     a, b = _pair(clean, other)
-    mse = ((a - b) ** 2).mean(axis=(1, 2))
+    mse = ((a - b) ** 2).mean(axis=(2, 3))  # (N, C)
     with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(1.0 / mse)
+        return (10.0 * np.log10(1.0 / mse)).mean(axis=1)
 
 
 def _gaussian_taps(size: int, sigma: float) -> Tensor:
@@ -55,10 +60,12 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
 def ssim(clean: Any, other: Any, size: int = 11, sigma: float = 1.5, batch_size: int = BATCH) -> np.ndarray:
     """Structural similarity per image (Wang et al. 2004): Gaussian window 11 / sigma 1.5, data range 1,
     K1 = 0.01, K2 = 0.03, local statistics over 'valid' window positions only (18 x 18 of them on 28 x 28),
-    averaged. 1.0 for identical images."""
+    averaged; colour per channel, the channels averaged. 1.0 for identical images."""
     a, b = _pair(clean, other)
-    if min(a.shape[1:]) < size:
-        raise ValueError(f"SSIM with an {size}x{size} window needs images at least that large, got {a.shape[1:]}")
+    n, c = a.shape[:2]
+    if min(a.shape[2:]) < size:
+        raise ValueError(f"SSIM with an {size}x{size} window needs images at least that large, got {a.shape[2:]}")
+    a, b = a.reshape(n * c, *a.shape[2:]), b.reshape(n * c, *b.shape[2:])  # each channel an image of its own
     g = _gaussian_taps(size, sigma)
     c1, c2 = 0.01**2, 0.03**2
     out = []
@@ -73,4 +80,4 @@ def ssim(clean: Any, other: Any, size: int = 11, sigma: float = 1.5, batch_size:
         vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
         s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
         out.append(s.mean(dim=(1, 2, 3)))
-    return torch.cat(out).numpy() if out else np.zeros(0)
+    return torch.cat(out).numpy().reshape(n, c).mean(axis=1) if out else np.zeros(0)

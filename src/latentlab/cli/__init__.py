@@ -19,13 +19,14 @@ FLAGS = {
     "train.device": "--device", "model.latent_dim": "--latent-dim", "train.noise.kind": "--noise",
     "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
     "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
-    "tensorboard_dir": "--tensorboard",
+    "tensorboard_dir": "--tensorboard", "image_size": "--image-size", "grayscale": "--grayscale",
     "preset": "--preset", "steps": "--steps", "classes": "--classes", "seeds": "--seeds", "jobs": "--jobs",
     "executor": "--executor", "threads": "--threads", "grid": "--set-grid",
 }
 # Names that are also everyday words ("classes", "steps") count only when a message writes them as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
-                   r"|tensorboard_dir|executor)(?==|\b)|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid)(?==)")
+                   r"|tensorboard_dir|executor|image_size|grayscale)(?==|\b)"
+                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid)(?==)")
 
 
 def in_flags(message: str) -> str:

@@ -49,6 +49,19 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
     return override(cfg, changes) if changes else cfg
 
 
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """image_size, grayscale and auto from the flags; a resumed run keeps its own unless they are given again."""
+    from latentlab.data.convert import parse_size
+
+    options = {"image_size": parse_size(args.image_size), "grayscale": args.grayscale, "auto": not args.no_auto}
+    if args.resume and args.image_size is None and not args.grayscale and not args.no_auto:
+        from latentlab.runs import CONFIG, META, data_options, read_json
+
+        shape = RunConfig.from_dict(read_json(Path(args.resume) / CONFIG)).model.image_shape
+        options = data_options(read_json(Path(args.resume) / META), shape)
+    return options
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from latentlab.data import load_dataset
     from latentlab.training import check_config, dist, train
@@ -63,13 +76,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from latentlab.training.tensorboard import require_tensorboard
 
         require_tensorboard()  # before the data set is loaded, which may mean a download
-    data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet,
-                        auto=not args.no_auto)
+    options = _data_options(args)
+    data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet, **options)
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
     cfg = replace(cfg, dataset=data.ref)
-    meta = {"image_auto": not args.no_auto, "dataset": data.name, "data_source": data.source,
+    # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).
+    size = options["image_size"]
+    meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
             "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test))}
+            "n_test": int(len(data.x_test)),
+            "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
     try:
@@ -105,6 +121,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for p in PRESETS.values():
         m = p.config.model
         shape = f"{m.kind} {'-'.join(map(str, m.hidden)) or '-'} z={m.latent_dim}"
+        if m.likelihood != "bernoulli":
+            shape += f" {m.likelihood}"
         noise = p.config.train.noise
         if noise.kind != "none":
             shape += f" +{noise.kind} {noise.factor}"

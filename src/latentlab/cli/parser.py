@@ -55,15 +55,21 @@ def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
-    parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on MNIST-style images.")
+    parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on images: MNIST-style "
+                                     "digits, CIFAR-10, or your own, at their own size and colour.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a preset (single process, or under torchrun for DDP)")
     p.add_argument("preset", nargs="?", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--dataset", help="dataset name (`latentlab datasets`), a class_name/*.png folder, or an .npz")
     p.add_argument("--data-dir", help="folder holding the four IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--image-size", metavar="HxW",
+                   help="resize the images on purpose to HEIGHTxWIDTH, e.g. 32x32 (default: their own size; the "
+                        "model is built for the data's size and colour)")
+    p.add_argument("--grayscale", action="store_true", help="convert colour images to grey on purpose")
     p.add_argument("--no-auto", action="store_true",
-                   help="image folders: only decode and resize to 28x28 (no inverting, cropping or centring)")
+                   help="image folders read with --grayscale at a square --image-size: only decode and resize (no "
+                        "inverting, cropping or centring like MNIST's digits)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -158,12 +164,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("detect", help="is each image like the run's training data? (novelty detection)")
     p.add_argument("run", help="run directory")
     p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="PNG, JPEG, GIF, BMP or WebP files of any size (see --no-auto for what is done to them)")
+                   help="PNG, JPEG, GIF, BMP or WebP files of any size, read at the run's size and colour (see "
+                        "--no-auto for what is done to them)")
     p.add_argument("--score", choices=scores, default="combined",
                    help="novelty score (default combined; elbo needs a VAE)")
     p.add_argument("--no-auto", action="store_true",
-                   help="skip the automatic steps (inverting a light background, cropping, fitting and centring like "
-                        "the training data): only decode and resize to 28x28")
+                   help="skip the automatic steps of grey runs (inverting a light background, cropping, fitting and "
+                        "centring like the training data): only decode and resize to the run's size")
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image: path, score, threshold, verdict, member, steps")

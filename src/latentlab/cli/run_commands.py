@@ -13,11 +13,10 @@ from latentlab.errors import ConfigError
 
 
 def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:
-    from latentlab.data import load_dataset
-    from latentlab.runs import load_run
+    from latentlab.runs import load_run, load_run_data
 
     run = load_run(path)
-    return run, load_dataset(run.config.dataset, data_dir=data_dir, progress=not quiet)
+    return run, load_run_data(run, data_dir=data_dir, progress=not quiet)
 
 
 def _save(fig: Any, out: str) -> int:
@@ -51,12 +50,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if run.model.latent_dim != 2:
         raise ConfigError(f"{args.run} has a {run.model.latent_dim}-D latent space; decode takes 2-D runs "
                           "(e.g. mnist-vae)")
-    image = decode_points(run.model, point)[0]
+    image = decode_points(run.model, point)[0]  # (H, W) grey or (H, W, 3) colour
     from PIL import Image
 
-    img = Image.fromarray((image * 255).round().astype("uint8"), mode="L")
+    img = Image.fromarray((image * 255).round().astype("uint8"))
     if args.scale > 1:
-        img = img.resize((28 * args.scale, 28 * args.scale), Image.NEAREST)
+        img = img.resize((img.width * args.scale, img.height * args.scale), Image.NEAREST)
     img.save(args.output)
     print(args.output)
     return 0
@@ -64,15 +63,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
-    from latentlab.data import DatasetError, load_dataset
+    from latentlab.errors import DatasetError, RunError
     from latentlab.figures import from_runs as plots
-    from latentlab.runs import load_run
+    from latentlab.runs import load_run, load_run_data
 
     run = load_run(args.run)
     plots.prior_samples(run, 1)  # a model without a prior fails here, before any data are read
     try:  # the test split tells whether the posterior collapsed; never download it just for that
-        data = load_dataset(run.config.dataset, data_dir=args.data_dir, download=False, progress=False)
-    except DatasetError:
+        data = load_run_data(run, data_dir=args.data_dir, download=False)
+    except (DatasetError, RunError):
         data = None
         print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
               "checked (pass --data-dir)", file=sys.stderr)
@@ -84,12 +83,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _run_data(run: Any, data_dir: str | None) -> tuple[Any, str]:
     """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
-    from latentlab.data import load_dataset
-    from latentlab.errors import DatasetError
+    from latentlab.errors import DatasetError, RunError
+    from latentlab.runs import load_run_data
 
     try:
-        return load_dataset(run.config.dataset, data_dir=data_dir, download=False, progress=False), ""
-    except DatasetError as exc:
+        return load_run_data(run, data_dir=data_dir, download=False), ""
+    except (DatasetError, RunError) as exc:
         return None, str(exc)
 
 
@@ -97,27 +96,36 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from latentlab.analysis.detectors import detector_for_run
+    from latentlab.analysis.inference import image_layout
+    from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import ImageError
-    from latentlab.images import Layout, read_image
+    from latentlab.images import layout_for, read_image
     from latentlab.runs import load_run
 
     run = load_run(args.run)
     data, why = _run_data(run, args.data_dir)
-    # The same layout as the web page's: files are framed and centred like the run's training images.
-    layout = Layout.of(data.x_train) if data is not None else Layout()
+    shape = tuple(run.model.image_shape)
+    # At the run's size and colour; grey ones framed like its training images, as the web page does.
+    layout = layout_for(shape, None if data is None else data.x_train)
     prepared, failed = {}, {}
     for path in args.images:
         try:
-            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto)
+            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto, shape=shape)
         except ImageError as exc:
             failed[path] = str(exc)
+    unsupported = detector_unsupported(shape)
+    if unsupported:
+        raise ConfigError(f"{run.name}: {unsupported}; {len(prepared)} of {len(args.images)} images were read at "
+                          f"the run's shape, but there is nothing to judge them with (reconstructions work: "
+                          f"latentlab plot recon {args.run})")
     if not args.quiet:
         print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
         if data is None:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
     detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
-    pixels = np.stack([p.pixels for p in prepared.values()]) if prepared else np.zeros((0, 28, 28), np.uint8)
+    pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
+              np.zeros((0, *image_layout(run.model)), np.uint8))
     if args.invert:
         pixels = 255 - pixels  # on top of whatever the automatic steps did: the user asked for it
     scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
@@ -150,12 +158,11 @@ def _detect_table(results: list[dict[str, Any]]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from latentlab.analysis.evaluate import compute_metrics, write_metrics
-    from latentlab.data import load_dataset
-    from latentlab.runs import load_run
+    from latentlab.runs import load_run, load_run_data
     from latentlab.training import resolve_device
 
     run = load_run(args.run, device=resolve_device(args.device))
-    data = load_dataset(run.config.dataset, data_dir=args.data_dir, progress=not args.quiet)
+    data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet)
     metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
                               progress=not args.quiet)
     path = write_metrics(run.path, metrics)

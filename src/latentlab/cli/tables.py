@@ -57,6 +57,8 @@ def format_summary(metrics: dict[str, Any]) -> str:
     lat = m["latent"]
     lines.append(f"latent          {lat['knn_k']}-NN accuracy {f(lat['knn_accuracy'], '.3f')}  silhouette "
                  f"{f(lat['silhouette'], '.3f')} (n={lat['silhouette_n']:,})")
+    if m.get("membership_skipped"):
+        lines.append(f"membership      skipped: {m['membership_skipped']}")
     if m.get("membership"):
         rows = m["membership"]["rows"]
         sets = list(dict.fromkeys(row["ood"] for row in rows))

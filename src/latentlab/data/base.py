@@ -15,7 +15,9 @@ SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class ImageData:
-    """Images as uint8 arrays of shape (N, 28, 28); labels as int64 (N,) or None when unlabeled.
+    """Images as uint8 arrays, channels last as numpy and Pillow store them: (N, H, W) grey or (N, H, W, 3) colour
+    (MNIST: (N, 28, 28)); labels as int64 (N,) or None when unlabeled. `image_shape` is (channels, H, W), what a
+    model is built for; floats (N, C, H, W) are made one batch at a time, never for the whole set.
 
     ``path`` is the absolute path of the user's folder or .npz the images were read from (None for the
     registered data sets and samples); ``ref`` is what loads them again from any working directory.
@@ -37,6 +39,22 @@ class ImageData:
         absolute path of a folder or .npz, else the registered name."""
         return str(self.path) if self.path is not None else self.name
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images: (1, H, W) for grey, (3, H, W) for colour."""
+        return image_shape_of(self.x_train)
+
+
+def image_shape_of(x: np.ndarray) -> tuple[int, int, int]:
+    """(channels, height, width) of uint8 images stored (N, H, W) or (N, H, W, 3); DatasetError for other shapes."""
+    shape = np.shape(x)
+    if len(shape) == 3:
+        return 1, int(shape[1]), int(shape[2])
+    if len(shape) == 4 and shape[3] == 3:
+        return 3, int(shape[1]), int(shape[2])
+    raise DatasetError(f"images must be stored (N, height, width) for grey or (N, height, width, 3) for colour; "
+                       f"got {shape}")
+
 
 def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
     if len(y) and (y.min() < 0 or y.max() >= len(classes)):
@@ -49,6 +67,11 @@ def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_tes
                 is_sample: bool = False, path: Path | None = None) -> ImageData:
     def labels(y: np.ndarray | None) -> np.ndarray | None:
         return None if y is None else np.ascontiguousarray(y, dtype=np.int64)
+
+    shape = image_shape_of(x_train)
+    if len(x_test) and image_shape_of(x_test) != shape:
+        raise DatasetError(f"{name}: the test images are {np.shape(x_test)[1:]} but the training images "
+                           f"{np.shape(x_train)[1:]}; give both splits one size and colour")
 
     return ImageData(name, np.ascontiguousarray(x_train, dtype=np.uint8), labels(y_train),
                      np.ascontiguousarray(x_test, dtype=np.uint8), labels(y_test), tuple(classes), source,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from latentlab.data.archive import find_in
 from latentlab.data.idx import read_idx_shape
-from latentlab.data.registry import DATASETS, SAMPLES
+from latentlab.data.registry import ARCHIVES, BUILT, DATASETS, SAMPLES, ArchiveSpec
 from latentlab.data.resolve import cache_dir, checksum_failures, default_data_dir, find_files, look_in_data_dir
 from latentlab.data.samples import sample_ok, sample_path
 from latentlab.errors import DatasetError
+from latentlab.files import file_digest
 
 
 def dataset_table(verify: bool = True) -> list[dict]:
@@ -40,10 +42,30 @@ def dataset_table(verify: bool = True) -> list[dict]:
                 if verify:
                     row["checksums"] = "mismatch" if checksum_failures(spec, found) else "ok"
                 break
+    rows += [_archive_row(spec, root, verify) for spec in ARCHIVES.values()]
     for sample in SAMPLES.values():
         path = sample_path(sample)
         ok = sample_ok(sample)
         rows.append({"name": sample.name, "resolves_from": f"bundled {path}" if path.is_file() else "not found",
                      "train": sample.n_train, "test": sample.n_test, "classes": len(sample.classes),
                      "checksums": ("ok" if ok else "mismatch") if verify else "-"})
+    rows += [{"name": b.name, "resolves_from": "built on the spot (offline)", "train": None, "test": None,
+              "classes": len(b.classes), "checksums": "-"} for b in BUILT.values()]
     return rows
+
+
+def _archive_row(spec: ArchiveSpec, root: Path | None, verify: bool) -> dict:
+    """Where an archive data set resolves from, in the order of `latentlab.data.archive.load_archive`."""
+    row = {"name": spec.name, "resolves_from": "not found", "train": None, "test": None,
+           "classes": len(spec.classes), "checksums": "-"}
+    found = None if root is None else find_in(spec, root)
+    places = [("data dir", found)] if found is not None else []
+    places += [(label, d / spec.archive[0]) for label, d in
+               [("cache", cache_dir(spec.name)), *(("system copy", Path(d)) for d in spec.system_dirs)]]
+    for label, path in places:
+        if path.exists():
+            row.update({"resolves_from": f"{label} {path}", "train": spec.n_train, "test": spec.n_test})
+            if verify and path.is_file() and path.name == spec.archive[0]:
+                row["checksums"] = "ok" if file_digest(path, "md5") == spec.archive[1] else "mismatch"
+            break
+    return row

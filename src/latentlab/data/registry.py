@@ -1,6 +1,8 @@
 """The built-in data sets as pure data: file names, checksums, mirrors, class names, licences.
 
 Fashion-MNIST differs from MNIST only in this data (torchvision's habit): adding a data set is adding an entry.
+`DATASETS` are published as four IDX files, `ARCHIVES` as one archive of binary records (CIFAR-10), `SAMPLES` ship
+inside the package and `BUILT` are made on the spot from files already on the machine (`latentlab.data.tiles`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DatasetSpec:
     licence: str = ""
     raw_md5: dict[str, str] = field(default_factory=dict)  # md5 of each file unpacked (accepts re-gzipped copies)
     system_package: str = ""  # Debian package that installs a system copy, suggested when nothing is found
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (channels, height, width) of the published images
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,76 @@ SAMPLES: dict[str, SampleSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """A data set published as one archive of fixed-size binary records: each record is `label_bytes` label bytes
+    (the class is the last of them) then the image channel after channel, each row-major (CIFAR-10's binary
+    version: 1 label byte, then 1024 red, 1024 green and 1024 blue bytes of a 32x32 image)."""
+
+    name: str
+    classes: tuple[str, ...]
+    archive: tuple[str, str]  # (file name, md5 of the published archive)
+    folder: str  # the folder of the members inside the archive, as unpacked
+    train_members: tuple[str, ...]
+    test_members: tuple[str, ...]
+    image_shape: tuple[int, int, int]  # (channels, height, width) of one record's image
+    mirrors: tuple[str, ...]
+    label_bytes: int = 1
+    system_dirs: tuple[str, ...] = ()
+    licence: str = ""
+    n_train: int = 0  # published sizes, for `latentlab datasets`
+    n_test: int = 0
+
+    @property
+    def record_bytes(self) -> int:
+        c, h, w = self.image_shape
+        return self.label_bytes + c * h * w
+
+
+ARCHIVES: dict[str, ArchiveSpec] = {
+    "cifar10": ArchiveSpec(
+        name="cifar10",
+        # The published class names, in label order (batches.meta.txt of the archive).
+        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        # The binary version, never the Python one (a pickle). md5 as published on the authors' page
+        # https://www.cs.toronto.edu/~kriz/cifar.html (170,052,171 bytes).
+        archive=("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530"),
+        folder="cifar-10-batches-bin",
+        train_members=tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+        test_members=("test_batch.bin",),
+        image_shape=(3, 32, 32),
+        # The authors' page; the host it now redirects to (the same files, one hop fewer); MindSpore's public copy
+        # (Huawei Cloud OBS), which MindSpore's own tutorials download this archive from. The md5 is checked
+        # whatever the mirror, so a mirror can only be unavailable, never wrong.
+        mirrors=("https://www.cs.toronto.edu/~kriz/", "https://cave.cs.toronto.edu/kriz/",
+                 "https://mindspore-website.obs.cn-north-4.myhuaweicloud.com/notebook/datasets/"),
+        licence="free to use with a citation of A. Krizhevsky, Learning Multiple Layers of Features from Tiny "
+                "Images (2009)",
+        n_train=50_000, n_test=10_000,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BuiltSpec:
+    """A small real data set made on the spot, offline, by `latentlab.data.tiles` from files already installed."""
+
+    name: str
+    description: str
+    classes: tuple[str, ...]
+    licence: str
+
+
+BUILT: dict[str, BuiltSpec] = {
+    "photo-tiles": BuiltSpec(
+        "photo-tiles", "32x32 colour tiles of scikit-learn's two sample photographs, one class per photograph",
+        ("china", "flower"), "CC BY 2.0, the photographers (see sklearn/datasets/images/README.txt)"),
+    "tinted-digits": BuiltSpec(
+        "tinted-digits", "mnist-sample digits in two tints of one luminance: colour is the only difference",
+        ("pink", "blue"), "CC BY-SA 3.0 (MNIST)"),
+}
+
+
 def dataset_names() -> list[str]:
-    """Built-in dataset names followed by the bundled samples."""
-    return [*DATASETS, *SAMPLES]
+    """Built-in dataset names followed by the bundled samples and the sets built on the spot."""
+    return [*DATASETS, *ARCHIVES, *SAMPLES, *BUILT]

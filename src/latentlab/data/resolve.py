@@ -13,68 +13,67 @@ Checksums: files in the cache, system copies and downloads must match the publis
 re-compressed copy, the md5 of the unpacked file). Files in ``data_dir`` are the user's own and may
 legitimately differ (a re-packed or edited copy), so they are not checksummed, except to tell which registered
 data set a folder holds; every source, ``data_dir`` included, goes through the strict IDX checks in
-``latentlab.data.idx``.
+``latentlab.data.idx``. Archives of binary records (CIFAR-10) follow the same order, in `latentlab.data.archive`.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from latentlab.data import download as dl
+from latentlab.data.archive import load_archive
 from latentlab.data.base import ImageData, check_labels, image_data
+from latentlab.data.convert import check_sides, convert, parse_size
 from latentlab.data.idx import read_idx
-from latentlab.data.registry import DATASETS, SAMPLES, DatasetSpec, dataset_names
+from latentlab.data.places import cache_dir, default_data_dir, say
+from latentlab.data.registry import ARCHIVES, BUILT, DATASETS, SAMPLES, ArchiveSpec, DatasetSpec, dataset_names
 from latentlab.data.samples import load_sample
 from latentlab.errors import ChecksumError, DatasetError
 
 
-def default_data_dir(data_dir: str | Path | None) -> Path | None:
-    """``data_dir`` if given, else ``$LATENTLAB_DATA`` if set (its documented default), else None."""
-    value = data_dir if data_dir is not None else os.environ.get("LATENTLAB_DATA") or None
-    return None if value is None else Path(value).expanduser()
-
-
-def cache_dir(name: str) -> Path:
-    """Where downloads of dataset ``name`` live: ``$XDG_CACHE_HOME/latentlab/<name>``."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "latentlab" / name
-
-
 def load_dataset(
-    name_or_path: str | DatasetSpec,
+    name_or_path: str | DatasetSpec | ArchiveSpec,
     data_dir: str | Path | None = None,
     download: bool = True,
     progress: bool = True,
     auto: bool = True,
+    image_size: str | int | tuple[int, int] | None = None,
+    grayscale: bool = False,
 ) -> ImageData:
     """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
 
-    ``name_or_path`` may also be a ``DatasetSpec`` (e.g. the registry entry with other mirrors). With
-    ``progress`` the source used is printed as one line on stderr, and downloads show a progress bar. ``auto``
-    (image folders only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``.
+    ``name_or_path`` may also be a ``DatasetSpec`` or an ``ArchiveSpec`` (e.g. the registry entry with other
+    mirrors). With ``progress`` the source used is printed as one line on stderr, and downloads show a progress
+    bar. Images keep their own size and colour unless ``image_size`` ((height, width), or "HxW") or ``grayscale``
+    convert them on purpose, which the source line says. ``auto`` (image folders read grey at a square
+    ``image_size`` only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``
+    (``ConfigError`` for a bad ``image_size``).
     """
+    size = parse_size(image_size)
     if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:
         spec = name_or_path if isinstance(name_or_path, DatasetSpec) else DATASETS[name_or_path]
         data = _load_builtin(spec, data_dir, download, progress)
+    elif isinstance(name_or_path, ArchiveSpec) or name_or_path in ARCHIVES:
+        spec = name_or_path if isinstance(name_or_path, ArchiveSpec) else ARCHIVES[name_or_path]
+        data = load_archive(spec, data_dir, download, progress)
     elif name_or_path in SAMPLES:
         data = load_sample(SAMPLES[name_or_path])
+    elif name_or_path in BUILT:
+        from latentlab.data.tiles import build  # scikit-learn's photographs, Pillow: only when asked for
+
+        data = build(name_or_path)
     else:
         # Resolved here, once: the ImageData (and a run's config, through .ref) keep the absolute path, so
         # the run's data loads again from any working directory.
-        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto)
-    _say(progress, f"{data.name}: {data.source}")
+        data = _load_custom(Path(name_or_path).expanduser().resolve(), name_or_path, auto, size, grayscale)
+    data = convert(data, size, grayscale)
+    check_sides(data.image_shape, data.ref)  # after any resize asked for: a model's limits, not the files'
+    say(progress, f"{data.name}: {data.source}")
     return data
-
-
-def _say(progress: bool, message: str) -> None:
-    if progress:
-        print(message, file=sys.stderr)
 
 
 # ---- built-in datasets: find, verify, read --------------------------------------------------------------
@@ -180,7 +179,7 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
     elif cached:  # an earlier download stopped part way; keep the files that verify
         bad = checksum_failures(spec, cached)
     for path in bad:
-        _say(progress, f"{path}: cached copy fails its md5 check" + ("; downloading it again" * download))
+        say(progress, f"{path}: cached copy fails its md5 check" + ("; downloading it again" * download))
 
     for directory in map(Path, spec.system_dirs):
         found = find_files(directory, spec)
@@ -188,7 +187,7 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
             try:
                 return _read_idx_set(spec, found, f"system copy {directory}{skipped}", verify=True)
             except ChecksumError as exc:
-                _say(progress, f"skipping the system copy: {exc}")
+                say(progress, f"skipping the system copy: {exc}")
 
     if not download:
         problem = f"cached {bad[0]} fails its md5 check" if bad else "downloading is off"
@@ -226,8 +225,9 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
     for split in ("train", "test"):
         images, labels = f"{split}_images", f"{split}_labels"
         x, y = arrays[images], arrays[labels]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DatasetError(f"{files[images]}: expected uint8 images of 28x28, got {x.dtype} {x.shape}; "
+        _, h, w = spec.image_shape
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (h, w):
+            raise DatasetError(f"{files[images]}: expected uint8 images of {h}x{w}, got {x.dtype} {x.shape}; "
                                f"{_REPLACE}")
         if y.dtype != np.uint8 or y.ndim != 1:
             raise DatasetError(f"{files[labels]}: expected a 1-D uint8 label file, got {y.dtype} {y.shape}; "
@@ -243,16 +243,16 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
 _REPLACE = "the files do not belong together; delete them and download again, or pass data_dir"
 
 
-def _load_custom(path: Path, given: str, auto: bool) -> ImageData:
+def _load_custom(path: Path, given: str, auto: bool, size: tuple[int, int] | None, grayscale: bool) -> ImageData:
     if path.is_dir():
         if any(find_files(path, spec) for spec in DATASETS.values()):
             raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
                                f"'fashion-mnist') with data_dir={path}")
         from latentlab.data.folders import load_folder
 
-        return load_folder(path, auto)
+        return load_folder(path, auto, size, grayscale)
     if path.is_file() and path.suffix == ".npz":
-        from latentlab.data.folders import load_npz
+        from latentlab.data.npz import load_npz
 
         return load_npz(path)
     raise DatasetError(f"unknown dataset '{given}': not a registered name, an image folder or an .npz file; "

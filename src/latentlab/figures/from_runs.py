@@ -29,10 +29,10 @@ def class_names(run: Run, data: ImageData | None = None) -> list[str] | None:
 
 
 def noisy_images(x: np.ndarray, noise: NoiseConfig, seed: int = 0) -> np.ndarray:
-    """Corrupted copies of uint8 images, as uint8, reproducible for a given seed."""
+    """Corrupted copies of uint8 images (grey or colour, as stored), as uint8, reproducible for a given seed."""
     g = torch.Generator().manual_seed(seed)
     noisy = corrupt(evaluate.to_float(x), noise, g)
-    return (noisy.squeeze(1).numpy() * 255).round().astype(np.uint8)
+    return (evaluate.to_images(noisy) * 255).round().astype(np.uint8)
 
 
 def recon_figure(run: Run, data: ImageData, n: int = N_SHOWN) -> Figure:
@@ -86,7 +86,8 @@ def manifold_figure(run: Run, data: ImageData | None = None, n: int = 15, extent
     _require_2d(run, "the manifold grid")
     grid_x, grid_y = grids.latent_grid(n, extent)
     points = np.array([(gx, gy) for gy in grid_y for gx in grid_x], dtype=np.float32)
-    images = evaluate.decode_points(run.model, points).reshape(n, n, 28, 28)
+    decoded = evaluate.decode_points(run.model, points)
+    images = decoded.reshape(n, n, *decoded.shape[1:])
     return grids.manifold_figure(images, grid_x, grid_y, title=f"{run.name}: images decoded from a latent grid"
                                  + posterior_note(run, data))
 

@@ -12,9 +12,9 @@ from latentlab.figures.style import LABEL_SIZE, TITLE_SIZE, as_unit_images, new_
 
 
 def _mosaic(images: np.ndarray, nrows: int, ncols: int, pad: int) -> np.ndarray:
-    """Tile (k, h, w) images row by row into one array; gaps and unused cells are NaN (drawn blank)."""
-    h, w = images.shape[1:]
-    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), np.nan)
+    """Tile (k, h, w) or (k, h, w, 3) images row by row into one array; gaps and unused cells are NaN (blank)."""
+    h, w = images.shape[1:3]
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad, *images.shape[3:]), np.nan)
     for k, image in enumerate(images[: nrows * ncols]):
         r, c = divmod(k, ncols)
         out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
@@ -46,7 +46,8 @@ def _sparse_ticks(axis: Axis, values: np.ndarray, cell: int) -> None:
 def manifold_figure(
     images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray, title: str = "Generated from a latent grid"
 ) -> Figure:
-    """One mosaic of images decoded on a 2-D latent grid, with ticks in latent coordinates.
+    """One mosaic of images decoded on a 2-D latent grid, with ticks in latent coordinates; grey (rows, cols, h, w)
+    or colour (rows, cols, h, w, 3).
 
     Convention: images[i, j] was decoded at (grid_x[j], grid_y[i]). Any order of grid_x / grid_y is
     accepted: both are sorted here (x ascending left to right, y ascending bottom to top) and the images
@@ -54,10 +55,10 @@ def manifold_figure(
     """
     arr = np.asarray(images)
     grid_x, grid_y = np.asarray(grid_x, dtype=np.float64), np.asarray(grid_y, dtype=np.float64)
-    if arr.ndim != 4 or arr.shape[:2] != (len(grid_y), len(grid_x)):
+    if arr.ndim not in (4, 5) or arr.shape[:2] != (len(grid_y), len(grid_x)):
         raise ValueError(
-            f"images must have shape (len(grid_y), len(grid_x), h, w) = "
-            f"({len(grid_y)}, {len(grid_x)}, h, w), got {arr.shape}"
+            f"images must have shape (len(grid_y), len(grid_x), h, w[, 3]) = "
+            f"({len(grid_y)}, {len(grid_x)}, h, w[, 3]), got {arr.shape}"
         )
     rows, cols = np.argsort(-grid_y, kind="stable"), np.argsort(grid_x, kind="stable")
     ordered = arr[rows][:, cols]

@@ -217,7 +217,8 @@ def decoded_point_figure(
     title: str | None = None,
 ) -> Figure:
     """The latent scatter with `point` starred, next to the image decoded there; codes must be 2-D."""
-    picture = as_unit_images(np.asarray(image)[None] if np.ndim(image) <= 2 else image, "image")[0]
+    one = np.ndim(image) == 2 or (np.ndim(image) == 3 and np.shape(image)[2] == 3)  # (h, w) or (h, w, 3)
+    picture = as_unit_images(np.asarray(image)[None] if one else image, "image")[0]
     fig = new_figure(10.5 if labels is not None else 9.0, 4.8)
     scatter_ax, image_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     latent_scatter_figure(codes, labels, class_names, mark=point, ax=scatter_ax)

@@ -16,7 +16,7 @@ from latentlab.files import atomic_write_bytes
 
 TITLE_SIZE = 13
 LABEL_SIZE = 10
-CELL_INCHES = 1.0  # one 28x28 image per inch in the row figures; at dpi=200 that is ~7 screen px per pixel
+CELL_INCHES = 1.0  # one image per inch in the row figures; a 28x28 one at dpi=200 is ~7 screen px per pixel
 IMAGE_CMAP = colormaps["gray"].with_extremes(bad="white")  # NaN (padding, empty cells) shows blank
 CODE_CMAP = colormaps["viridis"].with_extremes(bad="white")  # codes are not images: a colour map says so
 
@@ -27,7 +27,8 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def as_unit_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """(n, 28, 28), (n, 784) or (n, 1, 28, 28) pixels -> float (n, h, w) in [0, 1].
+    """Grey (n, h, w), (n, 1, h, w) or square (n, h*h) pixels -> float (n, h, w) in [0, 1]; colour (n, h, w, 3)
+    or (n, 3, h, w) -> float (n, h, w, 3), shown as RGB.
 
     uint8, and whole numbers above 1 in any dtype, are taken as 0..255; other values are clipped to [0, 1]
     (a decoder without a sigmoid can overshoot a little).
@@ -39,16 +40,24 @@ def as_unit_images(images: np.ndarray, name: str = "images") -> np.ndarray:
         floats = floats / 255.0
     if floats.ndim == 4 and floats.shape[1] == 1:
         floats = floats[:, 0]
+    elif floats.ndim == 4 and floats.shape[1] == 3 and floats.shape[3] != 3:
+        floats = floats.transpose(0, 2, 3, 1)  # channels first -> last, as matplotlib shows RGB
     if floats.ndim == 2 and math.isqrt(floats.shape[1]) ** 2 == floats.shape[1]:
         side = math.isqrt(floats.shape[1])
         floats = floats.reshape(len(floats), side, side)
-    if floats.ndim != 3 or len(floats) == 0:
-        raise ValueError(f"{name} must be a non-empty (n, 28, 28) array, got shape {arr.shape}")
+    if not (floats.ndim == 3 or (floats.ndim == 4 and floats.shape[3] == 3)) or len(floats) == 0:
+        raise ValueError(f"{name} must be a non-empty (n, h, w) grey or (n, h, w, 3) colour array, got shape "
+                         f"{arr.shape}")
     return np.clip(floats, 0.0, 1.0)
 
 
 def show_image(ax: Axes, image: np.ndarray, cmap=IMAGE_CMAP, vmin: float = 0.0, vmax: float = 1.0) -> None:
-    ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    """A grey (h, w) image through `cmap`, or a colour (h, w, 3) one as RGB, where NaN (padding) shows white."""
+    if image.ndim == 3:
+        rgba = np.concatenate([np.nan_to_num(image, nan=1.0), np.ones((*image.shape[:2], 1))], axis=2)
+        ax.imshow(np.clip(rgba, 0.0, 1.0), interpolation="nearest")
+    else:
+        ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():

@@ -55,7 +55,11 @@ class ConvAutoencoder(Autoencoder):
         trunk, width = conv_encoder(channels, image_shape)
         self.encoder = nn.Sequential(trunk, nn.Linear(width, latent_dim))
         self.decoder = conv_decoder(channels, latent_dim, image_shape)
-        glorot_(self)
+        if likelihood == "bernoulli":
+            glorot_(self)
+        # else torch's default: with squared error it trained the colour conv AE (cifar10-conv on photo-tiles, 8,000
+        # images, 12 epochs, seeds 0 and 1) to test MSE 0.01157 / 0.01169, against 0.01229 / 0.01219 with Glorot and
+        # 0.01153 / 0.01176 for a plain PyTorch loop of the same layers.
         channels_last_(self)
 
     @classmethod

@@ -15,7 +15,7 @@ from typing import Any
 
 from latentlab.benchmark import STEPS
 from latentlab.config import override
-from latentlab.data import DatasetError, ImageData
+from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
@@ -23,6 +23,7 @@ from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import dataset, default_jobs, run_tasks
 from latentlab.runs import META, load_run, read_json, versions
+from latentlab.training import shape_from_data
 from latentlab.training.reuse import ensure_run  # noqa: F401  (its home before the runner; callers import it here)
 
 
@@ -32,6 +33,9 @@ class Section:
     title: str
     preset: str
     intro: str
+    profiles: tuple[str, ...] = ("quick", "full")  # the profiles that include it (naming its preset always does)
+    fallback: str = ""  # the set used when the preset's is not on disk; default: its bundled sample
+    download: bool = True  # False: never download the preset's data set for the report
 
 
 SECTIONS = (
@@ -49,6 +53,10 @@ SECTIONS = (
             "Stride-2 convolutions down to a 32-number code and transposed convolutions back up."),
     Section("2", "The same VAE on Fashion-MNIST", "fashion-vae",
             "The pipeline of 1.4, unchanged, on ten classes of clothing."),
+    Section("4", "A convolutional autoencoder on colour images", "cifar10-conv",
+            "The same kind of model on 32x32 colour photographs, with a squared-error loss: CIFAR-10 when it is on "
+            "this machine, else 32x32 tiles of two photographs (photo-tiles, built offline).",
+            profiles=("full",), fallback="photo-tiles", download=False),
 )
 DECODE_AT = (-1.0, 3.0)
 # The one-class benchmark's section: all ten classes in the full profile, the two hardest to tell apart (T-shirt
@@ -59,12 +67,25 @@ BENCHMARK_CLASSES = {"quick": (0, 6), "full": None}
 BENCHMARK_STEPS = STEPS
 
 
-def resolve_data(name: str, data_dir: str | Path | None, progress: bool) -> tuple[ImageData, str | None]:
-    """The dataset, or its bundled sample when the full one cannot be found or downloaded (and why)."""
+def sections_for(profile: str, presets: list[str] | None = None) -> list[Section]:
+    """The sections a report of `profile` holds (the colour section is in "full" only), or those of `presets`."""
+    wanted = set(presets) if presets else None
+    sections = [s for s in SECTIONS if (s.preset in wanted if wanted else profile in s.profiles)]
+    if wanted and not sections and BENCHMARK not in wanted:
+        raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
+                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}")
+    return sections
+
+
+def resolve_data(name: str, data_dir: str | Path | None, progress: bool, fallback: str = "",
+                 download: bool = True) -> tuple[ImageData, str | None]:
+    """The dataset, or `fallback` (default its bundled sample) when it cannot be found or downloaded (and why)."""
     try:
+        if not download:
+            return load_dataset(name, data_dir=data_dir, progress=progress, download=False), None
         return dataset(name, data_dir, progress), None
     except DatasetError as exc:
-        sample = f"{name}-sample"
+        sample = fallback or f"{name}-sample"
         try:
             data = dataset(sample, None, progress)
         except DatasetError:
@@ -89,10 +110,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     wanted = set(presets) if presets else None
-    sections = [s for s in SECTIONS if wanted is None or s.preset in wanted]
-    if wanted and not sections and BENCHMARK not in wanted:
-        raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
-                         f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}")
+    sections = sections_for(profile, presets)
     started = time.perf_counter()
     here = executor is None and (jobs or default_jobs()) == 1  # only then may a task print its own progress
     resolved: dict[str, tuple[ImageData, str | None]] = {}
@@ -102,8 +120,9 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         if overrides:
             cfg = override(cfg, overrides)
         if cfg.dataset not in resolved:
-            resolved[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress)
+            resolved[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress, section.fallback, section.download)
         data, fallback = resolved[cfg.dataset]
+        cfg = shape_from_data(cfg, data.x_train)[0]  # the model built for the data's shape
         _say(progress, f"[{section.number}] {section.preset} on {data.name} ({data.source})")
         sources.append((data, fallback))
         tasks.append(RunTask(section.preset, replace(cfg, dataset=data.ref), runs_dir / section.preset, fig_dir,

@@ -77,6 +77,8 @@ def metric_tables(m: dict[str, Any]) -> str:
     out.append(_pairs("Latent space", [(f"k-NN accuracy (k={lat.get('knn_k')})", lat.get("knn_accuracy")),
                                        ("silhouette by class", lat.get("silhouette"))]))
     out.append(membership_table(m.get("membership")))
+    if m.get("membership_skipped"):
+        out.append(f'<p class="muted">Membership check skipped: {html.escape(m["membership_skipped"])}.</p>')
     return "".join(out)
 
 
@@ -163,7 +165,7 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>latentlab report: unsupervised autoencoders</title><style>{CSS}</style></head><body>
-<h1>Unsupervised autoencoders on MNIST and Fashion-MNIST</h1>
+<h1>Unsupervised autoencoders on {html.escape(_data_names(parts))}</h1>
 <p class="muted">Reproduced by <code>{html.escape(env["command"])}</code> ({html.escape(env["profile"])} profile) on
 {html.escape(env["created"])} in {env["total_s"]:.0f} s (runs reused from earlier take no time; their training took
 {sum(p["run"].meta.get("train_time_s", 0.0) for p in parts):.0f} s in all). {html.escape(versions)}.</p>
@@ -176,6 +178,17 @@ metrics.json); running the same command again reuses finished runs. Seeds, devic
 section. <code>latentlab serve</code> explores these models live.</p>
 </body></html>
 """
+
+
+_DISPLAY = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def _data_names(parts: list[dict[str, Any]]) -> str:
+    """"MNIST and Fashion-MNIST", "MNIST, Fashion-MNIST and photo-tiles": the data sets of the page, samples named
+    as the set they are drawn from."""
+    names = list(dict.fromkeys(_DISPLAY.get(p["data"].name.removesuffix("-sample"), p["data"].name) for p in parts))
+    names = names or ["MNIST", "Fashion-MNIST"]
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
 def _css_width(path: Path) -> int:

@@ -2,7 +2,7 @@
 
 from latentlab.errors import TrainingError
 from latentlab.training.fit import EpochCallback, TrainResult, fit, loss_units
-from latentlab.training.train import check_config, resolve_device, train
+from latentlab.training.train import check_config, resolve_device, shape_from_data, train
 
 __all__ = ["EpochCallback", "TrainResult", "TrainingError", "check_config", "fit", "loss_units", "resolve_device",
-           "train"]
+           "shape_from_data", "train"]

@@ -28,7 +28,7 @@ from latentlab.training import dist
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
-from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, to_float
+from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, stored_shape, to_float
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
 EpochCallback = Callable[[dict[str, Any], nn.Module], None]
@@ -56,7 +56,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
         callbacks: Sequence[EpochCallback] = ()) -> TrainResult:
-    """Train `model` on uint8 images `x_train` (N, 28, 28), validating on `x_val` after every epoch.
+    """Train `model` on uint8 images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says,
+    validating on `x_val` after every epoch. Images stay uint8 on the device; each batch is made float on its own.
 
     `cfg.train` sets the optimisation; `cfg` as a whole is written beside the weights when `run_dir` is given, so
     that `load_run` can rebuild the model (rank 0 checkpoints there after every epoch and on SIGINT/SIGTERM).
@@ -69,11 +70,20 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     if resume and run_dir is None:
         raise ConfigError("resume=True needs run_dir, the directory of the run to continue")
     x = np.asarray(x_train)
-    if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8 or len(x) == 0:
-        raise TrainingError(f"x_train must be uint8 images (N, 28, 28) with N > 0, got {x.dtype} {x.shape}")
+    _check_images(x, "x_train", tuple(getattr(model, "image_shape", stored_shape(x))))
+    if x_val is not None and len(x_val):
+        _check_images(np.asarray(x_val), "x_val", tuple(getattr(model, "image_shape", stored_shape(x))))
     with torch.random.fork_rng(devices=[]), _flush_subnormals(device):
         loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
         return loop.run(x, x_val, resume, meta or {}, max_steps)
+
+
+def _check_images(x: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
+    c, h, w = shape
+    stored = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
+    if stored_shape(x) != shape or x.dtype != np.uint8 or len(x) == 0:
+        raise TrainingError(f"{name} must be uint8 images {stored} with N > 0 for this model (image_shape {shape}), "
+                            f"got {x.dtype} {x.shape}; build the model for the data's shape (train() does)")
 
 
 class _flush_subnormals:

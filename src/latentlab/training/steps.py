@@ -23,13 +23,24 @@ def batches(n: int, batch_size: int, rank: int, world: int, perm: Tensor, start:
         yield step, torch.tensor_split(perm[step * batch_size:(step + 1) * batch_size], world)[rank]
 
 
+def stored_shape(x: np.ndarray) -> tuple[int, ...]:
+    """(channels, height, width) of images stored (N, H, W) or (N, H, W, 3); () for anything else."""
+    if x.ndim == 3:
+        return 1, *x.shape[1:]
+    return (3, *x.shape[1:3]) if x.ndim == 4 and x.shape[3] == 3 else ()
+
+
 def as_tensor(x: np.ndarray, device: torch.device) -> Tensor:
+    """uint8 images as stored, (N, H, W) or (N, H, W, 3), on `device`, still uint8: a quarter of float32's memory."""
     # Read-only arrays (np.frombuffer, memory maps) are copied once: torch wants writable memory.
     return torch.from_numpy(np.require(x, np.uint8, ["C", "W"])).to(device)
 
 
 def to_float(xb: Tensor) -> Tensor:
-    return xb.unsqueeze(1).to(torch.float32).div_(255.0)
+    """A uint8 batch (B, H, W) or (B, H, W, 3) -> float32 (B, C, H, W) in [0, 1]. Colour stays channels-last in
+    memory (a permuted view, then converted): the layout the conv models' weights use, so no copy is made twice."""
+    xb = xb.unsqueeze(1) if xb.ndim == 3 else xb.permute(0, 3, 1, 2)
+    return xb.to(torch.float32).div_(255.0)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from latentlab.training import dist
 from latentlab.training.fit import EpochCallback, TrainResult, fit
 from latentlab.training.noise import NOISES
 from latentlab.training.optim import OPTIMIZERS, SCHEDULES
+from latentlab.training.steps import stored_shape
 
 
 def check_config(cfg: RunConfig) -> RunConfig:
@@ -47,6 +50,17 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return dev
 
 
+def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str]:
+    """`cfg` with `model.image_shape` set to the (channels, height, width) of uint8 images `x_train`, and a sentence
+    saying so when that changed it (a preset is made for one shape, the data may have another); "" when it fit."""
+    shape = stored_shape(np.asarray(x_train))
+    if not shape or tuple(shape) == tuple(cfg.model.image_shape):
+        return cfg, ""
+    new = replace(cfg, model=replace(cfg.model, image_shape=tuple(shape)))
+    return new, (f"model.image_shape set to {tuple(shape)} from the data (the "
+                 f"{'preset ' + cfg.preset if cfg.preset else 'config'} said {tuple(cfg.model.image_shape)})")
+
+
 def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
@@ -65,6 +79,11 @@ def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir
 
         require_tensorboard()  # on every rank, before any of them joins the process group
     info = info or dist.DistInfo()
+    # The model is built for the images' shape, (N, H, W) grey or (N, H, W, 3) colour; the run's meta says so.
+    cfg, note = shape_from_data(cfg, x_train)
+    meta = {**(meta or {}), "image_shape": list(cfg.model.image_shape), **({"image_shape_note": note} if note else {})}
+    if note and info.is_main and not quiet:
+        print(note, file=sys.stderr, flush=True)
     device = resolve_device(cfg.train.device, info.local_rank)
     dist.init(info, device)
     with torch.random.fork_rng(devices=[]):

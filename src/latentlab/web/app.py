@@ -18,9 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from latentlab._version import __version__
-from latentlab.data import ImageData, load_dataset
+from latentlab.data import ImageData
 from latentlab.errors import DatasetError, RunError
-from latentlab.runs import META, MODEL, load_run
+from latentlab.runs import META, MODEL, data_options, load_run, load_run_data
 from latentlab.web.guard import MAX_BODY, Guard
 from latentlab.web.routes import router
 from latentlab.web.service import RunService
@@ -50,13 +50,17 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
     for path in run_dirs:
         run = load_run(path)
         name = run.config.dataset
-        if name not in cache:
+        options = data_options(run.meta, run.model.image_shape)
+        key = f"{name} {sorted(options.items())}"  # one data set loaded two ways is two sets
+        if name in cache:
+            key = name  # given by the caller, as it is
+        elif key not in cache:
             try:
                 # Never download while serving: a run's data set is on disk if it was trained here.
-                cache[name] = load_dataset(name, download=False, progress=False)
-            except DatasetError as exc:
-                cache[name] = f"the test set ({name}) could not be loaded: {exc}"
-        data = cache[name]
+                cache[key] = load_run_data(run, download=False)
+            except (DatasetError, RunError) as exc:
+                cache[key] = f"the test set ({name}) could not be loaded: {exc}"
+        data = cache[key]
         service = RunService(run, data if isinstance(data, ImageData) else None,
                              data_error=data if isinstance(data, str) else "")
         run_id, k = run.name, 2
@@ -74,7 +78,8 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
     app = FastAPI(title="latentlab", version=__version__, docs_url=None, redoc_url=None,
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
-                              "denoising and the membership check. Images are 28x28 grayscale PNGs.")
+                              "denoising and the membership check. Images are PNGs of the run's size and colour; "
+                              "uploads of any size are read at the run's shape.")
     app.add_middleware(Guard, max_body=MAX_BODY)
     app.state.services = services
 
@@ -98,6 +103,10 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
 
 
 def _warm(s: RunService) -> None:
+    if s.membership_unavailable:
+        print(f"latentlab serve: {s.run.name}: membership check unavailable: {s.membership_unavailable}",
+              file=sys.stderr)
+        return
     try:
         s.detector()
     except Exception as exc:  # any failure is reported again, with its message, when the page asks

@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from latentlab.errors import DatasetError, ImageError, RunError
-from latentlab.images import MAX_UPLOAD_BYTES, Layout, Prepared, data_url, png, read_image
+from latentlab.images import MAX_UPLOAD_BYTES, Prepared, data_url, png, read_image
 from latentlab.web.service import RunService
 
 router = APIRouter(prefix="/api")
@@ -44,15 +44,15 @@ def _png(image: Any) -> Response:
     return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
 
 
-Auto = Annotated[bool, Query(description="the automatic steps (invert a light background, crop, fit and centre "
-                                          "like the training data); false: only decode and resize")]
+Auto = Annotated[bool, Query(description="grey runs: the automatic steps (invert a light background, crop, fit and "
+                                          "centre like the training data); false: only decode and resize")]
 
 
-def _read_upload(file: UploadFile, layout: Layout, auto: bool) -> Prepared:
-    """The one image pipeline (`latentlab.images`), exactly as `latentlab detect` runs it."""
+def _read_upload(file: UploadFile, s: RunService, auto: bool) -> Prepared:
+    """The one image pipeline (`latentlab.images`) at the run's shape, exactly as `latentlab detect` runs it."""
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     try:
-        return read_image(data, layout=layout, auto=auto)
+        return read_image(data, layout=s.layout, auto=auto, shape=s.image_shape)
     except ImageError as exc:
         raise HTTPException(exc.status, str(exc)) from None
 
@@ -79,7 +79,7 @@ def latent(s: Service, codes: Annotated[bool, Query(description="also return the
         out["codes"] = s.codes.round(4).tolist()
     return out
 
-@router.get("/runs/{run_id}/decode", summary="Decode one point of the latent plane (28x28 PNG)",
+@router.get("/runs/{run_id}/decode", summary="Decode one point of the latent plane (a PNG of the run's size)",
          response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def decode(s: Service, x: Annotated[float, Query(description="plane x")],
            y: Annotated[float, Query(description="plane y")]) -> Response:
@@ -98,7 +98,7 @@ def decoder(s: Service) -> dict[str, Any]:
 def manifold(s: Service, n: Annotated[int, Query(ge=2, le=30, description="grid size")] = 15) -> Response:
     return _png(s.manifold(n))
 
-@router.get("/runs/{run_id}/images/{index}", summary="One test image (28x28 PNG)",
+@router.get("/runs/{run_id}/images/{index}", summary="One test image (PNG)",
          response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def test_image(s: Service, index: int) -> Response:
     if not 0 <= index < len(s.x_test):
@@ -118,14 +118,14 @@ def denoise(s: Service, index: Annotated[int, Query(ge=0, description="test imag
 
 @router.post("/runs/{run_id}/reconstruct", summary="Reconstruct an uploaded image")
 def reconstruct(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
-    prepared = _read_upload(file, s.layout, auto)
+    prepared = _read_upload(file, s, auto)
     r = s.try_image(prepared.pixels)
     return {**r, **_described(prepared), "reconstruction": data_url(r["reconstruction"])}
 
 
 @router.post("/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
 def detect(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
-    prepared = _read_upload(file, s.layout, auto)
+    prepared = _read_upload(file, s, auto)
     try:
         return {**s.detect(prepared.pixels), **_described(prepared)}
     except (DatasetError, RunError, ValueError) as exc:

@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from latentlab.analysis import inference as evaluate
+from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
 from latentlab.errors import DatasetError
-from latentlab.images import SIDE, Layout
+from latentlab.images import layout_for
 from latentlab.models import has_prior
 from latentlab.runs import Run
 from latentlab.training.noise import corrupt
@@ -122,7 +123,8 @@ class RunService:
         self._lock = threading.Lock()
         self._detector: Any = None
         self._detector_lock = threading.RLock()
-        self.x_test = data.x_test if data is not None else np.zeros((0, SIDE, SIDE), np.uint8)
+        self.image_shape = tuple(int(v) for v in self.model.image_shape)  # (channels, height, width)
+        self.x_test = data.x_test if data is not None else np.zeros((0, *evaluate.image_layout(self.model)), np.uint8)
         y = data.y_test if data is not None else None
         self.y_test = y if y is not None else np.full(len(self.x_test), -1, np.int64)
         self.classes = tuple(data.classes if data is not None else run.meta.get("classes", ()))
@@ -131,8 +133,10 @@ class RunService:
         self.codes = codes
         self.points = self.plane.project(codes)
         self.labels = self.y_test[:max_points]
-        # Uploads are laid out like the training images, as `latentlab detect` lays out its files.
-        self.layout = Layout.of(data.x_train) if data is not None else Layout()
+        # Grey square uploads are laid out like the training images, as `latentlab detect` lays out its files;
+        # colour and other shapes are only decoded and resized to the run's shape.
+        self.layout = layout_for(self.image_shape, None if data is None else data.x_train)
+        self.membership_unavailable = detector_unsupported(self.image_shape)
 
     @property
     def latent_dim(self) -> int:
@@ -145,7 +149,7 @@ class RunService:
     # ---- model calls, each under the lock ----------------------------------------------------------------
 
     def embed(self, x: np.ndarray) -> np.ndarray:
-        """Codes (VAE: posterior means) of uint8 images (N, 28, 28)."""
+        """Codes (VAE: posterior means) of uint8 images as stored, (N, H, W) or (N, H, W, 3)."""
         with self._lock:
             return evaluate.embed(self.model, x)
 
@@ -154,16 +158,19 @@ class RunService:
             return evaluate.reconstruct(self.model, x)
 
     def decode(self, points: np.ndarray) -> np.ndarray:
-        """Images (K, 28, 28) in [0, 1] decoded at plane points (K, 2)."""
+        """Images (K, H, W) or (K, H, W, 3) in [0, 1] decoded at plane points (K, 2)."""
         with self._lock:
             return evaluate.decode_points(self.model, self.plane.to_codes(points))
 
     def manifold(self, n: int) -> np.ndarray:
-        tiles = self.decode(self.plane.grid(n)).reshape(n, n, SIDE, SIDE)
-        return tiles.transpose(0, 2, 1, 3).reshape(n * SIDE, n * SIDE)
+        """The n x n decoded grid as one image, (n*H, n*W) or (n*H, n*W, 3)."""
+        images = self.decode(self.plane.grid(n))
+        h, w = images.shape[1:3]
+        tiles = images.reshape(n, n, *images.shape[1:])
+        return tiles.swapaxes(1, 2).reshape(n * h, n * w, *images.shape[3:])
 
     def try_image(self, image: np.ndarray) -> dict[str, Any]:
-        """Reconstruction, code and plane position of one uint8 image (28, 28)."""
+        """Reconstruction, code and plane position of one uint8 image, (H, W) or (H, W, 3) as the run's."""
         x = image[None]
         code = self.embed(x)
         recon = self.reconstruct(x)[0]
@@ -186,6 +193,8 @@ class RunService:
         from latentlab.analysis.novelty import NoveltyDetector
 
         with self._detector_lock:
+            if self.membership_unavailable:
+                raise DatasetError(self.membership_unavailable)
             if self._detector is None:
                 # The detector works on its own copy of the model: fitting it takes seconds on a full data set,
                 # and meanwhile the page's other requests keep the shared model to themselves.
@@ -208,7 +217,7 @@ class RunService:
         gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
         noisy_f = corrupt(evaluate.to_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
         # Through uint8, so the noisy image shown is exactly what the model was given.
-        noisy = (noisy_f[0, 0].numpy() * 255.0 + 0.5).astype(np.uint8)
+        noisy = (evaluate.to_images(noisy_f)[0] * 255.0 + 0.5).astype(np.uint8)
         output = self.reconstruct(noisy[None])[0]
         ref = clean / 255.0
         return {"clean": clean, "noisy": noisy, "output": output, "kind": kind,
@@ -234,7 +243,7 @@ class RunService:
 
     def decoder_export(self) -> dict[str, Any] | None:
         """The dense decoder as little-endian float32 base64 blobs; a ReLU follows every layer but the last,
-        and a sigmoid the last."""
+        and a sigmoid the last. Its C*H*W outputs are channel after channel, each row-major ("shape")."""
         linears = self.decoder_layers()
         if linears is None:
             return None
@@ -245,7 +254,8 @@ class RunService:
         with self._lock:
             layers = [{"in": m.in_features, "out": m.out_features, "weight": blob(m.weight), "bias": blob(m.bias)}
                       for m in linears]
-        return {"layers": layers, "activation": "relu", "output": "sigmoid", "layout": "row-major (out, in)"}
+        return {"layers": layers, "activation": "relu", "output": "sigmoid", "layout": "row-major (out, in)",
+                "shape": list(self.image_shape)}
 
     def summary(self) -> dict[str, Any]:
         cfg, meta = self.run.config, self.run.meta
@@ -257,6 +267,9 @@ class RunService:
             "denoising": self.noise.kind != "none", "noise": {"kind": self.noise.kind, "factor": self.noise.factor},
             "decoder": "browser" if self.decoder_layers() is not None else "server",
             "n_test": len(self.x_test), "data_error": self.data_error, "plane": self.plane.kind,
+            # The drawing canvas makes white-on-black grey strokes: only grey runs can use it.
+            "image_shape": list(self.image_shape), "draw": self.image_shape[0] == 1,
+            "membership": self.membership_unavailable,
             "config": cfg.to_dict(), "metrics": headline_metrics(self.run),
             "status": meta.get("status", ""), "epochs_done": meta.get("epochs_done"),
         }

@@ -39,6 +39,18 @@ export function decodePoint(net, basis, p) {
   return forward(net, planeCode(basis, p));
 }
 
+// The decoder's C*H*W outputs in [0, 1] (channel after channel, each row-major: torch's (C, H, W)) as opaque
+// RGBA bytes for an ImageData of width W and height H. One channel is grey; three are red, green, blue.
+export function imageRGBA(pixels, [c, h, w]) {
+  if (c === 1) return greyRGBA(pixels);
+  const plane = h * w, rgba = new Uint8ClampedArray(plane * 4);
+  for (let i = 0; i < plane; i++) {
+    rgba.set([Math.round(pixels[i] * 255), Math.round(pixels[plane + i] * 255),
+              Math.round(pixels[2 * plane + i] * 255), 255], i * 4);
+  }
+  return rgba;
+}
+
 // Pixels in [0, 1] as opaque grey RGBA bytes, ready for an ImageData of the same size.
 export function greyRGBA(pixels) {
   const rgba = new Uint8ClampedArray(pixels.length * 4);

@@ -25,7 +25,11 @@ export function initManifold({ store }) {
 
   function load() {
     const { view } = store.get();
-    if (view) img.src = api.manifoldUrl(view.run.id, n);
+    if (!view) return;
+    // n x n tiles of the run's images: the grid has their aspect (64x48 images make a wider than tall grid).
+    const [, h, w] = view.run.image_shape;
+    img.parentElement.style.aspectRatio = `${w} / ${h}`;
+    img.src = api.manifoldUrl(view.run.id, n);
   }
 
   img.addEventListener("pointermove", (e) => {

@@ -4,7 +4,7 @@
 // (from the manifold) and `mine` (the tried image).
 
 import * as api from "./api.js";
-import { decodePoint, greyRGBA } from "./decoder.js";
+import { decodePoint, imageRGBA } from "./decoder.js";
 import { byId, el, frameScheduler } from "./dom.js";
 import { planeNote } from "./format.js";
 import { centreOf, nudge, planeMap } from "./plane.js";
@@ -61,9 +61,9 @@ export function initPlanePanel({ store, onError }) {
     }));
   }
 
-  function paint(pixels, p) {
-    const ctx = decoded.getContext("2d"), img = ctx.createImageData(28, 28);
-    img.data.set(greyRGBA(pixels));
+  function paint(pixels, p, shape) {
+    const ctx = decoded.getContext("2d"), img = ctx.createImageData(shape[2], shape[1]);
+    img.data.set(imageRGBA(pixels, shape));
     ctx.putImageData(img, 0, 0);
     decoded.dataset.point = `${p.x},${p.y}`;  // which point the image shows (the browser tests read it)
   }
@@ -82,7 +82,7 @@ export function initPlanePanel({ store, onError }) {
     if (!p || !view) return;
     byId("coords").textContent = `${view.latent.plane === "pca" ? "(PC1, PC2)" : "z"} = ` +
       `(${p.x.toFixed(2)}, ${p.y.toFixed(2)})`;
-    if (view.net) paint(decodePoint(view.net, view.latent.basis, p), p);
+    if (view.net) paint(decodePoint(view.net, view.latent.basis, p), p, view.run.image_shape);
     else decodeOnServer({ view, p });
   }
 
@@ -118,6 +118,7 @@ export function initPlanePanel({ store, onError }) {
   return {
     // A new run is loaded: its note, legend and scatter; the point starts pinned at the plane's centre.
     show(view) {
+      [, decoded.height, decoded.width] = view.run.image_shape;  // the canvas holds one image of the run's size
       byId("plane-note").textContent = planeNote(view.latent, view.run);
       byId("decode-mode").textContent = view.net ? "decoded in your browser" : "decoded by the server";
       drawLegend(view.latent);

@@ -18,6 +18,18 @@ function positionText(plane, r) {
     `marked ◆. Reconstruction error (MSE): ${fmt(r.error, 4)}.`;
 }
 
+// What the panel says it does with an image, for the run's kind of images.
+export function tryHint(run) {
+  const [c, h, w] = run.image_shape;
+  if (c === 1 && h === w) {
+    return "Draw with the mouse (white on black, like MNIST) or upload a PNG or JPEG. Dark ink on light paper is " +
+      "inverted; the image is cropped, scaled and centred like the training data.";
+  }
+  return `Upload a PNG or JPEG of any size: it is decoded and resized to the run's ${w}x${h} pixels ` +
+    `(width x height)${c === 3 ? ", colour kept" : ", in grey"}. There is no drawing here: ` +
+    "these images are not strokes on black.";
+}
+
 function verdictOf(d) {
   return [d.member ? "in" : "out", d.member ? "Part of the data set" : "Not part of the data set",
           `score ${fmt(d.score)} ${d.member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
@@ -55,7 +67,10 @@ export function initTryImage({ store }) {
     if (!view) return;  // the run is still loading: show() checks the image once it is there
     setVerdict("busy", "Checking…");
     const id = view.run.id;
-    const [recon, detect] = await Promise.allSettled([api.reconstruct(id, blob, name), api.detect(id, blob, name)]);
+    // A run the detector cannot judge says why once, instead of asking the server each time.
+    const unavailable = view.run.membership ? Promise.reject(new Error(view.run.membership)) : null;
+    const [recon, detect] = await Promise.allSettled([api.reconstruct(id, blob, name),
+                                                      unavailable || api.detect(id, blob, name)]);
     if (store.get().view !== view) return;  // the run changed meanwhile
     if (recon.status === "rejected") {
       setVerdict("error", "Could not use this image", recon.reason.message);
@@ -108,7 +123,10 @@ export function initTryImage({ store }) {
   clearDrawing();
 
   return {
-    show() {
+    show(view) {
+      byId("try-hint").textContent = tryHint(view.run);
+      canvas.hidden = !view.run.draw;  // strokes on black only make sense for grey runs
+      byId("clear").hidden = !view.run.draw;
       if (lastImage) check(lastImage.blob, lastImage.name);
     },
   };
