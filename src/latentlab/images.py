@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit
+from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit, ink_level
+from latentlab._image_paper import fit_paper
 from latentlab._image_pixels import colour_pixels, conform, gray_pixels
 from latentlab._image_pixels import to_uint8 as _u8
 from latentlab.errors import ImageError
@@ -206,10 +207,12 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
 
 def to_model_input(gray: np.ndarray, layout: Layout | None = None,
                    auto: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Grayscale float (H, W) in [0, 1] -> (uint8 (side, side), steps). With `auto`: a background lighter than the
-    ink is inverted; a blank image gives zeros; a side x side image is then kept as it is, any other is cropped to
-    the object, fitted to ``layout.frame`` keeping its aspect and centred as ``layout`` says. Without `auto`: a plain
-    resize to side x side. Raises `ImageError` (400) if `gray` is not a 2-D array."""
+    """Grayscale float (H, W) in [0, 1] -> (uint8 (side, side), steps). With `auto`: a side x side image is kept as
+    it is (a light background inverted). Any other is a drawing on paper when its border is plain (`fit_paper`:
+    even, or lit unevenly but smoothly): the paper is taken out, dark ink on light paper inverted, the object cropped,
+    fitted to ``layout.frame`` keeping its aspect, centred as ``layout`` says and brought to ``layout.ink``; a blank
+    one gives zeros. A picture without a plain border, and every image without `auto`, is only resized to side x
+    side. Raises `ImageError` (400) if `gray` is not a 2-D array."""
     layout = layout or Layout()
     s = layout.side
     g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
@@ -221,23 +224,42 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
             return _u8(g), ()
         return _resize(g, (s, s)), (f"resized {w}x{h} -> {s}x{s} (auto off)",)
     steps: list[str] = []
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    background = float(np.median(border))
-    # The ink is whatever differs most from the background: darker than it means dark ink on light paper.
-    if background - float(g.min()) > float(g.max()) - background:
-        g, background = 1.0 - g, 1.0 - background
-        steps.append("inverted: light background")
-    top = float(g.max())
-    if top - background < BLANK:
-        return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
-    if g.shape == (s, s):  # already the data's format (a test image, an exported sample): keep it
+    if g.shape == (s, s):  # already the data's format (a test image, an exported sample): at most inverted
+        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+        background = float(np.median(border))
+        if background - float(g.min()) > float(g.max()) - background:
+            g, background = 1.0 - g, 1.0 - background
+            steps.append("inverted: light background")
+        if float(g.max()) - background < BLANK:
+            return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
         return _u8(g), tuple(steps)
-    # Stretch the levels so the background is black and the ink white, as in the data; say so if it shows.
-    stretched = [f"background {background * 255:.0f} -> 0"] if background > 2 / 255 else []
-    stretched += [f"brightest {top * 255:.0f} -> 255"] if top < 253 / 255 else []
-    if stretched:
-        steps.append("levels stretched: " + ", ".join(stretched))
-    out, (bw, bh) = fit(np.clip((g - background) / (top - background), 0.0, 1.0), layout)
+    paper = fit_paper(g)
+    if not paper.is_plain:
+        # Cropping and centring assume an object on plain paper; a photograph framed like a digit became a grey
+        # smudge that the pixel views found digit-like (scikit-learn's china.jpg was accepted by an MNIST run).
+        return _resize(g, (s, s)), (f"no plain background ({paper.plain:.0%} of the border is even): a picture, "
+                                    f"not a drawing on paper; only resized {w}x{h} -> {s}x{s}, as with auto off",)
+    # The ink is whatever differs most from the paper: darker than it means dark ink on light paper.
+    ink = g - paper.surface
+    if float(-ink.min()) > float(ink.max()):
+        ink = -ink
+        steps.append("inverted: light background")
+    top = float(ink.max())
+    if top < BLANK:
+        return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
+    out, (bw, bh) = fit(np.clip(ink / top, 0.0, 1.0), layout)
+    # Then as bright as the data's objects: resampling to ~20 px dims thin strokes, and a faint pencil line or a
+    # photo's greys would otherwise be judged against MNIST's saturated ink by brightness, not shape.
+    level = ink_level(out)
+    gain = layout.ink / level if level > 0 else 1.0
+    out = np.clip(out * gain, 0.0, 1.0)
+    level_steps = ([f"background {paper.level * 255:.0f} -> 0" if paper.spread < 4 / 255 else
+                    f"uneven background {paper.surface.min() * 255:.0f}-{paper.surface.max() * 255:.0f} -> 0"]
+                   if paper.level > 2 / 255 or paper.spread >= 4 / 255 else [])
+    if abs(layout.ink - top * level) > 2 / 255:
+        level_steps.append(f"ink {top * level * 255:.0f} -> {layout.ink * 255:.0f} like the data's")
+    if level_steps:
+        steps.append("levels stretched: " + ", ".join(level_steps))
     steps.append(f"cropped and centred ({w}x{h} -> {s}x{s}): the {bw}x{bh} object fitted to "
                  f"{layout.frame} px, its {'centre of mass' if layout.by == 'mass' else 'box'} on "
                  f"({layout.centre[0]:.1f}, {layout.centre[1]:.1f})")

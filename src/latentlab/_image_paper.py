@@ -1,0 +1,64 @@
+"""The paper behind a drawing: a smooth background surface fitted to an image's border, so that uneven light (a phone
+photo of a sheet) is taken out before the ink is measured, and so that a picture with no plain background (a
+photograph) is told apart from a drawing. A helper of `latentlab.images`; numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BAND = 2  # border pixels per side that the surface is fitted to
+# A border pixel within TOLERANCE (~20 grey levels) of the surface counts as paper. An image is a drawing on plain
+# paper when at least PLAIN of its border is paper. Measured: scikit-learn's two photographs 0.12 and 0.75, crops of
+# them 0.19-0.58 (and 0.91-1.00 for crops of the flower's dark leaves); MNIST digits drawn on white, on paper lit
+# unevenly (35% darker on one side, JPEG) or cropped so tightly that strokes touch the border: 0.96-1.00.
+TOLERANCE = 0.08
+PLAIN = 0.8
+ROUNDS = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Paper:
+    """`surface` float32 (H, W): the background fitted to the border (a quadratic in x and y); `level` its median;
+    `spread` its range (max - min) over the image; `plain` the share of border pixels within TOLERANCE of it."""
+
+    surface: np.ndarray
+    level: float
+    spread: float
+    plain: float
+
+    @property
+    def is_plain(self) -> bool:
+        return self.plain >= PLAIN
+
+
+def fit_paper(g: np.ndarray) -> Paper:
+    """The paper of grey float (H, W) in [0, 1]: least squares on the border pixels, refitted on those within
+    TOLERANCE of the previous fit (ink touching the border does not bend the surface), starting from the median."""
+    h, w = g.shape
+    band = np.zeros((h, w), bool)
+    band[:BAND] = band[-BAND:] = True
+    band[:, :BAND] = band[:, -BAND:] = True
+    rows, cols = np.nonzero(band)
+    basis = _basis(rows / max(h - 1, 1) * 2 - 1, cols / max(w - 1, 1) * 2 - 1)
+    values = g[rows, cols].astype(np.float64)
+    coef = np.zeros(basis.shape[1])
+    coef[0] = np.median(values)
+    for _ in range(ROUNDS):
+        keep = np.abs(values - basis @ coef) <= TOLERANCE
+        if keep.sum() < 2 * basis.shape[1]:
+            break
+        coef = np.linalg.lstsq(basis[keep], values[keep], rcond=None)[0]
+    plain = float(np.mean(np.abs(values - basis @ coef) <= TOLERANCE))
+    # Evaluated by broadcasting, in float32: a 4096 x 4096 upload costs a few 64 MB arrays, not a (H*W, 6) basis.
+    y = (np.arange(h, dtype=np.float32) / max(h - 1, 1) * 2 - 1)[:, None]
+    x = (np.arange(w, dtype=np.float32) / max(w - 1, 1) * 2 - 1)[None, :]
+    c = coef.astype(np.float32)
+    surface = np.clip(c[0] + c[1] * x + c[2] * y + c[3] * x * x + c[4] * x * y + c[5] * y * y, 0.0, 1.0)
+    return Paper(surface, float(np.median(surface)), float(surface.max() - surface.min()), plain)
+
+
+def _basis(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], 1).astype(np.float64)
