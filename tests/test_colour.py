@@ -47,7 +47,7 @@ def tiles():
 
 
 def _npz(tiles, path: Path) -> Path:
-    np.savez(path, x=tiles.x_train[:96], y=tiles.y_train[:96], x_test=tiles.x_test[::10], y_test=tiles.y_test[::10],
+    np.savez(path, x=tiles.x_train[:200], y=tiles.y_train[:200], x_test=tiles.x_test[::10], y_test=tiles.y_test[::10],
              classes=np.array(tiles.classes))
     return path
 
@@ -135,7 +135,11 @@ def test_npz_32x32_rgb_train_evaluate_plot_serve(tiles, tmp_path, capsys):
                  "--quiet"]) == 0
     assert main(["evaluate", str(run), "--quiet"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["membership"] is None and "(3, 32, 32)" in metrics["membership_skipped"]
+    # The detector takes colour (how well it separates is pinned in test_novelty; one epoch tells little).
+    assert "membership_skipped" not in metrics
+    rows = {(r["score"], r["ood"]): r["auroc"] for r in metrics["membership"]["rows"]}
+    assert {"uniform-noise", "gaussian-blobs", "inverted", "rotated-90"} <= {ood for _, ood in rows}
+    assert all(0 <= auroc <= 1 for auroc in rows.values()) and ("combined", "inverted") in rows
     assert 0 < metrics["reconstruction"]["mse_per_pixel"] < 1 and metrics["latent"]["knn_accuracy"] is not None
     for kind in ("recon", "denoise", "latent", "curves"):
         assert main(["plot", kind, str(run), "-o", str(tmp_path / f"{kind}.png")]) == 0
@@ -143,7 +147,7 @@ def test_npz_32x32_rgb_train_evaluate_plot_serve(tiles, tmp_path, capsys):
     capsys.readouterr()
     client = TestClient(create_app([run]))
     summary = client.get("/api/runs").json()[0]
-    assert summary["image_shape"] == [3, 32, 32] and summary["draw"] is False and summary["membership"]
+    assert summary["image_shape"] == [3, 32, 32] and summary["draw"] is False and summary["membership"] == ""
     assert _png(client.get("/api/runs/rgb/images/0").content).shape == (32, 32, 3)
     assert _png(client.get("/api/runs/rgb/decode", params={"x": 0, "y": 0}).content).shape == (32, 32, 3)
     assert _png(client.get("/api/runs/rgb/manifold", params={"n": 2}).content).shape == (64, 64, 3)
@@ -153,8 +157,8 @@ def test_npz_32x32_rgb_train_evaluate_plot_serve(tiles, tmp_path, capsys):
     Image.fromarray(tiles.x_test[0]).resize((50, 40)).save(upload, "PNG")
     answer = client.post("/api/runs/rgb/reconstruct", files={"file": ("x.png", upload.getvalue())}).json()
     assert _png(answer["input"]).shape == (32, 32, 3) and answer["steps"] == ["resized 50x40 -> 32x32"]
-    refused = client.post("/api/runs/rgb/detect", files={"file": ("x.png", upload.getvalue())})
-    assert refused.status_code == 503 and "(3, 32, 32)" in refused.json()["detail"]
+    judged = client.post("/api/runs/rgb/detect", files={"file": ("x.png", upload.getvalue())})
+    assert judged.status_code == 200 and judged.json()["member"] in (True, False)
 
 
 def test_64x48_rgb_folder_with_a_2d_vae(tmp_path, capsys):

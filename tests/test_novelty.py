@@ -277,3 +277,24 @@ def test_the_default_detector_flags_blank_and_inverted_and_noise_images(run: Run
                           np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)])
     assert (det.predict(odd) == -1).all()
     assert (det.predict(bars[2]) == 1).mean() > 0.85
+
+
+def test_colour_images_in_any_layout_and_a_wrong_shape_is_named(tmp_path: Path) -> None:
+    # Pins the detector at a colour run's shape: (N, H, W, 3), channels first or [0, 1] floats give the same scores,
+    # colour-inverted tiles are told apart, and images of another shape are refused with the shape expected.
+    from latentlab.errors import ImageError
+
+    rng = np.random.default_rng(0)
+    x = np.repeat(make_images(600, seed=3)[0][..., None], 3, axis=3) * np.array([1.0, 0.6, 0.2])
+    x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))).astype(np.uint8)  # 32x32 orange bars
+    cfg = override(preset_config("cifar10-conv"), {"train.epochs": 2, "train.device": "cpu", "name": "orange"})
+    train(cfg, x[:500], None, tmp_path, quiet=True, meta={"dataset": "orange", "data_source": "synthetic"})
+    det = NoveltyDetector(load_run(tmp_path)).fit(x[:500])
+    fresh = x[500:]
+    scores = det.score_samples(fresh)
+    np.testing.assert_allclose(det.score_samples(fresh.transpose(0, 3, 1, 2)), scores)
+    np.testing.assert_allclose(det.score_samples(fresh / 255.0), scores)
+    blue = fresh[..., ::-1]  # the same bars in blue: only the colour differs
+    assert separation(scores, det.score_samples(np.ascontiguousarray(blue)))["auroc"] > 0.99
+    with pytest.raises(ImageError, match=r"\(N, 32, 32, 3\)"):
+        det.score_samples(rng.integers(0, 256, (2, 28, 28), dtype=np.uint8))

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from latentlab.analysis.novelty import NoveltyDetector
 from latentlab.analysis.statistics import data_fingerprint
-from latentlab.data import ImageData, load_dataset
-from latentlab.runs import Run
+from latentlab.data import ImageData
+from latentlab.runs import Run, load_run_data
 
 
 def detector_for_run(run: Run, data: ImageData | None = None, score: str = "combined",
                      data_dir: str | Path | None = None, same_data: bool = True) -> NoveltyDetector:
     """The run's saved detector for `score` if it was fitted for these weights; otherwise one fitted on the training
-    split of `data` (or of the run's data set, looked up with `data_dir`), then saved beside the run.
+    split of `data` (or of the run's data set as it was trained on, looked up with `data_dir`), then saved beside
+    the run.
 
     With `same_data` (what metrics.json needs) a saved detector fitted on other training images than `data.x_train`
     is refitted and replaced, with a warning saying so; without it (the web page, `latentlab detect`) the saved
@@ -33,6 +34,6 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
                       f"({saved.n_reference_ + saved.n_holdout_:,}); it is refitted on the {len(data.x_train):,} "
                       f"training images of {data.name} and replaced", stacklevel=2)
     if data is None:
-        data = load_dataset(run.config.dataset, data_dir=data_dir, progress=False)
+        data = load_run_data(run, data_dir=data_dir)
     fresh.fit(data.x_train).save(run.path)
     return fresh

@@ -184,6 +184,8 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
     """AUROC, AUPR and FPR at 95% TPR of every applicable novelty score (combined first), test split vs each
     out-of-distribution set; the detectors are fitted on the training split (or reused) and saved in the run."""
     other = other_dataset(data.name)
+    if other is not None and other.x_test.shape[1:] != data.x_test.shape[1:]:
+        other = None  # the run was trained at another size or colour (--image-size, --grayscale): not comparable
     extra = {other.name: other.x_test} if other is not None else {}
     sets = ood_sets(data.x_test, extra, seed=SEED)
     detectors = {score: detector_for_run(run, data, score) for score in valid_scores(run.model)}

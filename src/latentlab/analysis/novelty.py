@@ -55,6 +55,7 @@ VAE_ONLY = ("elbo",)
 PIXEL_SCORES = ("combined", "pixel-knn", "hyperplane")
 FORMAT = 3  # bumped whenever a feature changes meaning: older files are refitted, not misread
 MAX_REFERENCE = 10_000  # reference images kept by the pixel views (memory: two float32 copies, 63 MB at 28x28)
+MAX_REFERENCE_VALUES = 32_000_000  # and at most this many values per view (128 MB): 3,472 images at 64x48 RGB
 MAX_LOO = 5_000  # reference images scored leave-one-out to standardise the pixel views
 # How far (robust z, MADs) the model's squared error may exceed the training images' before it counts against an
 # image. Fixed once: beyond 5 MADs no training image of any class measured here lies, uniform noise lies at ~100.
@@ -76,8 +77,8 @@ def file_stem(score: str) -> str:
 class NoveltyDetector(OutlierMixin, BaseEstimator):
     """Novelty detection with a trained autoencoder or VAE (the model of a `Run`, a run directory, or a model).
 
-    `fit` takes in-distribution uint8 images (N, 28, 28). Pixel scores ("combined", "pixel-knn", "hyperplane") keep
-    them as references and standardise on leave-one-out scores; model scores set `holdout` of them aside (seeded by
+    `fit` takes in-distribution images of the model's shape. Pixel scores ("combined", "pixel-knn", "hyperplane")
+    keep them as references and standardise on leave-one-out scores; model scores set `holdout` of them aside (seeded by
     `random_state`): the rest are the reference codes of "latent", the held-out ones fit the mixture of "density".
     `offset_` is the `target_fpr` quantile of those held-out or left-out scores, so about `target_fpr` of
     in-distribution images are rejected. `score_samples` is higher for more normal images; `predict` gives +1 (in)
@@ -98,9 +99,10 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     # ---- the estimator contract -------------------------------------------------------------------------
 
     def fit(self, x_train: np.ndarray, y: None = None) -> Self:
-        """Fit on uint8 in-distribution images (N, 28, 28); returns self."""
+        """Fit on in-distribution images of the model's shape ((N, H, W) grey or (N, H, W, 3) colour, uint8 or
+        [0, 1] floats); returns self."""
         model = self._checked_model()
-        x = as_uint8_images(x_train)
+        x = as_uint8_images(x_train, model.image_shape)
         n_hold = int(round(self.holdout * len(x)))
         if n_hold < 20 or len(x) - n_hold < self.k:
             raise ConfigError(f"fit needs at least 20 held-out images and {self.k} reference images; got {len(x)} "
@@ -127,7 +129,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         """The pixel views keep (up to MAX_REFERENCE of) all the images as references; MAX_LOO of them, each scored
         against the others, standardise the views and set the threshold."""
         rng = np.random.default_rng(self.random_state)
-        keep = np.sort(rng.permutation(len(x))[:MAX_REFERENCE])
+        keep = np.sort(rng.permutation(len(x))[:min(MAX_REFERENCE, MAX_REFERENCE_VALUES // x[0].size)])
         self.reference_images_ = np.ascontiguousarray(x[keep]).reshape(len(keep), -1)
         self.n_reference_, self.n_holdout_ = len(keep), 0
         self._set_views()
@@ -145,14 +147,14 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         self._view_b = half_normalised(self._view_a)
 
     def _image_shape(self) -> tuple[int, ...]:
-        c, h, w = getattr(self._model(), "image_shape", (1, 28, 28))
+        c, h, w = self._model().image_shape
         return (h, w) if c == 1 else (h, w, c)
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """Normality of each image (higher = more like the training data), float64 (N,)."""
         check_is_fitted(self, "offset_")
         model = self._checked_model()
-        return self._score(model, self._statistics(model, as_uint8_images(x)))
+        return self._score(model, self._statistics(model, as_uint8_images(x, model.image_shape)))
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """`score_samples - offset_`: negative for images the detector rejects."""
@@ -197,7 +199,9 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
     def _statistics(self, model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
         stats = model_statistics(model, x)
-        stats["nll"] = stats["bce"] + stats.get("kl", 0.0)
+        # "nll" of the model's likelihood (Bernoulli: the BCE; Gaussian: squared error in nats), plus a VAE's KL.
+        stats["recon_nll"] = stats["nll"]
+        stats["nll"] = stats["nll"] + stats.get("kl", 0.0)
         if self.score in ("density", "complexity"):
             stats["complexity_bits"] = complexity_bits(x)
         if self.score in PIXEL_SCORES:
@@ -288,7 +292,7 @@ _SCORE_FUNCTIONS = {
     "combined": NoveltyDetector._combined,
     "pixel-knn": lambda det, s: -det._z(s, "pixel_knn", 0),
     "hyperplane": lambda det, s: -det._z(s, "hull", 1),
-    "recon": lambda det, s: -s["bce"],
+    "recon": lambda det, s: -s["recon_nll"],
     "latent": lambda det, s: -s["knn_distance"],
     "elbo": lambda det, s: -s["nll"],
     "complexity": lambda det, s: -(s["nll"] / LN2 - s["complexity_bits"]),

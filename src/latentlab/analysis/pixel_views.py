@@ -25,6 +25,7 @@ K_NEAREST = 5
 K_HULL = 20
 RIDGE = 1.0  # lambda of the local hyperplane's ridge: keeps 20 neighbours in 784-D from fitting any point exactly
 CHUNK = 512  # query rows per distance block: 512 x 20,000 float32 distances is 40 MB
+HULL_VALUES = 8_000_000  # float32 values of the neighbours gathered per hull block (32 MB): 512 rows at 28x28
 
 
 def soft(x: np.ndarray) -> Tensor:
@@ -74,9 +75,10 @@ def hull_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndar
     """View B's score: distance to the ridge-regularised affine hull of the K_HULL nearest reference rows (N,)."""
     _, index = neighbours(q, ref, K_HULL, skip)
     out = []
-    for i in range(0, len(q), CHUNK):
-        near = ref[index[i:i + CHUNK]]  # (m, K, D)
-        qi = q[i:i + CHUNK, None, :]
+    rows = max(1, min(CHUNK, HULL_VALUES // (K_HULL * max(q.shape[1], 1))))
+    for i in range(0, len(q), rows):
+        near = ref[index[i:i + rows]]  # (m, K, D)
+        qi = q[i:i + rows, None, :]
         centre = near.mean(1, keepdim=True)
         v = near - centre
         eye = RIDGE * torch.eye(v.shape[1], dtype=v.dtype)
