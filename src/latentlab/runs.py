@@ -20,13 +20,17 @@ from torch import nn
 from latentlab._version import __version__
 from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
-from latentlab.errors import ConfigError, RunError
+from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.files import atomic_write_text, atomic_write_with, file_digest
 from latentlab.models import build_model
+from latentlab.models.check import shape_differences
 
 CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
     "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
 FORMAT_VERSION = 1
+#: meta.json's "data_source" of a run trained on arrays handed to `fit`/`train` in Python: nothing on disk says
+#: which data set they were, so later commands must be told (`load_run_data(run, dataset=...)`, `--dataset`).
+IN_MEMORY = "in-memory arrays"
 
 
 @dataclass
@@ -170,10 +174,18 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     except ConfigError as exc:
         raise RunError(f"{run_dir / CONFIG}: {exc}") from None
     tensors = _load_tensors(verify_file(run_dir, MODEL, meta))
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{run_dir / MODEL} does not fit its config (missing {list(missing)[:3]}, "
-                       f"unexpected {list(unexpected)[:3]}); retrain the run")
+    differences = shape_differences(model.state_dict(), tensors, (MODEL, CONFIG))
+    if differences:
+        # Written by fit() with a model cfg.model does not describe (before fit checked), or edited by hand.
+        raise RunError(f"{run_dir / MODEL} holds weights of another model than {run_dir / CONFIG} describes "
+                       f"(model.kind {cfg.model.kind!r}, hidden {list(cfg.model.hidden)}, latent_dim "
+                       f"{cfg.model.latent_dim}): {'; '.join(differences[:3])}; fix {CONFIG}'s model to describe the "
+                       "weights, or retrain the run")
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:  # anything the shape check above did not foresee
+        raise RunError(f"{run_dir / MODEL} does not fit {run_dir / CONFIG} ({str(exc).splitlines()[0]}); "
+                       "retrain the run") from None
     model.to(device).eval()
     return Run(run_dir, cfg, model, read_history(run_dir), meta)
 
@@ -192,14 +204,28 @@ def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str
 
 
 def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,
-                  progress: bool = False) -> ImageData:
-    """The run's data set as it was trained on: `config.dataset` loaded with the run's `data_options` (a resize or
-    grey conversion on purpose is made again). RunError if it no longer has the model's shape; DatasetError from
-    `load_dataset` if it cannot be found."""
+                  progress: bool = False, dataset: str | None = None) -> ImageData:
+    """The run's data set as it was trained on: `config.dataset` (or `dataset`, a name or path, given in its place)
+    loaded with the run's `data_options` (a resize or grey conversion on purpose is made again). RunError if it no
+    longer has the model's shape; DatasetError from `load_dataset` if it cannot be found.
+
+    A run trained on arrays handed to `fit`/`train` in Python (meta.json's data_source "in-memory arrays") never
+    downloads its `config.dataset`: nothing says those arrays were that data set (it may be the default, "mnist")."""
     options = data_options(run.meta, run.model.image_shape)
-    data = load_dataset(run.config.dataset, data_dir=data_dir, download=download, progress=progress, **options)
+    name = dataset or run.config.dataset
+    in_memory = dataset is None and run.meta.get("data_source") == IN_MEMORY
+    try:
+        data = load_dataset(name, data_dir=data_dir, download=download and not in_memory, progress=progress,
+                            **options)
+    except DatasetError as exc:
+        if not in_memory:
+            raise
+        raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), so nothing says "
+                           f"which data set they were; its config's dataset={name!r} is not on this machine and is "
+                           f"not downloaded in their place ({exc}); pass dataset=NAME_OR_PATH (a name from "
+                           "latentlab.dataset_names(), an image folder or an .npz)") from None
     if tuple(data.image_shape) != tuple(run.model.image_shape):
-        raise RunError(f"{run.config.dataset} now loads as images of shape {data.image_shape}, but {run.path} was "
+        raise RunError(f"{name} now loads as images of shape {data.image_shape}, but {run.path} was "
                        f"trained on {tuple(run.model.image_shape)}; point the run at its data again (train with "
                        f"--image-size {run.model.image_shape[1]}x{run.model.image_shape[2]}"
                        f"{' --grayscale' if run.model.image_shape[0] == 1 else ''})")
