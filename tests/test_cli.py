@@ -185,3 +185,79 @@ def test_generate_without_the_dataset_on_disk_says_what_it_could_not_check(beta_
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("latentlab generate: note: ") and "posterior collapse was not checked" in err[0]
     assert err[1].startswith("latentlab generate: warning: beta=0 trains a plain autoencoder")
+
+
+# ---- the flags an error names are the command's own ---------------------------------------------------------------
+
+
+def _flags(*command: str) -> dict[str, str]:
+    import argparse
+
+    from latentlab.cli import command_flags, command_parser
+    from latentlab.cli.parser import build_parser
+
+    parser = build_parser(command[0])
+    args = argparse.Namespace(command=command[0], benchmark=command[1] if len(command) > 1 else None)
+    return command_flags(command_parser(parser, args))
+
+
+def test_error_hints_name_only_flags_the_command_has():
+    from latentlab.cli import in_flags
+
+    train, evaluate, serve = _flags("train"), _flags("evaluate"), _flags("serve")
+    # `latentlab presets` is a command to type, and train has no --presets
+    assert in_flags("name a preset (see `latentlab presets`)", train) == "name a preset (see `latentlab presets`)"
+    assert in_flags("pass auto=False", train) == "pass auto=False (on the command line: auto=False is --no-auto)"
+    assert in_flags("pass auto=False", evaluate) == "pass auto=False"
+    assert in_flags("train.lr=5 is invalid", train).endswith("(on the command line: train.lr is --lr)")
+    assert in_flags("train.schedule='x' is invalid", train).endswith("train.schedule is --set train.schedule=VALUE)")
+    assert in_flags("train.schedule='x' is invalid", evaluate) == "train.schedule='x' is invalid"  # no --set there
+    assert in_flags("pass dataset=X or data_dir=DIR", evaluate).endswith(
+        "(on the command line: dataset is --dataset; data_dir is --data-dir)")
+    assert in_flags("pass dataset=X or data_dir=DIR", serve) == "pass dataset=X or data_dir=DIR"
+    assert in_flags("classes=[7] is invalid", _flags("benchmark", "one-class")).endswith("classes is --classes)")
+    assert in_flags("classes=[7] is invalid", train) == "classes=[7] is invalid"
+
+
+def test_every_renamed_python_name_is_a_flag_of_some_command():
+    # DESTS maps library names to argparse dests; a flag renamed in the parser must not leave a dead entry here.
+    from latentlab.cli import DESTS, all_flags
+    from latentlab.cli.parser import build_parser
+
+    flags = all_flags(build_parser())
+    assert not [name for name, dest in DESTS.items() if dest not in flags]
+
+
+def test_a_train_error_hints_no_flag_train_lacks(capsys):
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert "--presets" not in err and "on the command line" not in err
+
+
+def test_every_argument_of_every_command_has_help():
+    import argparse
+
+    from latentlab.cli.parser import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    walk(p, f"{name} {sub}")
+            elif not action.help:
+                missing.append(f"{name} {action.option_strings or action.dest}")
+
+    for command in ("train", "plot", "detect", "export", "evaluate"):
+        walk(build_parser(command), "latentlab")
+    assert not missing
+
+
+def test_plot_help_lists_the_figures_instead_of_pointing_at_itself(capsys):
+    from latentlab.figures.from_runs import PLOTS
+
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    out = capsys.readouterr().out
+    assert "latentlab plot --help" not in out and all(kind in out for kind in PLOTS)

@@ -107,19 +107,19 @@ def test_weights_of_another_model_than_the_config_are_a_run_error_saying_what_di
         load_run(d)
     cfg["model"]["kind"] = "dense"  # other layer names altogether
     (d / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(RunError, match=r"model.safetensors lacks encoder.1.2.weight.*model.safetensors has heads.bias, heads.weight that "):
+    with pytest.raises(RunError, match=r"model.safetensors lacks encoder.1.2.weight.*model.safetensors has "
+                                       r"heads.bias, heads.weight that "):
         load_run(d)
 
 
 def test_a_run_trained_on_in_memory_arrays_never_downloads_the_configs_dataset(bars, tmp_path, monkeypatch):
-    import numpy as np
-
-    from latentlab.errors import DatasetError
-    from latentlab.runs import load_run_data
-
     from dataclasses import replace
 
+    import numpy as np
+
     from latentlab.data.registry import DATASETS
+    from latentlab.errors import DatasetError
+    from latentlab.runs import load_run_data
 
     # No copy of MNIST anywhere this test can see, and any download attempt fails it.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
