@@ -261,3 +261,43 @@ def test_plot_help_lists_the_figures_instead_of_pointing_at_itself(capsys):
         main(["plot", "--help"])
     out = capsys.readouterr().out
     assert "latentlab plot --help" not in out and all(kind in out for kind in PLOTS)
+
+
+# ---- a data set without test images -------------------------------------------------------------------------------
+
+
+def test_a_dataset_without_test_images_is_said_up_front_by_train_evaluate_and_plot(bars, tmp_path, capsys):
+    path = tmp_path / "no-test.npz"
+    np.savez(path, x=bars[0][:64], x_test=bars[2][:0])
+    run = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no-test has no test images, so the run trains without a validation loss" in err
+    assert main(["evaluate", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no-test has no test images (its test split is empty)" in err and "x_test" in err
+    assert "Traceback" not in err and not (run / "metrics.json").exists()
+    for kind in ("recon", "denoise", "latent"):
+        assert main(["plot", kind, str(run)]) == 2
+        err = capsys.readouterr().err
+        assert f"the {kind} figure shows test images and no-test has none" in err and "curves" in err
+    assert main(["plot", "curves", str(run)]) == 0  # what needs no test images still works
+
+
+def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_what_to_do(bars, tmp_path, capsys):
+    from PIL import Image
+
+    path = tmp_path / "small.npz"
+    np.savez(path, x=bars[0][:40], x_test=bars[2][:10])
+    run = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    skipped = json.loads((run / "metrics.json").read_text())["membership_skipped"]
+    assert skipped.startswith("the novelty detectors could not be fitted on the 40 training images")
+    assert skipped.endswith("train the run on more images to measure membership")
+    Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")
+    capsys.readouterr()
+    assert main(["detect", str(run), str(tmp_path / "digit.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "retrain the run on more images, or fit one in Python, latentlab.NoveltyDetector(run" in err
+    assert "pass more images or a larger holdout" not in err

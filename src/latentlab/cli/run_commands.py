@@ -123,7 +123,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if data is None:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
-    detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    try:
+        detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    except ConfigError as exc:
+        if "holdout" not in str(exc):
+            raise
+        # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
+        raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
+                          f"({str(exc).split(':')[0]}); retrain the run on more images, or fit one in Python, "
+                          f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
+                          f".save({str(run.path)!r}), which detect then uses") from None
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
               np.zeros((0, *image_layout(run.model)), np.uint8))
     if args.invert:
