@@ -292,7 +292,10 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     run = tmp_path / "run"
     assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
     assert main(["evaluate", str(run), "--quiet"]) == 0
-    skipped = json.loads((run / "metrics.json").read_text())["membership_skipped"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    # which weights the numbers are of, so that a later resume cannot leave them standing as the run's
+    assert metrics["weights_sha256"] == json.loads((run / "meta.json").read_text())["files"]["model.safetensors"]
+    skipped = metrics["membership_skipped"]
     assert skipped.startswith("the novelty detectors could not be fitted on the 40 training images")
     assert skipped.endswith("train the run on more images to measure membership")
     Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")

@@ -139,3 +139,28 @@ def test_a_run_trained_on_in_memory_arrays_never_downloads_the_configs_dataset(b
     np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
     data = load_run_data(run, dataset=str(tmp_path / "bars.npz"))
     assert data.x_test.shape == bars[2].shape
+
+
+def test_changing_a_runs_weights_removes_its_metrics_and_marks_its_exports_stale(run_dir, bars, tmp_path):
+    from latentlab.runs import is_current
+    from latentlab.web.service import headline_metrics
+
+    d = copy(run_dir, tmp_path)
+    meta = json.loads((d / "meta.json").read_text())
+    made_now = {"weights_sha256": meta["files"]["model.safetensors"], "reconstruction": {"mse_per_pixel": 0.5}}
+    (d / "metrics.json").write_text(json.dumps(made_now))
+    (d / "onnx").mkdir()
+    (d / "onnx" / "model_card.json").write_text(json.dumps({"weights_sha256": made_now["weights_sha256"]}))
+    assert headline_metrics(load_run(d))["source"] == "metrics.json"
+
+    cfg = override(load_run(d).config, {"train.epochs": 2})
+    train(cfg, bars[0], bars[2], d, resume=True, quiet=True, meta={"dataset": "bars"})
+    run = load_run(d)
+    assert not (d / "metrics.json").exists()
+    assert headline_metrics(run)["source"] != "metrics.json"
+    card = json.loads((d / "onnx" / "model_card.json").read_text())
+    assert "the run's weights changed after this export" in card["stale"]
+    # A metrics.json of other weights copied back in is not taken for this run's either.
+    (d / "metrics.json").write_text(json.dumps(made_now))
+    assert not is_current(made_now, run.meta) and headline_metrics(run)["source"] != "metrics.json"
+    assert is_current({"reconstruction": {}}, run.meta)  # written before the digest was recorded: cannot tell

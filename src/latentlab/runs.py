@@ -27,6 +27,8 @@ from latentlab.models.check import shape_differences
 
 CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
     "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
+# Files derived from the weights: `latentlab evaluate`'s metrics, and the card of an export (`latentlab export`).
+METRICS, CARD = "metrics.json", "model_card.json"
 FORMAT_VERSION = 1
 #: meta.json's "data_source" of a run trained on arrays handed to `fit`/`train` in Python: nothing on disk says
 #: which data set they were, so later commands must be told (`load_run_data(run, dataset=...)`, `--dataset`).
@@ -100,8 +102,11 @@ def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.
                     state: dict[str, Any], meta: dict[str, Any], rng_state: torch.Tensor | None = None) -> None:
     """Write config, weights, optimizer and trainer state, then meta.json with the files' checksums last."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    before = _saved_digest(run_dir)
     atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
     files = {MODEL: _save_tensors(run_dir / MODEL, dict(model.state_dict()))}
+    if files[MODEL] != before:
+        drop_derived(run_dir, files[MODEL])
     if opt is not None:
         tensors, md = optimizer_tensors(opt)
         if rng_state is not None:
@@ -110,6 +115,43 @@ def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.
     atomic_write_text(run_dir / STATE, json.dumps(state, indent=2) + "\n")
     meta = {**meta, "format": FORMAT_VERSION, "versions": versions(), "files": files}
     atomic_write_text(run_dir / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _saved_digest(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / META).read_text())["files"][MODEL]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def weights_digest(meta: dict[str, Any]) -> str | None:
+    """The SHA-256 of the run's model.safetensors as its meta.json records it: files derived from the weights
+    (metrics.json, an export's model card) record it too, and are current only while the two agree."""
+    return (meta.get("files") or {}).get(MODEL)
+
+
+def is_current(derived: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """Whether a file derived from a run's weights (its dict, with "weights_sha256") was made from the weights the run
+    has now. Files written before the digest was recorded cannot tell and count as current: from then on
+    `save_checkpoint` removes or marks them whenever the weights change."""
+    recorded = derived.get("weights_sha256")
+    return recorded is None or recorded == weights_digest(meta)
+
+
+def drop_derived(run_dir: Path, digest: str) -> None:
+    """The weights in `run_dir` just changed (a resumed or a new run written over an old one): remove metrics.json,
+    and mark the model card of each export inside the run stale (its graphs are the old weights, still whole).
+    Saved novelty detectors need nothing: they record the weights' fingerprint and are refitted on a mismatch."""
+    (run_dir / METRICS).unlink(missing_ok=True)
+    for card in run_dir.glob(f"*/{CARD}"):
+        try:
+            data = json.loads(card.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("weights_sha256") != digest and "stale" not in data:
+            data["stale"] = (f"the run's weights changed after this export (now sha256 {digest[:12]}...); its graphs "
+                             f"and numbers are of the old weights: export the run again")
+            atomic_write_text(card, json.dumps(data, indent=2) + "\n")
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -40,7 +40,7 @@ from latentlab.data.base import empty_split_fix
 from latentlab.errors import ConfigError
 from latentlab.files import atomic_write_text
 from latentlab.models import has_prior
-from latentlab.runs import Run
+from latentlab.runs import Run, weights_digest
 from latentlab.training.noise import corrupt
 
 METRICS = "metrics.json"
@@ -85,6 +85,7 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
         "is_sample": bool(data.is_sample), "n_train": len(data.x_train), "n_test": len(data.x_test),
         "model": {"kind": cfg.model.kind, "variational": has_prior(model), "latent_dim": model.latent_dim},
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "latentlab": __version__,
+        "weights_sha256": weights_digest(run.meta),  # which weights these numbers are of (`runs.is_current`)
     }
     with _timed(timings, "reconstruction", progress):
         out["reconstruction"] = reconstruction_metrics(model, data.x_test)

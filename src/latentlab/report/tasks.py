@@ -18,7 +18,7 @@ from latentlab.data import ImageData
 from latentlab.figures import from_runs as plots
 from latentlab.figures import save_figure
 from latentlab.runner import dataset
-from latentlab.runs import Run, load_run
+from latentlab.runs import Run, is_current, load_run
 from latentlab.training.reuse import ensure_run
 
 DECODE_AT = (-1.0, 3.0)
@@ -55,9 +55,11 @@ def _metrics(run: Run, data: ImageData, how: str, iwae_k: int, progress: bool) -
     path = run.path / METRICS
     if how == "reused" and path.is_file():
         try:
-            return json.loads(path.read_text())
+            metrics = json.loads(path.read_text())
         except json.JSONDecodeError:
-            pass
+            metrics = None
+        if isinstance(metrics, dict) and is_current(metrics, run.meta):
+            return metrics
     metrics = compute_metrics(run, data, iwae_k=iwae_k, progress=progress)
     write_metrics(run.path, metrics)
     return metrics
