@@ -69,6 +69,9 @@ def test_a_relative_dataset_path_is_stored_absolute(bars, tmp_path, monkeypatch,
     (["train", "mnist-simple", "--set", "train.epoch=3"], "unknown config field"),
     (["train", "--resume", "/nonexistent/run"], "missing"),
     (["train", "mnist-simple", "--dataset", "no-such-data"], "no-such-data"),
+    # the element that is not an integer, not "must be a list"
+    (["train", "mnist-simple", "--set", "model.hidden=[256,abc]"], "model.hidden[1]='abc' is invalid: expected int"),
+    (["train", "mnist-simple", "--set", "model.hidden=[256,1.5]"], "model.hidden[1]=1.5 is invalid: expected int"),
 ])
 def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2

@@ -21,7 +21,17 @@ def _parse_set(text: str) -> tuple[str, Any]:
     try:
         return key, json.loads(value)  # numbers, lists such as [128,64], true/false
     except json.JSONDecodeError:
+        if value.startswith("[") and value.endswith("]"):
+            # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
+            return key, [_parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
         return key, value
+
+
+def _parse_item(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _parse_classes(text: str) -> list[int]:
