@@ -307,3 +307,20 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     err = capsys.readouterr().err
     assert "retrain the run on more images, or fit one in Python, latentlab.NoveltyDetector(run" in err
     assert "pass more images or a larger holdout" not in err
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    # `latentlab presets | head -1`: the reader goes away; no BrokenPipeError traceback, like a Unix tool.
+    proc = subprocess.Popen([sys.executable, "-m", "latentlab", "presets"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything: it starts in a fraction of a second at best
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""
+
+
+def test_resume_with_a_preset_or_profile_is_refused_not_ignored(tmp_path, capsys):
+    assert main(["train", "mnist-vae", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the preset 'mnist-vae' would be ignored; drop it to resume" in err
+    assert main(["train", "--profile", "full", "--resume", str(tmp_path)]) == 2
+    assert "--profile full would be ignored" in capsys.readouterr().err

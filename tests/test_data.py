@@ -398,6 +398,19 @@ BAD_FOLDERS = {
 }
 
 
+def test_system_files_in_an_image_folder_are_skipped_and_counted(tmp_path):
+    # Windows and macOS leave these in folders of pictures; they stopped folder training as "not an image".
+    for i in range(4):
+        _image(tmp_path / "shapes" / "circle" / f"{i}.png", value=10 + i)
+        _image(tmp_path / "shapes" / "square" / f"{i}.png", value=240)
+    (tmp_path / "shapes" / "circle" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0junk")
+    (tmp_path / "shapes" / "square" / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    (tmp_path / "shapes" / "Thumbs.db").write_bytes(b"junk")  # beside the class folders too
+    data = load_dataset(str(tmp_path / "shapes"), progress=False)
+    assert len(data.x_train) + len(data.x_test) == 8 and data.classes == ("circle", "square")
+    assert data.source.endswith("; skipped 3 system files (Thumbs.db, desktop.ini)")
+
+
 @pytest.mark.parametrize("case", BAD_FOLDERS)
 def test_bad_image_folders(tmp_path, case):
     setup, match = BAD_FOLDERS[case]

@@ -21,11 +21,11 @@ from latentlab.presets import preset_config
 from latentlab.training import train
 
 
-def _on_paper(image: np.ndarray, fmt: str, light_ink: bool = False) -> bytes:
-    """A 28x28 image drawn 44 px tall (LANCZOS) on a 100x120 sheet: dark ink on white, or as it is on black."""
+def _on_paper(image: np.ndarray, fmt: str) -> bytes:
+    """A 28x28 image drawn 44 px tall (LANCZOS) in dark ink on a white 100x120 sheet."""
     big = Image.fromarray(image).resize((44, 44), Image.Resampling.LANCZOS)
-    sheet = Image.new("L", (100, 120), 0 if light_ink else 255)
-    sheet.paste(big if light_ink else Image.fromarray(255 - np.asarray(big)), (30, 40))
+    sheet = Image.new("L", (100, 120), 255)
+    sheet.paste(Image.fromarray(255 - np.asarray(big)), (30, 40))
     buf = io.BytesIO()
     sheet.save(buf, format=fmt, **({"quality": 92} if fmt == "JPEG" else {}))
     return buf.getvalue()

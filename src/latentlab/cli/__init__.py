@@ -8,6 +8,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -87,7 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped (`latentlab presets | head -1`): end quietly, as Unix tools do. stdout is pointed at
+        # /dev/null so that the interpreter's last flush of the unwritten rest does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the signal ended
     except LatentlabError as exc:
         flags = command_flags(command_parser(parser, args))
         print(f"latentlab {args.command}: error: {in_flags(str(exc), flags)}", file=sys.stderr)

@@ -27,6 +27,11 @@ def _parse_noise(text: str) -> dict[str, Any]:
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
+    if args.resume and (args.preset or args.profile):
+        given = f"the preset {args.preset!r}" if args.preset else f"--profile {args.profile}"
+        raise ConfigError(f"--resume continues {args.resume} with the config it was started with, so {given} would "
+                          f"be ignored; drop it to resume, or start a new run from it with --out (flags such as "
+                          f"--epochs still apply to a resume)")
     if args.resume:
         from latentlab.runs import CONFIG, read_json
 
