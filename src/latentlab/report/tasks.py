@@ -8,6 +8,7 @@ itself, once per process. Everything it makes is written into its own run direct
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class RunTask:
     data_dir: str | None
     iwae_k: int
     progress: bool  # per-epoch and per-stage lines; only when the tasks run one after another, here
+    header: str = ""  # the line that names the experiment, printed (with progress) before its own epoch lines
 
     def __str__(self) -> str:
         return self.preset
@@ -44,6 +46,8 @@ class RunTask:
 def run_experiment(task: RunTask) -> dict[str, Any]:
     """Train or reuse `task`'s run, then its metrics and figures; returns how it was made, the training seconds,
     the metrics and the figures' (kind, path)."""
+    if task.progress and task.header:
+        print(task.header, file=sys.stderr, flush=True)
     data = dataset(task.data_name, task.data_dir)
     how, train_s = ensure_run(task.cfg, task.run_dir, data, task.progress)
     run = load_run(task.run_dir)
