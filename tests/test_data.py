@@ -544,7 +544,7 @@ def test_npz_nan_and_inf_pixels_are_counted_and_located(tmp_path):
 
 def test_not_a_zip(tmp_path):
     (tmp_path / "bad.npz").write_text("hello")
-    with pytest.raises(DatasetError, match="cannot be read"):
+    with pytest.raises(DatasetError, match=r"is text \(it starts 'hello'\), not an .npz archive"):
         load_dataset(str(tmp_path / "bad.npz"), progress=False)
 
 
