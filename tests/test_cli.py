@@ -324,3 +324,28 @@ def test_resume_with_a_preset_or_profile_is_refused_not_ignored(tmp_path, capsys
     assert "the preset 'mnist-vae' would be ignored; drop it to resume" in err
     assert main(["train", "--profile", "full", "--resume", str(tmp_path)]) == 2
     assert "--profile full would be ignored" in capsys.readouterr().err
+
+
+def test_detect_on_a_run_trained_from_python_asks_for_its_data_instead_of_downloading(bars, tmp_path, monkeypatch,
+                                                                                      capsys):
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from latentlab.config import override
+    from latentlab.data.registry import DATASETS
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(DATASETS, "mnist", replace(DATASETS["mnist"], system_dirs=()))
+    monkeypatch.setattr("latentlab.data.download.download", lambda *a, **k: pytest.fail("downloaded"))
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.device": "cpu"})  # dataset "mnist"
+    train(cfg, bars[0], bars[2], tmp_path / "run", quiet=True)
+    Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")
+    assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on in-memory arrays" in err and "dataset is --dataset" in err
+    np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
+    assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet", "--dataset",
+                 str(tmp_path / "bars.npz")]) == 0

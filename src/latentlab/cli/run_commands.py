@@ -98,9 +98,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from latentlab.analysis.detectors import detector_for_run
     from latentlab.analysis.inference import image_layout
     from latentlab.analysis.ood import detector_unsupported
-    from latentlab.errors import ImageError
+    from latentlab.errors import DatasetError, ImageError
     from latentlab.images import layout_for, read_image
-    from latentlab.runs import load_run
+    from latentlab.runs import IN_MEMORY, load_run
 
     run = load_run(args.run)
     data, why = _run_data(run, args.data_dir, args.dataset)
@@ -123,6 +123,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if data is None:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
+    if data is None and run.meta.get("data_source") == IN_MEMORY:
+        from latentlab.analysis.novelty import NoveltyDetector
+
+        try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
+            NoveltyDetector.load(run.path, run, score=args.score)
+        except (FileNotFoundError, ValueError):
+            raise DatasetError(why) from None
     try:
         detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
