@@ -69,6 +69,9 @@ def test_a_relative_dataset_path_is_stored_absolute(bars, tmp_path, monkeypatch,
     (["train", "mnist-simple", "--set", "train.epoch=3"], "unknown config field"),
     (["train", "--resume", "/nonexistent/run"], "missing"),
     (["train", "mnist-simple", "--dataset", "no-such-data"], "no-such-data"),
+    # the element that is not an integer, not "must be a list"
+    (["train", "mnist-simple", "--set", "model.hidden=[256,abc]"], "model.hidden[1]='abc' is invalid: expected int"),
+    (["train", "mnist-simple", "--set", "model.hidden=[256,1.5]"], "model.hidden[1]=1.5 is invalid: expected int"),
 ])
 def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -185,3 +188,164 @@ def test_generate_without_the_dataset_on_disk_says_what_it_could_not_check(beta_
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("latentlab generate: note: ") and "posterior collapse was not checked" in err[0]
     assert err[1].startswith("latentlab generate: warning: beta=0 trains a plain autoencoder")
+
+
+# ---- the flags an error names are the command's own ---------------------------------------------------------------
+
+
+def _flags(*command: str) -> dict[str, str]:
+    import argparse
+
+    from latentlab.cli import command_flags, command_parser
+    from latentlab.cli.parser import build_parser
+
+    parser = build_parser(command[0])
+    args = argparse.Namespace(command=command[0], benchmark=command[1] if len(command) > 1 else None)
+    return command_flags(command_parser(parser, args))
+
+
+def test_error_hints_name_only_flags_the_command_has():
+    from latentlab.cli import in_flags
+
+    train, evaluate, serve = _flags("train"), _flags("evaluate"), _flags("serve")
+    # `latentlab presets` is a command to type, and train has no --presets
+    assert in_flags("name a preset (see `latentlab presets`)", train) == "name a preset (see `latentlab presets`)"
+    assert in_flags("pass auto=False", train) == "pass auto=False (on the command line: auto=False is --no-auto)"
+    assert in_flags("pass auto=False", evaluate) == "pass auto=False"
+    assert in_flags("train.lr=5 is invalid", train).endswith("(on the command line: train.lr is --lr)")
+    assert in_flags("train.schedule='x' is invalid", train).endswith("train.schedule is --set train.schedule=VALUE)")
+    assert in_flags("train.schedule='x' is invalid", evaluate) == "train.schedule='x' is invalid"  # no --set there
+    assert in_flags("pass dataset=X or data_dir=DIR", evaluate).endswith(
+        "(on the command line: dataset is --dataset; data_dir is --data-dir)")
+    assert in_flags("pass dataset=X or data_dir=DIR", serve) == "pass dataset=X or data_dir=DIR"
+    assert in_flags("classes=[7] is invalid", _flags("benchmark", "one-class")).endswith("classes is --classes)")
+    assert in_flags("classes=[7] is invalid", train) == "classes=[7] is invalid"
+
+
+def test_every_renamed_python_name_is_a_flag_of_some_command():
+    # DESTS maps library names to argparse dests; a flag renamed in the parser must not leave a dead entry here.
+    from latentlab.cli import DESTS, all_flags
+    from latentlab.cli.parser import build_parser
+
+    flags = all_flags(build_parser())
+    assert not [name for name, dest in DESTS.items() if dest not in flags]
+
+
+def test_a_train_error_hints_no_flag_train_lacks(capsys):
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert "--presets" not in err and "on the command line" not in err
+
+
+def test_every_argument_of_every_command_has_help():
+    import argparse
+
+    from latentlab.cli.parser import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    walk(p, f"{name} {sub}")
+            elif not action.help:
+                missing.append(f"{name} {action.option_strings or action.dest}")
+
+    for command in ("train", "plot", "detect", "export", "evaluate"):
+        walk(build_parser(command), "latentlab")
+    assert not missing
+
+
+def test_plot_help_lists_the_figures_instead_of_pointing_at_itself(capsys):
+    from latentlab.figures.from_runs import PLOTS
+
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    out = capsys.readouterr().out
+    assert "latentlab plot --help" not in out and all(kind in out for kind in PLOTS)
+
+
+# ---- a data set without test images -------------------------------------------------------------------------------
+
+
+def test_a_dataset_without_test_images_is_said_up_front_by_train_evaluate_and_plot(bars, tmp_path, capsys):
+    path = tmp_path / "no-test.npz"
+    np.savez(path, x=bars[0][:64], x_test=bars[2][:0])
+    run = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no-test has no test images, so the run trains without a validation loss" in err
+    assert main(["evaluate", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no-test has no test images (its test split is empty)" in err and "x_test" in err
+    assert "Traceback" not in err and not (run / "metrics.json").exists()
+    for kind in ("recon", "denoise", "latent"):
+        assert main(["plot", kind, str(run)]) == 2
+        err = capsys.readouterr().err
+        assert f"the {kind} figure shows test images and no-test has none" in err and "curves" in err
+    assert main(["plot", "curves", str(run)]) == 0  # what needs no test images still works
+
+
+def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_what_to_do(bars, tmp_path, capsys):
+    from PIL import Image
+
+    path = tmp_path / "small.npz"
+    np.savez(path, x=bars[0][:40], x_test=bars[2][:10])
+    run = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    # which weights the numbers are of, so that a later resume cannot leave them standing as the run's
+    assert metrics["weights_sha256"] == json.loads((run / "meta.json").read_text())["files"]["model.safetensors"]
+    skipped = metrics["membership_skipped"]
+    assert skipped.startswith("the novelty detectors could not be fitted on the 40 training images")
+    assert skipped.endswith("train the run on more images to measure membership")
+    Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")
+    capsys.readouterr()
+    assert main(["detect", str(run), str(tmp_path / "digit.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "retrain the run on more images, or fit one in Python, latentlab.NoveltyDetector(run" in err
+    assert "pass more images or a larger holdout" not in err
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    # `latentlab presets | head -1`: the reader goes away; no BrokenPipeError traceback, like a Unix tool.
+    proc = subprocess.Popen([sys.executable, "-m", "latentlab", "presets"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything: it starts in a fraction of a second at best
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""
+
+
+def test_resume_with_a_preset_or_profile_is_refused_not_ignored(tmp_path, capsys):
+    assert main(["train", "mnist-vae", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the preset 'mnist-vae' would be ignored; drop it to resume" in err
+    assert main(["train", "--profile", "full", "--resume", str(tmp_path)]) == 2
+    assert "--profile full would be ignored" in capsys.readouterr().err
+
+
+def test_detect_on_a_run_trained_from_python_asks_for_its_data_instead_of_downloading(bars, tmp_path, monkeypatch,
+                                                                                      capsys):
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from latentlab.config import override
+    from latentlab.data.registry import DATASETS
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(DATASETS, "mnist", replace(DATASETS["mnist"], system_dirs=()))
+    monkeypatch.setattr("latentlab.data.download.download", lambda *a, **k: pytest.fail("downloaded"))
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.device": "cpu"})  # dataset "mnist"
+    train(cfg, bars[0], bars[2], tmp_path / "run", quiet=True)
+    Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")
+    assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on in-memory arrays" in err and "dataset is --dataset" in err
+    np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
+    assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet", "--dataset",
+                 str(tmp_path / "bars.npz")]) == 0

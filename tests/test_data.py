@@ -398,6 +398,19 @@ BAD_FOLDERS = {
 }
 
 
+def test_system_files_in_an_image_folder_are_skipped_and_counted(tmp_path):
+    # Windows and macOS leave these in folders of pictures; they stopped folder training as "not an image".
+    for i in range(4):
+        _image(tmp_path / "shapes" / "circle" / f"{i}.png", value=10 + i)
+        _image(tmp_path / "shapes" / "square" / f"{i}.png", value=240)
+    (tmp_path / "shapes" / "circle" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0junk")
+    (tmp_path / "shapes" / "square" / "desktop.ini").write_text("[.ShellClassInfo]\n")
+    (tmp_path / "shapes" / "Thumbs.db").write_bytes(b"junk")  # beside the class folders too
+    data = load_dataset(str(tmp_path / "shapes"), progress=False)
+    assert len(data.x_train) + len(data.x_test) == 8 and data.classes == ("circle", "square")
+    assert data.source.endswith("; skipped 3 system files (Thumbs.db, desktop.ini)")
+
+
 @pytest.mark.parametrize("case", BAD_FOLDERS)
 def test_bad_image_folders(tmp_path, case):
     setup, match = BAD_FOLDERS[case]
@@ -489,8 +502,14 @@ STRETCH = "((x - x.min()) / (x.max() - x.min()) * 255).round().astype(numpy.uint
 
 @pytest.mark.parametrize("x, what, fix", [
     (PIXELS.astype(np.float32), "float32 with values 0..255", "x.round().astype(numpy.uint8)"),
-    (PIXELS.astype(np.int32) * 257, "int32 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
-    (PIXELS.astype(np.uint16) * 257, "uint16 with values 0..65535", "(x // 257).astype(numpy.uint8) for 16-bit images"),
+    (PIXELS.astype(np.int32) * 257, "int32 with values 0..65535",
+     "(x * (255 / 65535)).round().astype(numpy.uint8), which maps the observed 0..65535 to 0..255"),
+    (PIXELS.astype(np.uint16) * 257, "uint16 with values 0..65535",
+     "(x * (255 / 65535)).round().astype(numpy.uint8), which maps the observed 0..65535 to 0..255 (for 16-bit "
+     "images of the full 0..65535 range: (x // 257).astype(numpy.uint8))"),
+    # not 16-bit: dividing by 257 would leave 0..3; the observed range is what is scaled
+    (PIXELS.astype(np.int64) * 4, "int64 with values 0..1020",
+     "(x * (255 / 1020)).round().astype(numpy.uint8), which maps the observed 0..1020 to 0..255"),
     (PIXELS / 127.5 - 1, "float64 with values -1..1", "((x + 1) * 127.5).round().astype(numpy.uint8)"),
     (PIXELS.astype(np.int16) - 300, "int16 with values -300..-45", STRETCH),
     (PIXELS * 2.0, "float64 with values 0..510", STRETCH),
@@ -525,7 +544,7 @@ def test_npz_nan_and_inf_pixels_are_counted_and_located(tmp_path):
 
 def test_not_a_zip(tmp_path):
     (tmp_path / "bad.npz").write_text("hello")
-    with pytest.raises(DatasetError, match="cannot be read"):
+    with pytest.raises(DatasetError, match=r"is text \(it starts 'hello'\), not an .npz archive"):
         load_dataset(str(tmp_path / "bad.npz"), progress=False)
 
 
@@ -563,3 +582,17 @@ def test_dataset_table_verifies_the_recompressed_system_copy():
     row = next(r for r in dataset_table() if r["name"] == "fashion-mnist")
     assert row == {"name": "fashion-mnist", "resolves_from": f"system copy {SYSTEM_FASHION}", "train": 60_000,
                    "test": 10_000, "classes": 10, "checksums": "ok"}
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"x,y\n1,2\n", "is text (it starts 'x,y\\n1,2\\n'), not an .npz archive"),
+    (b"\x93NUMPY\x01\x00v\x00", "is a single .npy array, not an .npz archive"),
+    (b"\x80\x04\x95\x00", "is pickled Python data, which latentlab never loads"),
+    (b"", "is empty"),
+])
+def test_a_file_named_npz_that_is_no_zip_is_said_for_what_it_is(tmp_path, content, what):
+    # numpy takes anything that is not a zip for a pickle; a text file was reported as "pickled data".
+    (tmp_path / "data.npz").write_bytes(content)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(tmp_path / "data.npz"), progress=False)
+    assert str(info.value).startswith(f"{tmp_path / 'data.npz'}: {what}; save the images with numpy.savez(")

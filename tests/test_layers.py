@@ -131,3 +131,14 @@ def test_plain_training_loads_no_optional_extra() -> None:
             "'onnxscript', 'nbclient', 'ipykernel'}), 'torch.utils.tensorboard' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] False", f"plain training imported {out.strip()}"
+
+
+def test_the_package_namespace_is_the_public_api():
+    # STYLE 8: what `dir(latentlab)` and tab completion show is __all__ and the subpackages, not the helpers the
+    # package imports for itself (Any, annotations, importlib were there); each listed subpackage is reachable.
+    code = ("import latentlab\nextra = set(dir(latentlab)) - set(latentlab.__all__)\nprint(sorted(extra))\n"
+            "print(all(getattr(latentlab, n).__name__ == f'latentlab.{n}' for n in extra))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == str(sorted(["analysis", "benchmark", "data", "export", "figures", "models", "report",
+                                 "training"]))
+    assert out[1] == "True"

@@ -165,3 +165,26 @@ def test_report_has_the_one_class_benchmark_and_reuses_it(one_class_npz, tmp_pat
     before = saved.stat().st_mtime_ns
     build_report(tmp_path, "quick", presets=["one-class"], progress=False)
     assert saved.stat().st_mtime_ns == before and "reused from an earlier report" in page.read_text()
+
+
+def test_each_experiment_line_heads_its_own_epoch_lines_when_run_here(tmp_path, capsys, monkeypatch):
+    # Run one after another in this process, each experiment prints "[1.3] mnist-denoise on ..." itself, just before
+    # its training lines; the loop printed all of them first, then every experiment's epochs.
+    from latentlab.report import experiments, tasks
+
+    seen = []
+
+    def fake_run_tasks(fn, todo, **kwargs):
+        for task in todo:
+            seen.append(capsys.readouterr().err)  # what was printed before this task started
+            monkeypatch.setattr(tasks, "dataset", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+            with pytest.raises(KeyboardInterrupt):
+                fn(task)
+            seen.append(capsys.readouterr().err)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments, "run_tasks", fake_run_tasks)
+    with pytest.raises(KeyboardInterrupt):
+        build_report(tmp_path, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, progress=True, jobs=1)
+    assert "] mnist-denoise on" not in seen[0] and "] mnist-vae on" not in seen[0]
+    assert seen[1].startswith("[1.3] mnist-denoise on") and seen[3].startswith("[1.4] mnist-vae on")

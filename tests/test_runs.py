@@ -94,3 +94,73 @@ def test_runs_from_a_newer_format_are_refused(run_dir, tmp_path):
     (d / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(RunError, match="newer latentlab"):
         load_run(d)
+
+
+def test_weights_of_another_model_than_the_config_are_a_run_error_saying_what_differs(run_dir, tmp_path):
+    d = copy(run_dir, tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"]["latent_dim"] = 3
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match=r"holds weights of another model than .*config.json describes .*latent_dim 3\):"
+                                       r".* heads.weight has shape \[4, 16\] in model.safetensors, \[6, 16\] from "
+                                       r"config.json.*retrain the run"):
+        load_run(d)
+    cfg["model"]["kind"] = "dense"  # other layer names altogether
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match=r"model.safetensors lacks encoder.1.2.weight.*model.safetensors has "
+                                       r"heads.bias, heads.weight that "):
+        load_run(d)
+
+
+def test_a_run_trained_on_in_memory_arrays_never_downloads_the_configs_dataset(bars, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from latentlab.data.registry import DATASETS
+    from latentlab.errors import DatasetError
+    from latentlab.runs import load_run_data
+
+    # No copy of MNIST anywhere this test can see, and any download attempt fails it.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(DATASETS, "mnist", replace(DATASETS["mnist"], system_dirs=()))
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.device": "cpu"})  # dataset "mnist"
+    train(cfg, bars[0], bars[2], tmp_path / "run", quiet=True)
+    run = load_run(tmp_path / "run")
+    assert run.meta["data_source"] == "in-memory arrays"
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded")
+
+    monkeypatch.setattr("latentlab.data.download.download", no_download)
+    with pytest.raises(DatasetError, match=r"trained on in-memory arrays .*dataset='mnist' is not on this machine "
+                                           r"and is not downloaded.*pass dataset=NAME_OR_PATH"):
+        load_run_data(run, data_dir=tmp_path)
+    np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
+    data = load_run_data(run, dataset=str(tmp_path / "bars.npz"))
+    assert data.x_test.shape == bars[2].shape
+
+
+def test_changing_a_runs_weights_removes_its_metrics_and_marks_its_exports_stale(run_dir, bars, tmp_path):
+    from latentlab.runs import is_current
+    from latentlab.web.service import headline_metrics
+
+    d = copy(run_dir, tmp_path)
+    meta = json.loads((d / "meta.json").read_text())
+    made_now = {"weights_sha256": meta["files"]["model.safetensors"], "reconstruction": {"mse_per_pixel": 0.5}}
+    (d / "metrics.json").write_text(json.dumps(made_now))
+    (d / "onnx").mkdir()
+    (d / "onnx" / "model_card.json").write_text(json.dumps({"weights_sha256": made_now["weights_sha256"]}))
+    assert headline_metrics(load_run(d))["source"] == "metrics.json"
+
+    cfg = override(load_run(d).config, {"train.epochs": 2})
+    train(cfg, bars[0], bars[2], d, resume=True, quiet=True, meta={"dataset": "bars"})
+    run = load_run(d)
+    assert not (d / "metrics.json").exists()
+    assert headline_metrics(run)["source"] != "metrics.json"
+    card = json.loads((d / "onnx" / "model_card.json").read_text())
+    assert "the run's weights changed after this export" in card["stale"]
+    # A metrics.json of other weights copied back in is not taken for this run's either.
+    (d / "metrics.json").write_text(json.dumps(made_now))
+    assert not is_current(made_now, run.meta) and headline_metrics(run)["source"] != "metrics.json"
+    assert is_current({"reconstruction": {}}, run.meta)  # written before the digest was recorded: cannot tell

@@ -243,3 +243,80 @@ def test_every_epoch_line_names_the_loss_unit(name, unit, bars, capsys):
     epochs = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and all(f"({unit})" in line for line in epochs)
     assert [r["units"] for r in result.history] == [unit, unit]
+
+
+# ---- what fit and train accept ----------------------------------------------------------------------------------
+
+
+def _fit_args(bars, **changes):
+    from latentlab.config import RunConfig, TrainConfig
+
+    cfg = RunConfig(train=TrainConfig(epochs=1, batch_size=128, device="cpu"), **changes)
+    return bars[0][:256], bars[2][:64], cfg
+
+
+@pytest.mark.parametrize(("model_cfg", "match"), [
+    ({"latent_dim": 16}, r"model\.latent_dim: model has 16, cfg\.model says 32"),
+    ({"kind": "vae", "hidden": [16]}, r"model\.kind: model is a VAE, cfg\.model says 'dense'"),
+    ({"hidden": [64]}, r"model\.hidden: the model's layers differ .*hidden \[\]"),
+    ({"likelihood": "gaussian"}, r"model\.likelihood: model has 'gaussian', cfg\.model says 'bernoulli'"),
+])
+def test_fit_refuses_a_model_its_config_does_not_describe_before_saving(bars, tmp_path, model_cfg, match):
+    from latentlab.config import ModelConfig
+    from latentlab.errors import ConfigError
+    from latentlab.models import build_model
+    from latentlab.training import fit
+
+    x, x_val, cfg = _fit_args(bars)
+    with pytest.raises(ConfigError, match=match):
+        fit(build_model(ModelConfig(**model_cfg)), x, x_val, cfg, run_dir=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()  # nothing a later load_run would trip on
+
+
+def test_fit_takes_the_model_its_config_describes_and_a_dict_config(bars, tmp_path):
+    from latentlab.models import build_model
+    from latentlab.training import fit
+
+    x, x_val, cfg = _fit_args(bars, model=__import__("latentlab").ModelConfig(latent_dim=8))
+    as_dict = {"model": {"latent_dim": 8}, "train": {"epochs": 1, "batch_size": 128, "device": "cpu"}}
+    result = fit(build_model(cfg.model), x, x_val, as_dict, run_dir=tmp_path / "run", quiet=True)
+    assert result.status == "finished" and load_run(tmp_path / "run").config == cfg
+
+
+def test_fit_says_what_it_needs_of_a_plain_module_or_a_config_of_another_type(bars, tmp_path):
+    from latentlab.errors import ConfigError
+    from latentlab.models import build_model
+    from latentlab.training import fit
+
+    x, x_val, cfg = _fit_args(bars)
+    with pytest.raises(TypeError, match=r"fit needs a latentlab model.*got Linear, which has no loss method"):
+        fit(torch.nn.Linear(784, 2), x, x_val, cfg, quiet=True)
+    with pytest.raises(TypeError, match=r"cfg must be a latentlab\.RunConfig .*got str"):
+        fit(build_model(cfg.model), x, x_val, "mnist-simple", quiet=True)
+
+    class Custom(torch.nn.Module):  # honours the contract but is no registry model: trains, cannot be saved
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = build_model(cfg.model)
+
+        def loss(self, x, target=None):
+            return self.inner.loss(x, target)
+
+    assert fit(Custom(), x, x_val, cfg, quiet=True).status == "finished"
+    with pytest.raises(ConfigError, match=r"run_dir=.*Custom is not one of latentlab\.MODELS; pass run_dir=None"):
+        fit(Custom(), x, x_val, cfg, run_dir=tmp_path / "run", quiet=True)
+
+
+def test_fit_and_train_take_float_images_in_0_1_like_the_rest_of_the_library(bars):
+    from latentlab.models import build_model
+    from latentlab.training import fit
+
+    x, x_val, cfg = _fit_args(bars)
+    torch.manual_seed(0)
+    as_uint8 = fit(build_model(cfg.model), x, x_val, cfg, quiet=True).history[0]
+    torch.manual_seed(0)
+    as_float = fit(build_model(cfg.model), x / 255.0, x_val.astype(np.float32) / 255, cfg, quiet=True).history[0]
+    assert as_float["train"]["loss"] == pytest.approx(as_uint8["train"]["loss"], rel=1e-5)
+    assert train(cfg, x / 255.0, None, None, quiet=True).status == "finished"
+    with pytest.raises(TrainingError, match=r"x_train holds floats in \[0, 255\]; images are uint8 0\.\.255 or floats"):
+        fit(build_model(cfg.model), x.astype(np.float32), x_val, cfg, quiet=True)

@@ -292,6 +292,20 @@ def test_reconstruct_an_uploaded_test_image(client, web_runs):
     np.testing.assert_array_equal(seen, data.x_test[0])  # a 28x28 image is taken as it is
 
 
+@pytest.mark.parametrize("how", ["query", "form"])
+def test_auto_false_is_taken_from_the_query_or_the_upload_form(client, web_runs, how):
+    _, data = web_runs
+    paper = png_bytes(255 - np.kron(data.x_test[1], np.ones((4, 4), np.uint8)))  # dark ink on white, 112x112
+    files = {"file": ("paper.png", paper, "image/png")}
+    url = "/api/runs/tiny-dae/reconstruct" + ("?auto=false" if how == "query" else "")
+    r = client.post(url, files=files, data={"auto": "false"} if how == "form" else None)
+    assert r.status_code == 200, r.text
+    seen = from_data_url(r.json()["input"])
+    assert seen[0].max() > 200 and "inverted" not in " ".join(r.json()["steps"])  # still white paper: not inverted
+    automatic = from_data_url(upload(client, "tiny-dae", paper).json()["input"])
+    assert automatic[0].max() < 40  # the default inverts it
+
+
 def test_reconstruct_accepts_jpeg_and_inverts_dark_ink_on_paper(client, web_runs):
     _, data = web_runs
     paper = 255 - np.kron(data.x_test[1], np.ones((4, 4), np.uint8))  # 112x112, black bar on white

@@ -4,10 +4,8 @@ The public API is `__all__`. Names are imported on first use (PEP 562), so `impo
 `latentlab --help` load no torch, matplotlib or scikit-learn. The command line lives in `latentlab.cli`.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
+import typing as _typing
 
 from latentlab._version import __version__
 
@@ -26,24 +24,24 @@ _EXPORTS = {
     "NoveltyDetector": "latentlab.analysis",
 }
 
-# Subpackages reached as attributes (`latentlab.export.to_onnx(...)` after a bare `import latentlab`), also lazily.
-_SUBPACKAGES = ("analysis", "data", "export", "figures", "models", "report", "training")
+# Subpackages reached as attributes after a plain `import latentlab` (`latentlab.export.to_onnx(...)`,
+# `latentlab.benchmark.one_class(...)`), also lazily.
+_SUBPACKAGES = ("analysis", "benchmark", "data", "export", "figures", "models", "report", "training")
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
-# Subpackages reachable as attributes after a plain `import latentlab`, e.g. latentlab.benchmark.one_class(...).
-_SUBPACKAGES = ("benchmark",)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _SUBPACKAGES:
-        return importlib.import_module(f"latentlab.{name}")  # the import binds it here as well
+        return _importlib.import_module(f"latentlab.{name}")  # the import binds it here as well
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBPACKAGES))
+    # The public API and the subpackages, not the helpers this module imports for itself.
+    return sorted({*__all__, *_SUBPACKAGES})

@@ -182,8 +182,9 @@ def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
             kwargs[name] = _from_dict(hint, value, f"{prefix}{name}.", filled)
         elif typing.get_origin(hint) is tuple:
             if not isinstance(value, list | tuple):
-                raise ConfigError(f"{prefix}{name} must be a list, got {value!r}")
-            kwargs[name] = tuple(int(v) for v in value)
+                raise ConfigError(f"{prefix}{name} must be a list of integers such as [256, 128], got {value!r}")
+            # Element by element, so the message names the one that is not an integer.
+            kwargs[name] = tuple(_coerce(int, v, f"{prefix}{name}[{i}]") for i, v in enumerate(value))
         else:
             kwargs[name] = _coerce(hint, value, prefix + name)
     defaults = cls()
@@ -207,7 +208,7 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         raise ConfigError(f"{name}={value!r} is invalid: true or false")
     try:
         if hint is int:
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if hint is float:

@@ -20,13 +20,19 @@ from torch import nn
 from latentlab._version import __version__
 from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
-from latentlab.errors import ConfigError, RunError
+from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.files import atomic_write_text, atomic_write_with, file_digest
 from latentlab.models import build_model
+from latentlab.models.check import shape_differences
 
 CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
     "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
+# Files derived from the weights: `latentlab evaluate`'s metrics, and the card of an export (`latentlab export`).
+METRICS, CARD = "metrics.json", "model_card.json"
 FORMAT_VERSION = 1
+#: meta.json's "data_source" of a run trained on arrays handed to `fit`/`train` in Python: nothing on disk says
+#: which data set they were, so later commands must be told (`load_run_data(run, dataset=...)`, `--dataset`).
+IN_MEMORY = "in-memory arrays"
 
 
 @dataclass
@@ -96,8 +102,11 @@ def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.
                     state: dict[str, Any], meta: dict[str, Any], rng_state: torch.Tensor | None = None) -> None:
     """Write config, weights, optimizer and trainer state, then meta.json with the files' checksums last."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    before = _saved_digest(run_dir)
     atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
     files = {MODEL: _save_tensors(run_dir / MODEL, dict(model.state_dict()))}
+    if files[MODEL] != before:
+        drop_derived(run_dir, files[MODEL])
     if opt is not None:
         tensors, md = optimizer_tensors(opt)
         if rng_state is not None:
@@ -106,6 +115,43 @@ def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.
     atomic_write_text(run_dir / STATE, json.dumps(state, indent=2) + "\n")
     meta = {**meta, "format": FORMAT_VERSION, "versions": versions(), "files": files}
     atomic_write_text(run_dir / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def _saved_digest(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / META).read_text())["files"][MODEL]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def weights_digest(meta: dict[str, Any]) -> str | None:
+    """The SHA-256 of the run's model.safetensors as its meta.json records it: files derived from the weights
+    (metrics.json, an export's model card) record it too, and are current only while the two agree."""
+    return (meta.get("files") or {}).get(MODEL)
+
+
+def is_current(derived: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """Whether a file derived from a run's weights (its dict, with "weights_sha256") was made from the weights the run
+    has now. Files written before the digest was recorded cannot tell and count as current: from then on
+    `save_checkpoint` removes or marks them whenever the weights change."""
+    recorded = derived.get("weights_sha256")
+    return recorded is None or recorded == weights_digest(meta)
+
+
+def drop_derived(run_dir: Path, digest: str) -> None:
+    """The weights in `run_dir` just changed (a resumed or a new run written over an old one): remove metrics.json,
+    and mark the model card of each export inside the run stale (its graphs are the old weights, still whole).
+    Saved novelty detectors need nothing: they record the weights' fingerprint and are refitted on a mismatch."""
+    (run_dir / METRICS).unlink(missing_ok=True)
+    for card in run_dir.glob(f"*/{CARD}"):
+        try:
+            data = json.loads(card.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("weights_sha256") != digest and "stale" not in data:
+            data["stale"] = (f"the run's weights changed after this export (now sha256 {digest[:12]}...); its graphs "
+                             f"and numbers are of the old weights: export the run again")
+            atomic_write_text(card, json.dumps(data, indent=2) + "\n")
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -170,10 +216,18 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     except ConfigError as exc:
         raise RunError(f"{run_dir / CONFIG}: {exc}") from None
     tensors = _load_tensors(verify_file(run_dir, MODEL, meta))
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{run_dir / MODEL} does not fit its config (missing {list(missing)[:3]}, "
-                       f"unexpected {list(unexpected)[:3]}); retrain the run")
+    differences = shape_differences(model.state_dict(), tensors, (MODEL, CONFIG))
+    if differences:
+        # Written by fit() with a model cfg.model does not describe (before fit checked), or edited by hand.
+        raise RunError(f"{run_dir / MODEL} holds weights of another model than {run_dir / CONFIG} describes "
+                       f"(model.kind {cfg.model.kind!r}, hidden {list(cfg.model.hidden)}, latent_dim "
+                       f"{cfg.model.latent_dim}): {'; '.join(differences[:3])}; fix {CONFIG}'s model to describe the "
+                       "weights, or retrain the run")
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:  # anything the shape check above did not foresee
+        raise RunError(f"{run_dir / MODEL} does not fit {run_dir / CONFIG} ({str(exc).splitlines()[0]}); "
+                       "retrain the run") from None
     model.to(device).eval()
     return Run(run_dir, cfg, model, read_history(run_dir), meta)
 
@@ -192,14 +246,28 @@ def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str
 
 
 def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,
-                  progress: bool = False) -> ImageData:
-    """The run's data set as it was trained on: `config.dataset` loaded with the run's `data_options` (a resize or
-    grey conversion on purpose is made again). RunError if it no longer has the model's shape; DatasetError from
-    `load_dataset` if it cannot be found."""
+                  progress: bool = False, dataset: str | None = None) -> ImageData:
+    """The run's data set as it was trained on: `config.dataset` (or `dataset`, a name or path, given in its place)
+    loaded with the run's `data_options` (a resize or grey conversion on purpose is made again). RunError if it no
+    longer has the model's shape; DatasetError from `load_dataset` if it cannot be found.
+
+    A run trained on arrays handed to `fit`/`train` in Python (meta.json's data_source "in-memory arrays") never
+    downloads its `config.dataset`: nothing says those arrays were that data set (it may be the default, "mnist")."""
     options = data_options(run.meta, run.model.image_shape)
-    data = load_dataset(run.config.dataset, data_dir=data_dir, download=download, progress=progress, **options)
+    name = dataset or run.config.dataset
+    in_memory = dataset is None and run.meta.get("data_source") == IN_MEMORY
+    try:
+        data = load_dataset(name, data_dir=data_dir, download=download and not in_memory, progress=progress,
+                            **options)
+    except DatasetError as exc:
+        if not in_memory:
+            raise
+        raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), so nothing says "
+                           f"which data set they were; its config's dataset={name!r} is not on this machine and is "
+                           f"not downloaded in their place ({exc}); pass dataset=NAME_OR_PATH (a name from "
+                           "latentlab.dataset_names(), an image folder or an .npz)") from None
     if tuple(data.image_shape) != tuple(run.model.image_shape):
-        raise RunError(f"{run.config.dataset} now loads as images of shape {data.image_shape}, but {run.path} was "
+        raise RunError(f"{name} now loads as images of shape {data.image_shape}, but {run.path} was "
                        f"trained on {tuple(run.model.image_shape)}; point the run at its data again (train with "
                        f"--image-size {run.model.image_shape[1]}x{run.model.image_shape[2]}"
                        f"{' --grayscale' if run.model.image_shape[0] == 1 else ''})")

@@ -36,9 +36,11 @@ from latentlab.analysis.quality import psnr, ssim
 from latentlab.analysis.statistics import require_finite
 from latentlab.config import NoiseConfig
 from latentlab.data import DatasetError, ImageData, load_dataset
+from latentlab.data.base import empty_split_fix
+from latentlab.errors import ConfigError
 from latentlab.files import atomic_write_text
 from latentlab.models import has_prior
-from latentlab.runs import Run
+from latentlab.runs import Run, weights_digest
 from latentlab.training.noise import corrupt
 
 METRICS = "metrics.json"
@@ -73,6 +75,9 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
                     progress: bool = True) -> dict[str, Any]:
     """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc)."""
     model, cfg = run.model, run.config
+    if not len(data.x_test):
+        raise DatasetError(f"{data.name} has no test images (its test split is empty), and every number in "
+                           f"metrics.json is measured on held-out images: {empty_split_fix(data)}")
     timings: dict[str, float] = {}
     start = time.perf_counter()
     out: dict[str, Any] = {
@@ -80,6 +85,7 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
         "is_sample": bool(data.is_sample), "n_train": len(data.x_train), "n_test": len(data.x_test),
         "model": {"kind": cfg.model.kind, "variational": has_prior(model), "latent_dim": model.latent_dim},
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "latentlab": __version__,
+        "weights_sha256": weights_digest(run.meta),  # which weights these numbers are of (`runs.is_current`)
     }
     with _timed(timings, "reconstruction", progress):
         out["reconstruction"] = reconstruction_metrics(model, data.x_test)
@@ -99,7 +105,13 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
         out["membership_skipped"] = skipped  # said, not hidden: the section is missing for a reason
     elif membership:
         with _timed(timings, "membership", progress):
-            out["membership"] = membership_metrics(run, data)
+            try:
+                out["membership"] = membership_metrics(run, data)
+            except ConfigError as exc:  # too few training images to fit a detector on: said, not fatal
+                # The detector's own advice names its Python arguments; what a run's owner can do is give more.
+                out["membership_skipped"] = (f"the novelty detectors could not be fitted on the "
+                                             f"{len(data.x_train):,} training images ({str(exc).split(':')[0]}); "
+                                             "train the run on more images to measure membership")
     timings["total"] = round(time.perf_counter() - start, 3)
     out["timings_s"] = timings
     return out

@@ -7,35 +7,77 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from latentlab.errors import LatentlabError
 
-# Python names in library messages -> the flag that sets them. Other config fields are set with --set.
-FLAGS = {
-    "train.lr": "--lr", "train.epochs": "--epochs", "train.batch_size": "--batch-size", "train.seed": "--seed",
-    "train.device": "--device", "model.latent_dim": "--latent-dim", "train.noise.kind": "--noise",
-    "train.noise.factor": "--noise", "data_dir": "--data-dir", "device": "--device", "resume": "--resume",
-    "score": "--score", "dataset": "--dataset", "presets": "--presets", "auto": "--no-auto",
-    "tensorboard_dir": "--tensorboard", "image_size": "--image-size", "grayscale": "--grayscale",
-    "preset": "--preset", "steps": "--steps", "classes": "--classes", "seeds": "--seeds", "jobs": "--jobs",
-    "executor": "--executor", "threads": "--threads", "grid": "--set-grid",
+# Python names in library messages whose flag is spelled otherwise -> that flag's argparse `dest`. Every other name
+# is looked up as its own dest (data_dir -> --data-dir), and only in the parser of the command that was run: the
+# parser is the one source of truth for which flags a command has.
+DESTS = {
+    "train.lr": "lr", "train.epochs": "epochs", "train.batch_size": "batch_size", "train.seed": "seed",
+    "train.device": "device", "model.latent_dim": "latent_dim", "train.noise.kind": "noise",
+    "train.noise.factor": "noise", "auto": "no_auto", "tensorboard_dir": "tensorboard", "grid": "set_grid",
 }
+# Library names a flag sets the other way round: `auto=False` is `--no-auto`.
+INVERTED = {"auto"}
 # Names that are also everyday words ("classes", "steps") count only when a message writes them as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
                    r"|tensorboard_dir|executor|image_size|grayscale)(?==|\b)"
                    r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid)(?==)")
 
 
-def in_flags(message: str) -> str:
-    """`message` with a note naming the command-line flag of each Python name it mentions."""
+def command_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """dest -> the long flag that sets it, for the optional arguments of one command's parser."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions
+            if a.option_strings and a.dest != "help"}
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser that parsed the command `args` came from, e.g. that of `benchmark one-class`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):  # argparse keeps the subparsers only here
+            chosen = getattr(args, action.dest, None)
+            if chosen in action.choices:
+                return command_parser(action.choices[chosen], args)
+    return parser
+
+
+def all_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """dest -> flag over every command of `parser` (for messages not tied to one command)."""
+    out = command_flags(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out = {**all_flags(sub), **out}
+    return out
+
+
+def in_flags(message: str, flags: Mapping[str, str] | None = None) -> str:
+    """`message` with a note naming the command-line flag of each Python name it mentions. `flags` (dest -> flag)
+    are the flags of the command that was run (default: those of every command); a dotted config field without a
+    flag of its own is set with `--set` where the command has it, and any other name without a flag is left as the
+    message says it."""
+    if flags is None:
+        from latentlab.cli.parser import build_parser
+
+        flags = all_flags(build_parser())
     notes = []
-    for name in dict.fromkeys(a or b for a, b in _NAME.findall(message)):
-        flag = FLAGS.get(name) or (f"--set {name}=VALUE" if "." in name else None)
-        if flag and flag not in notes:
-            notes.append(f"{name} is {flag}")
+    # `latentlab presets` and the like in backticks are commands to type, not names.
+    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`", "", message))):
+        flag = flags.get(DESTS.get(name, name))
+        if flag is None and "." in name and "set" in flags:
+            note = f"{name} is --set {name}=VALUE"
+        elif flag is None:
+            continue
+        else:
+            note = f"{name}=False is {flag}" if name in INVERTED else f"{name} is {flag}"
+        if note not in notes:
+            notes.append(note)
     return message + (f" (on the command line: {'; '.join(notes)})" if notes else "")
 
 
@@ -43,15 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from latentlab.cli.parser import build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    parser = build_parser(argv[0] if argv else None)
+    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped (`latentlab presets | head -1`): end quietly, as Unix tools do. stdout is pointed at
+        # /dev/null so that the interpreter's last flush of the unwritten rest does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the signal ended
     except LatentlabError as exc:
-        print(f"latentlab {args.command}: error: {in_flags(str(exc))}", file=sys.stderr)
+        flags = command_flags(command_parser(parser, args))
+        print(f"latentlab {args.command}: error: {in_flags(str(exc), flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
-__all__ = ["main"]
+__all__ = ["in_flags", "main"]

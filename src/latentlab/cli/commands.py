@@ -27,6 +27,11 @@ def _parse_noise(text: str) -> dict[str, Any]:
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
+    if args.resume and (args.preset or args.profile):
+        given = f"the preset {args.preset!r}" if args.preset else f"--profile {args.profile}"
+        raise ConfigError(f"--resume continues {args.resume} with the config it was started with, so {given} would "
+                          f"be ignored; drop it to resume, or start a new run from it with --out (flags such as "
+                          f"--epochs still apply to a resume)")
     if args.resume:
         from latentlab.runs import CONFIG, read_json
 
@@ -88,6 +93,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
+    if info.is_main and not len(data.x_test):
+        from latentlab.data.base import empty_split_fix
+
+        # Said before training, even when quiet: the run trains, but evaluate and most figures will refuse it.
+        warn("train", [f"{data.name} has no test images, so the run trains without a validation loss, and "
+                       f"`latentlab evaluate` and the recon, denoise, latent and point figures cannot use it; to have "
+                       f"them, {empty_split_fix(data)}"])
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
                        info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,

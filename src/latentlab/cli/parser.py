@@ -21,7 +21,17 @@ def _parse_set(text: str) -> tuple[str, Any]:
     try:
         return key, json.loads(value)  # numbers, lists such as [128,64], true/false
     except json.JSONDecodeError:
+        if value.startswith("[") and value.endswith("]"):
+            # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
+            return key, [_parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
         return key, value
+
+
+def _parse_item(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _parse_classes(text: str) -> list[int]:
@@ -53,6 +63,13 @@ def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
                         "pip install 'latentlab[cluster]')")
 
 
+def _add_data_flags(p: argparse.ArgumentParser, why: str) -> None:
+    p.add_argument("--data-dir", help=f"where the run's data set is, {why} (default: $LATENTLAB_DATA)")
+    p.add_argument("--dataset", metavar="NAME_OR_PATH",
+                   help="the run's data set, given in place of the one its config names (needed for runs trained "
+                        "from Python on in-memory arrays): a name (`latentlab datasets`), an image folder or an .npz")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
     parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on images: MNIST-style "
@@ -71,17 +88,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="image folders read with --grayscale at a square --image-size: only decode and resize (no "
                         "inverting, cropping or centring like MNIST's digits)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--latent-dim", type=int)
-    p.add_argument("--noise",  help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="epochs to train (default: the profile's; train.epochs)")
+    p.add_argument("--batch-size", type=int, help="images per optimizer step (default: the preset's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    p.add_argument("--latent-dim", type=int, help="size of the latent code (default: the preset's)")
+    p.add_argument("--noise", help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5")
+    p.add_argument("--seed", type=int, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)")
     p.add_argument("--name", help="run name (default: the preset's)")
     p.add_argument("--out", help="run directory (default: runs/NAME)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run, with its own config (give no PRESET)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
@@ -106,7 +124,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
     _add_runner_flags(p, "experiments")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-experiment lines")
     p.set_defaults(func=c.cmd_report)
 
     p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
@@ -122,7 +140,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--metrics", action="store_true", help="also measure each run's test reconstruction")
     p.add_argument("--out", help="output folder (default: sweeps/PRESET)")
     _add_runner_flags(p, "trainings")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     p.set_defaults(func=c.cmd_sweep)
 
     if command == "plot":
@@ -132,27 +150,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         kinds = None
     p = sub.add_parser("plot", help="draw one of the report's figures for a run")
-    p.add_argument("kind", choices=kinds, help="the figure (`latentlab plot --help` lists them)")
+    p.add_argument("kind", choices=kinds, metavar="KIND",
+                   help="the figure: " + (", ".join(kinds) if kinds else "one of the report's figures"))
     p.add_argument("run", help="run directory")
     p.add_argument("-o", "--output", help="PNG path (default: RUN/KIND.png)")
     p.add_argument("--mark", nargs=2, type=float, metavar=("X", "Y"), help="latent point to mark / decode")
-    p.add_argument("--data-dir")
+    _add_data_flags(p, "to draw the figure from")
     p.set_defaults(func=r.cmd_plot)
 
     p = sub.add_parser("decode", help="the image a 2-D latent model decodes at (X, Y)")
-    p.add_argument("run")
-    p.add_argument("x", type=float)
-    p.add_argument("y", type=float)
-    p.add_argument("-o", "--output", default="decoded.png")
+    p.add_argument("run", help="run directory (of a run with a 2-D latent space)")
+    p.add_argument("x", type=float, help="first latent coordinate")
+    p.add_argument("y", type=float, help="second latent coordinate")
+    p.add_argument("-o", "--output", default="decoded.png", help="PNG path (default: decoded.png)")
     p.add_argument("--scale", type=int, default=8, help="upscale factor of the saved PNG (default 8)")
     p.set_defaults(func=r.cmd_decode)
 
     p = sub.add_parser("generate", help="images decoded from random draws of a VAE's prior")
-    p.add_argument("run")
-    p.add_argument("-n", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("run", help="run directory (of a VAE)")
+    p.add_argument("-n", type=int, default=16, help="number of images (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
-    p.add_argument("--data-dir", help="where the run's dataset is, to check the posterior for collapse")
+    _add_data_flags(p, "to check the posterior for collapse")
     p.set_defaults(func=r.cmd_generate)
 
     if command == "detect":
@@ -174,17 +193,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image: path, score, threshold, verdict, member, steps")
-    p.add_argument("--data-dir", help="where the run's dataset is, if the detector must be fitted first")
-    p.add_argument("--quiet", action="store_true")
+    _add_data_flags(p, "if the detector must be fitted first")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=r.cmd_detect)
 
     p = sub.add_parser("evaluate", help="measure a run on its test split and write RUN/metrics.json")
     p.add_argument("run", help="run directory")
-    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    _add_data_flags(p, "to measure the run on")
     p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=r.cmd_evaluate)
 
     if command == "export":

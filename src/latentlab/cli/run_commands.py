@@ -12,11 +12,11 @@ from latentlab.cli.tables import format_summary, table, warn
 from latentlab.errors import ConfigError
 
 
-def _run_and_data(path: str, data_dir: str | None, quiet: bool = True) -> tuple[Any, Any]:
+def _run_and_data(path: str, data_dir: str | None, dataset: str | None, quiet: bool = True) -> tuple[Any, Any]:
     from latentlab.runs import load_run, load_run_data
 
     run = load_run(path)
-    return run, load_run_data(run, data_dir=data_dir, progress=not quiet)
+    return run, load_run_data(run, data_dir=data_dir, progress=not quiet, dataset=dataset)
 
 
 def _save(fig: Any, out: str) -> int:
@@ -29,7 +29,7 @@ def _save(fig: Any, out: str) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from latentlab.figures import from_runs as plots
 
-    run, data = _run_and_data(args.run, args.data_dir)
+    run, data = _run_and_data(args.run, args.data_dir, args.dataset)
     options: dict[str, Any] = {}
     if args.kind == "latent" and args.mark:
         options["mark"] = tuple(args.mark)
@@ -70,7 +70,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     plots.prior_samples(run, 1)  # a model without a prior fails here, before any data are read
     try:  # the test split tells whether the posterior collapsed; never download it just for that
-        data = load_run_data(run, data_dir=args.data_dir, download=False)
+        data = load_run_data(run, data_dir=args.data_dir, download=False, dataset=args.dataset)
     except (DatasetError, RunError):
         data = None
         print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
@@ -81,13 +81,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
 
 
-def _run_data(run: Any, data_dir: str | None) -> tuple[Any, str]:
+def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
     """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
     from latentlab.errors import DatasetError, RunError
     from latentlab.runs import load_run_data
 
     try:
-        return load_run_data(run, data_dir=data_dir, download=False), ""
+        return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
     except (DatasetError, RunError) as exc:
         return None, str(exc)
 
@@ -98,12 +98,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from latentlab.analysis.detectors import detector_for_run
     from latentlab.analysis.inference import image_layout
     from latentlab.analysis.ood import detector_unsupported
-    from latentlab.errors import ImageError
+    from latentlab.errors import DatasetError, ImageError
     from latentlab.images import layout_for, read_image
-    from latentlab.runs import load_run
+    from latentlab.runs import IN_MEMORY, load_run
 
     run = load_run(args.run)
-    data, why = _run_data(run, args.data_dir)
+    data, why = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
     # At the run's size and colour; grey ones framed like its training images, as the web page does.
     layout = layout_for(shape, None if data is None else data.x_train)
@@ -123,7 +123,23 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if data is None:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
-    detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    if data is None and run.meta.get("data_source") == IN_MEMORY:
+        from latentlab.analysis.novelty import NoveltyDetector
+
+        try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
+            NoveltyDetector.load(run.path, run, score=args.score)
+        except (FileNotFoundError, ValueError):
+            raise DatasetError(why) from None
+    try:
+        detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+    except ConfigError as exc:
+        if "holdout" not in str(exc):
+            raise
+        # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
+        raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
+                          f"({str(exc).split(':')[0]}); retrain the run on more images, or fit one in Python, "
+                          f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
+                          f".save({str(run.path)!r}), which detect then uses") from None
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
               np.zeros((0, *image_layout(run.model)), np.uint8))
     if args.invert:
@@ -162,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from latentlab.training import resolve_device
 
     run = load_run(args.run, device=resolve_device(args.device))
-    data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet)
+    data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet, dataset=args.dataset)
     metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
                               progress=not args.quiet)
     path = write_metrics(run.path, metrics)

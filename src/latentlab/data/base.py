@@ -86,3 +86,10 @@ def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = T
     test = [rng.permutation(g)[: round(len(g) * test_fraction)] for g in groups]
     test_idx = np.sort(np.concatenate(test)) if test else np.empty(0, np.int64)
     return np.setdiff1d(np.arange(n), test_idx), test_idx
+
+
+def empty_split_fix(data: ImageData) -> str:
+    """What to do about a data set without test images, in words for error messages."""
+    return (f"give {data.name} test images (an .npz's x_test, or a test/ folder beside train/; without them "
+            f"{TEST_FRACTION:.0%} of each class is held out, which needs 4 or more images per class; it has "
+            f"{len(data.x_train):,} training images)")

@@ -14,6 +14,9 @@ from latentlab.errors import DatasetError, ImageError
 from latentlab.images import conform, read_image, read_native
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+# Files an operating system leaves in image folders (Windows' thumbnail caches and folder settings, macOS' Finder
+# data), lower-cased: skipped, and the source line says how many, rather than refused as "not an image".
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", ".ds_store"})
 
 
 def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | None = None,
@@ -27,13 +30,14 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
     `auto` is the digit pipeline (`read_image`: a light background inverted, the object cropped, fitted and
     centred like MNIST's digits), exactly as `latentlab detect` reads a file for a run of that shape.
     ``root/train`` and ``root/test`` are used as the split when both exist, otherwise 15% of each class is
-    held out with a fixed seed. Hidden files are skipped; any other file must be a readable image.
+    held out with a fixed seed. Hidden files and the files of `SYSTEM_FILES` (Thumbs.db, desktop.ini, .DS_Store)
+    are skipped, the latter counted on the source line; any other file must be a readable image.
     """
     reader = _Reader(auto, image_size, grayscale)
     split_dirs = (root / "train", root / "test")
     if all(d.is_dir() for d in split_dirs):
-        classes, train_files = _scan(split_dirs[0])
-        test_classes, test_files = _scan(split_dirs[1])
+        classes, train_files = _scan(split_dirs[0], reader.skipped)
+        test_classes, test_files = _scan(split_dirs[1], reader.skipped)
         if not set(test_classes) <= set(classes):
             extra = sorted(set(test_classes) - set(classes))
             raise DatasetError(f"{split_dirs[1]}: classes {extra} have no folder in {split_dirs[0]}; "
@@ -47,7 +51,7 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         y_test = None if y_test is None else remap[y_test]
         how = f"train/ and test/ folders of {root}"
     else:
-        classes, files = _scan(root)
+        classes, files = _scan(root, reader.skipped)
         (x,) = reader.finish([reader.read(files)])
         y = _labels(files)
         train, test = stratified_split(y, len(x))
@@ -66,6 +70,7 @@ class _Reader:
     image_size: tuple[int, int] | None
     grayscale: bool
     steps: Counter[str] = field(default_factory=Counter)
+    skipped: list[Path] = field(default_factory=list)  # system files left out (`SYSTEM_FILES`)
     n: int = 0
     shape: tuple[int, int, int] = (1, 0, 0)
 
@@ -125,17 +130,23 @@ class _Reader:
             how = ("latentlab.images, " + ("grey on purpose" if self.grayscale else "colour and size kept") +
                    f", {'colour' if c == 3 else 'grey'} {h}x{w} (height x width)")
         done = ", ".join(f"{k} {count:,} of {self.n:,}" for k, count in self.steps.most_common()) or "nothing changed"
-        return f"{how}: {done}"
+        names = sorted({p.name for p in self.skipped})
+        skipped = (f"; skipped {len(self.skipped)} system file{'s' * (len(self.skipped) > 1)} ({', '.join(names)})"
+                   if self.skipped else "")
+        return f"{how}: {done}{skipped}"
 
 
 def _labels(files: list[tuple[Path, int | None]]) -> np.ndarray | None:
     return None if not files or files[0][1] is None else np.array([label for _, label in files], dtype=np.int64)
 
 
-def _scan(directory: Path) -> tuple[tuple[str, ...], list[tuple[Path, int | None]]]:
-    """Class names and (file, label) pairs; labels are None when the images lie directly in ``directory``."""
+def _scan(directory: Path, skipped: list[Path]) -> tuple[tuple[str, ...], list[tuple[Path, int | None]]]:
+    """Class names and (file, label) pairs; labels are None when the images lie directly in ``directory``. System
+    files found are appended to `skipped`."""
     def visible(d: Path) -> list[Path]:
-        return sorted(p for p in d.iterdir() if not p.name.startswith("."))
+        entries = sorted(d.iterdir())
+        skipped.extend(p for p in entries if p.name.lower() in SYSTEM_FILES and p.is_file())
+        return [p for p in entries if not p.name.startswith(".") and p.name.lower() not in SYSTEM_FILES]
 
     entries = visible(directory)
     class_dirs = [p for p in entries if p.is_dir()]

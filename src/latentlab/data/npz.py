@@ -18,6 +18,7 @@ def load_npz(path: Path) -> ImageData:
     Images are uint8; floats in [0, 1] and integers in 0..255 of another dtype are converted (see ``to_uint8``)
     and the source line says so; anything else is refused with the conversion to use.
     """
+    _check_zip(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {key: z[key] for key in z.files}
@@ -66,6 +67,30 @@ def load_npz(path: Path) -> ImageData:
                       path=path.resolve())
 
 
+def _check_zip(path: Path) -> None:
+    """DatasetError unless `path` starts like a zip file, as every .npz does. Without this numpy takes anything else
+    for a pickle, and a text file named .npz would be reported as pickled data."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return
+    save = "save the images with numpy.savez(path, x=uint8 images (N, H, W) or (N, H, W, 3), y=labels)"
+    if head.startswith(b"\x93NUMPY"):
+        what = "a single .npy array, not an .npz archive"
+    elif head[:1] == b"\x80":
+        what = "pickled Python data, which latentlab never loads"
+    elif not head:
+        what = "empty"
+    elif all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        what = f"text (it starts {head.decode('ascii')!r}), not an .npz archive"
+    else:
+        what = f"not an .npz archive (a zip of .npy arrays; it starts with the bytes {head!r})"
+    raise DatasetError(f"{path}: is {what}; {save}")
+
+
 def _images(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
     """`x` as (N, H, W) or (N, H, W, 3); (N, H, W, 1) is taken as grey and said; channels first is refused."""
     if x.ndim == 4 and x.shape[3] == 1:
@@ -85,8 +110,9 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
 
     Only conversions that keep every pixel are made: floats in [0, 1] are scaled by 255 and rounded, integers
     in 0..255 change dtype. Anything else is refused with its dtype, range and the conversion that fits that
-    range (a float 0..255 image is rounded, a 16-bit one divided by 257), since ``astype(numpy.uint8)`` alone
-    wraps or truncates such values without a word. NaN and infinite pixels are counted and located.
+    range (a float 0..255 image is rounded, non-negative integers scaled by their maximum), since
+    ``astype(numpy.uint8)`` alone wraps or truncates such values without a word. NaN and infinite pixels are
+    counted and located.
     """
     if x.dtype == np.uint8 or x.size == 0:
         return x.astype(np.uint8, copy=False), ""
@@ -113,7 +139,10 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
         lo, hi = int(x.min()), int(x.max())
         if lo >= 0 and hi <= 255:
             return x.astype(np.uint8), f"{x.dtype} in 0..255 converted to uint8"
-        fix = "(x // 257).astype(numpy.uint8) for 16-bit images" if lo >= 0 and hi <= 65535 else stretch
+        # Scaled by the observed maximum: `x // 257` is right only for images that span 16 bits (0..65535).
+        fix = (f"(x * (255 / {hi})).round().astype(numpy.uint8), which maps the observed 0..{hi} to 0..255"
+               + (" (for 16-bit images of the full 0..65535 range: (x // 257).astype(numpy.uint8))"
+                  if x.dtype == np.uint16 else "") if lo >= 0 else stretch)
         span = f"{lo}..{hi}"
     raise DatasetError(f"{where} with values {span}, expected uint8 pixels in 0..255 (floats in [0, 1] and "
                        f"integers in 0..255 are converted); convert with {fix}")

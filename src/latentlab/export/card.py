@@ -10,10 +10,8 @@ from typing import Any
 from latentlab._version import __version__
 from latentlab.data import DATASETS, SAMPLES
 from latentlab.models import has_prior
-from latentlab.runs import Run, read_json
+from latentlab.runs import CARD, METRICS, Run, is_current, read_json, weights_digest
 
-CARD = "model_card.json"
-METRICS = "metrics.json"  # analysis.evaluate's file name; read as JSON here, so exporting loads no scikit-learn
 PREPROCESSING = "uint8/255, light strokes on black, 28x28 as the training data"
 OWN_DATA = "not a latentlab data set: the licence of the data it was trained on applies"
 
@@ -30,6 +28,9 @@ def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, 
     cfg, meta, model = run.config, run.meta, run.model
     dataset = meta.get("dataset") or cfg.dataset
     metrics_path = run.path / METRICS
+    metrics = read_json(metrics_path) if metrics_path.is_file() else None
+    if metrics is not None and not is_current(metrics, meta):
+        metrics = None  # measured on weights the run no longer has: `latentlab evaluate` measures these
     return {
         "run": run.name,
         "preset": cfg.preset or None,
@@ -46,7 +47,8 @@ def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, 
                  "licence": data_licence(dataset)},
         "training": {"epochs": len(run.history), "status": meta.get("status"),
                      "train_time_s": meta.get("train_time_s")},
-        "metrics": read_json(metrics_path) if metrics_path.is_file() else None,
+        "metrics": metrics,
+        "weights_sha256": weights_digest(meta),  # a card whose weights the run no longer has is marked stale
         "versions": {"latentlab": __version__, **versions},
     }
 

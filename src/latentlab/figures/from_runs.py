@@ -14,7 +14,8 @@ from latentlab.analysis import inference as evaluate
 from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
-from latentlab.errors import ConfigError
+from latentlab.data.base import empty_split_fix
+from latentlab.errors import ConfigError, DatasetError
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import has_prior
 from latentlab.runs import Run
@@ -137,9 +138,19 @@ def figures_for(run: Run) -> list[str]:
     return kinds
 
 
+#: The figures drawn from the test split; the others need no images at all.
+FROM_TEST = ("recon", "denoise", "latent", "point")
+
+
 def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
+    """The figure `kind` of `run` on `data`; DatasetError up front for a figure of test images when `data` has none."""
     try:
         fn = PLOTS[kind]
     except KeyError:
         raise ConfigError(f"unknown figure {kind!r}; choose one of {', '.join(PLOTS)}") from None
+    if kind in FROM_TEST and not len(data.x_test):
+        others = [k for k in PLOTS if k not in FROM_TEST]
+        raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "
+                           f"empty); the figures {', '.join(others)} need none. To draw it, "
+                           f"{empty_split_fix(data)}")
     return fn(run, data, **options)

@@ -123,11 +123,13 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
             resolved[cfg.dataset] = resolve_data(cfg.dataset, data_dir, progress, section.fallback, section.download)
         data, fallback = resolved[cfg.dataset]
         cfg = shape_from_data(cfg, data.x_train)[0]  # the model built for the data's shape
-        _say(progress, f"[{section.number}] {section.preset} on {data.name} ({data.source})")
+        header = f"[{section.number}] {section.preset} on {data.name} ({data.source})"
+        if not here:  # in workers, the plan up front; here, each experiment's line heads its own epoch lines
+            _say(progress, header)
         sources.append((data, fallback))
         tasks.append(RunTask(section.preset, replace(cfg, dataset=data.ref), runs_dir / section.preset, fig_dir,
                              data.ref, None if fallback or data_dir is None else str(data_dir), iwae_k,
-                             progress and here))
+                             progress and here, header))
     outcomes = run_tasks(run_experiment, tasks, jobs=jobs, executor=executor, threads=threads, progress=progress,
                          desc="report", cost=lambda t: _cost(t, resolved))
     parts: list[dict[str, Any]] = []

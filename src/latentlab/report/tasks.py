@@ -8,6 +8,7 @@ itself, once per process. Everything it makes is written into its own run direct
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from latentlab.data import ImageData
 from latentlab.figures import from_runs as plots
 from latentlab.figures import save_figure
 from latentlab.runner import dataset
-from latentlab.runs import Run, load_run
+from latentlab.runs import Run, is_current, load_run
 from latentlab.training.reuse import ensure_run
 
 DECODE_AT = (-1.0, 3.0)
@@ -36,6 +37,7 @@ class RunTask:
     data_dir: str | None
     iwae_k: int
     progress: bool  # per-epoch and per-stage lines; only when the tasks run one after another, here
+    header: str = ""  # the line that names the experiment, printed (with progress) before its own epoch lines
 
     def __str__(self) -> str:
         return self.preset
@@ -44,6 +46,8 @@ class RunTask:
 def run_experiment(task: RunTask) -> dict[str, Any]:
     """Train or reuse `task`'s run, then its metrics and figures; returns how it was made, the training seconds,
     the metrics and the figures' (kind, path)."""
+    if task.progress and task.header:
+        print(task.header, file=sys.stderr, flush=True)
     data = dataset(task.data_name, task.data_dir)
     how, train_s = ensure_run(task.cfg, task.run_dir, data, task.progress)
     run = load_run(task.run_dir)
@@ -55,9 +59,11 @@ def _metrics(run: Run, data: ImageData, how: str, iwae_k: int, progress: bool) -
     path = run.path / METRICS
     if how == "reused" and path.is_file():
         try:
-            return json.loads(path.read_text())
+            metrics = json.loads(path.read_text())
         except json.JSONDecodeError:
-            pass
+            metrics = None
+        if isinstance(metrics, dict) and is_current(metrics, run.meta):
+            return metrics
     metrics = compute_metrics(run, data, iwae_k=iwae_k, progress=progress)
     write_metrics(run.path, metrics)
     return metrics

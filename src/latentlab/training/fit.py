@@ -24,7 +24,9 @@ from tqdm import tqdm
 
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
+from latentlab.runs import IN_MEMORY
 from latentlab.training import dist
+from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
@@ -52,41 +54,41 @@ class _LossModule(nn.Module):
         return self.model.loss(x, target)
 
 
-def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig, *,
+def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig | dict[str, Any], *,
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
         callbacks: Sequence[EpochCallback] = ()) -> TrainResult:
-    """Train `model` on uint8 images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says,
-    validating on `x_val` after every epoch. Images stay uint8 on the device; each batch is made float on its own.
+    """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
+    0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
+    batch is made float on its own.
 
-    `cfg.train` sets the optimisation; `cfg` as a whole is written beside the weights when `run_dir` is given, so
-    that `load_run` can rebuild the model (rank 0 checkpoints there after every epoch and on SIGINT/SIGTERM).
+    `cfg` (a `RunConfig` or its dict) must describe `model` (ConfigError names each field it contradicts; TypeError
+    for a module without the model contract). `cfg.train` sets the optimisation; `cfg` as a whole is written
+    beside the weights when `run_dir` is given, so that `load_run` can rebuild the model (rank 0 checkpoints there
+    after every epoch and on SIGINT/SIGTERM).
     `max_steps` stops as if interrupted after that many optimizer steps (tests of resume use it). The model is
     moved to `device` (default: the device of its parameters). The caller's global torch RNG is left as it was.
     Raises TrainingError on a non-finite loss or a resume that does not fit the run directory.
     """
-    info = info or dist.DistInfo()
-    device = device or next(model.parameters()).device
+    cfg = as_config(cfg)
     if resume and run_dir is None:
         raise ConfigError("resume=True needs run_dir, the directory of the run to continue")
-    x = np.asarray(x_train)
-    _check_images(x, "x_train", tuple(getattr(model, "image_shape", stored_shape(x))))
+    shape = tuple(getattr(model, "image_shape", stored_shape(np.asarray(x_train))))
+    x = as_images(x_train, "x_train", shape)
     if x_val is not None and len(x_val):
-        _check_images(np.asarray(x_val), "x_val", tuple(getattr(model, "image_shape", stored_shape(x))))
-    with torch.random.fork_rng(devices=[]), _flush_subnormals(device):
+        x_val = as_images(x_val, "x_val", shape)
+    check_model(model, cfg, run_dir)
+    info = info or dist.DistInfo()
+    device = device or next(model.parameters()).device
+    # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
+    # instead of loading cfg.dataset (a default, perhaps) in its place.
+    meta = {"data_source": IN_MEMORY, **(meta or {})}
+    with torch.random.fork_rng(devices=[]), FlushSubnormals(device):
         loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
-        return loop.run(x, x_val, resume, meta or {}, max_steps)
+        return loop.run(x, x_val, resume, meta, max_steps)
 
 
-def _check_images(x: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
-    c, h, w = shape
-    stored = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
-    if stored_shape(x) != shape or x.dtype != np.uint8 or len(x) == 0:
-        raise TrainingError(f"{name} must be uint8 images {stored} with N > 0 for this model (image_shape {shape}), "
-                            f"got {x.dtype} {x.shape}; build the model for the data's shape (train() does)")
-
-
-class _flush_subnormals:
+class FlushSubnormals:
     """Flush subnormal floats to zero while training on a CPU. Without it a VAE at lr=0.2 trained at 410 images/s
     instead of ~25,000: its weights fill with subnormals, which x86 CPUs compute in microcode."""
 

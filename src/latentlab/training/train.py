@@ -17,6 +17,7 @@ from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
 from latentlab.training.fit import EpochCallback, TrainResult, fit
+from latentlab.training.inputs import as_config, as_images
 from latentlab.training.noise import NOISES
 from latentlab.training.optim import OPTIMIZERS, SCHEDULES
 from latentlab.training.steps import stored_shape
@@ -61,19 +62,20 @@ def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str
                  f"{'preset ' + cfg.preset if cfg.preset else 'config'} said {tuple(cfg.model.image_shape)})")
 
 
-def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
+def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
           callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
           y_val: np.ndarray | None = None, classes: Sequence[str] | None = None) -> TrainResult:
-    """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on uint8 images
-    (N, 28, 28), checkpointing to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
+    """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
+    (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
+    Checkpoints to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
 
     `tensorboard_dir` logs the run for TensorBoard (needs the `tensorboard` extra): scalars, reconstructions and
     manifold per epoch, and at the end the codes of `x_val` for the Embedding Projector, labelled by `y_val` and
     named by `classes` (default: `meta["classes"]`) when given.
     """
-    check_config(cfg)
+    cfg = check_config(as_config(cfg))
     if tensorboard_dir is not None:
         from latentlab.training.tensorboard import require_tensorboard
 
@@ -84,6 +86,10 @@ def train(cfg: RunConfig, x_train: np.ndarray, x_val: np.ndarray | None, run_dir
     meta = {**(meta or {}), "image_shape": list(cfg.model.image_shape), **({"image_shape_note": note} if note else {})}
     if note and info.is_main and not quiet:
         print(note, file=sys.stderr, flush=True)
+    # Floats in [0, 1] become uint8 here once, for the TensorBoard logger as well as for fit.
+    x_train = as_images(x_train, "x_train", cfg.model.image_shape)
+    if x_val is not None and len(x_val):
+        x_val = as_images(x_val, "x_val", cfg.model.image_shape)
     device = resolve_device(cfg.train.device, info.local_rank)
     dist.init(info, device)
     with torch.random.fork_rng(devices=[]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
@@ -44,8 +44,11 @@ def _png(image: Any) -> Response:
     return Response(png(image), media_type="image/png", headers={"cache-control": "no-store"})
 
 
-Auto = Annotated[bool, Query(description="grey runs: the automatic steps (invert a light background, crop, fit and "
-                                          "centre like the training data); false: only decode and resize")]
+_AUTO = ("grey runs: the automatic steps (invert a light background, crop, fit and centre like the training data); "
+         "false: only decode and resize")
+Auto = Annotated[bool, Query(description=_AUTO)]
+# The same switch as a field of the multipart form that carries the file, which is where an HTML form puts it.
+AutoField = Annotated[bool | None, Form(alias="auto", description=f"{_AUTO} (as a form field; wins over the query)")]
 
 
 def _read_upload(file: UploadFile, s: RunService, auto: bool) -> Prepared:
@@ -117,15 +120,15 @@ def denoise(s: Service, index: Annotated[int, Query(ge=0, description="test imag
             **{k: data_url(r[k]) for k in ("clean", "noisy", "output")}}
 
 @router.post("/runs/{run_id}/reconstruct", summary="Reconstruct an uploaded image")
-def reconstruct(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
-    prepared = _read_upload(file, s, auto)
+def reconstruct(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = None) -> dict[str, Any]:
+    prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     r = s.try_image(prepared.pixels)
     return {**r, **_described(prepared), "reconstruction": data_url(r["reconstruction"])}
 
 
 @router.post("/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
-def detect(s: Service, file: Upload, auto: Auto = True) -> dict[str, Any]:
-    prepared = _read_upload(file, s, auto)
+def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = None) -> dict[str, Any]:
+    prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
         return {**s.detect(prepared.pixels), **_described(prepared)}
     except (DatasetError, RunError, ValueError) as exc:

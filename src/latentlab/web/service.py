@@ -28,7 +28,7 @@ from latentlab.data import ImageData
 from latentlab.errors import DatasetError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
-from latentlab.runs import Run
+from latentlab.runs import METRICS, Run, is_current
 from latentlab.training.noise import corrupt
 
 MAX_POINTS = 5000
@@ -96,12 +96,15 @@ def _finite(value: Any) -> Any:
 
 def headline_metrics(run: Run) -> dict[str, Any]:
     """metrics.json of the run if there is one, else the final epoch's losses from the history."""
-    path = run.path / "metrics.json"
+    path = run.path / METRICS
     if path.is_file():
         try:
-            return {"source": "metrics.json", "values": _finite(json.loads(path.read_text()))}
+            metrics = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            pass  # a damaged metrics file should not take the page down; the history still says something
+            metrics = None  # a damaged metrics file should not take the page down; the history still says something
+        # Numbers of other weights (a run resumed or retrained since) are never shown as this run's.
+        if isinstance(metrics, dict) and is_current(metrics, run.meta):
+            return {"source": "metrics.json", "values": _finite(metrics)}
     if not run.history:
         return {"source": "none", "values": {}}
     last = run.history[-1]

@@ -1,0 +1,69 @@
+"""What `fit` and `train` accept, checked before anything is trained or saved: the config (a `RunConfig` or its
+dict), the model (one the config describes, since the run directory will be rebuilt from the config) and the
+images (uint8 0..255 or float in [0, 1], as everywhere else in latentlab)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from latentlab.config import RunConfig
+from latentlab.errors import ConfigError, TrainingError
+from latentlab.models import LatentModel
+from latentlab.models.check import model_differences
+from latentlab.training.steps import stored_shape
+
+
+def as_config(cfg: Any) -> RunConfig:
+    """`cfg` as a `RunConfig`: one already, or a dict of its fields as `RunConfig.to_dict` writes them, nested
+    ({"train": {"epochs": 3}}); fields it leaves out take their defaults."""
+    if isinstance(cfg, RunConfig):
+        return cfg
+    if isinstance(cfg, dict):
+        with warnings.catch_warnings():  # a dict of only the fields one wants is the point: defaults fill the rest
+            warnings.simplefilter("ignore", UserWarning)
+            return RunConfig.from_dict(cfg)
+    raise TypeError(f"cfg must be a latentlab.RunConfig (or a dict of its fields, as RunConfig.to_dict() gives), got "
+                    f"{type(cfg).__name__}; e.g. latentlab.preset_config('mnist-simple')")
+
+
+def check_model(model: Any, cfg: RunConfig, run_dir: Path | None) -> None:
+    """TypeError for a module without the model contract; ConfigError naming each `cfg.model` field the model
+    contradicts (a run directory is rebuilt from cfg.model, so weights of another shape would not load)."""
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "loss", None)):
+        raise TypeError(f"fit needs a latentlab model, e.g. latentlab.build_model(cfg.model), or an nn.Module with "
+                        f"the same contract (loss(x, target) -> dict with a 'loss' tensor, encode, decode); got "
+                        f"{type(model).__name__}, which has no loss method")
+    if isinstance(model, LatentModel):
+        differences = model_differences(model, cfg.model)
+        if differences:
+            raise ConfigError(f"the model does not match cfg.model ({'; '.join(differences)}); build it with "
+                              f"latentlab.build_model(cfg.model), or change cfg.model to describe it "
+                              f"(latentlab.train(cfg, ...) builds the model for you)")
+    elif run_dir is not None:
+        raise ConfigError(f"run_dir={str(run_dir)!r}: a run directory holds a model latentlab rebuilds from "
+                          f"cfg.model, and a {type(model).__name__} is not one of latentlab.MODELS; pass "
+                          "run_dir=None to train it without saving, or add its kind to latentlab.MODELS")
+
+
+def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """uint8 images stored as `shape` (channels, height, width) asks: uint8 as they are, floats in [0, 1] scaled to
+    0..255. TrainingError names `name`, the shape wanted and what was given."""
+    x = np.asarray(x)
+    c, h, w = shape
+    stored = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
+    if np.issubdtype(x.dtype, np.floating) and x.size:
+        lo, hi = float(x.min()), float(x.max())
+        if not (lo >= 0.0 and hi <= 1.0):  # a NaN compares false: refused too
+            raise TrainingError(f"{name} holds floats in [{lo:g}, {hi:g}]; images are uint8 0..255 or floats in "
+                                f"[0, 1]: scale {name} to one of those")
+        x = np.round(x * 255.0).astype(np.uint8)
+    if stored_shape(x) != shape or x.dtype != np.uint8 or len(x) == 0:
+        raise TrainingError(f"{name} must be uint8 images {stored} (or floats in [0, 1]) with N > 0 for this model "
+                            f"(image_shape {shape}), got {x.dtype} {x.shape}; build the model for the data's shape "
+                            f"(train() does)")
+    return x

@@ -1,0 +1,43 @@
+"""The README's Python snippets are what a new user pastes first: each must be valid Python that defines or imports
+every name it uses (the onnxruntime one is also run, in tests/test_export.py; the others train on full data sets)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def undefined_names(code: str) -> set[str]:
+    """Names `code` reads that it never binds (assignment, import, def, argument) and that are not built-ins."""
+    tree = ast.parse(code)
+    bound, read = set(dir(builtins)), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return read - bound
+
+
+def test_the_checker_finds_a_missing_import():
+    assert undefined_names("x = Path('a')\nimport os\nos.sep") == {"Path"}
+
+
+def test_the_readme_has_python_snippets():
+    assert len(SNIPPETS) >= 3
+
+
+@pytest.mark.parametrize("code", SNIPPETS, ids=lambda c: c.splitlines()[0][:40])
+def test_every_readme_snippet_stands_alone(code):
+    assert not undefined_names(code), f"README snippet uses names it does not define or import:\n{code}"
