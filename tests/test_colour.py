@@ -181,7 +181,7 @@ def test_64x48_rgb_folder_with_a_2d_vae(tmp_path, capsys):
     capsys.readouterr()
     assert main(["detect", str(run), str(folder / "warm" / "0.png")]) == 2
     err = capsys.readouterr().err
-    assert "(3, 48, 64)" in err and "1 of 1 images were read at the run's shape" in err
+    assert "detector cannot be fitted" in err  # 20 training pictures are too few for a detector, and it says so
     client = TestClient(create_app([run]))
     export = client.get("/api/runs/pics/decoder").json()
     assert export["shape"] == [3, 48, 64] and export["layers"][-1]["out"] == 3 * 48 * 64
@@ -210,7 +210,7 @@ def test_colour_report_section_falls_back_to_photo_tiles(tmp_path):
     page = build_report(tmp_path / "report", "full", presets=["cifar10-conv"], progress=False, iwae_k=2,
                         overrides={"train.epochs": 1, "train.batch_size": 256})
     text = page.read_text()
-    assert "photo-tiles" in text and "Membership check skipped" in text
+    assert "photo-tiles" in text and "Membership check skipped" not in text and "uniform-noise" in text
     assert "A convolutional autoencoder on colour" in text
     assert (tmp_path / "report" / "figures" / "cifar10-conv-recon.png").is_file()
 

@@ -122,7 +122,8 @@ def membership_table(mem: dict[str, Any] | None) -> str:
     return ("<h4>Is this image part of the data set? AUROC, test split against each set</h4>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
             '<p class="muted">AUROC 1.0 separates perfectly, 0.5 is chance. "combined" is the default detector '
-            "(a joint density over several statistics, fitted on held-out training images); the other columns "
+            "(two pixel views, nearest neighbours and local hyperplanes, standardised on the training images, with "
+            "the model as a veto); the other columns "
             "are single scores.</p>")
 
 
