@@ -24,7 +24,8 @@ def to_float(x: np.ndarray | Tensor, shape: tuple[int, ...] | None = None) -> Te
     """Images -> float32 (N, C, H, W) in [0, 1] on the CPU (or the tensor's own device): uint8 or float (taken to be
     in [0, 1] already), stored (N, H, W), (N, H, W, 3) or already (N, C, H, W). With `shape` (the model's
     (C, H, W)) anything else is a ValueError that names both."""
-    t = x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    # Read-only arrays (an upload's np.frombuffer, memory maps) are copied: torch warns on non-writable memory.
+    t = x if isinstance(x, Tensor) else torch.from_numpy(np.require(x, requirements=["C", "W"]))
     if t.ndim == 3:
         t = t.unsqueeze(1)
     elif t.ndim == 4 and t.shape[3] == 3 and t.shape[1] not in (1, 3):

@@ -3,8 +3,9 @@
 A model's own evidence answers far questions (digits against garments) but loses near ones (a shirt against a
 T-shirt) to a plain nearest-neighbour search in pixels: on the one-class benchmark a deep autoencoder's detector
 scored 90.7 mean AUROC on Fashion-MNIST where raw-pixel 5-NN scored 92.3. The default "combined" score is therefore
-built from the two pixel views of `pixel_views` (a 5-NN distance and a local-hyperplane distance, each standardised
-by its leave-one-out median and MAD on the training images) and the model as a veto: an image the model
+built from the pixel views of `pixel_views` (a 5-NN distance and a local-hyperplane distance, and for colour images
+a 5-NN distance between colour summaries, each standardised by its leave-one-out median and MAD on the training
+images) and the model as a veto: an image the model
 reconstructs far worse than any training image (robust z of its squared error above VETO_Z) loses what it exceeds
 by. Single scores stay available: "density" (the joint density of NLL, compressed size, code distance, code norm
 and KL, DoSE-style, Morningstar et al. 2021), "pixel-knn", "hyperplane", "recon", "latent", "elbo", "complexity".
@@ -36,7 +37,7 @@ from latentlab.analysis.mixture import (
     log_density,
     n_components,
 )
-from latentlab.analysis.pixel_views import half_normalised, hull_distance, knn_distance, robust_scale, soft
+from latentlab.analysis.pixel_views import robust_scale, view_distances, views
 from latentlab.analysis.statistics import (
     LN2,
     as_uint8_images,
@@ -60,6 +61,7 @@ MAX_LOO = 5_000  # reference images scored leave-one-out to standardise the pixe
 # How far (robust z, MADs) the model's squared error may exceed the training images' before it counts against an
 # image. Fixed once: beyond 5 MADs no training image of any class measured here lies, uniform noise lies at ~100.
 VETO_Z = 5.0
+ROBUST = ("pixel_knn", "hull", "mse", "palette")  # rows of `robust_`: (median, scale) of each, "palette" for colour
 _ARRAYS = ("reference_codes_", "feature_mean_", "feature_scale_", "weights_", "means_", "precisions_cholesky_",
            "reference_images_", "robust_")
 
@@ -135,16 +137,13 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         self._set_views()
         loo = torch.from_numpy(np.sort(rng.permutation(len(keep))[:MAX_LOO]))
         stats = model_statistics(model, x[keep][loo.numpy()])
-        stats["pixel_knn"] = knn_distance(self._view_a[loo], self._view_a, skip=loo)
-        stats["hull"] = hull_distance(self._view_b[loo], self._view_b, skip=loo)
-        self.robust_ = np.array([robust_scale(stats[k]) for k in ("pixel_knn", "hull", "mse")])
+        stats.update(view_distances({k: v[loo] for k, v in self._views.items()}, self._views, skip=loo))
+        self.robust_ = np.array([robust_scale(stats[k]) for k in ROBUST if k in stats])
         self.offset_ = float(np.quantile(self._score(model, stats), self.target_fpr))
         return self
 
     def _set_views(self) -> None:
-        images = self.reference_images_.reshape(len(self.reference_images_), *self._image_shape())
-        self._view_a = soft(images)
-        self._view_b = half_normalised(self._view_a)
+        self._views = views(self.reference_images_.reshape(len(self.reference_images_), *self._image_shape()))
 
     def _image_shape(self) -> tuple[int, ...]:
         c, h, w = self._model().image_shape
@@ -205,9 +204,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         if self.score in ("density", "complexity"):
             stats["complexity_bits"] = complexity_bits(x)
         if self.score in PIXEL_SCORES:
-            a = soft(x)
-            stats["pixel_knn"] = knn_distance(a, self._view_a)
-            stats["hull"] = hull_distance(half_normalised(a), self._view_b) if self.score != "pixel-knn" else None
+            stats.update(view_distances(views(x), self._views, hull=self.score != "pixel-knn"))
         if self._needs_codes():
             dist = self.neighbors_.kneighbors(stats["code"], self.k, return_distance=True)[0] if len(x) else (
                 np.zeros((0, self.k)))
@@ -225,7 +222,8 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
     def _combined(self, s: dict[str, np.ndarray]) -> np.ndarray:
         veto = np.maximum(0.0, self._z(s, "mse", 2) - VETO_Z)
-        return -(self._z(s, "pixel_knn", 0) + self._z(s, "hull", 1)) - veto
+        colour = self._z(s, "palette", 3) if len(self.robust_) > 3 else 0.0  # view C: colour runs only
+        return -(self._z(s, "pixel_knn", 0) + self._z(s, "hull", 1) + colour) - veto
 
     def _density(self, model: nn.Module, s: dict[str, np.ndarray], held_out: bool) -> np.ndarray:
         z = (density_features(model, s) - self.feature_mean_) / self.feature_scale_

@@ -9,6 +9,12 @@ Two views of each image, both fixed once for all data sets (no parameter is fitt
   to the ridge-regularised affine hull of the `K_HULL` (20) nearest reference images (the local hyperplane distance
   of Vincent & Bengio, "K-local hyperplane and convex distance nearest neighbor algorithms", NIPS 2001): an image
   between two training images is close to their hull even when far from each.
+- view C, colour images only: `palette(x)` = the mean and standard deviation of each channel of sqrt(x / 255), a
+  6-D summary of an image's colours; its score is the 5-NN distance, as for view A. Shape views dilute a difference
+  of colour across a whole picture: on photo-tiles (scikit-learn's two photographs, one class each) views A + B
+  scored 93.3 (china in) and 88.8 (flower in), A + B + C 99.8 and 95.7 (C alone 99.9 and 98.9); with the model's
+  veto, the default detector 99.7 and 98.9. Grey images leave it out: there it is brightness alone, which A already
+  sees, and adding it lowered Fashion-MNIST from 95.04 to 94.21 and mnist-sample from 98.20 to 96.16.
 Measured on the one-class protocol (train on one class, all 10,000 test images; 2-core CPU): Fashion-MNIST mean
 AUROC 95.05 (raw-pixel 5-NN 92.31), no class under 86.4; each view alone: A 93.9, B 92.5 (see README).
 """
@@ -40,6 +46,31 @@ def soft(x: np.ndarray) -> Tensor:
     t = F.conv2d(F.pad(t, (r, r, 0, 0)), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     t = F.conv2d(F.pad(t, (0, 0, r, r)), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     return t.flatten(1)
+
+
+def palette(x: np.ndarray) -> Tensor:
+    """uint8 colour images (N, H, W, 3) -> float32 (N, 6) of view C: each channel's mean, then its standard
+    deviation, of sqrt(x / 255)."""
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).float().div_(255.0).sqrt_().flatten(1, 2)
+    return torch.cat([t.mean(1), t.std(1, correction=0)], 1)
+
+
+def views(x: np.ndarray) -> dict[str, Tensor]:
+    """The views of uint8 images (N, H, W) or (N, H, W, 3): "a", "b" and, for colour, "palette"."""
+    a = soft(x)
+    return {"a": a, "b": half_normalised(a), **({"palette": palette(x)} if x.ndim == 4 else {})}
+
+
+def view_distances(q: dict[str, Tensor], ref: dict[str, Tensor], skip: Tensor | None = None,
+                   hull: bool = True) -> dict[str, np.ndarray]:
+    """Each view's score of the query views `q` against the reference views `ref` (float64 (N,) each):
+    "pixel_knn" (view A), "hull" (view B, unless `hull` is False) and "palette" (view C, colour only)."""
+    out = {"pixel_knn": knn_distance(q["a"], ref["a"], skip)}
+    if hull:
+        out["hull"] = hull_distance(q["b"], ref["b"], skip)
+    if "palette" in ref:
+        out["palette"] = knn_distance(q["palette"], ref["palette"], skip)
+    return out
 
 
 def half_normalised(a: Tensor) -> Tensor:
