@@ -298,3 +298,14 @@ def test_colour_images_in_any_layout_and_a_wrong_shape_is_named(tmp_path: Path) 
     assert separation(scores, det.score_samples(np.ascontiguousarray(blue)))["auroc"] > 0.99
     with pytest.raises(ImageError, match=r"\(N, 32, 32, 3\)"):
         det.score_samples(rng.integers(0, 256, (2, 28, 28), dtype=np.uint8))
+
+
+def test_scores_sharing_their_statistics_equal_scores_made_alone(vae_run: Run, bars) -> None:
+    # Pins the membership table's shortcut: one model pass and one pixel-view pass for all scores of a run.
+    x, fresh = bars[0], make_images(300, seed=5)[0]
+    detectors = [NoveltyDetector(vae_run, score=s).fit(x) for s in SCORES]
+    shared: dict = {}
+    together = [det.score_samples(fresh, shared=shared) for det in detectors]
+    assert {"model", "complexity_bits"} <= set(shared)
+    for det, scores in zip(detectors, together, strict=True):
+        np.testing.assert_array_equal(scores, det.score_samples(fresh), err_msg=det.score)

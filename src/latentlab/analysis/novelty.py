@@ -13,20 +13,17 @@ and KL, DoSE-style, Morningstar et al. 2021), "pixel-knn", "hyperplane", "recon"
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load_file
-from safetensors.numpy import save as save_tensors
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from latentlab.analysis.detector_files import read_detector, write_detector
 from latentlab.analysis.inference import embed
 from latentlab.analysis.mixture import (
     CV_FOLDS,
@@ -47,7 +44,6 @@ from latentlab.analysis.statistics import (
     model_statistics,
 )
 from latentlab.errors import ConfigError
-from latentlab.files import atomic_write_bytes, atomic_write_text
 from latentlab.models import has_prior
 from latentlab.runs import Run, load_run
 
@@ -69,11 +65,6 @@ _ARRAYS = ("reference_codes_", "feature_mean_", "feature_scale_", "weights_", "m
 def valid_scores(model: nn.Module) -> tuple[str, ...]:
     """The scores that apply to `model` (all of them for VAEs, all but "elbo" for plain autoencoders)."""
     return SCORES if has_prior(model) else tuple(s for s in SCORES if s not in VAE_ONLY)
-
-
-def file_stem(score: str) -> str:
-    """The default detector is saved as detector.json / detector.safetensors, others as detector-SCORE.*."""
-    return "detector" if score == "combined" else f"detector-{score}"
 
 
 class NoveltyDetector(OutlierMixin, BaseEstimator):
@@ -137,8 +128,11 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         self._set_views()
         loo = torch.from_numpy(np.sort(rng.permutation(len(keep))[:MAX_LOO]))
         stats = model_statistics(model, x[keep][loo.numpy()])
-        stats.update(view_distances({k: v[loo] for k, v in self._views.items()}, self._views, skip=loo))
-        self.robust_ = np.array([robust_scale(stats[k]) for k in ROBUST if k in stats])
+        stats.update(view_distances({k: v[loo] for k, v in self._views.items()}, self._views, skip=loo,
+                                    hull=self.score != "pixel-knn"))
+        # Rows keep their places; "pixel-knn" has no hull row to measure (the costliest view), so it holds (0, 1).
+        self.robust_ = np.array([robust_scale(stats[k]) if k in stats else (0.0, 1.0) for k in ROBUST
+                                 if k != "palette" or k in stats])
         self.offset_ = float(np.quantile(self._score(model, stats), self.target_fpr))
         return self
 
@@ -149,11 +143,12 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         c, h, w = self._model().image_shape
         return (h, w) if c == 1 else (h, w, c)
 
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
-        """Normality of each image (higher = more like the training data), float64 (N,)."""
+    def score_samples(self, x: np.ndarray, shared: dict | None = None) -> np.ndarray:
+        """Normality of each image (higher = more like the training data), float64 (N,). Detectors of one run
+        scoring the same `x` may pass one dict as `shared` to compute what they have in common once."""
         check_is_fitted(self, "offset_")
         model = self._checked_model()
-        return self._score(model, self._statistics(model, as_uint8_images(x, model.image_shape)))
+        return self._score(model, self._statistics(model, as_uint8_images(x, model.image_shape), shared))
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """`score_samples - offset_`: negative for images the detector rejects."""
@@ -196,15 +191,25 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     def _needs_codes(self) -> bool:
         return self.score in ("density", "latent")
 
-    def _statistics(self, model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
-        stats = model_statistics(model, x)
+    def _statistics(self, model: nn.Module, x: np.ndarray, shared: dict | None = None) -> dict[str, np.ndarray]:
+        """The statistics this score needs of images `x`. Detectors of one run scoring the same images may share a
+        `shared` dict: the model's pass, the pixel views (for the same references) and zlib sizes are made once."""
+        own, shared = shared is None, {} if shared is None else shared
+        if "model" not in shared:
+            shared["model"] = model_statistics(model, x)
+        stats = dict(shared["model"])
         # "nll" of the model's likelihood (Bernoulli: the BCE; Gaussian: squared error in nats), plus a VAE's KL.
         stats["recon_nll"] = stats["nll"]
         stats["nll"] = stats["nll"] + stats.get("kl", 0.0)
         if self.score in ("density", "complexity"):
-            stats["complexity_bits"] = complexity_bits(x)
+            if "complexity_bits" not in shared:
+                shared["complexity_bits"] = complexity_bits(x)
+            stats["complexity_bits"] = shared["complexity_bits"]
         if self.score in PIXEL_SCORES:
-            stats.update(view_distances(views(x), self._views, hull=self.score != "pixel-knn"))
+            key = ("views", self.data_sha256_, self.random_state, self.n_reference_)
+            if key not in shared:  # alone, "pixel-knn" skips the hull (the costliest view); shared, others need it
+                shared[key] = view_distances(views(x), self._views, hull=not own or self.score != "pixel-knn")
+            stats.update(shared[key])
         if self._needs_codes():
             dist = self.neighbors_.kneighbors(stats["code"], self.k, return_distance=True)[0] if len(x) else (
                 np.zeros((0, self.k)))
@@ -239,33 +244,18 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     def save(self, run_dir: str | Path) -> Path:
         """Write detector[-SCORE].json and .safetensors into `run_dir`; returns the JSON path."""
         check_is_fitted(self, "offset_")
-        run_dir = Path(run_dir)
-        stem = file_stem(self.score)
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in _ARRAYS if hasattr(self, k)}
-        atomic_write_bytes(run_dir / f"{stem}.safetensors", save_tensors(arrays))
         info = {"format": FORMAT, "class": type(self).__name__,
                 "params": {k: getattr(self, k) for k in ("score", "k", "target_fpr", "holdout", "random_state")},
                 "offset_": self.offset_, "model_sha256_": self.model_sha256_, "data_sha256_": self.data_sha256_,
                 "n_reference_": self.n_reference_, "n_holdout_": self.n_holdout_,
                 "features": list(feature_names(self._checked_model())) if self.score == "density" else []}
-        atomic_write_text(run_dir / f"{stem}.json", json.dumps(info, indent=2) + "\n")
-        return run_dir / f"{stem}.json"
+        return write_detector(run_dir, self.score, info, arrays)
 
     @classmethod
     def load(cls, run_dir: str | Path, model: nn.Module | Run, score: str = "combined") -> NoveltyDetector:
         """Read a detector saved by `save` for `model`; ValueError when it was fitted for other weights."""
-        run_dir = Path(run_dir)
-        stem = file_stem(score)
-        path = run_dir / f"{stem}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
-        try:
-            info = json.loads(path.read_text())
-            arrays = load_file(str(run_dir / f"{stem}.safetensors"))
-        except (json.JSONDecodeError, SafetensorError, OSError) as exc:
-            raise ValueError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
-        if info.get("class") != cls.__name__ or info.get("format", 0) != FORMAT:
-            raise ValueError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
+        path, info, arrays = read_detector(run_dir, score, cls.__name__, FORMAT)
         det = cls(model, **info["params"])
         if model_fingerprint(det._checked_model()) != info["model_sha256_"]:
             raise ValueError(f"{path} was fitted for other model weights; delete it and refit")
