@@ -186,13 +186,19 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
     other = other_dataset(data.name)
     extra = {other.name: other.x_test} if other is not None else {}
     sets = ood_sets(data.x_test, extra, seed=SEED)
-    detectors = {score: detector_for_run(run, data, score) for score in valid_scores(run.model)}
-    rows = membership_table(detectors, data.x_test, sets)
+    rows, target_fpr = [], None
+    # One detector at a time, fitted then scored: the eight alive together held ~350 MiB of the 1,036 MiB resident
+    # while the Fashion-VAE's sets were scored (the table's rows are the same, in the same order).
+    for score in valid_scores(run.model):
+        detector = detector_for_run(run, data, score)
+        target_fpr = detector.target_fpr if score == "combined" else target_fpr
+        rows += membership_table({score: detector}, data.x_test, sets)
+        del detector
     for row in rows:
         row.update({k: _num(v) for k, v in row.items() if isinstance(v, float)})
     return {
         "positive": "in-distribution test images (aupr_in); aupr_out takes the out-of-distribution set as positive",
-        "target_fpr": detectors["combined"].target_fpr,
+        "target_fpr": target_fpr,
         "other_dataset": other.name if other is not None else None,
         "other_source": other.source if other is not None else None,
         "sets": {name: len(x) for name, x in sets.items()},
