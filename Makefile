@@ -38,9 +38,10 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests scripts bench
 
+# Every section of issue #13's targets, about 70 minutes on 2 cores; `make bench ONLY=parallel,report` runs some.
 bench: $(VENV)/.installed-dev
 	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist "the full Fashion-MNIST"
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(if $(ONLY),--only $(ONLY))
 
 serve: $(VENV)/.installed-dev
 	$(VENV)/bin/latentlab serve

@@ -90,7 +90,33 @@ def load_average() -> list[float]:
         return []
 
 
+def ram_gib() -> float | None:
+    """Physical memory (MemTotal) in GiB, None where /proc/meminfo is missing."""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(kib / 2**20, 1)
+
+
+def gpu() -> str | None:
+    """The first CUDA device's name and memory, None without one (the CPU bench never uses it)."""
+    if not torch.cuda.is_available():
+        return None
+    p = torch.cuda.get_device_properties(0)
+    return f"{p.name} ({p.total_memory / 2**30:.0f} GiB) x{torch.cuda.device_count()}"
+
+
 def machine() -> dict[str, object]:
-    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "numpy": np.__version__,
+    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "ram_gib": ram_gib(), "gpu": gpu(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "numpy": np.__version__,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "mkldnn": torch.backends.mkldnn.is_available()}
+
+
+def machine_line(m: dict[str, object], load_start: object, load_end: object) -> str:
+    """The machine in one line: CPU, cores, RAM, GPU, torch, and the load average at the start and end."""
+    return (f"Machine: {m['cpu']}, {m['logical_cpus']} cores, {m.get('ram_gib', '?')} GiB RAM, "
+            f"GPU {m.get('gpu') or 'none'}; torch {m['torch']} ({m['torch_threads']} threads, "
+            f"{m['cpu_capability']}); load average (1, 5, 15 min) {load_start} at start -> {load_end} at end")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.common import machine_line
+
+# Issue #13 retired the steady-throughput targets (x3 simple, x2 deep and conv, x1.3 vae) where the profile shows
+# them out of reach (ceilings in bench/README.md): the ratios stay reported, with these beside them.
 RATIO_TARGETS = {"simple": 3.0, "deep": 2.0, "conv": 2.0, "vae": 1.3}
+TTQ_TARGETS = {"simple": 3.0, "deep": 3.0, "vae": 2.0, "conv": 1.5}  # time to the canonical 10-epoch loss
 PEAK_TARGETS = {"vae": 0.45, "deep": 0.30}
-RSS_LIMIT_MIB = 1.2e9 / 2**20  # 1.2 GB
+RSS_LIMIT_MIB = 1.2e9 / 2**20  # 1.2 GB, every process (parent or worker)
 SCORING_TARGET = 50_000  # images/s, simple model
-REPORT_LIMIT_S = 30 * 60  # full profile
+REPORT_LIMIT_S = 20 * 60  # full profile, measured end to end (goal 15 minutes)
+QUICK_LIMIT_S = 2 * 60  # quick profile (`make demo`)
+JOBS_TARGET = 1.3  # --jobs 2 against --jobs 1
 
 
 def throughput_line(name: str, r: dict[str, Any]) -> str:
@@ -27,12 +34,18 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target with its measured value and whether it is met (only for the sections that ran)."""
     out: dict[str, dict[str, Any]] = {}
 
-    def add(key: str, value: float, target: float, higher_is_better: bool = True) -> None:
+    def add(key: str, value: float | None, target: float | None, higher_is_better: bool = True) -> None:
+        if target is None or value is None:  # reported beside the targets, not one of them
+            out[key] = {"value": value, "target": None, "goal": "reported", "met": None}
+            return
         met = value >= target if higher_is_better else value <= target
         out[key] = {"value": value, "target": target, "goal": ">=" if higher_is_better else "<=", "met": bool(met)}
 
     for name, r in results.get("throughput", {}).items():
-        add(f"{name} speed-up vs canonical", r["ratio"], RATIO_TARGETS[name])
+        ttq = r["time_to_quality"]
+        add(f"{name} time to canonical 10-epoch loss, speed-up{' (est.)' if ttq['estimated'] else ''}",
+            ttq["speedup"] if ttq["engine_epochs"] is not None else 0.0, TTQ_TARGETS[name])
+        add(f"{name} steady speed-up vs canonical (was x{RATIO_TARGETS[name]:g}, retired)", r["ratio"], None)
         add(f"{name} val loss / canonical", r["val_loss_engine"] / r["val_loss_canonical"], 1.01, False)
     for name, target in PEAK_TARGETS.items():
         if name in results.get("flops", {}):
@@ -51,10 +64,34 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             add("colour conv step speed-up vs plain loop (1 thread, alternating)", colour["steps"]["ratio"], 1.0)
         add("colour 50k-image training peak RSS MiB", colour["memory"]["peak_rss_mib"], colour["memory"]["limit_mib"],
             False)
-    report = results.get("report_time", {})
-    if report:
-        add("full report s (estimated)", report["estimate"]["full"]["total_s"], REPORT_LIMIT_S, False)
+    _report_targets(results, add)
     return out
+
+
+def _report_targets(results: dict[str, Any], add: Any) -> None:
+    """Issue #13's: the full report measured end to end, the quick one, --jobs 2 against 1, memory per process."""
+    full = results.get("report_full")
+    if full:
+        add("full report min, end to end (goal 15)", full["wall_s"] / 60 if full["status"] == "ok" else None,
+            REPORT_LIMIT_S / 60, False)
+        add("full report: largest process peak RSS MiB", full["max_process_peak_rss_mib"], RSS_LIMIT_MIB, False)
+    report = results.get("report_time", {})
+    if report and not full:
+        add("full report min (estimated)", report["estimate"]["full"]["total_s"] / 60, None)
+    quick = report.get("quick", {}) if report else {}
+    if "wall_s" in quick:
+        add("quick report s (make demo)", quick["wall_s"], QUICK_LIMIT_S, False)
+    for key, r in results.get("parallel", {}).items():
+        add(f"{key}: --jobs 2 vs --jobs 1 ({_jobs_times(r)})", r["ratio"], JOBS_TARGET)
+        add(f"{key}: largest process peak RSS MiB", max(v["max_process_peak_rss_mib"] for v in r["variants"].values()),
+            RSS_LIMIT_MIB, False)
+        if "threads_ratio" in r:
+            add(f"{key}: --jobs 1 --threads 1 / --jobs 1 (torch's threads) wall time", r["threads_ratio"], None)
+
+
+def _jobs_times(r: dict[str, Any]) -> str:
+    v = r["variants"]
+    return f"{v['jobs 1']['median_wall_s']:.0f} s vs {v['jobs 2']['median_wall_s']:.0f} s"
 
 
 def _n(x: float | None, digits: int = 0) -> str:
@@ -71,11 +108,10 @@ def _ttq(r: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    m, d = results["machine"], results["data"]
-    lines = [f"Machine: {m['cpu']}, {m['logical_cpus']} cores, torch {m['torch']} ({m['torch_threads']} threads, "
-             f"{m['cpu_capability']}); data: {d['name']} from {d['source']} ({d['n_train']:,} train / "
-             f"{d['n_test']:,} test){' (sample)' if d['is_sample'] else ''}; load average "
-             f"{results['load_average_start']} -> {results['load_average_end']}", ""]
+    d = results["data"]
+    lines = [machine_line(results["machine"], results["load_average_start"], results["load_average_end"]),
+             f"Data: {d['name']} from {d['source']} ({d['n_train']:,} train / {d['n_test']:,} test)"
+             f"{' (sample)' if d['is_sample'] else ''}", ""]
     tp, fl, mem = results.get("throughput", {}), results.get("flops", {}), results.get("memory", {})
     if tp:
         lines += ["| model | batch | epochs (+ speed reps) | engine img/s | canonical img/s | "
@@ -135,9 +171,12 @@ def markdown(results: dict[str, Any]) -> str:
     rt = results.get("report_time")
     if rt:
         est, quick = rt["estimate"], rt["quick"]
-        measured = (f"{quick['wall_s']:.0f} s ({quick['training_s']:.0f} s of it training, on "
-                    + ", ".join(sorted({str(r['dataset']) for r in quick["runs"].values()})) + ")"
-                    if "wall_s" in quick else quick["status"])
+        measured = quick["status"]
+        if "training_s" in quick:
+            measured = (f"{quick['wall_s']:.0f} s ({quick['training_s']:.0f} s of it training, on "
+                        + ", ".join(sorted({str(r['dataset']) for r in quick["runs"].values()})) + ")")
+        elif "wall_s" in quick:
+            measured = f"{quick['wall_s']:.0f} s ({quick['status']})"
         lines.append(f"`latentlab report --profile quick` measured: {measured}. Estimated on full-size data "
                      f"(60,000 images per experiment): quick {est['quick']['total_s'] / 60:.1f} min, full "
                      f"{est['full']['total_s'] / 60:.1f} min.")
@@ -145,10 +184,26 @@ def markdown(results: dict[str, Any]) -> str:
         from bench.colour import line
 
         lines.append(line(results["colour"]) + ".")
+    from bench.parallel import full_line
+    from bench.parallel import line as parallel_line
+
+    for key, r in results.get("parallel", {}).items():
+        lines.append(parallel_line(key, r) + ".")
+    if results.get("report_full"):
+        lines.append(full_line(results["report_full"]) + ".")
     tg = results.get("targets", {})
     if tg:
-        lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
-        for key, t in tg.items():
-            lines.append(f"| {key} | {t['value']:,.3g} | {t['goal']} {t['target']:,.3g} | "
-                         f"{'yes' if t['met'] else 'NO'} |")
+        lines += ["", target_table(tg, results)]
+    return "\n".join(lines)
+
+
+def target_table(tg: dict[str, dict[str, Any]], results: dict[str, Any]) -> str:
+    """The targets as a markdown table, under the machine they were measured on."""
+    lines = [machine_line(results["machine"], results["load_average_start"], results["load_average_end"]), "",
+             "| target | value | goal | met |", "|---|---|---|---|"]
+    for key, t in tg.items():
+        goal = "reported" if t["target"] is None else f"{t['goal']} {t['target']:,.4g}"
+        met = "-" if t["met"] is None else ("yes" if t["met"] else "NO")
+        lines.append(f"| {key} | {_n(t['value'], 2) if t['value'] is not None else 'not measured'} | {goal} | "
+                     f"{met} |")
     return "\n".join(lines)

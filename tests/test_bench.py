@@ -133,7 +133,8 @@ def test_tables_and_results_round_trip_through_json(tiny, tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results, default=run._jsonable))
     back = json.loads(path.read_text())
-    assert "simple speed-up vs canonical" in back["targets"]
+    assert "simple time to canonical 10-epoch loss, speed-up (est.)" in back["targets"]
+    assert back["targets"]["simple steady speed-up vs canonical (was x3, retired)"]["goal"] == "reported"
     text = table.markdown(back)
     assert "| simple | 256 |" in text and "Machine:" in text
     assert set(back["section_s"]) == {"peak", "throughput", "report"}
@@ -176,3 +177,72 @@ def test_colour_section_runs_on_tiny_sizes(monkeypatch):
     mem = colour.peak_memory(n=300)
     assert mem["peak_rss_mib"] > 0 and mem["n_train"] == 300
     assert "colour conv AE (128 images" in colour.line({"throughput": r, "steps": steps, "memory": mem})
+
+
+_POOL = """
+import concurrent.futures as cf, multiprocessing as mp, time
+def grow(mib):
+    block = bytearray(mib * 2**20)  # touched: zero-filled pages are resident
+    time.sleep(0.8)
+    return len(block)
+if __name__ == "__main__":
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("forkserver")) as pool:
+        print(list(pool.map(grow, [150, 150])))
+"""
+
+
+def test_procmem_sees_the_parent_the_forkserver_and_each_worker(tmp_path):
+    from bench import procmem
+
+    (tmp_path / "pool.py").write_text(_POOL)
+    r = procmem.run([sys.executable, "pool.py"], cwd=tmp_path, timeout_s=60)
+    assert r["status"] == "ok", r["output_tail"]
+    roles = [p["role"] for p in r["processes"]]
+    assert roles.count("parent") == 1 and roles.count("forkserver") == 1 and roles.count("worker") == 2
+    assert r["max_worker_peak_rss_mib"] >= 150 > r["parent_peak_rss_mib"]
+    assert r["max_process_peak_rss_mib"] == r["max_worker_peak_rss_mib"]
+    slow = procmem.run([sys.executable, "-c", "import time; time.sleep(30)"], cwd=tmp_path, timeout_s=0.5)
+    assert slow["status"] == "timed out" and slow["wall_s"] < 10
+
+
+@pytest.mark.slow  # nine CLI runs of a tiny report and benchmark: 30-90 s on 2 cores
+def test_parallel_and_full_report_sections_run_in_smoke_mode(tmp_path):
+    results = run.run(run.SMOKE, {"parallel", "report-full", "report"}, log=lambda _: None)
+    par = results["parallel"]
+    for key in ("quick report", "one-class"):
+        for label, v in par[key]["variants"].items():
+            assert v["status"] == "ok", (key, label, v["output_tail"])
+            assert v["parent_peak_rss_mib"] > 0
+        assert par[key]["ratio"] > 0
+    assert par["one-class"]["variants"]["jobs 2"]["max_worker_peak_rss_mib"] > 0  # two classes: a pool of two
+    assert par["one-class"]["threads_ratio"] > 0
+    full = results["report_full"]
+    assert full["status"] == "ok" and full["wall_s"] > 0 and full["processes"][0]["role"] == "parent"
+    tg = results["targets"]
+    assert tg["full report min, end to end (goal 15)"]["target"] == 20
+    assert "quick report s (make demo)" in tg
+    assert any(k.startswith("one-class: --jobs 2 vs --jobs 1 (") for k in tg)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results, default=run._jsonable))
+    text = table.markdown(json.loads(path.read_text()))
+    assert "GiB RAM" in text and "load average" in text and "| target | value | goal | met |" in text
+    assert "one-class: jobs 1 " in text and "end to end:" in text
+
+
+def test_gpu_script_parses_prints_its_commands_and_fails_fast_without_a_gpu():
+    import subprocess
+
+    script = ROOT / "bench" / "gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "PYTHONPATH": str(ROOT / "src")}
+    dry = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, env=env, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    from latentlab.presets import PRESETS
+
+    for preset in PRESETS:
+        assert f"latentlab train {preset} " in dry.stdout
+    assert dry.stdout.count("--device cuda") == len(PRESETS)
+    assert "report --profile full --set train.device=cuda" in dry.stdout and "benchmark one-class" in dry.stdout
+    if not torch.cuda.is_available():
+        real = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+        assert real.returncode == 3 and "no CUDA device" in real.stderr
