@@ -36,7 +36,15 @@ HULL_VALUES = 8_000_000  # float32 values of the neighbours gathered per hull bl
 
 def soft(x: np.ndarray) -> Tensor:
     """uint8 images (N, H, W) or (N, H, W, C) -> float32 (N, D) of view A: blur(sqrt(x / 255))."""
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).float().div_(255.0).sqrt_()
+    # In blocks: the convolutions' scratch for 10,000 images at once peaked at +480 MB (measured, 28x28).
+    x = np.ascontiguousarray(x, dtype=np.uint8)
+    if len(x) > CHUNK:
+        return torch.cat([_soft(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+    return _soft(x)
+
+
+def _soft(x: np.ndarray) -> Tensor:
+    t = torch.from_numpy(x).float().div_(255.0).sqrt_()
     t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
     r = int(np.ceil(3 * SIGMA))
     g = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * SIGMA**2))
