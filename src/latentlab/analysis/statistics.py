@@ -86,4 +86,5 @@ def model_fingerprint(model: nn.Module) -> str:
 
 
 def data_fingerprint(x: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+    # The buffer itself, not .tobytes(): the same digest without a copy (47 MB for Fashion-MNIST's training set).
+    return hashlib.sha256(memoryview(np.ascontiguousarray(x)).cast("B")).hexdigest()
