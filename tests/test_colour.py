@@ -292,3 +292,21 @@ def test_detector_tells_one_photograph_from_the_other(tiles, tmp_path):
     det = NoveltyDetector(load_run(tmp_path)).fit(china)
     scores = det.score_samples(tiles.x_test)
     assert separation(scores[tiles.y_test == 0], scores[tiles.y_test == 1])["auroc"] >= 0.99
+
+
+def test_a_short_colour_run_rejects_noise(tiles, tmp_path):
+    # Fault: after the quick profile's 2 epochs the default detector of a photo-tiles run accepted every uniform-noise
+    # image (AUROC 0.690): the blur of view A makes noise smooth and the barely trained model's veto never fired.
+    # The colour view's roughness sees the grain (measured 0.992).
+    from latentlab.analysis.novelty import NoveltyDetector
+    from latentlab.analysis.ood import separation, uniform_noise
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+    from latentlab.training import train
+
+    cfg = override(preset_config("cifar10-conv"), {"train.epochs": 1, "train.device": "cpu", "name": "short"})
+    train(cfg, tiles.x_train, None, tmp_path, quiet=True, meta={"dataset": "photo-tiles", "data_source": "built"})
+    det = NoveltyDetector(load_run(tmp_path)).fit(tiles.x_train)
+    noise = uniform_noise(len(tiles.x_test), np.random.default_rng(0), (32, 32, 3))
+    assert separation(det.score_samples(tiles.x_test), det.score_samples(noise))["auroc"] > 0.98
+    assert (det.predict(noise) == -1).mean() > 0.9
