@@ -17,6 +17,7 @@ SIDE = 28
 MIN_SIDE = 8
 MAX_SIDE = 4096
 CORE = 0.15  # share of the brightest value that counts as part of the object
+DARK = 25  # grey level (of 255) under which a training image's border counts as a black background
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,15 @@ class Layout:
     box (`frame`, ~20 px for MNIST, 28 for Fashion-MNIST) and the point (row, column) its centre of mass
     (``by="mass"``, MNIST) or box centre (``by="box"``, Fashion-MNIST) sits on; `ink` how bright its objects are:
     the median over images of the 90th percentile of their lit pixels, in (0, 1] (0.99 for MNIST's saturated
-    strokes; 1.0 when unknown). Raises `ConfigError` if impossible."""
+    strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
+    images dark), which the automatic steps for uploads assume. Raises `ConfigError` if impossible."""
 
     frame: int = 20
     by: str = "mass"
     centre: tuple[float, float] = (14.0, 14.0)
     side: int = SIDE
     ink: float = 1.0
+    on_black: bool = True
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
@@ -53,6 +56,10 @@ class Layout:
         if x.ndim != 3 or x.shape[1] != x.shape[2]:
             raise ConfigError(f"Layout.of needs images shaped (N, side, side); got {x.shape}")
         side = x.shape[1]
+        sample = x[:n]
+        borders = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)
+        if len(sample) and np.median(np.median(borders, axis=1)) > DARK:
+            return cls(side, "box", ((side - 1) / 2, (side - 1) / 2), side, 1.0, on_black=False)
         stats = [s for s in (measure(img / 255.0) for img in x[:n]) if s is not None]
         if not stats:
             return cls.for_side(side)

@@ -219,10 +219,11 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     if g.ndim != 2 or g.size == 0:
         raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}", 400)
     h, w = g.shape
-    if not auto:
+    if not auto or not layout.on_black:
         if g.shape == (s, s):
             return _u8(g), ()
-        return _resize(g, (s, s)), (f"resized {w}x{h} -> {s}x{s} (auto off)",)
+        why = "auto off" if not auto else "the run's images are not objects on black: no digit steps"
+        return _resize(g, (s, s)), (f"resized {w}x{h} -> {s}x{s} ({why})",)
     steps: list[str] = []
     if g.shape == (s, s):  # already the data's format (a test image, an exported sample): at most inverted
         border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
