@@ -320,3 +320,13 @@ def test_fit_and_train_take_float_images_in_0_1_like_the_rest_of_the_library(bar
     assert train(cfg, x / 255.0, None, None, quiet=True).status == "finished"
     with pytest.raises(TrainingError, match=r"x_train holds floats in \[0, 255\]; images are uint8 0\.\.255 or floats"):
         fit(build_model(cfg.model), x.astype(np.float32), x_val, cfg, quiet=True)
+    # Integers 0..255 of a wider type are taken as .npz files are; NaN is said as NaN, not as a range of NaN.
+    torch.manual_seed(0)
+    as_int64 = fit(build_model(cfg.model), x.astype(np.int64), x_val, cfg, quiet=True).history[0]
+    assert as_int64["train"]["loss"] == as_uint8["train"]["loss"]
+    with pytest.raises(TrainingError, match="x_train holds integers in \\[0, 1020\\]"):
+        fit(build_model(cfg.model), x.astype(np.int64) * 4, x_val, cfg, quiet=True)
+    nan = (x / 255.0).copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(TrainingError, match="x_train holds 1 NaN or infinite values"):
+        fit(build_model(cfg.model), nan, x_val, cfg, quiet=True)

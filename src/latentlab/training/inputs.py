@@ -57,11 +57,21 @@ def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
     c, h, w = shape
     stored = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
     if np.issubdtype(x.dtype, np.floating) and x.size:
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise TrainingError(f"{name} holds {bad:,} NaN or infinite values; images are uint8 0..255 or floats in "
+                                f"[0, 1]: replace them (e.g. np.nan_to_num({name}))")
         lo, hi = float(x.min()), float(x.max())
-        if not (lo >= 0.0 and hi <= 1.0):  # a NaN compares false: refused too
+        if not (lo >= 0.0 and hi <= 1.0):
             raise TrainingError(f"{name} holds floats in [{lo:g}, {hi:g}]; images are uint8 0..255 or floats in "
                                 f"[0, 1]: scale {name} to one of those")
         x = np.round(x * 255.0).astype(np.uint8)
+    elif np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 and x.size:
+        lo, hi = int(x.min()), int(x.max())
+        if not (lo >= 0 and hi <= 255):
+            raise TrainingError(f"{name} holds integers in [{lo}, {hi}]; images are uint8 0..255 or floats in "
+                                f"[0, 1]: scale {name} into 0..255")
+        x = x.astype(np.uint8)  # integers 0..255 of a wider type, as .npz files are taken
     if stored_shape(x) != shape or x.dtype != np.uint8 or len(x) == 0:
         raise TrainingError(f"{name} must be uint8 images {stored} (or floats in [0, 1]) with N > 0 for this model "
                             f"(image_shape {shape}), got {x.dtype} {x.shape}; build the model for the data's shape "
