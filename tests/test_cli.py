@@ -190,6 +190,37 @@ def test_generate_without_the_dataset_on_disk_says_what_it_could_not_check(beta_
     assert err[1].startswith("latentlab generate: warning: beta=0 trains a plain autoencoder")
 
 
+@pytest.mark.parametrize("n", ["0", "-5", "100000", "many"])
+def test_generate_refuses_a_count_out_of_range_in_one_line(beta_runs, tmp_path, capsys, n):
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", str(beta_runs[1.0].path), "-n", n, "-o", str(tmp_path / "g.png")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("latentlab generate: error: argument -n:") and "1 to 1,024" in err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_prior_samples_refuses_a_count_out_of_range(beta_runs):
+    from latentlab.errors import ConfigError
+    from latentlab.figures.from_runs import prior_samples
+
+    for n in (0, -5, 100_000):
+        with pytest.raises(ConfigError, match="n=.* 1 to 1,024"):
+            prior_samples(beta_runs[1.0], n)
+
+
+def test_generate_writes_the_format_its_suffix_names(beta_runs, tmp_path, capsys):
+    run_dir = _copy_run(beta_runs[1.0], tmp_path, str(tmp_path / "gone.npz"))
+    for name, magic in [("g.png", b"\x89PNG"), ("g.jpg", b"\xff\xd8\xff"), ("g.pdf", b"%PDF")]:
+        assert main(["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    capsys.readouterr()
+    assert main(["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / "g.xyz")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("latentlab generate: error: ") and ".png" in err and "g.xyz" in err
+    assert not (tmp_path / "g.xyz").exists()
+
+
 # ---- the flags an error names are the command's own ---------------------------------------------------------------
 
 

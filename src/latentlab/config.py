@@ -18,6 +18,9 @@ from typing import Any
 from latentlab.errors import ConfigError
 
 PROFILES = ("quick", "full")
+# The most images one draw from a VAE's prior makes (`generate -n`): the samples grid of 1,024 (128 rows of 8) is
+# already ~21,000 px tall at 200 dpi; Agg cannot draw past 65,536 px, and 100,000 took 22 GB before failing.
+MAX_SAMPLES = 1024
 MIN_SIDE, MAX_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
 # Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
 LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}

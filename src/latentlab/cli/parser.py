@@ -10,7 +10,7 @@ from typing import Any
 from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
-from latentlab.config import PROFILES
+from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
 
 
@@ -25,6 +25,16 @@ def _parse_set(text: str) -> tuple[str, Any]:
             # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
             return key, [_parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
         return key, value
+
+
+def _sample_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"wants a whole number of images from 1 to {MAX_SAMPLES:,}, got {text!r}")
+    return n
 
 
 def _parse_item(text: str) -> Any:
@@ -168,9 +178,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="images decoded from random draws of a VAE's prior")
     p.add_argument("run", help="run directory (of a VAE)")
-    p.add_argument("-n", type=int, default=16, help="number of images (default 16)")
+    p.add_argument("-n", type=_sample_count, default=16, help=f"number of images, 1 to {MAX_SAMPLES:,} (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-    p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
+    p.add_argument("-o", "--output", help="image path: .png, .jpg, .pdf or .svg (default: RUN/samples.png)")
     _add_data_flags(p, "to check the posterior for collapse")
     p.set_defaults(func=r.cmd_generate)
 
