@@ -221,6 +221,41 @@ def test_generate_writes_the_format_its_suffix_names(beta_runs, tmp_path, capsys
     assert not (tmp_path / "g.xyz").exists()
 
 
+@pytest.mark.parametrize("device", ["mps", "cuda", "cuda:7"])
+def test_train_on_a_device_this_machine_lacks_says_which_it_has(tmp_path, capsys, device):
+    import torch
+
+    if (device == "mps" and torch.backends.mps.is_available()) or (device != "mps" and torch.cuda.device_count() > 7):
+        pytest.skip(f"this machine has {device}")
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = ["train", "mnist-simple", "--dataset", "mnist-sample", "--epochs", "1", "--quiet", "--device", device,
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("latentlab train: error: ")
+    assert f"device={device!r} is not available" in err[0] and "available: auto, cpu" in err[0]
+    assert "device is --device" in err[0] and "--no-auto" not in err[0]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range(capsys, port):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", port])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("latentlab serve: error: argument --port:") and "1 to 65535" in err
+
+
+def test_serve_in_python_refuses_a_port_out_of_range(tmp_path):
+    pytest.importorskip("fastapi")
+    from latentlab.errors import ConfigError
+    from latentlab.web.app import serve
+
+    with pytest.raises(ConfigError, match="port=99999 is out of range"):
+        serve([tmp_path], port=99999)
+
+
 # ---- the flags an error names are the command's own ---------------------------------------------------------------
 
 
@@ -243,6 +278,8 @@ def test_error_hints_name_only_flags_the_command_has():
     assert in_flags("name a preset (see `latentlab presets`)", train) == "name a preset (see `latentlab presets`)"
     assert in_flags("pass auto=False", train) == "pass auto=False (on the command line: auto=False is --no-auto)"
     assert in_flags("pass auto=False", evaluate) == "pass auto=False"
+    assert in_flags("use device='cpu' or 'auto'", train) == "use device='cpu' or 'auto' (on the command line: " \
+        "device is --device)"  # 'auto' here is a value, not the argument auto
     assert in_flags("train.lr=5 is invalid", train).endswith("(on the command line: train.lr is --lr)")
     assert in_flags("train.schedule='x' is invalid", train).endswith("train.schedule is --set train.schedule=VALUE)")
     assert in_flags("train.schedule='x' is invalid", evaluate) == "train.schedule='x' is invalid"  # no --set there

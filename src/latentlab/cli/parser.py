@@ -37,6 +37,16 @@ def _sample_count(text: str) -> int:
     return n
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"wants a port number from 1 to 65535 (e.g. 8000), got {text!r}")
+    return port
+
+
 def _parse_item(text: str) -> Any:
     try:
         return json.loads(text)
@@ -254,6 +264,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",
                    help="run directories (default: every run under runs/, else under report/runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
     p.set_defaults(func=c.cmd_serve)
     return parser
