@@ -79,6 +79,19 @@ def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(("key", "expected"), [
+    ("foo.bar", "known at the top level: dataset, model.*, name, preset, profile, train.*"),
+    ("trian.lr", "(did you mean train.lr?)"),
+    ("train.epoch", "(did you mean train.epochs?); known in train: batch_size,"),
+    ("train.noise.kindd", "(did you mean train.noise.kind?); known in train.noise: factor, kind"),
+])
+def test_an_unknown_set_field_lists_the_close_and_the_known_ones(key, expected, capsys):
+    assert main(["train", "mnist-simple", "--set", f"{key}=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"unknown config field {key!r}" in err[0] and expected in err[0]
+    assert f"{key} is --set" not in err[0]  # no advice to set the field that does not exist
+
+
 def test_bad_noise_option_is_a_clear_error_naming_the_flag(capsys):
     assert main(["train", "mnist-simple", "--noise", "pink"]) == 2
     err = capsys.readouterr().err

@@ -68,8 +68,10 @@ def in_flags(message: str, flags: Mapping[str, str] | None = None) -> str:
 
         flags = all_flags(build_parser())
     notes = []
-    # `latentlab presets` and the like in backticks are commands to type, not names.
-    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`", "", message))):
+    # `latentlab presets` and the like in backticks are commands to type, not names; 'auto' or 'train.epoch' in
+    # quotes are values the user gave (an unknown field has no flag to point to).
+    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`|(?<!\w)'[^'\s]*'(?!\w)", "",
+                                                                      message))):
         flag = flags.get(DESTS.get(name, name))
         if flag is None and "." in name and "set" in flags:
             note = f"{name} is --set {name}=VALUE"
