@@ -16,6 +16,16 @@ def test_presets_table_lists_every_preset(capsys):
         assert name in out
 
 
+def test_version_prints_the_package_version(capsys):
+    from latentlab._version import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"latentlab {__version__}"
+    out = subprocess.run([sys.executable, "-m", "latentlab", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"latentlab {__version__}"
+
+
 def test_datasets_table_shows_the_bundled_samples(capsys):
     assert main(["datasets", "--no-verify"]) == 0
     out = capsys.readouterr().out

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from latentlab._version import __version__
 from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
@@ -94,6 +95,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
     parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on images: MNIST-style "
                                      "digits, CIFAR-10, or your own, at their own size and colour.")
+    parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a preset (single process, or under torchrun for DDP)")
