@@ -16,6 +16,16 @@ def test_presets_table_lists_every_preset(capsys):
         assert name in out
 
 
+def test_version_prints_the_package_version(capsys):
+    from latentlab._version import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"latentlab {__version__}"
+    out = subprocess.run([sys.executable, "-m", "latentlab", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"latentlab {__version__}"
+
+
 def test_datasets_table_shows_the_bundled_samples(capsys):
     assert main(["datasets", "--no-verify"]) == 0
     out = capsys.readouterr().out
@@ -77,6 +87,19 @@ def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("foo.bar", "known at the top level: dataset, model.*, name, preset, profile, train.*"),
+    ("trian.lr", "(did you mean train.lr?)"),
+    ("train.epoch", "(did you mean train.epochs?); known in train: batch_size,"),
+    ("train.noise.kindd", "(did you mean train.noise.kind?); known in train.noise: factor, kind"),
+])
+def test_an_unknown_set_field_lists_the_close_and_the_known_ones(key, expected, capsys):
+    assert main(["train", "mnist-simple", "--set", f"{key}=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"unknown config field {key!r}" in err[0] and expected in err[0]
+    assert f"{key} is --set" not in err[0]  # no advice to set the field that does not exist
 
 
 def test_bad_noise_option_is_a_clear_error_naming_the_flag(capsys):
@@ -190,6 +213,72 @@ def test_generate_without_the_dataset_on_disk_says_what_it_could_not_check(beta_
     assert err[1].startswith("latentlab generate: warning: beta=0 trains a plain autoencoder")
 
 
+@pytest.mark.parametrize("n", ["0", "-5", "100000", "many"])
+def test_generate_refuses_a_count_out_of_range_in_one_line(beta_runs, tmp_path, capsys, n):
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", str(beta_runs[1.0].path), "-n", n, "-o", str(tmp_path / "g.png")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("latentlab generate: error: argument -n:") and "1 to 1,024" in err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_prior_samples_refuses_a_count_out_of_range(beta_runs):
+    from latentlab.errors import ConfigError
+    from latentlab.figures.from_runs import prior_samples
+
+    for n in (0, -5, 100_000):
+        with pytest.raises(ConfigError, match="n=.* 1 to 1,024"):
+            prior_samples(beta_runs[1.0], n)
+
+
+def test_generate_writes_the_format_its_suffix_names(beta_runs, tmp_path, capsys):
+    run_dir = _copy_run(beta_runs[1.0], tmp_path, str(tmp_path / "gone.npz"))
+    for name, magic in [("g.png", b"\x89PNG"), ("g.jpg", b"\xff\xd8\xff"), ("g.pdf", b"%PDF")]:
+        assert main(["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    capsys.readouterr()
+    assert main(["generate", str(run_dir), "-n", "2", "-o", str(tmp_path / "g.xyz")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("latentlab generate: error: ") and ".png" in err and "g.xyz" in err
+    assert not (tmp_path / "g.xyz").exists()
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda", "cuda:7"])
+def test_train_on_a_device_this_machine_lacks_says_which_it_has(tmp_path, capsys, device):
+    import torch
+
+    if (device == "mps" and torch.backends.mps.is_available()) or (device != "mps" and torch.cuda.device_count() > 7):
+        pytest.skip(f"this machine has {device}")
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = ["train", "mnist-simple", "--dataset", "mnist-sample", "--epochs", "1", "--quiet", "--device", device,
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("latentlab train: error: ")
+    assert f"device={device!r} is not available" in err[0] and "available: auto, cpu" in err[0]
+    assert "device is --device" in err[0] and "--no-auto" not in err[0]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range(capsys, port):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", port])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("latentlab serve: error: argument --port:") and "1 to 65535" in err
+
+
+def test_serve_in_python_refuses_a_port_out_of_range(tmp_path):
+    pytest.importorskip("fastapi")
+    from latentlab.errors import ConfigError
+    from latentlab.web.app import serve
+
+    with pytest.raises(ConfigError, match="port=99999 is out of range"):
+        serve([tmp_path], port=99999)
+
+
 # ---- the flags an error names are the command's own ---------------------------------------------------------------
 
 
@@ -212,6 +301,8 @@ def test_error_hints_name_only_flags_the_command_has():
     assert in_flags("name a preset (see `latentlab presets`)", train) == "name a preset (see `latentlab presets`)"
     assert in_flags("pass auto=False", train) == "pass auto=False (on the command line: auto=False is --no-auto)"
     assert in_flags("pass auto=False", evaluate) == "pass auto=False"
+    assert in_flags("use device='cpu' or 'auto'", train) == "use device='cpu' or 'auto' (on the command line: " \
+        "device is --device)"  # 'auto' here is a value, not the argument auto
     assert in_flags("train.lr=5 is invalid", train).endswith("(on the command line: train.lr is --lr)")
     assert in_flags("train.schedule='x' is invalid", train).endswith("train.schedule is --set train.schedule=VALUE)")
     assert in_flags("train.schedule='x' is invalid", evaluate) == "train.schedule='x' is invalid"  # no --set there

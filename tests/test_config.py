@@ -63,8 +63,10 @@ def test_override_dotted_fields_and_coerce_strings():
 
 
 def test_override_unknown_field_lists_known_ones():
-    with pytest.raises(ConfigError, match="known here"):
+    with pytest.raises(ConfigError, match=r"did you mean train\.epochs\?\); known in train: batch_size"):
         override(preset_config("mnist-vae"), {"train.epoch": 3})
+    with pytest.raises(ConfigError, match=r"'foo\.bar'; known at the top level: dataset, model\.\*, name"):
+        override(preset_config("mnist-vae"), {"foo.bar": 3})
 
 
 def test_from_dict_rejects_unknown_and_mistyped_fields():

@@ -134,6 +134,33 @@ def test_the_card_carries_metrics_json_and_a_user_datasets_licence_note(exported
     assert run.model.training, "exporting a Run must leave its model's mode alone"
 
 
+def test_the_card_of_a_colour_run_describes_colour_input_and_a_built_sets_licence(sample, tmp_path):
+    from latentlab.data import BUILT
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.batch_size": 32, "name": "tiles",
+                                                   "model.kind": "dense", "model.hidden": [16], "model.latent_dim": 4})
+    train(cfg, x[:48], x[48:], tmp_path / "tiles", quiet=True, meta={"dataset": "photo-tiles"})
+    card = json.loads(to_onnx(tmp_path / "tiles", tmp_path / "onnx")["card"].read_text())
+    assert card["image_shape"] == [3, 32, 32]
+    assert "RGB colour 32x32" in card["preprocessing"] and "strokes" not in card["preprocessing"]
+    assert "28x28" not in card["preprocessing"]
+    assert card["data"]["licence"] == BUILT["photo-tiles"].licence and "CC BY 2.0" in card["data"]["licence"]
+
+
+def test_the_card_names_the_licence_of_every_built_in_data_set():
+    from latentlab.data import ARCHIVES, BUILT
+    from latentlab.export.card import OWN_DATA, data_licence, preprocessing
+
+    assert "CC BY-SA 3.0 (MNIST)" in data_licence("tinted-digits")
+    for name in [*BUILT, *ARCHIVES, *SAMPLES]:
+        assert data_licence(name) != OWN_DATA, name
+    assert data_licence("my_digits") == OWN_DATA
+    assert preprocessing((1, 32, 32)) == "uint8/255, light strokes on black, 32x32 as the training data"
+    assert "grey 40x20" in preprocessing((1, 20, 40)) and "no digit-style steps" in preprocessing((1, 20, 40))
+
+
 def test_latentlab_export_writes_the_graphs_and_the_card(exported, tmp_path, capsys):
     run_dir, _ = exported["conv"]
     assert "onnx" in FORMATS

@@ -41,3 +41,10 @@ def test_the_readme_has_python_snippets():
 @pytest.mark.parametrize("code", SNIPPETS, ids=lambda c: c.splitlines()[0][:40])
 def test_every_readme_snippet_stands_alone(code):
     assert not undefined_names(code), f"README snippet uses names it does not define or import:\n{code}"
+
+
+def test_the_introduction_does_not_limit_the_detector_to_grey_28x28():
+    # The detector works at any size and in colour ("Colour and any size"); the introduction must not say otherwise.
+    intro = README.read_text().split("\n## ", 1)[0]
+    assert "is this image part of the data set?" in intro
+    assert "so far" not in intro and "28x28 grey" not in intro

@@ -328,6 +328,20 @@ def test_detect_accepts_test_images_and_rejects_noise(client, web_runs):
     assert v["member"] is False and v["verdict"] == "not part of the data set"
 
 
+def test_detect_takes_the_score_as_the_cli_does_and_refuses_unknown_ones(client, web_runs):
+    _, data = web_runs
+    image = png_bytes(data.x_test[0])
+    default = upload(client, "tiny-vae", image, what="detect").json()
+    assert default["score_name"] == "combined"
+    r = client.post("/api/runs/tiny-vae/detect?score=recon", files={"file": ("x.png", image, "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["score_name"] == "recon" and r.json()["score"] != default["score"]
+    bogus = client.post("/api/runs/tiny-vae/detect?score=bogus", files={"file": ("x.png", image, "image/png")})
+    assert_error(bogus, 422, "score='bogus'", "combined", "elbo")
+    elbo = client.post("/api/runs/tiny-dae/detect?score=elbo", files={"file": ("x.png", image, "image/png")})
+    assert_error(elbo, 422, "score='elbo'")  # a plain autoencoder has no ELBO
+
+
 def test_uploads_are_checked_by_content_not_name(client, web_runs):
     _, data = web_runs
     assert upload(client, "tiny-vae", png_bytes(data.x_test[0]), name="notes.txt", kind="text/plain").status_code == 200

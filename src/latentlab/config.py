@@ -8,6 +8,7 @@ has one source of truth; here they only have to be non-empty strings.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import typing
 import warnings
@@ -18,6 +19,9 @@ from typing import Any
 from latentlab.errors import ConfigError
 
 PROFILES = ("quick", "full")
+# The most images one draw from a VAE's prior makes (`generate -n`): the samples grid of 1,024 (128 rows of 8) is
+# already ~21,000 px tall at 200 dpi; Agg cannot draw past 65,536 px, and 100,000 took 22 GB before failing.
+MAX_SAMPLES = 1024
 MIN_SIDE, MAX_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
 # Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
 LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
@@ -220,19 +224,31 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
     return value
 
 
+def _unknown_field(key: str, data: dict[str, Any], node: dict[str, Any], where: str) -> str:
+    """Why `key` is not a field: the fields close to it, and those of the section it went wrong in."""
+    def dotted(d: dict[str, Any], prefix: str = "") -> list[str]:
+        return [n for k, v in d.items() for n in (dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else
+                                                  [prefix + k])]
+
+    close = difflib.get_close_matches(key, dotted(data), n=3, cutoff=0.75)
+    here = ", ".join(f"{k}.*" if isinstance(v, dict) else k for k, v in sorted(node.items()))
+    return (f"unknown config field {key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else "")
+            + f"; known {f'in {where}' if where else 'at the top level'}: {here}")
+
+
 def override(cfg: RunConfig, assignments: dict[str, Any]) -> RunConfig:
     """Return `cfg` with dotted fields replaced, e.g. {"train.epochs": 3, "model.latent_dim": 2}."""
     data = cfg.to_dict()
     for key, value in assignments.items():
         node = data
         parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown config field {key!r}")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"unknown config field {key!r}; known here: {', '.join(sorted(node))}")
-        node[parts[-1]] = value
+        for depth, part in enumerate(parts):
+            if depth == len(parts) - 1 and part in node:
+                node[part] = value
+            elif not isinstance(node.get(part), dict):
+                raise ConfigError(_unknown_field(key, data, node, ".".join(parts[:depth])))
+            else:
+                node = node[part]
     return RunConfig.from_dict(data)
 
 

@@ -25,10 +25,11 @@ DESTS = {
 }
 # Library names a flag sets the other way round: `auto=False` is `--no-auto`.
 INVERTED = {"auto"}
-# Names that are also everyday words ("classes", "steps") count only when a message writes them as `name=value`.
-_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets|auto"
+# Names that are also everyday words ("classes", "steps") or values ("auto") count only when a message writes them
+# as `name=value`.
+_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets"
                    r"|tensorboard_dir|executor|image_size|grayscale)(?==|\b)"
-                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid)(?==)")
+                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto)(?==)")
 
 
 def command_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -67,8 +68,10 @@ def in_flags(message: str, flags: Mapping[str, str] | None = None) -> str:
 
         flags = all_flags(build_parser())
     notes = []
-    # `latentlab presets` and the like in backticks are commands to type, not names.
-    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`", "", message))):
+    # `latentlab presets` and the like in backticks are commands to type, not names; 'auto' or 'train.epoch' in
+    # quotes are values the user gave (an unknown field has no flag to point to).
+    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`|(?<!\w)'[^'\s]*'(?!\w)", "",
+                                                                      message))):
         flag = flags.get(DESTS.get(name, name))
         if flag is None and "." in name and "set" in flags:
             note = f"{name} is --set {name}=VALUE"

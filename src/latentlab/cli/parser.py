@@ -7,10 +7,11 @@ import argparse
 import json
 from typing import Any
 
+from latentlab._version import __version__
 from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
-from latentlab.config import PROFILES
+from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
 
 
@@ -25,6 +26,26 @@ def _parse_set(text: str) -> tuple[str, Any]:
             # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
             return key, [_parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
         return key, value
+
+
+def _sample_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"wants a whole number of images from 1 to {MAX_SAMPLES:,}, got {text!r}")
+    return n
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"wants a port number from 1 to 65535 (e.g. 8000), got {text!r}")
+    return port
 
 
 def _parse_item(text: str) -> Any:
@@ -74,6 +95,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; `command` (the first argument) decides whether the heavy registries are imported for choices."""
     parser = argparse.ArgumentParser(prog="latentlab", description="Autoencoders and VAEs on images: MNIST-style "
                                      "digits, CIFAR-10, or your own, at their own size and colour.")
+    parser.add_argument("--version", action="version", version=f"latentlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a preset (single process, or under torchrun for DDP)")
@@ -168,9 +190,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="images decoded from random draws of a VAE's prior")
     p.add_argument("run", help="run directory (of a VAE)")
-    p.add_argument("-n", type=int, default=16, help="number of images (default 16)")
+    p.add_argument("-n", type=_sample_count, default=16, help=f"number of images, 1 to {MAX_SAMPLES:,} (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-    p.add_argument("-o", "--output", help="PNG path (default: RUN/samples.png)")
+    p.add_argument("-o", "--output", help="image path: .png, .jpg, .pdf or .svg (default: RUN/samples.png)")
     _add_data_flags(p, "to check the posterior for collapse")
     p.set_defaults(func=r.cmd_generate)
 
@@ -244,6 +266,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",
                    help="run directories (default: every run under runs/, else under report/runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
     p.set_defaults(func=c.cmd_serve)
     return parser

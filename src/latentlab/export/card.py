@@ -8,18 +8,29 @@ from pathlib import Path
 from typing import Any
 
 from latentlab._version import __version__
-from latentlab.data import DATASETS, SAMPLES
+from latentlab.data import ARCHIVES, BUILT, DATASETS, SAMPLES
 from latentlab.models import has_prior
 from latentlab.runs import CARD, METRICS, Run, is_current, read_json, weights_digest
 
-PREPROCESSING = "uint8/255, light strokes on black, 28x28 as the training data"
 OWN_DATA = "not a latentlab data set: the licence of the data it was trained on applies"
 
 
+def preprocessing(image_shape: tuple[int, ...] | list[int]) -> str:
+    """What an image must be made into for the graphs, for a run of `image_shape` (channels, height, width). Only
+    grey square runs are digit-like (light strokes on black); colour and oblong runs just take their own size."""
+    channels, height, width = image_shape
+    if channels == 1 and height == width:
+        return f"uint8/255, light strokes on black, {width}x{height} as the training data"
+    colour = "RGB colour" if channels == 3 else "grey" if channels == 1 else f"{channels}-channel"
+    return (f"uint8/255, {colour} {width}x{height} as the training data, channels first ({channels}, {height}, "
+            f"{width}); no digit-style steps (inverting, cropping, centring)")
+
+
 def data_licence(name: str) -> str:
-    """The licence of a registered data set or bundled sample, or a note that the user's own data's applies."""
-    spec = DATASETS.get(name) or SAMPLES.get(name)
-    return spec.licence if spec is not None else OWN_DATA
+    """The licence of a registered, downloaded, bundled or built data set, or a note that the user's own data's
+    applies."""
+    spec = DATASETS.get(name) or ARCHIVES.get(name) or SAMPLES.get(name) or BUILT.get(name)
+    return spec.licence if spec is not None and spec.licence else OWN_DATA
 
 
 def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
@@ -40,7 +51,7 @@ def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, 
                   "prior": "N(0, I)" if has_prior(model) else None},
         "image_shape": list(model.image_shape),
         "latent_dim": model.latent_dim,
-        "preprocessing": PREPROCESSING,
+        "preprocessing": preprocessing(model.image_shape),
         "graphs": graphs,
         "data": {"dataset": dataset, "source": meta.get("data_source"), "is_sample": meta.get("is_sample"),
                  "n_train": meta.get("n_train"), "n_test": meta.get("n_test"), "classes": meta.get("classes"),

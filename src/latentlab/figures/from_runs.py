@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from latentlab.analysis import inference as evaluate
 from latentlab.analysis.posterior import diagnose_posterior, title_note
-from latentlab.config import NoiseConfig
+from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
 from latentlab.data.base import empty_split_fix
 from latentlab.errors import ConfigError, DatasetError
@@ -95,6 +95,8 @@ def manifold_figure(run: Run, data: ImageData | None = None, n: int = 15, extent
 
 def prior_samples(run: Run, n: int = 16, seed: int = 0) -> np.ndarray:
     """`n` images decoded from N(0, I) draws (for an autoencoder: from the spread of nothing, so VAEs only)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
     if not has_prior(run.model):
         raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use a VAE run (e.g. mnist-vae)")
     g = torch.Generator().manual_seed(seed)

@@ -12,6 +12,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from latentlab.errors import ConfigError
 from latentlab.files import atomic_write_bytes
 
 TITLE_SIZE = 13
@@ -65,10 +66,18 @@ def show_image(ax: Axes, image: np.ndarray, cmap=IMAGE_CMAP, vmin: float = 0.0, 
         spine.set_color("0.6")
 
 
+# File suffix -> the format matplotlib writes; a file is written in the format its name says.
+FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
-    """Write `fig` as a PNG at `dpi` (200 = 2x for sharp screens), atomically: a reader (a web page, a report)
-    never sees a half-written file."""
+    """Write `fig` in the format `path`'s suffix names (PNG, JPEG, PDF or SVG) at `dpi` (200 = 2x for sharp
+    screens), atomically: a reader (a web page, a report) never sees a half-written file."""
+    fmt = FIGURE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"cannot write a figure to {str(path)!r}: name the file with one of the suffixes "
+                          f"{', '.join(FIGURE_FORMATS)} (it sets the format)")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor=fig.get_facecolor())
+    fig.savefig(buf, format=fmt, dpi=dpi, facecolor=fig.get_facecolor())
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)

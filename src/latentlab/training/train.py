@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from latentlab.config import RunConfig
-from latentlab.errors import ConfigError, TrainingError
+from latentlab.errors import ConfigError
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
@@ -44,11 +44,21 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device={name!r} was asked for but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    mps = torch.backends.mps.is_available()
+    if (dev.type == "cuda" and (not gpus or (dev.index or 0) >= gpus)) or (dev.type == "mps" and not mps):
+        raise ConfigError(f"device={name!r} is not available on this machine; available: "
+                          f"{', '.join(available_devices())}")
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can train on: auto and cpu, then each CUDA GPU, then mps."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cuda = ["cuda"] + [f"cuda:{i}" for i in range(gpus)] if gpus else []
+    return ["auto", "cpu", *cuda, *(["mps"] if torch.backends.mps.is_available() else [])]
 
 
 def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str]:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from latentlab._version import __version__
 from latentlab.data import ImageData
-from latentlab.errors import DatasetError, RunError
+from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.runs import META, MODEL, data_options, load_run, load_run_data
 from latentlab.web.guard import MAX_BODY, Guard
 from latentlab.web.routes import router
@@ -116,6 +116,9 @@ def _warm(s: RunService) -> None:
 def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000) -> None:
     """Load the runs, print the page's URL and serve until interrupted."""
     import uvicorn
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"port={port!r} is out of range: choose a port from 1 to 65535 (e.g. 8000)")
 
     app = create_app(run_dirs)
     for s in app.state.services.values():

@@ -126,10 +126,18 @@ def reconstruct(s: Service, file: Upload, auto: Auto = True, auto_field: AutoFie
     return {**r, **_described(prepared), "reconstruction": data_url(r["reconstruction"])}
 
 
+Score = Annotated[str, Query(description="novelty score, as `latentlab detect --score` (elbo needs a VAE)")]
+
+
 @router.post("/runs/{run_id}/detect", summary="Is an uploaded image part of the data set?")
-def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = None) -> dict[str, Any]:
+def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = None,
+           score: Score = "combined") -> dict[str, Any]:
+    from latentlab.analysis.novelty import valid_scores
+
+    if score not in (valid := valid_scores(s.model)):
+        raise HTTPException(422, f"score={score!r} is not a score of this run; choose one of {', '.join(valid)}")
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
-        return {**s.detect(prepared.pixels), **_described(prepared)}
+        return {**s.detect(prepared.pixels, score), **_described(prepared)}
     except (DatasetError, RunError, ValueError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None

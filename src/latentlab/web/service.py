@@ -124,7 +124,7 @@ class RunService:
         self.data = data
         self.data_error = data_error
         self._lock = threading.Lock()
-        self._detector: Any = None
+        self._detectors: dict[str, Any] = {}  # score -> detector
         self._detector_lock = threading.RLock()
         self.image_shape = tuple(int(v) for v in self.model.image_shape)  # (channels, height, width)
         self.x_test = data.x_test if data is not None else np.zeros((0, *evaluate.image_layout(self.model)), np.uint8)
@@ -180,38 +180,38 @@ class RunService:
         return {"reconstruction": recon, "code": code[0].tolist(), "position": self.plane.project(code)[0].tolist(),
                 "error": float(np.mean((recon - image / 255.0) ** 2))}
 
-    def detect(self, image: np.ndarray) -> dict[str, Any]:
+    def detect(self, image: np.ndarray, score: str = "combined") -> dict[str, Any]:
         with self._detector_lock:  # the detector's model copy is used by one request at a time
-            detector = self.detector()
+            detector = self.detector(score)
             score = float(detector.score_samples(image[None])[0])
         threshold = float(detector.offset_)
         member = score >= threshold  # the detector's predict(): +1 where decision_function >= 0
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
-                "higher_is_more_typical": True}
+                "higher_is_more_typical": True, "score_name": detector.score}
 
-    def detector(self) -> Any:
-        """The run's novelty detector: loaded or fitted (and saved beside the run) on first use, once."""
+    def detector(self, score: str = "combined") -> Any:
+        """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
         from latentlab.analysis.detectors import detector_for_run
         from latentlab.analysis.novelty import NoveltyDetector
 
         with self._detector_lock:
             if self.membership_unavailable:
                 raise DatasetError(self.membership_unavailable)
-            if self._detector is None:
+            if score not in self._detectors:
                 # The detector works on its own copy of the model: fitting it takes seconds on a full data set,
                 # and meanwhile the page's other requests keep the shared model to themselves.
                 run = copy.deepcopy(self.run)
                 if self.data is not None:
-                    self._detector = detector_for_run(run, data=self.data, same_data=False)
+                    self._detectors[score] = detector_for_run(run, data=self.data, score=score, same_data=False)
                 else:
                     # Without the training images only a saved detector can be used: never download here.
                     try:
-                        self._detector = NoveltyDetector.load(run.path, run)
+                        self._detectors[score] = NoveltyDetector.load(run.path, run, score=score)
                     except (FileNotFoundError, ValueError) as exc:
-                        raise DatasetError(f"{run.path} has no saved detector it can use ({exc}) and "
-                                           f"{self.data_error}") from None
-            return self._detector
+                        raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} "
+                                           f"({exc}) and {self.data_error}") from None
+            return self._detectors[score]
 
     def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:
         """A test image, a corrupted copy (the run's noise kind, Gaussian for plain runs) and the output."""
