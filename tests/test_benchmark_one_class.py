@@ -53,6 +53,8 @@ def test_the_json_and_markdown_are_written_with_their_keys(toy_run):
     assert saved["settings"]["classes"] == [0, 1, 2] and saved["settings"]["steps"] == STEPS
     assert set(saved["mean"]) == set(saved["settings"]["scores"]) | {KNN}
     assert saved["published"] == []  # a user's data set gets no published rows
+    # n_train is 120 for each class: said once, not as "120-120"; three classes are "the 3 classes run"
+    assert "(120 here)" in saved["protocol"] and "means over the 3 classes run" in saved["protocol"]
     md = (out / "one-class-toy.md").read_text()
     assert "| method | 0 | 1 | 2 | mean | source and notes |" in md
     assert "latentlab default (" in md and "raw-pixel 5-NN distance" in md and "## AUPR" in md

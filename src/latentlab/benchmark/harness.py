@@ -189,10 +189,10 @@ def _summarise(data: ImageData, name: str | None, cfg: Any, preset: str, steps: 
                      "scores": keys, "knn_k": KNN_K, "jobs": jobs,
                      "ran": "here, in order" if jobs == 1 else "as runner tasks"},
         "units": "AUROC and AUPR of this run as fractions in [0, 1]; published rows in percent, as printed",
-        "protocol": (f"Each class: a model trained on that class's training images only ({min(n_train.values()):,}"
-                     f"-{max(n_train.values()):,} here), the whole {len(data.x_test):,}-image test set scored, the "
-                     "class normal and the others anomalies; AUROC and AUPR (scikit-learn) with the normal class "
-                     f"positive; means over the {len(chosen)} classes run."),
+        "protocol": (f"Each class: a model trained on that class's training images only ({_span(n_train)} here), "
+                     f"the whole {len(data.x_test):,}-image test set scored, the class normal and the others "
+                     "anomalies; AUROC and AUPR (scikit-learn) with the normal class positive; "
+                     + (f"means over the {len(chosen)} classes run." if len(chosen) != 1 else "one class run.")),
         "published_note": (f"Published rows are quoted from the papers, never computed here; they used "
                            f"{FULL_PROTOCOL}" + ("" if not data.is_sample else f", this sample "
                            f"{min(n_train.values()):,}-{max(n_train.values()):,} per class and "
@@ -200,6 +200,11 @@ def _summarise(data: ImageData, name: str | None, cfg: Any, preset: str, steps: 
                            "are within run-to-run noise."),
         "results": results, "mean": mean, "published": published, "machine": machine,
     }
+
+
+def _span(counts: dict[Any, int]) -> str:
+    lo, hi = min(counts.values()), max(counts.values())
+    return f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
 
 
 def file_stem(dataset_name: str) -> str:

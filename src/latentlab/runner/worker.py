@@ -5,8 +5,6 @@ Nothing here imports torch at module level: the parent imports this module to na
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
 import pickle
 import signal
@@ -14,12 +12,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latentlab.errors import TaskError
+from latentlab.memory import release_memory
 
 _DATA: dict[tuple[str, str], Any] = {}
 _STOP = threading.Event()  # a worker that saw Ctrl-C starts no further task (the pool may have queued one)
@@ -82,15 +81,6 @@ def call(fn: Callable[[Any], Any], task: Any, in_worker: bool = False) -> Reply:
     finally:
         release_memory()
     return Reply(result, None, "", time.perf_counter() - start)
-
-
-def release_memory() -> None:
-    """Hand the heap a finished task freed back to the OS, so the next task (or the report page) starts from a
-    smaller process: glibc keeps freed arenas resident (measured after the Fashion-VAE's metrics: 1,036 MiB
-    resident with its arrays freed, 505 MiB after malloc_trim, which took milliseconds). A no-op without glibc."""
-    gc.collect()
-    with suppress(OSError, AttributeError):  # not glibc (macOS, musl, Windows): nothing to trim
-        ctypes.CDLL(None).malloc_trim(0)
 
 
 @contextmanager
