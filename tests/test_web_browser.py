@@ -7,6 +7,8 @@ checked to go to that server and nowhere else, and any JavaScript error fails th
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -90,14 +92,20 @@ class Browser:
         return float(x), float(y)
 
 
-@pytest.fixture
-def browser(server, tmp_path):
+@contextmanager
+def open_browser(url: str, profile: Path) -> Iterator[Browser]:
     with sync_api.sync_playwright() as p:
-        b = Browser(p, server, tmp_path / "profile")
+        b = Browser(p, url, profile)
         try:
             yield b
         finally:
             b.context.close()
+
+
+@pytest.fixture
+def browser(server, tmp_path):
+    with open_browser(server, tmp_path / "profile") as b:
+        yield b
     assert not b.offsite, f"the page tried to reach other hosts: {b.offsite}"
     assert all(u.startswith((server + "/", "data:", "blob:")) for u in b.requests), b.requests
     assert not b.errors, f"JavaScript errors: {b.errors}"
@@ -285,12 +293,8 @@ def colour_server(tmp_path_factory):
 
 @pytest.fixture
 def colour_browser(colour_server, tmp_path):
-    with sync_api.sync_playwright() as p:
-        b = Browser(p, colour_server, tmp_path / "profile")
-        try:
-            yield b
-        finally:
-            b.context.close()
+    with open_browser(colour_server, tmp_path / "profile") as b:
+        yield b
     assert not b.offsite and not b.errors, (b.offsite, b.errors)
 
 

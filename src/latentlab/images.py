@@ -254,9 +254,11 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     level = ink_level(out)
     gain = layout.ink / level if level > 0 else 1.0
     out = np.clip(out * gain, 0.0, 1.0)
-    level_steps = ([f"background {paper.level * 255:.0f} -> 0" if paper.spread < 4 / 255 else
-                    f"uneven background {paper.surface.min() * 255:.0f}-{paper.surface.max() * 255:.0f} -> 0"]
-                   if paper.level > 2 / 255 or paper.spread >= 4 / 255 else [])
+    level_steps = []
+    if paper.spread >= 4 / 255:
+        level_steps.append(f"uneven background {paper.surface.min() * 255:.0f}-{paper.surface.max() * 255:.0f} -> 0")
+    elif paper.level > 2 / 255:
+        level_steps.append(f"background {paper.level * 255:.0f} -> 0")
     if abs(layout.ink - top * level) > 2 / 255:
         level_steps.append(f"ink {top * level * 255:.0f} -> {layout.ink * 255:.0f} like the data's")
     if level_steps:

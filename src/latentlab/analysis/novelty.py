@@ -13,8 +13,9 @@ and KL, DoSE-style, Morningstar et al. 2021), "pixel-knn", "hyperplane", "recon"
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -195,21 +196,23 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         """The statistics this score needs of images `x`. Detectors of one run scoring the same images may share a
         `shared` dict: the model's pass, the pixel views (for the same references) and zlib sizes are made once."""
         own, shared = shared is None, {} if shared is None else shared
-        if "model" not in shared:
-            shared["model"] = model_statistics(model, x)
-        stats = dict(shared["model"])
+
+        def once(key: object, make: Callable[[], object]) -> Any:
+            if key not in shared:
+                shared[key] = make()
+            return shared[key]
+
+        stats = dict(once("model", lambda: model_statistics(model, x)))
         # "nll" of the model's likelihood (Bernoulli: the BCE; Gaussian: squared error in nats), plus a VAE's KL.
         stats["recon_nll"] = stats["nll"]
         stats["nll"] = stats["nll"] + stats.get("kl", 0.0)
         if self.score in ("density", "complexity"):
-            if "complexity_bits" not in shared:
-                shared["complexity_bits"] = complexity_bits(x)
-            stats["complexity_bits"] = shared["complexity_bits"]
+            stats["complexity_bits"] = once("complexity_bits", lambda: complexity_bits(x))
         if self.score in PIXEL_SCORES:
+            # Alone, "pixel-knn" skips the hull (the costliest view); shared, the others need it.
+            hull = not own or self.score != "pixel-knn"
             key = ("views", self.data_sha256_, self.random_state, self.n_reference_)
-            if key not in shared:  # alone, "pixel-knn" skips the hull (the costliest view); shared, others need it
-                shared[key] = view_distances(views(x), self._views, hull=not own or self.score != "pixel-knn")
-            stats.update(shared[key])
+            stats.update(once(key, lambda: view_distances(views(x), self._views, hull=hull)))
         if self._needs_codes():
             dist = self.neighbors_.kneighbors(stats["code"], self.k, return_distance=True)[0] if len(x) else (
                 np.zeros((0, self.k)))
