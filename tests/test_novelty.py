@@ -306,6 +306,47 @@ def test_scores_sharing_their_statistics_equal_scores_made_alone(vae_run: Run, b
     detectors = [NoveltyDetector(vae_run, score=s).fit(x) for s in SCORES]
     shared: dict = {}
     together = [det.score_samples(fresh, shared=shared) for det in detectors]
-    assert {"model", "complexity_bits"} <= set(shared)
+    assert {"model", "content"} <= set(shared)
     for det, scores in zip(detectors, together, strict=True):
         np.testing.assert_array_equal(scores, det.score_samples(fresh), err_msg=det.score)
+
+
+def test_pixel_distances_are_made_once_by_content_across_models(vae_run: Run, ae_run: Run, bars,
+                                                                monkeypatch) -> None:
+    # Pins the process-wide memo: the pixel views do not depend on the model, so a second run's detectors on the
+    # same images reuse them (the report's five MNIST experiments), and the scores are those made from scratch;
+    # a changed image is new content and is computed again.
+    from latentlab.analysis import memo, novelty
+
+    memo.forget()
+    calls = []
+    real = novelty.view_distances
+    monkeypatch.setattr(novelty, "view_distances", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, fresh = bars[0], make_images(200, seed=6)[0]
+    first = NoveltyDetector(vae_run).fit(x)
+    s1 = first.score_samples(fresh)
+    assert len(calls) == 2  # the leave-one-out distances, then the fresh images'
+    second = NoveltyDetector(ae_run, score="hyperplane").fit(x)
+    knn = NoveltyDetector(ae_run, score="pixel-knn").fit(x)
+    s2, s3 = second.score_samples(fresh), knn.score_samples(fresh)
+    assert len(calls) == 2  # another model, other scores: the same distances
+    changed = fresh.copy()
+    changed[0] = 255 - changed[0]
+    assert first.score_samples(changed)[0] < s1[0] and len(calls) == 3
+    memo.forget()
+    np.testing.assert_array_equal(s1, NoveltyDetector(vae_run).fit(x).score_samples(fresh))
+    np.testing.assert_array_equal(s2, NoveltyDetector(ae_run, score="hyperplane").fit(x).score_samples(fresh))
+    np.testing.assert_array_equal(s3, NoveltyDetector(ae_run, score="pixel-knn").fit(x).score_samples(fresh))
+
+
+def test_the_memo_is_bounded_and_its_arrays_are_read_only() -> None:
+    from latentlab.analysis import memo
+
+    memo.forget()
+    for i in range(memo.MAX_ENTRIES + 5):
+        memo.remember(("k", i), {"a": np.zeros(3)})
+    assert memo.recall(("k", 0)) is None and memo.recall(("k", memo.MAX_ENTRIES + 4)) is not None
+    assert memo.memoised(("k", 3), lambda: {"a": np.ones(2)})["a"].sum() == 2  # 3 was dropped: made again
+    with pytest.raises(ValueError, match="read-only"):
+        memo.recall(("k", 3))["a"][0] = 5
+    memo.forget()

@@ -76,9 +76,10 @@ def view_distances(q: dict[str, Tensor], ref: dict[str, Tensor], skip: Tensor | 
                    hull: bool = True) -> dict[str, np.ndarray]:
     """Each view's score of the query views `q` against the reference views `ref` (float64 (N,) each):
     "pixel_knn" (view A), "hull" (view B, unless `hull` is False) and "palette" (view C, colour only)."""
-    out = {"pixel_knn": knn_distance(q["a"], ref["a"], skip)}
+    near_a, index_b = _nearest_a_b(q["a"], ref["a"], skip, hull)
+    out = {"pixel_knn": near_a.sqrt().mean(1).double().numpy()}
     if hull:
-        out["hull"] = hull_distance(q["b"], ref["b"], skip)
+        out["hull"] = _hull(q["b"], ref["b"], index_b)
     if "palette" in ref:
         out["palette"] = knn_distance(q["palette"], ref["palette"], skip)
     return out
@@ -113,9 +114,37 @@ def knn_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndarr
     return neighbours(q, ref, K_NEAREST, skip)[0].sqrt().mean(1).double().numpy()
 
 
-def hull_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndarray:
-    """View B's score: distance to the ridge-regularised affine hull of the K_HULL nearest reference rows (N,)."""
-    _, index = neighbours(q, ref, K_HULL, skip)
+def _nearest_a_b(qa: Tensor, ra: Tensor, skip: Tensor | None, hull: bool) -> tuple[Tensor, Tensor | None]:
+    """View A's K_NEAREST squared distances and, with `hull`, the indices of view B's K_HULL nearest rows, from
+    one Gram matrix per block: B = A / sqrt(|A|) row by row, so <b_q, b_r> = <a_q, a_r> / sqrt(|a_q| |a_r|).
+    The matmul is ~80% of a block's time (47 of 60 ms, 512 x 10,000 x 784), so two views cost about one."""
+    k_a, k_b = (min(k, len(ra) - (skip is not None)) for k in (K_NEAREST, K_HULL))
+    norms_a = (ra * ra).sum(1)
+    inv_r = 1.0 / norms_a.sqrt().clamp_min(1e-6).sqrt()  # half_normalised's divisor, inverted
+    norms_b = norms_a * inv_r * inv_r
+    near, index = [], []
+    for i in range(0, len(qa), CHUNK):
+        qi = qa[i:i + CHUNK]
+        gram = qi @ ra.T
+        rows = torch.arange(len(qi))
+        qn = (qi * qi).sum(1, keepdim=True)
+        d = (qn + norms_a[None] - 2 * gram).clamp_min_(0)
+        if skip is not None:
+            d[rows, skip[i:i + CHUNK]] = float("inf")
+        near.append(d.topk(k_a, dim=1, largest=False)[0])
+        if hull:
+            inv_q = 1.0 / qn.sqrt().clamp_min(1e-6).sqrt()
+            d = torch.addcmul(qn * inv_q * inv_q + norms_b[None], gram, inv_q * inv_r[None], value=-2)
+            if skip is not None:
+                d[rows, skip[i:i + CHUNK]] = float("inf")
+            index.append(d.topk(k_b, dim=1, largest=False)[1])
+    if not near:
+        return torch.zeros(0, k_a), (torch.zeros(0, k_b, dtype=torch.long) if hull else None)
+    return torch.cat(near), (torch.cat(index) if hull else None)
+
+
+def _hull(q: Tensor, ref: Tensor, index: Tensor) -> np.ndarray:
+    """The distance of each row of `q` to the ridge-regularised affine hull of its rows `index` of `ref` (N,)."""
     out = []
     rows = max(1, min(CHUNK, HULL_VALUES // (K_HULL * max(q.shape[1], 1))))
     for i in range(0, len(q), rows):
