@@ -164,7 +164,8 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
             _parallel(results, plan, log_section)
         if "report-full" in sections:
             log_section("report-full: latentlab report --profile full, end to end, once")
-            results["report_full"] = parallel.full("full", plan.report_args, plan.timeout_s)
+            with parallel.full_size_mnist() as mnist:
+                results["report_full"] = parallel.full("full", plan.report_args, plan.timeout_s, mnist)
             log_section("  " + parallel.full_line(results["report_full"]))
     if "report" in sections:
         log_section("report: latentlab report --profile quick, and the full profile's estimate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -218,6 +219,7 @@ def test_parallel_and_full_report_sections_run_in_smoke_mode(tmp_path):
     assert par["one-class"]["threads_ratio"] > 0
     full = results["report_full"]
     assert full["status"] == "ok" and full["wall_s"] > 0 and full["processes"][0]["role"] == "parent"
+    assert full["mnist"].startswith("MNIST as found (data dir ")  # the smoke run's own small MNIST
     tg = results["targets"]
     assert tg["full report min, end to end (goal 15)"]["target"] == 20
     assert "quick report s (make demo)" in tg
@@ -227,6 +229,37 @@ def test_parallel_and_full_report_sections_run_in_smoke_mode(tmp_path):
     text = table.markdown(json.loads(path.read_text()))
     assert "GiB RAM" in text and "load average" in text and "| target | value | goal | met |" in text
     assert "one-class: jobs 1 " in text and "end to end:" in text
+
+
+def test_the_full_report_reads_a_stand_in_of_full_mnist_size_when_mnist_is_missing(tmp_path, monkeypatch):
+    # Pins what report-full measures on a machine without full MNIST (this one): 60,000 + 10,000 images under
+    # MNIST's name, read through LATENTLAB_DATA by the real loader, never taken for Fashion-MNIST; afterwards the
+    # environment is as it was.
+    from bench import parallel
+
+    import latentlab.data
+    from latentlab.data import DatasetError, ImageData
+    from latentlab.data.resolve import load_dataset
+
+    rng = np.random.default_rng(0)
+    fashion = ImageData(name="fashion-mnist", x_train=rng.integers(0, 256, (60, 28, 28), dtype=np.uint8),
+                        y_train=rng.integers(0, 10, 60), x_test=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+                        y_test=rng.integers(0, 10, 10), classes=tuple("abcdefghij"), source="test")
+
+    def fake(name, **_):
+        if name == "mnist":
+            raise DatasetError("no MNIST here")
+        return fashion
+
+    monkeypatch.setattr(latentlab.data, "load_dataset", fake)
+    monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path))
+    with parallel.full_size_mnist() as note:
+        assert "stand-in" in note
+        mnist = load_dataset("mnist", download=False, progress=False)
+    assert mnist.name == "mnist" and mnist.x_train.shape == (60, 28, 28)
+    np.testing.assert_array_equal(mnist.x_train, fashion.x_train[:, :, ::-1])
+    np.testing.assert_array_equal(mnist.y_test, (fashion.y_test + 1) % 10)
+    assert os.environ["LATENTLAB_DATA"] == str(tmp_path)
 
 
 def test_gpu_script_parses_prints_its_commands_and_fails_fast_without_a_gpu():

@@ -117,24 +117,27 @@ def knn_distance(q: Tensor, ref: Tensor, skip: Tensor | None = None) -> np.ndarr
 def _nearest_a_b(qa: Tensor, ra: Tensor, skip: Tensor | None, hull: bool) -> tuple[Tensor, Tensor | None]:
     """View A's K_NEAREST squared distances and, with `hull`, the indices of view B's K_HULL nearest rows, from
     one Gram matrix per block: B = A / sqrt(|A|) row by row, so <b_q, b_r> = <a_q, a_r> / sqrt(|a_q| |a_r|).
-    The matmul is ~80% of a block's time (47 of 60 ms, 512 x 10,000 x 784), so two views cost about one."""
+    The matmul is ~80% of a block's time (47 of 60 ms, 512 x 10,000 x 784), so two views cost about one.
+    Every block is computed in the same two buffers: fresh 20 MB blocks each time left ~300 MB of freed heap
+    resident in glibc's malloc (5,000 leave-one-out rows against 8,500: peak +444 MiB, now +107)."""
     k_a, k_b = (min(k, len(ra) - (skip is not None)) for k in (K_NEAREST, K_HULL))
     norms_a = (ra * ra).sum(1)
     inv_r = 1.0 / norms_a.sqrt().clamp_min(1e-6).sqrt()  # half_normalised's divisor, inverted
     norms_b = norms_a * inv_r * inv_r
+    gram_buf, d_buf = torch.empty(min(CHUNK, len(qa)), len(ra)), torch.empty(min(CHUNK, len(qa)), len(ra))
     near, index = [], []
     for i in range(0, len(qa), CHUNK):
         qi = qa[i:i + CHUNK]
-        gram = qi @ ra.T
         rows = torch.arange(len(qi))
+        gram, d = torch.mm(qi, ra.T, out=gram_buf[:len(qi)]), d_buf[:len(qi)]
         qn = (qi * qi).sum(1, keepdim=True)
-        d = (qn + norms_a[None] - 2 * gram).clamp_min_(0)
+        torch.add(qn, norms_a[None], out=d).add_(gram, alpha=-2).clamp_min_(0)
         if skip is not None:
             d[rows, skip[i:i + CHUNK]] = float("inf")
         near.append(d.topk(k_a, dim=1, largest=False)[0])
         if hull:
             inv_q = 1.0 / qn.sqrt().clamp_min(1e-6).sqrt()
-            d = torch.addcmul(qn * inv_q * inv_q + norms_b[None], gram, inv_q * inv_r[None], value=-2)
+            torch.mul(gram, inv_q, out=d).mul_(inv_r[None]).mul_(-2).add_(qn * inv_q * inv_q).add_(norms_b[None])
             if skip is not None:
                 d[rows, skip[i:i + CHUNK]] = float("inf")
             index.append(d.topk(k_b, dim=1, largest=False)[1])
