@@ -12,14 +12,14 @@ from torch import Tensor
 
 # SSIM's float64 convolutions go through im2col: 4,096 images made ~1.4 GB of columns (a process peak of 1,990 MiB
 # in the Fashion-VAE's metrics); 512 keep it to ~330 MiB, give the same values bit for bit, and measured no slower.
+# PSNR and SSIM also make their float64 copies batch by batch: both sets of 10,000 whole at once were 126 MB.
 BATCH = 512
 
 
-def _unit(images: Any) -> np.ndarray:
-    """float64 images in [0, 1] with shape (N, C, H, W) from (N, H, W), (N, H, W, 3), (N, C, H, W), (H, W) or
-    (H, W, 3); uint8 is divided by 255, a single image gets N = 1."""
+def _layout(images: Any) -> np.ndarray:
+    """Images as (N, C, H, W) in their own dtype, a view where it can be, from (N, H, W), (N, H, W, 3),
+    (N, C, H, W), (H, W) or (H, W, 3); a single image gets N = 1."""
     a = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
-    a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
     if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3 and a.shape[0] not in (1, 3)):
         a = a[None]  # one image
     if a.ndim == 3:
@@ -31,18 +31,24 @@ def _unit(images: Any) -> np.ndarray:
     raise ValueError(f"images must have shape (N, H, W), (N, H, W, 3), (N, C, H, W) or (H, W), got {a.shape}")
 
 
+def _unit(a: np.ndarray) -> np.ndarray:
+    """float64 in [0, 1] of laid-out images: uint8 is divided by 255."""
+    return a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
+
+
 def _pair(clean: Any, other: Any) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _unit(clean), _unit(other)
+    a, b = _layout(clean), _layout(other)
     if a.shape != b.shape:
         raise ValueError(f"image sets differ in shape: {a.shape} vs {b.shape}")
     return a, b
 
 
-def psnr(clean: Any, other: Any) -> np.ndarray:
+def psnr(clean: Any, other: Any, batch_size: int = BATCH) -> np.ndarray:
     """Peak signal-to-noise ratio per image in dB, data range 1 (uint8 input is scaled), per channel and averaged
     over the channels; inf where identical."""
     a, b = _pair(clean, other)
-    mse = ((a - b) ** 2).mean(axis=(2, 3))  # (N, C)
+    mse = np.concatenate([((_unit(a[i:i + batch_size]) - _unit(b[i:i + batch_size])) ** 2).mean(axis=(2, 3))
+                          for i in range(0, len(a), batch_size)] or [np.zeros((0, a.shape[1]))])  # (N, C)
     with np.errstate(divide="ignore"):
         return (10.0 * np.log10(1.0 / mse)).mean(axis=1)
 
@@ -67,13 +73,13 @@ def ssim(clean: Any, other: Any, size: int = 11, sigma: float = 1.5, batch_size:
     n, c = a.shape[:2]
     if min(a.shape[2:]) < size:
         raise ValueError(f"SSIM with an {size}x{size} window needs images at least that large, got {a.shape[2:]}")
-    a, b = a.reshape(n * c, *a.shape[2:]), b.reshape(n * c, *b.shape[2:])  # each channel an image of its own
     g = _gaussian_taps(size, sigma)
     c1, c2 = 0.01**2, 0.03**2
-    out = []
-    for start in range(0, len(a), batch_size):
-        x = torch.from_numpy(a[start:start + batch_size])[:, None]
-        y = torch.from_numpy(b[start:start + batch_size])[:, None]
+    out, step = [], max(1, batch_size // c)
+    for start in range(0, n, step):
+        # each channel an image of its own
+        x = torch.from_numpy(_unit(a[start:start + step]).reshape(-1, *a.shape[2:]))[:, None]
+        y = torch.from_numpy(_unit(b[start:start + step]).reshape(-1, *a.shape[2:]))[:, None]
         # The Gaussian is separable: a row pass then a column pass is exact and ~3x faster than the 2-D kernel;
         # float64 because the variances are differences of nearly equal moments.
         moments = torch.cat([x, y, x * x, y * y, x * y])
