@@ -350,3 +350,14 @@ def test_the_memo_is_bounded_and_its_arrays_are_read_only() -> None:
     with pytest.raises(ValueError, match="read-only"):
         memo.recall(("k", 3))["a"][0] = 5
     memo.forget()
+
+
+def test_no_images_give_no_scores_quietly(run: Run, bars) -> None:
+    # Pins an empty batch (a filtered upload list, the last slice of a loop): empty answers of the right dtype for
+    # every score, without a warning (the content key of zero images once raised from memoryview).
+    for score in valid_scores(run.model):
+        det = NoveltyDetector(run, score=score).fit(bars[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert det.predict(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
+            assert det.score_samples(np.zeros((0, 28, 28))).dtype == np.float64
