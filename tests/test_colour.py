@@ -156,7 +156,8 @@ def test_npz_32x32_rgb_train_evaluate_plot_serve(tiles, tmp_path, capsys):
     upload = io.BytesIO()
     Image.fromarray(tiles.x_test[0]).resize((50, 40)).save(upload, "PNG")
     answer = client.post("/api/runs/rgb/reconstruct", files={"file": ("x.png", upload.getvalue())}).json()
-    assert _png(answer["input"]).shape == (32, 32, 3) and answer["steps"] == ["resized 50x40 -> 32x32"]
+    assert _png(answer["input"]).shape == (32, 32, 3) and answer["steps"] == [
+        "resized 40x50 -> 32x32 (height x width, as --image-size)"]
     judged = client.post("/api/runs/rgb/detect", files={"file": ("x.png", upload.getvalue())})
     assert judged.status_code == 200 and judged.json()["member"] in (True, False)
 

@@ -161,7 +161,7 @@ def test_photo_like_jpeg_is_cropped_fitted_and_centred(mnist, canvas, reference)
     data = encode(Image.fromarray(photo), "JPEG", quality=85)
     got = read_image(data, layout=layout)
     assert got.steps[0] == "inverted: light background"
-    assert got.steps[-1].startswith("cropped and centred (100x120 -> 28x28)")
+    assert got.steps[-1].startswith("cropped and centred (120x100 -> 28x28, height x width)")
     pixels = got.pixels / 255
     assert np.hypot(*np.subtract(centre_of_mass(pixels), layout.centre)) <= 1
     rows, cols = np.nonzero(pixels > 0.5)
@@ -226,7 +226,7 @@ def test_auto_off_is_decode_and_plain_resize(canvas):
     # clipped) and a plain LANCZOS resize.
     data = encode(Image.fromarray((255 - canvas).astype(np.uint16) * 257))
     got = read_image(data, auto=False)
-    assert got.steps == ("16-bit pixels scaled to [0, 1]", "resized 100x120 -> 28x28 (auto off)")
+    assert got.steps == ("16-bit pixels scaled to [0, 1]", "resized 120x100 -> 28x28 (height x width; auto off)")
     expected = np.asarray(Image.fromarray(255 - canvas).resize((28, 28), Image.Resampling.LANCZOS))
     assert diff(got.pixels, expected) <= 1
     assert diff(naive(data), expected) > 100
@@ -238,7 +238,7 @@ def test_too_small_is_refused(size):
     data = encode(Image.new("L", size, 255))
     with pytest.raises(ImageError, match=r"too small to hold a digit or object.*send at least 8x8") as info:
         read_image(data)
-    assert info.value.status == 400 and f"{size[0]}x{size[1]} pixels" in str(info.value)
+    assert info.value.status == 400 and f"{size[1]}x{size[0]} pixels (height x width)" in str(info.value)
     assert naive(data).shape == (28, 28)
 
 
@@ -266,7 +266,7 @@ def test_bomb_is_refused_from_the_header(bomb, monkeypatch, pillow_limit):
     if pillow_limit is None:
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     for data in files:
-        with pytest.raises(ImageError, match="15000x15000 pixels; the limit is 4096x4096") as info:
+        with pytest.raises(ImageError, match=r"15000x15000 pixels \(height x width\); the limit is 4096x4096") as info:
             read_image(data, max_bytes=1 << 20)
         assert info.value.status == 413
     with pytest.raises((AssertionError, Image.DecompressionBombError)):
@@ -376,4 +376,5 @@ def test_a_run_of_pictures_not_on_black_gets_no_digit_steps():
         got = read_image(encode(Image.fromarray(tile)), layout=layout)
         assert np.array_equal(got.pixels, tile) and got.steps == ()
     big = read_image(encode(Image.fromarray(tiles.x_test[0]).resize((56, 56))), layout=layout)
-    assert big.steps == ("resized 56x56 -> 28x28 (the run's images are not objects on black: no digit steps)",)
+    assert big.steps == ("resized 56x56 -> 28x28 (height x width; the run's images are not objects on black: no digit "
+                         "steps)",)

@@ -66,10 +66,10 @@ def test_sixteen_bit_grey_keeps_its_depth_natively():
 
 
 @pytest.mark.parametrize("shape, steps", [
-    ((3, 32, 32), ("resized 64x48 -> 32x32",)),
+    ((3, 32, 32), ("resized 48x64 -> 32x32 (height x width, as --image-size)",)),
     ((3, 48, 64), ()),
     ((1, 48, 64), ("converted to grey (luminance)",)),
-    ((1, 24, 40), ("converted to grey (luminance)", "resized 64x48 -> 40x24")),
+    ((1, 24, 40), ("converted to grey (luminance)", "resized 48x64 -> 24x40 (height x width, as --image-size)")),
 ])
 def test_read_image_with_a_shape_is_native_then_conform(shape, steps):
     data = _encode(_photo())
@@ -100,7 +100,7 @@ def test_grey_square_shape_is_the_digit_pipeline_and_28_is_the_default():
 def test_grey_non_square_shape_is_only_resized():
     data = _encode(np.full((60, 50), 240, np.uint8))
     got = read_image(data, shape=(1, 48, 64))
-    assert got.pixels.shape == (48, 64) and got.steps == ("resized 50x60 -> 64x48",)
+    assert got.pixels.shape == (48, 64) and got.steps == ("resized 60x50 -> 48x64 (height x width, as --image-size)",)
     assert (got.pixels >= 238).all()  # light paper stays light: no inverting outside the digit pipeline
 
 

@@ -301,7 +301,7 @@ def colour_browser(colour_server, tmp_path):
 def test_a_colour_run_decodes_in_colour_and_takes_uploads_at_its_shape(colour_browser, colour_server, tmp_path):
     browser, page = colour_browser, colour_browser.page
     browser.open()
-    assert not page.is_visible("#draw") and "64x48 pixels" in page.text_content("#try-hint")
+    assert not page.is_visible("#draw") and "48x64 pixels (height x width" in page.text_content("#try-hint")
     assert "in your browser" in page.text_content("#decode-mode")
     width, height, rgba = page.evaluate("""() => { const c = document.getElementById('decoded');
         return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")

@@ -94,7 +94,7 @@ def conform(pixels: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tup
         a = np.asarray(Image.fromarray(a, "RGB").convert("L"))
         steps.append("converted to grey (luminance)")
     if a.shape[:2] != (h, w):
-        steps.append(f"resized {a.shape[1]}x{a.shape[0]} -> {w}x{h}")
+        steps.append(f"resized {a.shape[0]}x{a.shape[1]} -> {h}x{w} (height x width, as --image-size)")
         a = np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.LANCZOS))
     if c == 3 and a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)

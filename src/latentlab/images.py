@@ -164,10 +164,11 @@ def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tup
 
 def _check_size(w: int, h: int, name: str) -> None:
     if w > MAX_SIDE or h > MAX_SIDE:
-        raise ImageError(f"{name} is {w}x{h} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it down", 413)
+        raise ImageError(f"{name} is {h}x{w} pixels (height x width); the limit is {MAX_SIDE}x{MAX_SIDE}; scale it "
+                         "down", 413)
     if min(w, h) < MIN_SIDE:
-        raise ImageError(f"{name} is {w}x{h} pixels, too small to hold a digit or object; send at least "
-                         f"{MIN_SIDE}x{MIN_SIDE}", 400)
+        raise ImageError(f"{name} is {h}x{w} pixels (height x width), too small to hold a digit or object; send "
+                         f"at least {MIN_SIDE}x{MIN_SIDE}", 400)
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
@@ -223,7 +224,7 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         if g.shape == (s, s):
             return _u8(g), ()
         why = "auto off" if not auto else "the run's images are not objects on black: no digit steps"
-        return _resize(g, (s, s)), (f"resized {w}x{h} -> {s}x{s} ({why})",)
+        return _resize(g, (s, s)), (f"resized {h}x{w} -> {s}x{s} (height x width; {why})",)
     steps: list[str] = []
     if g.shape == (s, s):  # already the data's format (a test image, an exported sample): at most inverted
         border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
@@ -239,7 +240,8 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         # Cropping and centring assume an object on plain paper; a photograph framed like a digit became a grey
         # smudge that the pixel views found digit-like (scikit-learn's china.jpg was accepted by an MNIST run).
         return _resize(g, (s, s)), (f"no plain background ({paper.plain:.0%} of the border is even): a picture, "
-                                    f"not a drawing on paper; only resized {w}x{h} -> {s}x{s}, as with auto off",)
+                                    f"not a drawing on paper; only resized {h}x{w} -> {s}x{s} (height x width), as "
+                                    "with auto off",)
     # The ink is whatever differs most from the paper: darker than it means dark ink on light paper.
     ink = g - paper.surface
     if float(-ink.min()) > float(ink.max()):
@@ -263,7 +265,7 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         level_steps.append(f"ink {top * level * 255:.0f} -> {layout.ink * 255:.0f} like the data's")
     if level_steps:
         steps.append("levels stretched: " + ", ".join(level_steps))
-    steps.append(f"cropped and centred ({w}x{h} -> {s}x{s}): the {bw}x{bh} object fitted to "
+    steps.append(f"cropped and centred ({h}x{w} -> {s}x{s}, height x width): the {bh}x{bw} object fitted to "
                  f"{layout.frame} px, its {'centre of mass' if layout.by == 'mass' else 'box'} on "
                  f"({layout.centre[0]:.1f}, {layout.centre[1]:.1f})")
     return _u8(out), tuple(steps)

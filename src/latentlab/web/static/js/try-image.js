@@ -25,8 +25,8 @@ export function tryHint(run) {
     return "Draw with the mouse (white on black, like MNIST) or upload a PNG or JPEG. Dark ink on light paper is " +
       "inverted; the image is cropped, scaled and centred like the training data.";
   }
-  return `Upload a PNG or JPEG of any size: it is decoded and resized to the run's ${w}x${h} pixels ` +
-    `(width x height)${c === 3 ? ", colour kept" : ", in grey"}. There is no drawing here: ` +
+  return `Upload a PNG or JPEG of any size: it is decoded and resized to the run's ${h}x${w} pixels ` +
+    `(height x width, as --image-size)${c === 3 ? ", colour kept" : ", in grey"}. There is no drawing here: ` +
     "these images are not strokes on black.";
 }
 
