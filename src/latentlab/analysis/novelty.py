@@ -77,7 +77,9 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     in-distribution images are rejected. `score_samples` is higher for more normal images; `predict` gives +1 (in)
     or -1 (out). "recon" is minus the reconstruction loss (nats), "latent" minus the mean distance to the `k`
     nearest reference codes, "elbo" (VAEs) the ELBO at the posterior mean, "complexity" minus the
-    complexity-corrected NLL of Serra et al. (2020), -(NLL in bits - zlib bits of the image).
+    complexity-corrected NLL of Serra et al. (2020), -(NLL in bits - zlib bits of the image). What depends on the
+    images alone (pixel-view distances, zlib sizes) is kept for the process by content (`memo`): detectors of
+    other models on the same images reuse it.
     """
 
     def __init__(self, model_or_run: nn.Module | Run | str | Path, score: str = "combined", k: int = 5,

@@ -195,7 +195,7 @@ def _summarise(data: ImageData, name: str | None, cfg: Any, preset: str, steps: 
                      + (f"means over the {len(chosen)} classes run." if len(chosen) != 1 else "one class run.")),
         "published_note": (f"Published rows are quoted from the papers, never computed here; they used "
                            f"{FULL_PROTOCOL}" + ("" if not data.is_sample else f", this sample "
-                           f"{min(n_train.values()):,}-{max(n_train.values()):,} per class and "
+                           f"{_span(n_train)} per class and "
                            f"{len(data.x_test):,} test images") + "; differences under about one point per class "
                            "are within run-to-run noise."),
         "results": results, "mean": mean, "published": published, "machine": machine,

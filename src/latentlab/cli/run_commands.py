@@ -118,18 +118,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise ConfigError(f"{run.name}: {unsupported}; {len(prepared)} of {len(args.images)} images were read at "
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
                           f"latentlab plot recon {args.run})")
-    if not args.quiet:
-        print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
-        if data is None:
-            print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
-                  "MNIST layout", file=sys.stderr)
     if data is None and run.meta.get("data_source") == IN_MEMORY:
         from latentlab.analysis.novelty import NoveltyDetector
 
         try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
             NoveltyDetector.load(run.path, run, score=args.score)
         except (FileNotFoundError, ValueError):
-            raise DatasetError(why) from None
+            raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
+    if not args.quiet:
+        print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
+        if data is None:
+            print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
+                  "MNIST layout", file=sys.stderr)
     try:
         detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
