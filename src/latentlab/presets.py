@@ -39,7 +39,8 @@ CIFAR = (3, 32, 32)
 # mnist-conv at lr 3e-3, not 1e-3: Adam at 1e-3 was slow to leave the conv AE's first plateau. Measured here (seed 0;
 # validation BCE per pixel): MNIST sample (8,500 images) after 5 / 20 epochs 0.0925 / 0.0778 against 0.1213 / 0.0799
 # (seed 1: 0.0916 / 0.0776 against 0.1302 / 0.0802); full Fashion-MNIST after 5 epochs 0.2678 against about 0.272
-# (0.2756 after 3), and the canonical loop's 10-epoch loss (0.2705) in 3 epochs instead of about 10.
+# (0.2756 after 3), and the canonical loop's extrapolated 10-epoch loss (0.2705) after 3 or 4 epochs (0.2704 with one
+# thread, 0.2706 with two) instead of about 10.
 CONV_LR = 3e-3
 CIFAR_CONV = ModelConfig(kind="conv", hidden=(32, 64), latent_dim=128, image_shape=CIFAR, likelihood="gaussian")
 CIFAR_VAE = ModelConfig(kind="vae", encoder="conv", hidden=(32, 64), latent_dim=32, image_shape=CIFAR,
