@@ -21,8 +21,8 @@ class Preset:
 
 
 def _preset(name: str, description: str, dataset: str, model: ModelConfig, batch_size: int, quick: int,
-            full: int, noise: NoiseConfig | None = None) -> Preset:
-    train = TrainConfig(epochs=full, batch_size=batch_size, lr=1e-3, noise=noise or NoiseConfig())
+            full: int, noise: NoiseConfig | None = None, lr: float = 1e-3) -> Preset:
+    train = TrainConfig(epochs=full, batch_size=batch_size, lr=lr, noise=noise or NoiseConfig())
     cfg = RunConfig(name=name, preset=name, dataset=dataset, profile="full", model=model, train=train)
     return Preset(name, description, cfg, quick, full)
 
@@ -36,6 +36,12 @@ GAUSS = NoiseConfig(kind="gaussian", factor=0.5)
 # Two stride-2 stages (32 -> 16 -> 8) keep an epoch of 50,000 images to a couple of minutes on a 2-core CPU; a third,
 # stride-1 stage of 128 channels lowered the loss but halved the speed, measured here.
 CIFAR = (3, 32, 32)
+# mnist-conv at lr 3e-3, not 1e-3: Adam at 1e-3 was slow to leave the conv AE's first plateau. Measured here (seed 0;
+# validation BCE per pixel): MNIST sample (8,500 images) after 5 / 20 epochs 0.0925 / 0.0778 against 0.1213 / 0.0799
+# (seed 1: 0.0916 / 0.0776 against 0.1302 / 0.0802); full Fashion-MNIST after 5 epochs 0.2678 against about 0.272
+# (0.2756 after 3), and the canonical loop's extrapolated 10-epoch loss (0.2705) after 3 or 4 epochs (0.2704 with one
+# thread, 0.2706 with two) instead of about 10.
+CONV_LR = 3e-3
 CIFAR_CONV = ModelConfig(kind="conv", hidden=(32, 64), latent_dim=128, image_shape=CIFAR, likelihood="gaussian")
 CIFAR_VAE = ModelConfig(kind="vae", encoder="conv", hidden=(32, 64), latent_dim=32, image_shape=CIFAR,
                         likelihood="gaussian")
@@ -43,7 +49,8 @@ CIFAR_VAE = ModelConfig(kind="vae", encoder="conv", hidden=(32, 64), latent_dim=
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _preset("mnist-simple", "784-32-784 dense autoencoder (seed 1.1)", "mnist", SIMPLE, 256, 20, 50),
     _preset("mnist-deep", "784-128-64-32-64-128-784 dense autoencoder (seed 1.2)", "mnist", DEEP, 256, 20, 100),
-    _preset("mnist-conv", "stride-2 conv autoencoder with a 32-unit code", "mnist", CONV, 128, 5, 20),
+    _preset("mnist-conv", "stride-2 conv autoencoder with a 32-unit code", "mnist", CONV, 128, 5, 20,
+            lr=CONV_LR),
     _preset("mnist-denoise", "deep autoencoder trained on Gaussian noise 0.5 (seed 1.3)", "mnist", DEEP, 256, 20,
             100, GAUSS),
     _preset("mnist-vae", "VAE 784-512-2 with a 2-D latent space (seed 1.4)", "mnist", VAE2D, 128, 20, 50),
