@@ -66,6 +66,24 @@ def test_helpers_return_host_arrays_of_the_documented_shapes(model: torch.nn.Mod
         decode_points(model, np.zeros((3, model.latent_dim + 1)))
 
 
+def test_batches_shrink_for_models_with_large_activations(monkeypatch) -> None:
+    # Pins the batch rule: a conv AE's layers hold ~18x the values of a dense AE's per image, so its default batch
+    # is cut to keep one batch's activations near ACTIVATION_VALUES, and the results do not change.
+    from latentlab.analysis import inference
+    from latentlab.presets import CONV, DEEP
+
+    torch.manual_seed(0)
+    conv, deep = build_model(CONV).eval(), build_model(DEEP).eval()
+    assert inference.activation_values(conv) > 10 * inference.activation_values(deep)
+    x = np.random.default_rng(0).integers(0, 256, (700, 28, 28), dtype=np.uint8)
+    sizes = {name: [len(b) for b in inference.batches(m, x)] for name, m in (("conv", conv), ("deep", deep))}
+    assert sizes["deep"] == [700] and max(sizes["conv"]) < 700 and sum(sizes["conv"]) == 700
+    assert max(sizes["conv"]) == inference.ACTIVATION_VALUES // inference.activation_values(conv)
+    cut = reconstruct(conv, x)
+    monkeypatch.setattr(inference, "ACTIVATION_VALUES", 10**12)
+    np.testing.assert_allclose(cut, reconstruct(conv, x), rtol=1e-5, atol=1e-6)
+
+
 def test_per_image_scores_match_torch(model: torch.nn.Module, bars) -> None:
     x = bars[2][:20]
     scores = per_image_scores(model, x, batch_size=7)
