@@ -141,6 +141,25 @@ def test_a_run_trained_on_in_memory_arrays_never_downloads_the_configs_dataset(b
     assert data.x_test.shape == bars[2].shape
 
 
+def test_an_in_memory_run_takes_a_local_copy_of_its_configs_dataset_only_if_it_trained_on_it(bars, tmp_path):
+    # Fault: a Fashion-MNIST preset trained from Python on digits was judged against the Fashion-MNIST on disk
+    # (its config's dataset), so a clear digit came out "not part of the data set". The run records its training
+    # images' digest; a local copy is taken only when it holds those images.
+    from latentlab.data import load_dataset
+    from latentlab.errors import DatasetError
+    from latentlab.runs import load_run_data
+
+    sample = load_dataset("mnist-sample", progress=False)
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.device": "cpu",
+                                                   "dataset": "mnist-sample"})
+    train(cfg, bars[0], bars[2], tmp_path / "other", quiet=True)
+    with pytest.raises(DatasetError, match=r"in-memory arrays .*, not on the training images of its config's "
+                                           r"dataset='mnist-sample'.*pass dataset=NAME_OR_PATH"):
+        load_run_data(load_run(tmp_path / "other"))
+    train(cfg, sample.x_train, sample.x_test[:200], tmp_path / "same", quiet=True)
+    assert load_run_data(load_run(tmp_path / "same")).x_train.shape == sample.x_train.shape
+
+
 def test_changing_a_runs_weights_removes_its_metrics_and_marks_its_exports_stale(run_dir, bars, tmp_path):
     from latentlab.runs import is_current
     from latentlab.web.service import headline_metrics

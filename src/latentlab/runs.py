@@ -5,6 +5,7 @@ meta.json records the SHA-256 of every weight file, so a tampered or truncated f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from dataclasses import dataclass, field
@@ -245,6 +246,11 @@ def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str
     return {"image_size": (h, w), "grayscale": c == 1, "auto": bool(meta.get("image_auto", True))}
 
 
+def images_sha256(x: np.ndarray) -> str:
+    """SHA-256 of an image array's bytes (C order): what an in-memory run records of its training images."""
+    return hashlib.sha256(np.ascontiguousarray(x).reshape(-1).view(np.uint8).data).hexdigest()
+
+
 def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,
                   progress: bool = False, dataset: str | None = None) -> ImageData:
     """The run's data set as it was trained on: `config.dataset` (or `dataset`, a name or path, given in its place)
@@ -252,7 +258,9 @@ def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool =
     longer has the model's shape; DatasetError from `load_dataset` if it cannot be found.
 
     A run trained on arrays handed to `fit`/`train` in Python (meta.json's data_source "in-memory arrays") never
-    downloads its `config.dataset`: nothing says those arrays were that data set (it may be the default, "mnist")."""
+    downloads its `config.dataset`, and takes a copy on this machine only when its training images are the arrays
+    the run recorded (`train_images_sha256`): nothing else says those arrays were that data set (a Fashion-MNIST
+    preset trained on digits was judged against Fashion-MNIST)."""
     options = data_options(run.meta, run.model.image_shape)
     name = dataset or run.config.dataset
     in_memory = dataset is None and run.meta.get("data_source") == IN_MEMORY
@@ -266,6 +274,11 @@ def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool =
                            f"which data set they were; its config's dataset={name!r} is not on this machine and is "
                            f"not downloaded in their place ({exc}); pass dataset=NAME_OR_PATH (a name from "
                            "latentlab.dataset_names(), an image folder or an .npz)") from None
+    if in_memory and images_sha256(data.x_train) != run.meta.get("train_images_sha256"):
+        raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), not on the "
+                           f"training images of its config's dataset={name!r} found on this machine; pass "
+                           "dataset=NAME_OR_PATH (a name from latentlab.dataset_names(), an image folder or an .npz) "
+                           "with the images it was trained on")
     if tuple(data.image_shape) != tuple(run.model.image_shape):
         raise RunError(f"{name} now loads as images of shape {data.image_shape}, but {run.path} was "
                        f"trained on {tuple(run.model.image_shape)}; point the run at its data again (train with "

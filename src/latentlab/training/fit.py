@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
-from latentlab.runs import IN_MEMORY
+from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
 from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
@@ -82,7 +82,7 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     device = device or next(model.parameters()).device
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
     # instead of loading cfg.dataset (a default, perhaps) in its place.
-    meta = {"data_source": IN_MEMORY, **(meta or {})}
+    meta = {"data_source": IN_MEMORY, "train_images_sha256": images_sha256(x), **(meta or {})}
     with torch.random.fork_rng(devices=[]), FlushSubnormals(device):
         loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
         return loop.run(x, x_val, resume, meta, max_steps)
