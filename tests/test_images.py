@@ -135,7 +135,7 @@ def test_exif_rotated_jpeg_equals_the_upright_one(canvas):
     stored = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=95, exif=exif.tobytes())
     plain = read_image(encode(upright, "JPEG", quality=95))
     got = read_image(stored)
-    assert got.steps[0] == "turned upright (EXIF orientation 6)" and got.source_size == (100, 120)
+    assert got.steps[0] == "turned upright (EXIF orientation 6)" and got.source_size == (120, 100)  # (height, width)
     assert diff(got.pixels, plain.pixels) <= 4  # JPEG blocks fall differently on the turned pixels
     assert diff(naive(stored), naive(encode(upright, "JPEG", quality=95))) > 100
 

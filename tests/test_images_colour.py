@@ -31,7 +31,7 @@ def test_native_read_keeps_size_and_colour():
     got = read_native(_encode(photo))
     assert got.pixels.shape == (48, 64, 3) and got.pixels.dtype == np.uint8 and got.steps == ()
     np.testing.assert_array_equal(got.pixels, photo)
-    assert got.source_size == (64, 48)
+    assert got.source_size == (48, 64)  # (height, width)
 
 
 def test_grey_saved_as_rgb_or_jpeg_reads_as_grey():

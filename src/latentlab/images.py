@@ -52,7 +52,7 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyErr
 class Prepared:
     """A model input: `pixels` uint8, (height, width) for grey (light strokes on black after the automatic steps)
     or (height, width, 3) for colour; `steps` says in words what was done to the file (empty when nothing was);
-    `source_size` is (width, height) of the decoded, upright image."""
+    `source_size` is (height, width) of the decoded, upright image, as --image-size and the steps give sizes."""
 
     pixels: np.ndarray
     steps: tuple[str, ...]
@@ -76,7 +76,7 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
                              f"side {h}")
         gray, steps = _decode(data, name, cap)
         pixels, more = to_model_input(gray, layout or Layout.for_side(h), auto)
-        return Prepared(pixels, (*steps, *more), (gray.shape[1], gray.shape[0]))
+        return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
     return Prepared(pixels, (*native.steps, *more), native.source_size)
@@ -102,7 +102,7 @@ def read_native(source: str | os.PathLike[str] | bytes, *, grayscale: bool = Fal
 
 def _native(data: bytes, name: str, cap: int, grayscale: bool) -> Prepared:
     pixels, steps = _decode(data, name, cap, colour=not grayscale)
-    return Prepared(_u8(pixels), tuple(steps), (pixels.shape[1], pixels.shape[0]))
+    return Prepared(_u8(pixels), tuple(steps), (pixels.shape[0], pixels.shape[1]))
 
 
 def _source(source: str | os.PathLike[str] | bytes, max_bytes: int | None) -> tuple[bytes, str, int]:

@@ -214,7 +214,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "centring like the training data): only decode and resize to the run's size")
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object per image: path, score, threshold, verdict, member, steps")
+                   help="one JSON object per image: path, score, threshold, verdict, member, steps, source_size "
+                        "(height, width)")
     _add_data_flags(p, "if the detector must be fitted first")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=r.cmd_detect)
