@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import torch
 
 from latentlab.errors import ConfigError, TaskError
 from latentlab.runner import Outcome, default_jobs, run_tasks, summary
@@ -163,22 +162,3 @@ def test_dask_local_cluster_gives_the_results_of_jobs_1(deadline) -> None:
     assert [o.result for o in via_client] == [o.result for o in here] == [0, 1, 4, 16]
     assert [o.ok for o in via_address] == [True, True, False, True]
     assert isinstance(via_address[2].error, ValueError) and via_address[3].result[0] == 16
-
-
-def test_the_cli_and_pool_workers_bound_the_heap(monkeypatch):
-    # Pins where glibc's mmap threshold is fixed (latentlab.memory.bound_heap): the CLI's process and each pool
-    # worker, which run long jobs (a library import leaves a user's allocator alone: nothing calls it on import).
-    import latentlab.cli
-    from latentlab.runner import worker
-
-    calls = []
-    monkeypatch.setattr(latentlab.cli, "bound_heap", lambda: calls.append("cli"))
-    monkeypatch.setattr(worker, "bound_heap", lambda: calls.append("worker"))
-    handler = signal.getsignal(signal.SIGINT)
-    threads = torch.get_num_threads()
-    try:
-        assert latentlab.cli.main(["presets"]) == 0
-        worker.init_worker(threads)
-    finally:
-        signal.signal(signal.SIGINT, handler)
-    assert calls == ["cli", "worker"]

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from latentlab.errors import LatentlabError
-from latentlab.memory import bound_heap
 
 # Python names in library messages whose flag is spelled otherwise -> that flag's argparse `dest`. Every other name
 # is looked up as its own dest (data_dir -> --data-dir), and only in the parser of the command that was run: the
@@ -91,7 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
-    bound_heap()  # the CLI is a long job's process: see latentlab.memory
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at the interpreter's exit

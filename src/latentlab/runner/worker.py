@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from latentlab.errors import TaskError
-from latentlab.memory import bound_heap, release_memory
+from latentlab.memory import release_memory
 
 _DATA: dict[tuple[str, str], Any] = {}
 _STOP = threading.Event()  # a worker that saw Ctrl-C starts no further task (the pool may have queued one)
@@ -39,7 +39,6 @@ def init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    bound_heap()
     signal.signal(signal.SIGINT, _note_stop)
 
 
