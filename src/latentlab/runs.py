@@ -267,12 +267,12 @@ def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool =
     try:
         data = load_dataset(name, data_dir=data_dir, download=download and not in_memory, progress=progress,
                             **options)
-    except DatasetError as exc:
+    except DatasetError:
         if not in_memory:
             raise
         raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), so nothing says "
                            f"which data set they were; its config's dataset={name!r} is not on this machine and is "
-                           f"not downloaded in their place ({exc}); pass dataset=NAME_OR_PATH (a name from "
+                           "not downloaded in their place; pass dataset=NAME_OR_PATH (a name from "
                            "latentlab.dataset_names(), an image folder or an .npz)") from None
     if in_memory and images_sha256(data.x_train) != run.meta.get("train_images_sha256"):
         raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), not on the "
