@@ -247,7 +247,8 @@ def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str
 
 
 def images_sha256(x: np.ndarray) -> str:
-    """SHA-256 of an image array's bytes (C order): what an in-memory run records of its training images."""
+    """SHA-256 of an image array's bytes (C order; the buffer itself, no copy, empty arrays too): what an in-memory
+    run records of its training images, and the detectors' data fingerprint."""
     return hashlib.sha256(np.ascontiguousarray(x).reshape(-1).view(np.uint8).data).hexdigest()
 
 
