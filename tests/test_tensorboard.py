@@ -34,7 +34,8 @@ def read_projector(log_dir: Path) -> tuple[ProjectorConfig, list[list[str]]]:
 @pytest.fixture(scope="module")
 def vae_log(bars, tmp_path_factory) -> Path:
     x_train, _, x_test, y_test = bars
-    cfg = override(preset_config("mnist-vae"), {"train.epochs": 3, "train.batch_size": 64, "model.hidden": [32]})
+    cfg = override(preset_config("mnist-vae"), {"train.epochs": 3, "train.batch_size": 64, "model.hidden": [32],
+                                                  "train.lr": 7e-4})  # the config's lr, not a preset's default
     log_dir = tmp_path_factory.mktemp("tb") / "vae"
     train(cfg, x_train, x_test, None, quiet=True, tensorboard_dir=log_dir, y_val=y_test, classes=CLASSES)
     return log_dir
@@ -48,7 +49,7 @@ def test_every_loss_term_lr_and_speed_are_logged_once_per_epoch(vae_log):
     for tag in expected:
         assert [e.step for e in events.Scalars(tag)] == [1, 2, 3], tag
     assert all(np.isfinite(e.value) for e in events.Scalars("loss/val"))
-    assert events.Scalars("schedule/lr")[0].value == pytest.approx(1e-3)
+    assert events.Scalars("schedule/lr")[0].value == pytest.approx(7e-4)
     assert all(e.value > 0 for e in events.Scalars("speed/samples_per_s"))
 
 
