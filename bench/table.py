@@ -91,7 +91,7 @@ def _report_targets(results: dict[str, Any], add: Any) -> None:
 
 def _jobs_times(r: dict[str, Any]) -> str:
     v = r["variants"]
-    return f"{v['jobs 1']['median_wall_s']:.0f} s vs {v['jobs 2']['median_wall_s']:.0f} s"
+    return f"--jobs 1 {v['jobs 1']['median_wall_s']:.1f} s, --jobs 2 {v['jobs 2']['median_wall_s']:.1f} s"
 
 
 def _n(x: float | None, digits: int = 0) -> str:

@@ -441,3 +441,14 @@ def test_detect_on_a_run_trained_from_python_asks_for_its_data_instead_of_downlo
     np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
     assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet", "--dataset",
                  str(tmp_path / "bars.npz")]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "--jobs", "0"], ["sweep", "mnist-simple", "--jobs", "-1"], ["benchmark", "one-class", "--jobs", "0"],
+    ["benchmark", "one-class", "--threads", "two"], ["evaluate", "runs/x", "--iwae-k", "0"],
+])
+def test_counts_below_one_are_refused_by_the_flag_before_any_work(argv, capsys):
+    # `benchmark one-class --jobs 0` used to run (as --jobs 1); `evaluate --iwae-k 0` ended in ZeroDivisionError.
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and f"argument {argv[-2]}:" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from latentlab.analysis.quality import psnr, ssim
 from latentlab.cli.tables import format_summary
 from latentlab.config import ModelConfig, override
 from latentlab.data import ImageData
+from latentlab.errors import ConfigError
 from latentlab.models import build_model, has_prior
 from latentlab.presets import preset_config
 from latentlab.runs import Run, load_run
@@ -103,6 +104,9 @@ def test_per_image_scores_match_torch(model: torch.nn.Module, bars) -> None:
         ll = iwae_log_likelihood(model, x, k=8, max_decodes=40)
         assert ll.shape == (20,) and np.isfinite(ll).all()
         np.testing.assert_array_equal(iwae_log_likelihood(model, x, k=8, max_decodes=40), ll)
+        for k in (0, -5, 2.5, True):
+            with pytest.raises(ConfigError, match=f"k={k!r} is invalid"):
+                iwae_log_likelihood(model, x, k=k)
     else:
         assert set(scores) == {"code", "nll", "bce", "mse"}
         with pytest.raises(ValueError, match="VAE"):

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from latentlab.cli import main
+from latentlab.errors import ConfigError
 from latentlab.report import build_report
 
 TINY = {"train.epochs": 1, "train.batch_size": 512}
@@ -79,8 +80,10 @@ def test_report_with_two_jobs_reports_a_failed_experiment_then_completes_it_with
 
 
 def test_report_checks_jobs_and_executor(tmp_path, capsys):
-    assert main(["report", "--out", str(tmp_path), "--presets", "mnist-vae", "--jobs", "0", "--quiet"]) == 2
-    assert "(on the command line: jobs is --jobs)" in capsys.readouterr().err
+    for flag, value in (("--jobs", "0"), ("--threads", "abc"), ("--iwae-k", "-5")):
+        with pytest.raises(SystemExit) as exc:
+            main(["report", "--out", str(tmp_path), "--presets", "mnist-vae", flag, value, "--quiet"])
+        assert exc.value.code == 2 and f"argument {flag}:" in capsys.readouterr().err
     assert main(["report", "--out", str(tmp_path), "--presets", "mnist-vae", "--executor", "x", "--quiet"]) == 2
     assert "dask://HOST:PORT" in capsys.readouterr().err
 
@@ -188,3 +191,12 @@ def test_each_experiment_line_heads_its_own_epoch_lines_when_run_here(tmp_path, 
         build_report(tmp_path, presets=["mnist-denoise", "mnist-vae"], overrides=TINY, progress=True, jobs=1)
     assert "] mnist-denoise on" not in seen[0] and "] mnist-vae on" not in seen[0]
     assert seen[1].startswith("[1.3] mnist-denoise on") and seen[3].startswith("[1.4] mnist-vae on")
+
+
+@pytest.mark.parametrize("kwargs, name", [({"jobs": 0}, "jobs=0"), ({"threads": -1}, "threads=-1"),
+                                          ({"iwae_k": 0}, "iwae_k=0"), ({"data_dir": "/no/such/folder"}, "data_dir=")])
+def test_report_refuses_bad_arguments_before_it_loads_or_writes_anything(kwargs, name, tmp_path):
+    out = tmp_path / "report"
+    with pytest.raises(ConfigError, match=re.escape(name)):
+        build_report(out, presets=["mnist-simple"], progress=False, **kwargs)
+    assert not out.exists()  # a missing data folder used to fall back to the bundled samples, silently

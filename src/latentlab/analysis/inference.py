@@ -163,8 +163,12 @@ def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decod
     """Importance-weighted log p(x) per image (nats), with `k` samples each (VAEs only).
 
     Batches hold at most `max_decodes` decoded images (k per input image), which bounds memory whatever k is.
-    The global torch RNG is seeded inside a fork, so the estimate is reproducible and the caller's RNG untouched.
+    The global torch RNG is seeded inside a fork, so the estimate is reproducible and the caller's RNG untouched;
+    the samples are drawn batch by batch, so another `max_decodes` draws others: the same estimator, another
+    draw (single images moved by up to ~20 nats at k=100, the mean by 0.02). Raises ConfigError for k < 1.
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k={k!r} is invalid: importance samples per image, at least 1")
     if not has_prior(model):
         raise ConfigError("an importance-weighted likelihood needs a VAE; this model is a plain autoencoder")
     model.eval()

@@ -29,7 +29,7 @@ INVERTED = {"auto"}
 # as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets"
                    r"|tensorboard_dir|executor|image_size|grayscale)(?==|\b)"
-                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto)(?==)")
+                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto|iwae_k)(?==)")
 
 
 def command_flags(parser: argparse.ArgumentParser) -> dict[str, str]:

@@ -73,11 +73,22 @@ def _parse_grid(text: str) -> tuple[str, list[Any]]:
         return key, values.split(",")  # names, e.g. train.schedule=none,cosine
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: at least 1")
+    return value
+
+
 def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--jobs", type=int, metavar="N",
+    p.add_argument("--jobs", type=positive_int, metavar="N",
                    help=f"{what} at once, each in its own worker process (default: cores // 2, at least 1; "
                         "1 runs them here, one after another)")
-    p.add_argument("--threads", type=int, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="torch threads per task (default: cores // jobs; with --jobs 1, torch's own setting)")
     p.add_argument("--executor", metavar="dask://HOST:PORT",
                    help=f"run the {what} on a Dask cluster instead (needs the cluster extra: "
@@ -143,7 +154,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="only these experiments (presets, or one-class for the one-class benchmark)")
     p.add_argument("--epochs", type=int, help="override every experiment's epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
-    p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
+    p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
     _add_runner_flags(p, "experiments")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-experiment lines")
@@ -223,7 +234,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="measure a run on its test split and write RUN/metrics.json")
     p.add_argument("run", help="run directory")
     _add_data_flags(p, "to measure the run on")
-    p.add_argument("--iwae-k", type=int, default=100, help="samples for the IWAE log-likelihood (default 100)")
+    p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

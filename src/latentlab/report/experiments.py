@@ -21,7 +21,7 @@ from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
-from latentlab.runner import dataset, default_jobs, run_tasks
+from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
 from latentlab.runs import META, load_run, read_json, versions
 from latentlab.training import shape_from_data
 from latentlab.training.reuse import ensure_run  # noqa: F401  (its home before the runner; callers import it here)
@@ -106,6 +106,13 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     An experiment that fails is listed on the page and under "failed" in metrics.json with its error, and the
     others go on; running the same call again reuses finished runs and resumes or redoes the rest. `command` is
     shown on the page as the command that made it (the CLI passes its own)."""
+    check_workers(jobs, threads)
+    if isinstance(iwae_k, bool) or not isinstance(iwae_k, int) or iwae_k < 1:
+        raise ConfigError(f"iwae_k={iwae_k!r} is invalid: samples per image for the IWAE bound, at least 1")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        # Checked here: a missing folder would otherwise send every experiment to its bundled sample, silently.
+        raise ConfigError(f"data_dir={str(data_dir)!r}: no such folder; pass a folder holding the data sets, or "
+                          "leave it out to use LATENTLAB_DATA, the cache and the bundled samples")
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from latentlab.runner.executors import THREADS_PER_JOB, default_jobs
-from latentlab.runner.pool import Outcome, run_tasks, summary
+from latentlab.runner.pool import Outcome, check_workers, run_tasks, summary
 from latentlab.runner.worker import dataset
 
-__all__ = ["THREADS_PER_JOB", "Outcome", "dataset", "default_jobs", "run_tasks", "summary", "sweep"]
+__all__ = ["THREADS_PER_JOB", "Outcome", "check_workers", "dataset", "default_jobs", "run_tasks", "summary", "sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -52,6 +52,16 @@ class Outcome:
         return "" if self.error is None else f"{type(self.error).__name__}: {self.error}"
 
 
+def check_workers(jobs: int | None, threads: int | None) -> None:
+    """Raise ConfigError unless `jobs` and `threads` are None or whole numbers >= 1 (callers that load data
+    first ask before they do, so a bad value costs nothing)."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"jobs={jobs!r} is invalid: a whole number of tasks at once, at least 1 (1 runs them "
+                          "here, one after another)")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads={threads!r} is invalid: torch threads per task, at least 1")
+
+
 def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | None = None,
               executor: Executor | str | Any | None = None, threads: int | None = None, progress: bool = True,
               desc: str = "tasks", label: Callable[[Any], str] = str,
@@ -71,11 +81,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | Non
     guess of a task's time, sends the costliest first to a pool, so that the longest does not start last.
     """
     tasks = list(tasks)
-    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(f"jobs={jobs!r} is invalid: a whole number of tasks at once, at least 1 (1 runs them "
-                          "here, one after another)")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads={threads!r} is invalid: torch threads per task, at least 1")
+    check_workers(jobs, threads)
     jobs = default_jobs() if jobs is None else jobs
     labels = [str(label(t)) for t in tasks]
     outcomes: list[Outcome | None] = [None] * len(tasks)
