@@ -142,6 +142,20 @@ def test_mark_is_drawn_and_annotated():
     assert any(t.get_text() == "(-1.00, 3.00)" for t in ax.texts)
 
 
+@pytest.mark.parametrize("corner", [(1, 1), (0, 1), (1, 0), (0, 0)])
+def test_the_marks_label_stays_inside_the_axes_at_every_edge(corner):
+    # A mark at the top edge put its label over the title (the Fashion-MNIST VAE's point (-1, 3)).
+    codes, labels = _codes(200, 2)
+    lo, hi = codes.min(0), codes.max(0)
+    mark = tuple(float(hi[i] if corner[i] else lo[i]) for i in range(2))
+    fig = latent_scatter_figure(codes, labels, NAMES, mark=mark)
+    ax = fig.axes[0]
+    fig.draw_without_rendering()  # final limits (equal aspect) and text sizes
+    label = next(t for t in ax.texts if t.get_text() == f"({mark[0]:.2f}, {mark[1]:.2f})")
+    box, inside = label.get_window_extent(), ax.get_window_extent()
+    assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1, corner
+
+
 def test_denoising_has_four_rows_of_n_image_axes():
     n = 7
     fig = denoising_figure(_images(n), _images(n), rng.normal(size=(n, 17)), _images(n))

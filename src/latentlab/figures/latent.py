@@ -112,11 +112,18 @@ def _draw_points(
 def _draw_mark(ax: Axes, mark: tuple[float, float]) -> None:
     x, y = float(mark[0]), float(mark[1])
     ax.scatter([x], [y], marker="*", s=320, color=MARK_COLOR, edgecolors="white", linewidths=1.2, zorder=5)
+    # The label goes toward the middle of the axes: above and right of a mark at the top edge it ran into the
+    # title (the Fashion-MNIST VAE's point (-1, 3) is its highest y).
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    right = (x - x0) / ((x1 - x0) or 1.0) > 0.7
+    up = (y - y0) / ((y1 - y0) or 1.0) < 0.7
     ax.annotate(
         f"({x:.2f}, {y:.2f})",
         (x, y),
-        xytext=(8, 8),
+        xytext=(-8 if right else 8, 8 if up else -8),
         textcoords="offset points",
+        ha="right" if right else "left",
+        va="bottom" if up else "top",
         fontsize=9,
         color=MARK_COLOR,
         fontweight="bold",
