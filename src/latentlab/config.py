@@ -32,6 +32,12 @@ def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
         raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
 
 
+def check_count(name: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError("{name}={value!r} is invalid: {allowed}") unless `value` is a whole number >= 1 (not a
+    bool): the one test behind jobs, threads and sample counts given as arguments."""
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, allowed, value)
+
+
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     _check(value in choices, name, f"choose one of {', '.join(choices)}", value)
 

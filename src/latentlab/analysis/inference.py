@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from latentlab.config import check_count
 from latentlab.errors import ConfigError
 from latentlab.models import has_prior
 
@@ -167,8 +168,7 @@ def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decod
     the samples are drawn batch by batch, so another `max_decodes` draws others: the same estimator, another
     draw (single images moved by up to ~20 nats at k=100, the mean by 0.02). Raises ConfigError for k < 1.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"k={k!r} is invalid: importance samples per image, at least 1")
+    check_count("k", k, "importance samples per image, at least 1")
     if not has_prior(model):
         raise ConfigError("an importance-weighted likelihood needs a VAE; this model is a plain autoencoder")
     model.eval()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from latentlab.benchmark import STEPS
-from latentlab.config import override
+from latentlab.config import check_count, override
 from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
@@ -107,8 +107,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     others go on; running the same call again reuses finished runs and resumes or redoes the rest. `command` is
     shown on the page as the command that made it (the CLI passes its own)."""
     check_workers(jobs, threads)
-    if isinstance(iwae_k, bool) or not isinstance(iwae_k, int) or iwae_k < 1:
-        raise ConfigError(f"iwae_k={iwae_k!r} is invalid: samples per image for the IWAE bound, at least 1")
+    check_count("iwae_k", iwae_k, "samples per image for the IWAE bound, at least 1")
     if data_dir is not None and not Path(data_dir).is_dir():
         # Checked here: a missing folder would otherwise send every experiment to its bundled sample, silently.
         raise ConfigError(f"data_dir={str(data_dir)!r}: no such folder; pass a folder holding the data sets, or "

@@ -21,7 +21,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from latentlab.errors import ConfigError, TaskError
+from latentlab.config import check_count
+from latentlab.errors import TaskError
 from latentlab.runner.executors import check_picklable, default_jobs, local_pool, open_executor
 from latentlab.runner.worker import Reply, call
 
@@ -55,11 +56,10 @@ class Outcome:
 def check_workers(jobs: int | None, threads: int | None) -> None:
     """Raise ConfigError unless `jobs` and `threads` are None or whole numbers >= 1 (callers that load data
     first ask before they do, so a bad value costs nothing)."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(f"jobs={jobs!r} is invalid: a whole number of tasks at once, at least 1 (1 runs them "
-                          "here, one after another)")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads={threads!r} is invalid: torch threads per task, at least 1")
+    if jobs is not None:
+        check_count("jobs", jobs, "a whole number of tasks at once, at least 1 (1 runs them here, one after another)")
+    if threads is not None:
+        check_count("threads", threads, "torch threads per task, at least 1")
 
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | None = None,
