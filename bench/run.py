@@ -75,7 +75,8 @@ class Plan:
 
 # Every model's first repetition runs the canonical loop's full 10 epochs, so that time to quality is measured,
 # not extrapolated from a fitted curve (vae at 5 epochs estimated 2.00x and 2.13x in two runs, on the edge of its
-# 2x target). It costs about 10 minutes on a slow 2-core machine (AVX2, ~65 GFLOP/s), 2.5 on an AVX-512 one.
+# 2x target). On an AVX-512 2-core host the throughput section then took 260 s against 158 s; on the slow AVX2
+# one (~65 GFLOP/s) that is about 10 minutes more (estimated from its epoch times, not measured).
 # The engine needs no extra epochs for vae and conv: it reached the bar in 6 and 4 epochs.
 # The same-model loop is skipped for conv: its step is convolution-bound and the loop is ~1.5% of its epoch.
 # `--only compile` measures torch.compile on deep only (simple measured slower compiled, vae and conv no faster).
