@@ -22,6 +22,7 @@ _EXPORTS = {
     "Run": "latentlab.runs", "load_run": "latentlab.runs", "load_run_data": "latentlab.runs",
     "TrainResult": "latentlab.training", "fit": "latentlab.training", "train": "latentlab.training",
     "NoveltyDetector": "latentlab.analysis",
+    "configure_threads": "latentlab.threads",
 }
 
 # Subpackages reached as attributes after a plain `import latentlab` (`latentlab.export.to_onnx(...)`,

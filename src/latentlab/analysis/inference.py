@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from latentlab.config import check_count
 from latentlab.errors import ConfigError
 from latentlab.models import has_prior
+from latentlab.threads import paced
 
 BATCH = 4096
 # Activations per batch, float32 values (64 MB): the default BATCH is cut for models whose layers hold many values
@@ -75,7 +76,9 @@ def batches(model: nn.Module, x: np.ndarray | Tensor, batch_size: int = BATCH) -
     device = model_device(model)
     shape = getattr(model, "image_shape", None)
     step = max(1, min(batch_size, ACTIVATION_VALUES // activation_values(model)))
-    for start in range(0, len(x), step):
+    starts = range(0, len(x), step)
+    # On a CPU the batches run on as many torch threads as are fastest now (`latentlab.threads`).
+    for start in paced(starts, lambda s: min(step, len(x) - s)) if device.type == "cpu" else starts:
         yield to_float(x[start:start + step], shape).to(device, non_blocking=True)
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from latentlab.threads import paced
+
 SIGMA = 1.0  # blur, pixels
 K_NEAREST = 5
 K_HULL = 20
@@ -99,7 +101,7 @@ def neighbours(q: Tensor, ref: Tensor, k: int, skip: Tensor | None = None) -> tu
     k = min(k, len(ref) - (skip is not None))
     norms = (ref * ref).sum(1)
     dists, index = [], []
-    for i in range(0, len(q), CHUNK):
+    for i in paced(range(0, len(q), CHUNK), lambda i: min(CHUNK, len(q) - i)):
         qi = q[i:i + CHUNK]
         d = ((qi * qi).sum(1, keepdim=True) + norms[None] - 2 * qi @ ref.T).clamp_min_(0)
         if skip is not None:
@@ -129,7 +131,7 @@ def _nearest_a_b(qa: Tensor, ra: Tensor, skip: Tensor | None, hull: bool) -> tup
     norms_b = norms_a * inv_r * inv_r
     gram_buf, d_buf = torch.empty(min(CHUNK, len(qa)), len(ra)), torch.empty(min(CHUNK, len(qa)), len(ra))
     near, index = [], []
-    for i in range(0, len(qa), CHUNK):
+    for i in paced(range(0, len(qa), CHUNK), lambda i: min(CHUNK, len(qa) - i)):
         qi = qa[i:i + CHUNK]
         rows = torch.arange(len(qi))
         gram, d = torch.mm(qi, ra.T, out=gram_buf[:len(qi)]), d_buf[:len(qi)]
@@ -153,7 +155,7 @@ def _hull(q: Tensor, ref: Tensor, index: Tensor) -> np.ndarray:
     """The distance of each row of `q` to the ridge-regularised affine hull of its rows `index` of `ref` (N,)."""
     out = []
     rows = max(1, min(CHUNK, HULL_VALUES // (K_HULL * max(q.shape[1], 1))))
-    for i in range(0, len(q), rows):
+    for i in paced(range(0, len(q), rows), lambda i: min(rows, len(q) - i)):
         near = ref[index[i:i + rows]]  # (m, K, D)
         qi = q[i:i + rows, None, :]
         centre = near.mean(1, keepdim=True)

@@ -90,8 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
+    from latentlab import threads
+
+    # Torch threads are decided here, before any command loads torch: `--threads` counts for this process only
+    # when the tasks run here (`--jobs 1`); otherwise each worker applies it (runner.worker.init_worker).
+    here = (getattr(args, "jobs", None) or 1) == 1 and getattr(args, "executor", None) is None
     try:
-        code = args.func(args)
+        with threads.scope(getattr(args, "threads", None) if here else None):
+            code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at the interpreter's exit
         return code
     except BrokenPipeError:

@@ -92,7 +92,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             "n_test": int(len(data.x_test)),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
-        print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
+        from latentlab.threads import describe_in_force
+        from latentlab.training.train import resolve_device
+
+        device = resolve_device(cfg.train.device, info.local_rank)
+        where = f"{device}, {describe_in_force()}" if device.type == "cpu" else str(device)
+        print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir} ({where})",
+              file=sys.stderr)
     if info.is_main and not len(data.x_test):
         from latentlab.data.base import empty_split_fix
 

@@ -34,10 +34,10 @@ def start_method() -> str:
 
 
 def local_pool(workers: int, threads: int | None = None) -> ProcessPoolExecutor:
-    """A process pool of `workers`, each running `threads` torch threads (default: its share of the cores)."""
-    threads = threads or max(1, cores() // workers)
+    """A process pool of `workers`, each running `threads` torch threads (default: its share of the cores, which
+    the thread policy lowers while the machine is busy: `latentlab.threads`)."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method()),
-                               initializer=init_worker, initargs=(threads,))
+                               initializer=init_worker, initargs=(threads, workers))
 
 
 @dataclass
@@ -58,9 +58,9 @@ def open_executor(executor: Executor | str | Any | None, jobs: int, n_tasks: int
     `distributed.Client`, else a local pool of min(jobs, n_tasks) workers of `threads` torch threads each."""
     if executor is None:
         workers = max(1, min(jobs, n_tasks))
-        threads = threads or max(1, cores() // workers)
         pool = local_pool(workers, threads)
-        return Opened(pool, True, lambda: pool.shutdown(wait=True, cancel_futures=True), workers, threads)
+        share = threads or max(1, cores() // workers)
+        return Opened(pool, True, lambda: pool.shutdown(wait=True, cancel_futures=True), workers, share)
     if isinstance(executor, str):
         client = _dask_client(executor)
         return Opened(client.get_executor(pure=False), False, client.close)

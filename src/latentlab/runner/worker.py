@@ -5,7 +5,6 @@ Nothing here imports torch at module level: the parent imports this module to na
 
 from __future__ import annotations
 
-import os
 import pickle
 import signal
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 from latentlab.errors import TaskError
 from latentlab.memory import release_memory
+from latentlab.threads import available_cpus, configure_threads, start_threads
 
 _DATA: dict[tuple[str, str], Any] = {}
 _STOP = threading.Event()  # a worker that saw Ctrl-C starts no further task (the pool may have queued one)
@@ -26,19 +26,17 @@ _DATA_KEEP = 2  # data sets kept per process (the report uses two)
 
 
 def cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    """Whole CPUs this process may use: its affinity mask, capped by its cgroup's CPU quota (`threads.CPUs`)."""
+    return available_cpus().usable
 
 
-def init_worker(threads: int) -> None:
-    """Pool initializer: `threads` torch threads, so that `jobs` workers share the cores instead of each taking
-    all of them; and Ctrl-C noted while idle, not raised (the parent stops the pool; `call` raises it in a task)."""
-    import torch
-
-    torch.set_num_threads(threads)
+def init_worker(threads: int | None, workers: int = 1) -> None:
+    """Pool initializer: the thread policy of one of `workers` processes sharing the CPUs (`threads` torch threads
+    when the caller fixed them, else its share, adapted while steps run), so that workers share the cores instead
+    of each taking all of them; and Ctrl-C noted while idle, not raised (the parent stops the pool; `call` raises
+    it in a task)."""
+    configure_threads(threads, workers=workers)
+    start_threads()
     signal.signal(signal.SIGINT, _note_stop)
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from latentlab import threads
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.runs import IN_MEMORY, images_sha256
@@ -133,14 +134,20 @@ class _Loop:
             torch.set_rng_state(rng)
         x, x_val = as_tensor(x_np, self.device), None if x_val_np is None else as_tensor(x_val_np, self.device)
         self.loss_module = self._wrap()
+        # On a CPU the governor runs the steps on as many threads as are fastest now (`latentlab.threads`).
+        self.governor = threads.governor() if self.device.type == "cpu" else None
         self.meta = {**meta, "seed": tc.seed, "device": str(self.device), "world_size": info.world_size,
-                     "started": datetime.now(UTC).isoformat(timespec="seconds")}
+                     "threads": threads.in_force(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
         self.budget = max_steps
         status = "running"
         self.model.train()
-        with stop_on_signals() as stop:
-            while self.state.epoch < tc.epochs and status == "running":
-                status = self._epoch(x, x_val, stop)
+        try:
+            with stop_on_signals() as stop:
+                while self.state.epoch < tc.epochs and status == "running":
+                    status = self._epoch(x, x_val, stop)
+        finally:
+            if self.governor is not None:
+                self.governor.release()
         if status == "running":
             status = "finished"
         if status in ("finished", "early-stopped") and self.history:
@@ -210,6 +217,7 @@ class _Loop:
                     halt = (step % 10 == 0) and dist.broadcast_flag(halt, self.device)
                 if halt:
                     return True, step
+                started = time.perf_counter()
                 # index_select copies whole rows; x[idx] goes through the generic gather, ~8x slower on a CPU.
                 xb = to_float(x.index_select(0, idx))
                 with autocast:
@@ -219,6 +227,8 @@ class _Loop:
                 if tc.grad_clip > 0:
                     nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
                 self.opt.step()
+                if self.governor is not None:
+                    self.governor.step(len(idx), time.perf_counter() - started)
                 if self.budget is not None:
                     self.budget -= 1
                 for k, v in out.items():
