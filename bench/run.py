@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/, not the repo
 from bench import (  # noqa: E402
     colour,
     compiled,
+    contention,
     flops,
     inference,
     memory,
@@ -71,6 +72,11 @@ class Plan:
     one_class_args: tuple[str, ...] = ()
     timeout_s: float = 3600.0
     tiny_data: bool = False  # the parallel and report-full commands read the bench data, written as IDX files
+    # contention: (preset, dataset) pairs trained, epochs each, busy cores, busy cores under which the quick report
+    # runs too (idle and one busy: about 105 s and 150-400 s per run on 2 cores; two busy would add ~15 minutes)
+    contention: tuple[tuple[tuple[str, str], ...], int, tuple[int, ...], tuple[int, ...]] = (
+        (("mnist-vae", "mnist-sample"), ("mnist-conv", "mnist-sample"), ("fashion-vae", "fashion-mnist")), 3,
+        (0, 1, 2), (0, 1))
 
 
 # Every model's first repetition runs the canonical loop's full 10 epochs, so that time to quality is measured,
@@ -89,7 +95,8 @@ SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_
              colour=(2, 1, 2_000, 256), parallel_classes=(0, 1), timeout_s=300.0, tiny_data=True,
              # one experiment of one epoch, and two classes of two steps, on the bench's few images
              report_args=("--presets", "mnist-simple", "--epochs", "1", "--iwae-k", "2"),
-             one_class_args=("--steps", "2"))
+             one_class_args=("--steps", "2"),
+             contention=((("mnist-simple", "mnist-sample"),), 1, (0, 1), ()))
 
 
 def _subset(data: Data, plan: Plan) -> Data:
@@ -171,6 +178,11 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
             with parallel.full_size_mnist() as mnist:
                 results["report_full"] = parallel.full("full", plan.report_args, plan.timeout_s, mnist)
             log_section("  " + parallel.full_line(results["report_full"]))
+    if "contention" in sections:
+        presets, epochs, loads, report_loads = plan.contention
+        log_section(f"contention: idle and beside {', '.join(map(str, loads[1:]))} spinning processes, torch's "
+                    "defaults against the thread policy")
+        results["contention"] = contention.run(presets, epochs, loads, report_loads, log_section)
     if "report" in sections:
         log_section("report: latentlab report --profile quick, and the full profile's estimate")
         results["report_time"] = _report_time(results, data, plan.measure_report)
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     # parallel (about 15 minutes) and report-full (the full report once: 20-40 minutes) make the default run about
     # 70 minutes, but they are issue #13's targets, and `make bench` is to print them all.
     parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,parallel,report-full,"
-                        "report", help="comma-separated sections to run (also: compile, colour)")
+                        "contention,report", help="comma-separated sections to run (also: compile, colour)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     results = run(plan, set(args.only.split(",")), log=lambda m: print(m, file=sys.stderr, flush=True))

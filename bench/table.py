@@ -191,6 +191,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(parallel_line(key, r) + ".")
     if results.get("report_full"):
         lines.append(full_line(results["report_full"]) + ".")
+    if results.get("contention"):
+        from bench.contention import markdown as contention_table
+
+        lines += ["", "On a busy machine (issue #21):", "", contention_table(results["contention"])]
     tg = results.get("targets", {})
     if tg:
         lines += ["", target_table(tg, results)]

@@ -279,3 +279,33 @@ def test_gpu_script_parses_prints_its_commands_and_fails_fast_without_a_gpu():
     if not torch.cuda.is_available():
         real = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
         assert real.returncode == 3 and "no CUDA device" in real.stderr
+
+
+@pytest.mark.slow  # about fifteen short CLI and Python children, one of them beside a spinning process: ~1-2 min
+def test_contention_section_runs_in_smoke_mode(tmp_path):
+    from bench import contention
+
+    results = run.run(run.SMOKE, {"contention"}, log=lambda _: None)["contention"]
+    rows = results["rows"]
+    train = rows["train mnist-simple (mnist-sample), img/s"]
+    for load in ("0", "1"):
+        assert set(train[load]) == {contention.BASELINE, contention.POLICY}
+        assert train[load][contention.POLICY]["value"] > 0
+        # the child reports the policy it ran under: torch's defaults are not latentlab's
+        assert train[load][contention.BASELINE]["raw"]["threads"]["managed"] is False
+        assert train[load][contention.POLICY]["raw"]["threads"]["managed"] is True
+        assert rows["detector fit + score_samples, s"][load][contention.POLICY]["value"] > 0
+    assert rows["canonical PyTorch VAE loop (mnist-sample), img/s"]["0"][contention.BASELINE]["value"] > 0
+    for name, r in results["restricted"].items():
+        assert r.get("status") == "not available on this machine" or r["threads"]["threads"] == 1, name
+    assert any(t["target"].endswith("1 busy / idle") for t in results["targets"])
+    text = contention.markdown(json.loads(json.dumps(results)))
+    assert "| target | value | goal | met |" in text and "of idle)" in text
+
+
+def test_spinners_stop_by_themselves():
+    from bench.contention import spinning
+
+    with spinning(1, seconds=0.5) as procs:
+        procs[0].wait(timeout=20)  # ends on its own deadline, before the block does
+        assert procs[0].returncode == 0
