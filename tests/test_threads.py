@@ -241,10 +241,12 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _train(tmp_path: Path, env: dict[str, str], prefix: tuple[str, ...] = ()) -> tuple[dict, str]:
+def _train(tmp_path: Path, env: dict[str, str], prefix: tuple[str, ...] = (),
+           extra: tuple[str, ...] = ()) -> tuple[dict, str]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     out = subprocess.run([*prefix, sys.executable, "-m", "latentlab", "train", "mnist-simple", "--dataset",
-                          "mnist-sample", "--epochs", "1", "--out", str(tmp_path / "run")], env=env, cwd=tmp_path,
+                          "mnist-sample", "--epochs", "1", "--out", str(tmp_path / "run"), *extra], env=env,
+                         cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads((tmp_path / "run" / "meta.json").read_text())["threads"], out.stderr
@@ -260,6 +262,8 @@ def test_the_cli_says_and_records_the_policy(tmp_path: Path) -> None:
     assert fixed == {**fixed, "threads": 1, "adaptive": False, "reason": "OMP_NUM_THREADS=1"}
     off, err = _train(tmp_path / "c", _env(LATENTLAB_THREADS="torch"))
     assert not off["managed"] and "torch's own setting" in err
+    flag, err = _train(tmp_path / "d", _env(OMP_NUM_THREADS="2"), extra=("--threads", "1"))
+    assert (flag["threads"], flag["reason"], flag["adaptive"]) == (1, "--threads", False) and "(cpu, 1 thread," in err
 
 
 @pytest.mark.slow

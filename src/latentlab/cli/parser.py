@@ -88,11 +88,16 @@ def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--jobs", type=positive_int, metavar="N",
                    help=f"{what} at once, each in its own worker process (default: cores // 2, at least 1; "
                         "1 runs them here, one after another)")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="torch threads per task (default: cores // jobs; with --jobs 1, torch's own setting)")
+    _add_threads_flag(p, "torch threads per task (default: the usable CPUs // jobs, fewer while the machine is busy)")
     p.add_argument("--executor", metavar="dask://HOST:PORT",
                    help=f"run the {what} on a Dask cluster instead (needs the cluster extra: "
                         "pip install 'latentlab[cluster]')")
+
+
+def _add_threads_flag(p: argparse.ArgumentParser,
+                      text: str = "torch threads (default: the CPUs this process may use, fewer while the machine "
+                                  "is busy; see latentlab.threads)") -> None:
+    p.add_argument("--threads", type=positive_int, metavar="N", help=text)
 
 
 def _add_data_flags(p: argparse.ArgumentParser, why: str) -> None:
@@ -139,6 +144,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", metavar="DIR",
                    help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    _add_threads_flag(p)
     p.set_defaults(func=c.cmd_train)
 
     p = sub.add_parser("presets", help="list the named experiments")
@@ -229,6 +235,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "(height, width)")
     _add_data_flags(p, "if the detector must be fitted first")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_threads_flag(p)
     p.set_defaults(func=r.cmd_detect)
 
     p = sub.add_parser("evaluate", help="measure a run on its test split and write RUN/metrics.json")
@@ -238,6 +245,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_threads_flag(p)
     p.set_defaults(func=r.cmd_evaluate)
 
     if command == "export":
@@ -279,5 +287,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="run directories (default: every run under runs/, else under report/runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    _add_threads_flag(p)
     p.set_defaults(func=c.cmd_serve)
     return parser
