@@ -13,8 +13,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from conftest import make_images
-from latentlab.analysis.detectors import detector_for_run
-from latentlab.analysis.novelty import SCORES, NoveltyDetector, valid_scores
+from latentlab.analysis.novelty import SCORES, NoveltyDetector, detector_for_run, valid_scores
 from latentlab.analysis.ood import membership_table, ood_sets, separation
 from latentlab.analysis.statistics import complexity_bits
 from latentlab.config import override
@@ -300,14 +299,22 @@ def test_colour_images_in_any_layout_and_a_wrong_shape_is_named(tmp_path: Path) 
         det.score_samples(rng.integers(0, 256, (2, 28, 28), dtype=np.uint8))
 
 
-def test_scores_sharing_their_statistics_equal_scores_made_alone(vae_run: Run, bars) -> None:
-    # Pins the membership table's shortcut: one model pass and one pixel-view pass for all scores of a run.
+def test_scores_sharing_their_statistics_equal_scores_made_alone(vae_run: Run, bars, monkeypatch) -> None:
+    # Pins the membership table's shortcut: one model pass and one pixel-view pass for all scores of a run, found
+    # by content (no cache argument in score_samples), and the scores those made from scratch.
+    from latentlab.analysis.novelty import _memo as memo
+    from latentlab.analysis.novelty import _needs
+
     x, fresh = bars[0], make_images(300, seed=5)[0]
     detectors = [NoveltyDetector(vae_run, score=s).fit(x) for s in SCORES]
-    shared: dict = {}
-    together = [det.score_samples(fresh, shared=shared) for det in detectors]
-    assert {"model", "content"} <= set(shared)
+    memo.forget()
+    passes = []
+    real = _needs.model_statistics
+    monkeypatch.setattr(_needs, "model_statistics", lambda *a, **k: passes.append(1) or real(*a, **k))
+    together = [det.score_samples(fresh) for det in detectors]
+    assert len(passes) == 1
     for det, scores in zip(detectors, together, strict=True):
+        memo.forget()
         np.testing.assert_array_equal(scores, det.score_samples(fresh), err_msg=det.score)
 
 
@@ -316,12 +323,13 @@ def test_pixel_distances_are_made_once_by_content_across_models(vae_run: Run, ae
     # Pins the process-wide memo: the pixel views do not depend on the model, so a second run's detectors on the
     # same images reuse them (the report's five MNIST experiments), and the scores are those made from scratch;
     # a changed image is new content and is computed again.
-    from latentlab.analysis import memo, novelty
+    from latentlab.analysis.novelty import _memo as memo
+    from latentlab.analysis.novelty import _needs
 
     memo.forget()
     calls = []
-    real = novelty.view_distances
-    monkeypatch.setattr(novelty, "view_distances", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = _needs.view_distances
+    monkeypatch.setattr(_needs, "view_distances", lambda *a, **k: calls.append(1) or real(*a, **k))
     x, fresh = bars[0], make_images(200, seed=6)[0]
     first = NoveltyDetector(vae_run).fit(x)
     s1 = first.score_samples(fresh)
@@ -340,7 +348,7 @@ def test_pixel_distances_are_made_once_by_content_across_models(vae_run: Run, ae
 
 
 def test_the_memo_is_bounded_and_its_arrays_are_read_only() -> None:
-    from latentlab.analysis import memo
+    from latentlab.analysis.novelty import _memo as memo
 
     memo.forget()
     for i in range(memo.MAX_ENTRIES + 5):
