@@ -9,12 +9,16 @@
 - "recon": minus the reconstruction loss (nats); "elbo" (VAEs): the ELBO at the posterior mean; "latent": minus
   the mean distance to the `k` nearest reference codes; "complexity": minus the complexity-corrected NLL of Serra
   et al. (2020), -(NLL in bits - zlib bits of the image).
+- "mahalanobis": minus the squared Mahalanobis distance of the code to the reference codes' mean (the classic
+  baseline, Lee et al. 2018, one class), under their empirical covariance plus a ridge (see `_fit_gaussian`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.covariance import EmpiricalCovariance
 
+from latentlab.analysis.inference import embed
 from latentlab.analysis.novelty._mixture import (
     CV_FOLDS,
     cross_fitted_log_density,
@@ -34,6 +38,9 @@ VETO_Z = 5.0
 # The robust statistics (median, 1.4826 MAD) of the pixel scores, named; saved as the rows of `robust_` in this
 # order ("palette" for colour runs only; a statistic a score does not compute holds (0, 1)).
 ROBUST = ("pixel_knn", "hull", "mse", "palette")
+# The ridge added to the codes' covariance, relative to its mean variance: a VAE's collapsed dimensions have
+# posterior means of (nearly) no variance, which would make the covariance singular.
+RIDGE = 1e-3
 
 
 def _fit_robust(inp: FitInput) -> dict[str, np.ndarray]:
@@ -70,6 +77,23 @@ def _cross_fitted_density(det, inp: FitInput) -> np.ndarray:
     return cross_fitted_log_density(z, n_components(len(z) - len(z) // CV_FOLDS), inp.random_state)
 
 
+def _fit_gaussian(inp: FitInput) -> dict[str, np.ndarray]:
+    """Mean and precision of the reference codes. The empirical covariance rather than MinCovDet: the references are
+    in-distribution by construction, so there are no outliers to resist, and it is deterministic, one pass, and
+    never drops dimensions; MinCovDet's random subsets and C-steps cost more, and it fails on the (near-)singular
+    covariance of collapsed VAE dimensions, which the ridge here keeps invertible instead."""
+    codes = embed(inp.model, inp.reference).astype(np.float64)
+    cov = EmpiricalCovariance().fit(codes)
+    ridge = RIDGE * max(float(np.trace(cov.covariance_)) / codes.shape[1], 1e-12)
+    precision = np.linalg.inv(cov.covariance_ + ridge * np.eye(codes.shape[1]))
+    return {"location_": cov.location_, "precision_": (precision + precision.T) / 2}
+
+
+def _mahalanobis(det, s: Stats) -> np.ndarray:
+    d = s["code"].astype(np.float64) - det.location_
+    return -np.einsum("nd,de,ne->n", d, det.precision_, d)
+
+
 REGISTRY: dict[str, Score] = {
     "combined": Score(frozenset({"model", "pixels", "hull"}), _combined, _fit_robust, ("robust_",)),
     "density": Score(frozenset({"model", "neighbours", "zlib"}), _density, _fit_density,
@@ -83,4 +107,5 @@ REGISTRY: dict[str, Score] = {
     "latent": Score(frozenset({"model", "neighbours"}), lambda det, s: -s["knn_distance"]),
     "elbo": Score(frozenset({"model"}), lambda det, s: -s["nll"], prior=True),
     "complexity": Score(frozenset({"model", "zlib"}), lambda det, s: -(s["nll"] / LN2 - s["complexity_bits"])),
+    "mahalanobis": Score(frozenset({"model"}), _mahalanobis, _fit_gaussian, ("location_", "precision_")),
 }
