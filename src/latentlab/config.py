@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 
 PROFILES = ("quick", "full")
 # The most images one draw from a VAE's prior makes (`generate -n`): the samples grid of 1,024 (128 rows of 8) is
@@ -29,7 +29,7 @@ LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
     if not ok:
-        raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
+        raise ConfigError(f"{name}={value!r} is invalid", hint=allowed, field=name, value=value)
 
 
 def check_count(name: str, value: Any, allowed: str) -> None:
@@ -39,7 +39,7 @@ def check_count(name: str, value: Any, allowed: str) -> None:
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, name, f"choose one of {', '.join(choices)}", value)
+    choose(choices, value, name)
 
 
 def _name(name: str, value: str) -> None:

@@ -32,7 +32,7 @@ from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit, ink_l
 from latentlab._image_paper import fit_paper
 from latentlab._image_pixels import colour_pixels, conform, gray_pixels
 from latentlab._image_pixels import to_uint8 as _u8
-from latentlab.errors import ImageError
+from latentlab.errors import ImageError, ImageFormatError, ImageTooLargeError
 
 _gray = gray_pixels  # its name before it moved to _image_pixels
 
@@ -66,7 +66,7 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
     data: they run for one channel and a square shape, with `auto` on. Otherwise, and for colour, the file is only
     decoded and brought to `shape` by `conform` (grey or colour conversion, a resize), exactly as `read_native` then
     `conform` do. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES` and a file at `MAX_FILE_BYTES`.
-    Raises `ImageError`: 400 unreadable, empty, truncated or too small; 413 too large; 415 not a supported image."""
+    Raises `ImageError` (unreadable, empty, truncated or too small), `ImageTooLargeError`, `ImageFormatError`."""
     data, name, cap = _source(source, max_bytes)
     side = (layout or Layout()).side
     c, h, w = shape if shape is not None else (1, side, side)
@@ -115,8 +115,7 @@ def _source(source: str | os.PathLike[str] | bytes, max_bytes: int | None) -> tu
         with open(name, "rb") as f:
             return f.read(cap + 1), name, cap  # one byte over the cap is enough to know it is too big
     except OSError as exc:
-        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
-                         400) from None
+        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions") from None
 
 
 def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
@@ -128,23 +127,23 @@ def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD
 def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tuple[np.ndarray, list[str]]:
     """Float32 pixels in [0, 1] and the steps: grey (H, W), or with `colour` as `colour_pixels` gives them."""
     if not data:
-        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image", 400)
+        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image")
     if len(data) > max_bytes:
-        raise ImageError(f"{name} is over {max_bytes:,} bytes, the limit ({max_bytes / 2**20:g} MB); "
-                         "send a smaller file", 413)
+        raise ImageTooLargeError(f"{name} is over {max_bytes:,} bytes, the limit ({max_bytes / 2**20:g} MB); "
+                                 "send a smaller file")
     declared = _declared_size(data)
     if declared is not None:  # refuse before Pillow sees it: its WebP decoder allocates the canvas on opening
         _check_size(*declared, name)
     try:
         im = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image in a supported format ({', '.join(FORMATS)}); its content was "
-                         "checked, not its name; send a PNG or JPEG image", 415) from None
+        raise ImageFormatError(f"{name} is not an image in a supported format ({', '.join(FORMATS)}); its content "
+                               "was checked, not its name; send a PNG or JPEG image") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{name} declares too many pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it down",
-                         413) from None
+        raise ImageTooLargeError(f"{name} declares too many pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it "
+                                 "down") from None
     except _DECODE_ERRORS as exc:
-        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG", 400) from None
+        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG") from None
     with im:
         _check_size(*im.size, name)  # only the header has been read so far
         fmt = im.format or ""  # before exif_transpose, whose copy has none
@@ -158,17 +157,17 @@ def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tup
             pixels, more = (colour_pixels if colour else gray_pixels)(im, fmt)
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{name} could not be decoded as {fmt} ({exc}); it may be truncated or damaged; "
-                             "send the whole file or re-save it", 400) from None
+                             "send the whole file or re-save it") from None
     return pixels, steps + more
 
 
 def _check_size(w: int, h: int, name: str) -> None:
     if w > MAX_SIDE or h > MAX_SIDE:
-        raise ImageError(f"{name} is {h}x{w} pixels (height x width); the limit is {MAX_SIDE}x{MAX_SIDE}; scale it "
-                         "down", 413)
+        raise ImageTooLargeError(f"{name} is {h}x{w} pixels (height x width); the limit is {MAX_SIDE}x{MAX_SIDE}; "
+                                 "scale it down")
     if min(w, h) < MIN_SIDE:
         raise ImageError(f"{name} is {h}x{w} pixels (height x width), too small to hold a digit or object; send "
-                         f"at least {MIN_SIDE}x{MIN_SIDE}", 400)
+                         f"at least {MIN_SIDE}x{MIN_SIDE}")
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
@@ -218,7 +217,7 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     s = layout.side
     g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
     if g.ndim != 2 or g.size == 0:
-        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}", 400)
+        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}")
     h, w = g.shape
     if not auto or not layout.on_black:
         if g.shape == (s, s):

@@ -114,7 +114,7 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
             except ConfigError as exc:  # too few training images to fit a detector on: said, not fatal
                 # The detector's own advice names its Python arguments; what a run's owner can do is give more.
                 out["membership_skipped"] = (f"the novelty detectors could not be fitted on the "
-                                             f"{len(data.x_train):,} training images ({str(exc).split(':')[0]}); "
+                                             f"{len(data.x_train):,} training images ({exc.problem}); "
                                              "train the run on more images to measure membership")
     timings["total"] = round(time.perf_counter() - start, 3)
     out["timings_s"] = timings

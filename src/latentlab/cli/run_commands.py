@@ -134,11 +134,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     try:
         detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
-        if "holdout" not in str(exc):
+        if exc.field != "holdout":
             raise
         # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
         raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
-                          f"({str(exc).split(':')[0]}); retrain the run on more images, or fit one in Python, "
+                          f"({exc.problem}); retrain the run on more images, or fit one in Python, "
                           f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
                           f".save({str(run.path)!r}), which detect then uses") from None
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else

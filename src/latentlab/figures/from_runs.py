@@ -15,7 +15,7 @@ from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
 from latentlab.data.base import empty_split_fix
-from latentlab.errors import ConfigError, DatasetError
+from latentlab.errors import ConfigError, DatasetError, choose
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import has_prior
 from latentlab.runs import Run
@@ -146,10 +146,7 @@ FROM_TEST = ("recon", "denoise", "latent", "point")
 
 def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
     """The figure `kind` of `run` on `data`; DatasetError up front for a figure of test images when `data` has none."""
-    try:
-        fn = PLOTS[kind]
-    except KeyError:
-        raise ConfigError(f"unknown figure {kind!r}; choose one of {', '.join(PLOTS)}") from None
+    fn = choose(PLOTS, kind, "kind", problem=f"unknown figure {kind!r}")
     if kind in FROM_TEST and not len(data.x_test):
         others = [k for k in PLOTS if k not in FROM_TEST]
         raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "

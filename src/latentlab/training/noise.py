@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from latentlab.config import NoiseConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 
 
 def _gaussian(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
@@ -46,8 +46,4 @@ def corrupt(x: Tensor, noise: NoiseConfig, generator: torch.Generator | None = N
     """A corrupted copy of `x` (values in [0, 1]); `x` itself is returned untouched when noise is off."""
     if noise.factor == 0:
         return x
-    try:
-        fn = NOISES[noise.kind]
-    except KeyError:
-        raise ConfigError(f"train.noise.kind={noise.kind!r} is invalid: choose one of {', '.join(NOISES)}") from None
-    return fn(x, noise.factor, generator)
+    return choose(NOISES, noise.kind, "train.noise.kind")(x, noise.factor, generator)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from latentlab.config import RunConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
@@ -30,8 +30,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
                                 ("train.noise.kind", cfg.train.noise.kind, NOISES),
                                 ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
                                 ("train.schedule", cfg.train.schedule, SCHEDULES)):
-        if value not in names:
-            raise ConfigError(f"{field}={value!r} is invalid: choose one of {', '.join(names)}")
+        choose(names, value, field)
     return cfg
 
 

@@ -25,7 +25,7 @@ from latentlab.analysis.novelty._needs import PixelReferences, knn_distance, mod
 from latentlab.analysis.novelty._score import FitInput, Score, Stats
 from latentlab.analysis.novelty._scores import REGISTRY
 from latentlab.analysis.statistics import as_uint8_images, data_fingerprint, model_fingerprint
-from latentlab.errors import ConfigError, DetectorFileError
+from latentlab.errors import ConfigError, DetectorFileError, choose
 from latentlab.models import has_prior
 from latentlab.runs import Run, load_run
 
@@ -74,7 +74,8 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         n_hold = int(round(self.holdout * len(x)))
         if n_hold < 20 or len(x) - n_hold < self.k:
             raise ConfigError(f"fit needs at least 20 held-out images and {self.k} reference images; got {len(x)} "
-                             f"images with holdout={self.holdout}: pass more images or a larger holdout")
+                              f"images with holdout={self.holdout}", hint="pass more images or a larger holdout",
+                              field="holdout", value=self.holdout)
         self.model_sha256_ = model_fingerprint(model)
         self.data_sha256_ = data_fingerprint(x)
         if entry.pixel_references:  # before the split: its copies are 45 MiB of 60,000 images, unused here
@@ -143,12 +144,9 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
     def _checked_model(self) -> nn.Module:
         model = self._model()
-        allowed = ", ".join(valid_scores(model))
-        if self.score not in REGISTRY:
-            raise ConfigError(f"score={self.score!r} is invalid: choose one of {allowed}")
-        if self.score not in valid_scores(model):
-            raise ConfigError(f"score={self.score!r} needs a VAE, and this model is a plain autoencoder; choose one "
-                              f"of {allowed}")
+        needs_prior = self.score in REGISTRY and REGISTRY[self.score].prior and not has_prior(model)
+        choose(valid_scores(model), self.score, "score", problem=f"score={self.score!r} needs a VAE, and this model "
+               "is a plain autoencoder" if needs_prior else None)
         if not (isinstance(self.k, int) and self.k >= 1):
             raise ConfigError(f"k={self.k!r} is invalid: the number of neighbours must be an integer >= 1")
         if not 0.0 < self.target_fpr < 1.0:
