@@ -27,7 +27,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from latentlab._version import __version__
-from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float, to_images
+from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float
 from latentlab.analysis.novelty import detector_for_run, valid_scores
 from latentlab.analysis.ood import detector_unsupported, membership_table, ood_sets
 from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
@@ -41,7 +41,7 @@ from latentlab.files import atomic_write_text
 from latentlab.memory import release_memory
 from latentlab.models import has_prior
 from latentlab.runs import Run, weights_digest
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 METRICS = "metrics.json"
 NOISE_FACTORS = (0.25, 0.5, 0.75)
@@ -132,11 +132,12 @@ def reconstruction_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, A
 
 def denoising_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
     """PSNR and SSIM against the clean images, of the noisy inputs and of the model's output, per noise level."""
-    clean = to_float(x, model.image_shape)
+    to_float(x[:0], model.image_shape)  # images of another shape are refused before any work
     levels = {}
     for factor in NOISE_FACTORS:
-        gen = torch.Generator().manual_seed(SEED)  # the same noise for every run, so runs compare
-        noisy = to_images(corrupt(clean, NoiseConfig(kind="gaussian", factor=factor), gen))
+        # The same noise for every run (seed SEED), so runs compare; the noisy input as the figures and the web
+        # page make it (uint8).
+        noisy = noisy_images(x, NoiseConfig(kind="gaussian", factor=factor), SEED)
         denoised = reconstruct(model, noisy)
         levels[str(factor)] = {
             "noisy_psnr_db": _num(psnr(x, noisy).mean()), "noisy_ssim": _num(ssim(x, noisy).mean()),

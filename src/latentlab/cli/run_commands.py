@@ -53,7 +53,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     image = decode_points(run.model, point)[0]  # (H, W) grey or (H, W, 3) colour
     from PIL import Image
 
-    img = Image.fromarray((image * 255).round().astype("uint8"))
+    from latentlab.images import to_uint8
+
+    img = Image.fromarray(to_uint8(image))
     if args.scale > 1:
         img = img.resize((img.width * args.scale, img.height * args.scale), Image.NEAREST)
     img.save(args.output)

@@ -19,7 +19,7 @@ from latentlab.errors import ConfigError, DatasetError, choose
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import has_prior
 from latentlab.runs import Run
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 N_SHOWN = 10  # the seed shows the first 10 test images
 
@@ -27,13 +27,6 @@ N_SHOWN = 10  # the seed shows the first 10 test images
 def class_names(run: Run, data: ImageData | None = None) -> list[str] | None:
     names = list(data.classes) if data is not None and data.classes else run.meta.get("classes")
     return list(names) if names else None
-
-
-def noisy_images(x: np.ndarray, noise: NoiseConfig, seed: int = 0) -> np.ndarray:
-    """Corrupted copies of uint8 images (grey or colour, as stored), as uint8, reproducible for a given seed."""
-    g = torch.Generator().manual_seed(seed)
-    noisy = corrupt(evaluate.to_float(x), noise, g)
-    return (evaluate.to_images(noisy) * 255).round().astype(np.uint8)
 
 
 def recon_figure(run: Run, data: ImageData, n: int = N_SHOWN) -> Figure:

@@ -13,6 +13,7 @@ import torch
 
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, choose
+from latentlab.images import stored_shape
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
@@ -20,7 +21,6 @@ from latentlab.training.fit import EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
 from latentlab.training.noise import NOISES
 from latentlab.training.optim import OPTIMIZERS, SCHEDULES
-from latentlab.training.steps import stored_shape
 
 
 def check_config(cfg: RunConfig) -> RunConfig:

@@ -29,7 +29,7 @@ from latentlab.errors import DatasetError, DetectorFileError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
 from latentlab.runs import METRICS, Run, is_current
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 MAX_POINTS = 5000
 
@@ -216,10 +216,7 @@ class RunService:
         """A test image, a corrupted copy (the run's noise kind, Gaussian for plain runs) and the output."""
         clean = self.x_test[index]
         kind = self.noise.kind if self.noise.kind != "none" else "gaussian"
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        noisy_f = corrupt(evaluate.to_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
-        # Through uint8, so the noisy image shown is exactly what the model was given.
-        noisy = (evaluate.to_images(noisy_f)[0] * 255.0 + 0.5).astype(np.uint8)
+        noisy = noisy_images(clean[None], NoiseConfig(kind=kind, factor=factor), seed * 1_000_003 + index)[0]
         output = self.reconstruct(noisy[None])[0]
         ref = clean / 255.0
         return {"clean": clean, "noisy": noisy, "output": output, "kind": kind,
