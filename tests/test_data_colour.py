@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentlab.config import MAX_SIDE
+from latentlab.config import MAX_MODEL_SIDE as MAX_SIDE
 from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.data.base import image_data
 from latentlab.data.convert import parse_size, to_grey

@@ -17,9 +17,10 @@ import pytest
 from PIL import Image, ImageFile
 
 from latentlab import images
-from latentlab._image_layout import centre_of_mass
 from latentlab.errors import ConfigError, ImageError, LatentlabError
 from latentlab.images import Layout, read_image
+from latentlab.images._layout import centre_of_mass
+from latentlab.web.routes import image_status
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "latentlab" / "data" / "samples"
 
@@ -122,7 +123,7 @@ def test_32bit_and_float_pixels_are_scaled_by_their_depth(digit):
                                (digit.astype(np.int32), False), (digit.astype(np.float32), False)):
         im = Image.fromarray(array)
         assert im.mode in ("I", "F")
-        gray, _ = images._gray(im, "")
+        gray, _ = images.gray_pixels(im, "")
         assert np.abs(gray - digit / 255).max() <= 1 / 255 + 1e-6
         assert (diff(np.asarray(im.convert("L")), digit) > 100) == naive_fails
 
@@ -238,7 +239,7 @@ def test_too_small_is_refused(size):
     data = encode(Image.new("L", size, 255))
     with pytest.raises(ImageError, match=r"too small to hold a digit or object.*send at least 8x8") as info:
         read_image(data)
-    assert info.value.status == 400 and f"{size[1]}x{size[0]} pixels (height x width)" in str(info.value)
+    assert image_status(info.value) == 400 and f"{size[1]}x{size[0]} pixels (height x width)" in str(info.value)
     assert naive(data).shape == (28, 28)
 
 
@@ -268,7 +269,7 @@ def test_bomb_is_refused_from_the_header(bomb, monkeypatch, pillow_limit):
     for data in files:
         with pytest.raises(ImageError, match=r"15000x15000 pixels \(height x width\); the limit is 4096x4096") as info:
             read_image(data, max_bytes=1 << 20)
-        assert info.value.status == 413
+        assert image_status(info.value) == 413
     with pytest.raises((AssertionError, Image.DecompressionBombError)):
         naive(bomb)
 
@@ -291,7 +292,7 @@ def test_webp_bomb_is_refused_before_pillow_opens_it(monkeypatch):
     monkeypatch.setattr(Image, "open", never)
     with pytest.raises(ImageError, match="16000x16000 pixels") as info:
         read_image(webp)
-    assert info.value.status == 413
+    assert image_status(info.value) == 413
     with pytest.raises(AssertionError):
         naive(webp)
 
@@ -303,7 +304,7 @@ def test_text_named_png_is_refused_by_its_content(tmp_path):
     for source in (path, str(path), path.read_bytes()):
         with pytest.raises(ImageError, match="its content was checked, not its name") as info:
             read_image(source)
-        assert info.value.status == 415
+        assert image_status(info.value) == 415
     assert isinstance(info.value, LatentlabError) and isinstance(info.value, ValueError)
     with pytest.raises(OSError):
         naive(path.read_bytes())
@@ -315,10 +316,10 @@ def test_empty_truncated_and_missing_are_refused(canvas, tmp_path):
     for data, says in ((b"", "is empty"), (whole[: len(whole) // 2], "may be truncated")):
         with pytest.raises(ImageError, match=says) as info:
             read_image(data)
-        assert info.value.status == 400
+        assert image_status(info.value) == 400
     with pytest.raises(ImageError, match="nothing.png cannot be read") as info:
         read_image(tmp_path / "nothing.png")
-    assert info.value.status == 400
+    assert image_status(info.value) == 400
     with pytest.raises(OSError):
         naive(whole[: len(whole) // 2])
 
@@ -330,13 +331,13 @@ def test_byte_caps_differ_for_uploads_and_files(tmp_path):
     assert images.MAX_UPLOAD_BYTES < len(data) < images.MAX_FILE_BYTES
     with pytest.raises(ImageError, match="limit") as info:
         read_image(data)
-    assert info.value.status == 413
+    assert image_status(info.value) == 413
     path = tmp_path / "noise.png"
     path.write_bytes(data)
     assert read_image(path).pixels.shape == (28, 28)
     with pytest.raises(ImageError) as info:
         read_image(path, max_bytes=1000)
-    assert info.value.status == 413
+    assert image_status(info.value) == 413
     assert naive(data).shape == (28, 28)
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from latentlab.errors import ImageError
 from latentlab.images import Layout, conform, data_url, png, read_image, read_native
+from latentlab.web.routes import image_status
 
 
 def _encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None, **save) -> bytes:
@@ -120,7 +121,7 @@ def test_png_and_data_url_write_colour():
 def test_native_read_refuses_like_the_digit_reader():
     with pytest.raises(ImageError, match="too small") as info:
         read_native(_encode(np.zeros((4, 40, 3), np.uint8)))
-    assert info.value.status == 400
+    assert image_status(info.value) == 400
     with pytest.raises(ImageError, match="not an image") as info:
         read_native(b"GIF? no")
-    assert info.value.status == 415
+    assert image_status(info.value) == 415

@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "latentlab"
 LAYERS = [
     {"_version", "errors", "files", "memory", "threads"},
     {"config"},
-    {"presets", "images", "_image_layout", "_image_paper", "_image_pixels"},
+    {"presets", "images"},
     {"data"},
     {"models"},
     {"runs"},
@@ -76,6 +76,26 @@ def test_imports_run_downward() -> None:
         for target in _imports(name, path):
             if RANK[_layer(target)] > RANK[_layer(name)]:
                 wrong.append(f"{name} imports {target} (layer {_layer(target)} is above {_layer(name)})")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def _private_package(module: str) -> str | None:
+    """The package whose private module `module` is (latentlab.analysis.novelty for ...novelty._detector), or None
+    for a public module."""
+    parts = module.split(".")
+    first = next((i for i, part in enumerate(parts) if part.startswith("_") and not part.startswith("__")), None)
+    return None if first is None else ".".join(parts[:first])
+
+
+def test_packages_are_entered_through_their_face() -> None:
+    # A private module (a name starting with "_") is imported only from inside its own package; everyone else goes
+    # through the package's __init__, its public face.
+    wrong = []
+    for name, path in _modules().items():
+        for target in _imports(name, path):
+            package = _private_package(target)
+            if package is not None and name != package and not name.startswith(package + "."):
+                wrong.append(f"{name} imports {target}: import it from {package}")
     assert not wrong, "\n".join(sorted(wrong))
 
 

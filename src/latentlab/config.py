@@ -16,20 +16,20 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 
 PROFILES = ("quick", "full")
 # The most images one draw from a VAE's prior makes (`generate -n`): the samples grid of 1,024 (128 rows of 8) is
 # already ~21,000 px tall at 200 dpi; Agg cannot draw past 65,536 px, and 100,000 took 22 GB before failing.
 MAX_SAMPLES = 1024
-MIN_SIDE, MAX_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
+MIN_MODEL_SIDE, MAX_MODEL_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
 # Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
 LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
 
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
     if not ok:
-        raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
+        raise ConfigError(f"{name}={value!r} is invalid", hint=allowed, field=name, value=value)
 
 
 def check_count(name: str, value: Any, allowed: str) -> None:
@@ -39,7 +39,7 @@ def check_count(name: str, value: Any, allowed: str) -> None:
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, name, f"choose one of {', '.join(choices)}", value)
+    choose(choices, value, name)
 
 
 def _name(name: str, value: str) -> None:
@@ -68,9 +68,9 @@ class ModelConfig:
         _check(all(1 <= h <= 8192 for h in self.hidden), "model.hidden", "widths in [1, 8192]", self.hidden)
         _check(0.0 <= self.beta <= 1000.0, "model.beta", "a number in [0, 1000]", self.beta)
         shape = self.image_shape
-        _check(len(shape) == 3 and shape[0] in (1, 3) and all(MIN_SIDE <= v <= MAX_SIDE for v in shape[1:]),
-               "model.image_shape", f"(channels, height, width) with 1 or 3 channels and sides in [{MIN_SIDE}, "
-               f"{MAX_SIDE}]", shape)
+        _check(len(shape) == 3 and shape[0] in (1, 3) and all(MIN_MODEL_SIDE <= v <= MAX_MODEL_SIDE for v in shape[1:]),
+               "model.image_shape", f"(channels, height, width) with 1 or 3 channels and sides in [{MIN_MODEL_SIDE}, "
+               f"{MAX_MODEL_SIDE}]", shape)
         _name("model.likelihood", self.likelihood)
         if self.kind == "conv" or (self.kind == "vae" and self.encoder == "conv"):
             _check(len(self.hidden) in (1, 2, 3), "model.hidden", "1 to 3 conv channel counts", self.hidden)

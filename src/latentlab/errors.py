@@ -1,13 +1,31 @@
 """latentlab's exceptions: one base class and one kind per sort of trouble.
 
 Every message names the thing, says what is wrong and what to do. Library errors speak Python (argument and
-config-field names); the command line maps them to its flags. Each kind also derives from the built-in
-exception a caller would have caught before it existed (ValueError, RuntimeError), so older code keeps working.
+config-field names); the command line maps them to its flags. An error also carries its data: `field` (the
+argument or config field), `value`, `allowed` (the valid choices, where they are a list) and `hint` (what to do),
+so no caller parses the message. Each kind also derives from the built-in exception a caller would have caught
+before it existed (ValueError, RuntimeError), so older code keeps working.
 """
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class LatentlabError(Exception):
-    """Base of every error latentlab raises on purpose; anything else escaping is a bug."""
+    """Base of every error latentlab raises on purpose; anything else escaping is a bug.
+
+    `LatentlabError(problem, hint=..., field=..., value=..., allowed=...)`: the message is `problem`, or
+    "problem: hint" when there is a hint; the parts stay attributes (`problem`, `hint`, `field`, `value`,
+    `allowed`), None where not given."""
+
+    def __init__(self, problem: str, *, hint: str | None = None, field: str | None = None, value: Any = None,
+                 allowed: tuple[Any, ...] | None = None) -> None:
+        super().__init__(problem if hint is None else f"{problem}: {hint}")
+        self.problem, self.hint, self.field, self.value, self.allowed = problem, hint, field, value, allowed
 
 
 class ConfigError(LatentlabError, ValueError):
@@ -26,6 +44,14 @@ class RunError(LatentlabError, RuntimeError):
     """A run directory is missing, incomplete or damaged."""
 
 
+class DetectorFileError(RunError, ValueError):
+    """A run's saved novelty detector cannot be used: damaged, of another format, or fitted for other weights."""
+
+
+class MissingDetectorError(DetectorFileError, FileNotFoundError):
+    """A run has no saved novelty detector for the score asked for."""
+
+
 class TrainingError(LatentlabError, RuntimeError):
     """Training cannot go on (non-finite loss, a resume that does not fit, no such device)."""
 
@@ -35,8 +61,24 @@ class TaskError(LatentlabError, RuntimeError):
 
 
 class ImageError(LatentlabError, ValueError):
-    """An image cannot be used as model input; `status` is the HTTP status that says why (400, 413 or 415)."""
+    """An image cannot be used as model input (damaged, empty, of the wrong shape or size)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+
+class ImageTooLargeError(ImageError):
+    """An image is too large to decode: its file or its pixel count is over the limit."""
+
+
+class ImageFormatError(ImageError):
+    """A file is not an image format latentlab reads (its content is checked, not its name)."""
+
+
+def choose(registry: Mapping[str, T] | Collection[str], value: Any, field: str, *, hint: str = "",
+           problem: str | None = None, kind: type[LatentlabError] = ConfigError) -> T:
+    """`registry[value]` (or `value`, for a collection of names); else a `kind` error carrying field, value and the
+    registry's names as `allowed`: "{field}={value!r} is invalid: choose one of a, b, c{hint}" (`problem` replaces
+    the part before the colon)."""
+    if isinstance(value, str) and value in registry:
+        return registry[value] if isinstance(registry, Mapping) else value  # type: ignore[return-value]
+    allowed = tuple(registry)
+    raise kind(problem or f"{field}={value!r} is invalid", hint=f"choose one of {', '.join(allowed)}{hint}",
+               field=field, value=value, allowed=allowed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from latentlab.config import PROFILES, ModelConfig, NoiseConfig, RunConfig, TrainConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 
 def preset_config(name: str, profile: str = "quick") -> RunConfig:
     """The run config of preset `name` with the epochs of `profile` ("quick" or "full")."""
-    try:
-        p = PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} "
-                          "(`latentlab presets` lists them)") from None
-    if profile not in PROFILES:
-        raise ConfigError(f"profile={profile!r} is invalid: choose one of {', '.join(PROFILES)}")
+    p = choose(PRESETS, name, "preset", problem=f"unknown preset {name!r}", hint=" (`latentlab presets` lists them)")
+    choose(PROFILES, profile, "profile")
     epochs = p.quick_epochs if profile == "quick" else p.full_epochs
     return replace(p.config, profile=profile, train=replace(p.config.train, epochs=epochs))

@@ -27,9 +27,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from latentlab._version import __version__
-from latentlab.analysis.detectors import detector_for_run
-from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float, to_images
-from latentlab.analysis.novelty import NoveltyDetector, valid_scores
+from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float
+from latentlab.analysis.novelty import detector_for_run, valid_scores
 from latentlab.analysis.ood import detector_unsupported, membership_table, ood_sets
 from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
 from latentlab.analysis.quality import psnr, ssim
@@ -42,7 +41,7 @@ from latentlab.files import atomic_write_text
 from latentlab.memory import release_memory
 from latentlab.models import has_prior
 from latentlab.runs import Run, weights_digest
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 METRICS = "metrics.json"
 NOISE_FACTORS = (0.25, 0.5, 0.75)
@@ -115,7 +114,7 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
             except ConfigError as exc:  # too few training images to fit a detector on: said, not fatal
                 # The detector's own advice names its Python arguments; what a run's owner can do is give more.
                 out["membership_skipped"] = (f"the novelty detectors could not be fitted on the "
-                                             f"{len(data.x_train):,} training images ({str(exc).split(':')[0]}); "
+                                             f"{len(data.x_train):,} training images ({exc.problem}); "
                                              "train the run on more images to measure membership")
     timings["total"] = round(time.perf_counter() - start, 3)
     out["timings_s"] = timings
@@ -133,11 +132,12 @@ def reconstruction_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, A
 
 def denoising_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
     """PSNR and SSIM against the clean images, of the noisy inputs and of the model's output, per noise level."""
-    clean = to_float(x, model.image_shape)
+    to_float(x[:0], model.image_shape)  # images of another shape are refused before any work
     levels = {}
     for factor in NOISE_FACTORS:
-        gen = torch.Generator().manual_seed(SEED)  # the same noise for every run, so runs compare
-        noisy = to_images(corrupt(clean, NoiseConfig(kind="gaussian", factor=factor), gen))
+        # The same noise for every run (seed SEED), so runs compare; the noisy input as the figures and the web
+        # page make it (uint8).
+        noisy = noisy_images(x, NoiseConfig(kind="gaussian", factor=factor), SEED)
         denoised = reconstruct(model, noisy)
         levels[str(factor)] = {
             "noisy_psnr_db": _num(psnr(x, noisy).mean()), "noisy_ssim": _num(ssim(x, noisy).mean()),
@@ -209,12 +209,11 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
     rows, target_fpr = [], None
     # One detector at a time, fitted then scored: the eight alive together held ~350 MiB of the 1,036 MiB resident
     # while the Fashion-VAE's sets were scored. What they compute of a set in common (the model's pass, the pixel
-    # views) is made once and kept in `shared`: mnist-sample VAE 20.6 -> 11.2 s, the rows the same.
-    shared: dict[int, dict] = {}
+    # views) is made once, kept by content in the detector's memo: mnist-sample VAE 20.6 -> 11.2 s, the rows the same.
     for score in valid_scores(run.model):
         detector = detector_for_run(run, data, score)
         target_fpr = detector.target_fpr if score == "combined" else target_fpr
-        rows += membership_table({score: _SharedScorer(detector, shared)}, data.x_test, sets)
+        rows += membership_table({score: detector}, data.x_test, sets)
         del detector
         release_memory()  # each detector's fit and scoring leave freed heap, as the metric stages do
     for row in rows:
@@ -227,17 +226,6 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
         "sets": {name: len(x) for name, x in sets.items()},
         "rows": rows,
     }
-
-
-class _SharedScorer:
-    """A detector whose statistics of an image set are shared with the other detectors of its run (`shared` holds
-    one dict per set, by identity: the sets live as long as the table is made)."""
-
-    def __init__(self, detector: NoveltyDetector, shared: dict[int, dict]) -> None:
-        self.detector, self.shared, self.offset_ = detector, shared, detector.offset_
-
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
-        return self.detector.score_samples(x, shared=self.shared.setdefault(id(x), {}))
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:

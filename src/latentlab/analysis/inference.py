@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from latentlab.config import check_count
 from latentlab.errors import ConfigError
+from latentlab.images import to_float, to_images
 from latentlab.models import has_prior
 from latentlab.threads import paced
 
@@ -27,37 +28,6 @@ BATCH = 4096
 ACTIVATION_VALUES = 16_000_000
 _activations: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
 SCORE_SEED = 0  # the generator behind the one-sample ELBO, so metrics.json is reproducible
-
-
-def to_float(x: np.ndarray | Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
-    """Images -> float32 (N, C, H, W) in [0, 1] on the CPU (or the tensor's own device): uint8 or float (taken to be
-    in [0, 1] already), stored (N, H, W), (N, H, W, 3) or already (N, C, H, W). With `shape` (the model's
-    (C, H, W)) anything else is a ValueError that names both."""
-    # Read-only arrays (an upload's np.frombuffer, memory maps) are copied: torch warns on non-writable memory.
-    t = x if isinstance(x, Tensor) else torch.from_numpy(np.require(x, requirements=["C", "W"]))
-    if t.ndim == 3:
-        t = t.unsqueeze(1)
-    elif t.ndim == 4 and t.shape[3] == 3 and t.shape[1] not in (1, 3):
-        t = t.permute(0, 3, 1, 2)  # channels last as stored; sides are >= 8, so (N, 3, H, 3) cannot occur
-    if t.ndim != 4 or t.shape[1] not in (1, 3) or (shape is not None and tuple(t.shape[1:]) != tuple(shape)):
-        want = "(N, H, W) or (N, H, W, 3)" if shape is None else _stored(shape)
-        raise ValueError(f"images must have shape {want}, got {tuple(x.shape)}")
-    if t.dtype == torch.uint8:
-        return t.to(torch.float32).div_(255.0)
-    if not t.is_floating_point():
-        raise ValueError(f"images must be uint8 (0..255) or float (0..1), got {t.dtype}")
-    return t.to(torch.float32)
-
-
-def _stored(shape: tuple[int, ...]) -> str:
-    c, h, w = shape
-    return f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
-
-
-def to_images(t: Tensor) -> np.ndarray:
-    """float (N, C, H, W) -> NumPy float32 as images are stored: (N, H, W) for one channel, (N, H, W, 3) for three."""
-    t = t.float()
-    return (t[:, 0] if t.shape[1] == 1 else t.permute(0, 2, 3, 1)).contiguous().cpu().numpy()
 
 
 def image_layout(model: nn.Module) -> tuple[int, ...]:

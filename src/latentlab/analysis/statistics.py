@@ -10,40 +10,11 @@ import torch
 from torch import nn
 
 from latentlab.analysis.inference import BATCH, per_image
-from latentlab.errors import ImageError, RunError
+from latentlab.errors import RunError
+from latentlab.images import as_uint8_images
 from latentlab.runs import images_sha256
 
 LN2 = float(np.log(2.0))
-
-
-def as_uint8_images(x: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """uint8 images as stored, (N, H, W) grey or (N, H, W, 3) colour, from uint8 or [0, 1] float images in that
-    layout, channels first (N, 1 or 3, H, W), or grey and flat (N, H*W) (28x28 unless `shape` says otherwise; a
-    flat colour image has no one channel order, so it is refused). With `shape` (channels, height, width), a
-    model's image shape, the images must have it. Raises `ImageError` naming the shape expected."""
-    a = np.asarray(x)
-    c, h, w = shape if shape is not None else (1, 28, 28)
-    if a.ndim == 2 and c == 1 and a.shape[1] == h * w:
-        a = a.reshape(-1, h, w)
-    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[3] not in (1, 3):
-        a = a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)
-    elif a.ndim == 4 and a.shape[3] == 1:
-        a = a[..., 0]
-    layout = "(N, H, W) grey or (N, H, W, 3) colour"
-    if not (a.ndim == 3 or a.ndim == 4 and a.shape[3] == 3):
-        raise ImageError(f"images must be {layout} (channels first or flat also taken), got shape {np.shape(x)}")
-    if shape is not None and a.shape[1:] != ((h, w) if c == 1 else (h, w, 3)):
-        want = f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, 3)"
-        raise ImageError(f"the model takes images of shape {want}, got {np.shape(x)}; bring them to the run's size and "
-                         "colour first (latentlab.images.conform does it for one image)")
-    if a.dtype == np.uint8:
-        # Read-only arrays (np.frombuffer, memory maps) are copied once, here: torch warns on non-writable memory.
-        return np.require(a, np.uint8, ["C", "W"])
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {a.dtype}")
-    if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or np.isnan(a).any()):
-        raise ImageError("float images must lie in [0, 1]; scale them (x / 255) or pass uint8")
-    return np.round(a * 255).astype(np.uint8)
 
 
 def complexity_bits(x: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from latentlab.benchmark import tables
 from latentlab.benchmark.published import FULL_PROTOCOL, family, published_rows
 from latentlab.benchmark.task import DEFAULT, KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
 from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
-from latentlab.errors import ConfigError, DatasetError, RunError
+from latentlab.errors import ConfigError, DatasetError, RunError, choose
 from latentlab.files import atomic_write_text
 from latentlab.presets import PRESETS, preset_config
 
@@ -140,8 +140,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     name = registered_name(data) if isinstance(dataset, ImageData) else (
         str(dataset) if str(dataset) in (*DATASETS, *SAMPLES) else None)
     preset = preset or DEFAULT_PRESETS.get(family(name or "") or "", OTHER_DATA_PRESET)
-    if preset not in PRESETS:
-        raise ConfigError(f"preset={preset!r} is invalid: choose one of {', '.join(PRESETS)}")
+    choose(PRESETS, preset, "preset")
     cfg = preset_config(preset, "full")
     machine = machine_info(str(resolve_device(cfg.train.device)))
     y_train, y_test = _labels(data)

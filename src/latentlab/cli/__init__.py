@@ -58,11 +58,12 @@ def all_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return out
 
 
-def in_flags(message: str, flags: Mapping[str, str] | None = None) -> str:
-    """`message` with a note naming the command-line flag of each Python name it mentions. `flags` (dest -> flag)
-    are the flags of the command that was run (default: those of every command); a dotted config field without a
-    flag of its own is set with `--set` where the command has it, and any other name without a flag is left as the
-    message says it."""
+def in_flags(message: str, flags: Mapping[str, str] | None = None, fields: Sequence[str] = ()) -> str:
+    """`message` with a note naming the command-line flag of each Python name it is about: first `fields`, the
+    names an error carries (`exc.field`), then those the message mentions (for errors that carry none). `flags`
+    (dest -> flag) are the flags of the command that was run (default: those of every command); a dotted config
+    field without a flag of its own is set with `--set` where the command has it, and any other name without a flag
+    is left as the message says it."""
     if flags is None:
         from latentlab.cli.parser import build_parser
 
@@ -70,8 +71,8 @@ def in_flags(message: str, flags: Mapping[str, str] | None = None) -> str:
     notes = []
     # `latentlab presets` and the like in backticks are commands to type, not names; 'auto' or 'train.epoch' in
     # quotes are values the user gave (an unknown field has no flag to point to).
-    for name in dict.fromkeys(a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`|(?<!\w)'[^'\s]*'(?!\w)", "",
-                                                                      message))):
+    mentioned = (a or b for a, b in _NAME.findall(re.sub(r"`[^`]*`|(?<!\w)'[^'\s]*'(?!\w)", "", message)))
+    for name in dict.fromkeys([*fields, *mentioned]):
         flag = flags.get(DESTS.get(name, name))
         if flag is None and "." in name and "set" in flags:
             note = f"{name} is --set {name}=VALUE"
@@ -107,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the signal ended
     except LatentlabError as exc:
         flags = command_flags(command_parser(parser, args))
-        print(f"latentlab {args.command}: error: {in_flags(str(exc), flags)}", file=sys.stderr)
+        fields = [exc.field] if exc.field else []
+        print(f"latentlab {args.command}: error: {in_flags(str(exc), flags, fields)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

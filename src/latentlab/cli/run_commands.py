@@ -53,7 +53,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     image = decode_points(run.model, point)[0]  # (H, W) grey or (H, W, 3) colour
     from PIL import Image
 
-    img = Image.fromarray((image * 255).round().astype("uint8"))
+    from latentlab.images import to_uint8
+
+    img = Image.fromarray(to_uint8(image))
     if args.scale > 1:
         img = img.resize((img.width * args.scale, img.height * args.scale), Image.NEAREST)
     img.save(args.output)
@@ -95,8 +97,8 @@ def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any,
 def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from latentlab.analysis.detectors import detector_for_run
     from latentlab.analysis.inference import image_layout
+    from latentlab.analysis.novelty import detector_for_run
     from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import DatasetError, ImageError
     from latentlab.images import layout_for, read_image
@@ -120,10 +122,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"latentlab plot recon {args.run})")
     if data is None and run.meta.get("data_source") == IN_MEMORY:
         from latentlab.analysis.novelty import NoveltyDetector
+        from latentlab.errors import DetectorFileError
 
         try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
             NoveltyDetector.load(run.path, run, score=args.score)
-        except (FileNotFoundError, ValueError):
+        except DetectorFileError:
             raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
     if not args.quiet:
         print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
@@ -133,11 +136,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     try:
         detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
-        if "holdout" not in str(exc):
+        if exc.field != "holdout":
             raise
         # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
         raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
-                          f"({str(exc).split(':')[0]}); retrain the run on more images, or fit one in Python, "
+                          f"({exc.problem}); retrain the run on more images, or fit one in Python, "
                           f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
                           f".save({str(run.path)!r}), which detect then uses") from None
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else

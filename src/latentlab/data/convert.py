@@ -1,6 +1,6 @@
 """Images brought to another size or to grey on purpose (`load_dataset(..., image_size=, grayscale=)`, on the
-command line `--image-size HxW` and `--grayscale`), and the sides a model's images must keep (config.MIN_SIDE to
-config.MAX_SIDE). Every conversion is said on the data set's source line."""
+command line `--image-size HxW` and `--grayscale`), and the sides a model's images must keep (config.MIN_MODEL_SIDE to
+config.MAX_MODEL_SIDE). Every conversion is said on the data set's source line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from latentlab.config import MAX_SIDE, MIN_SIDE
+from latentlab.config import MAX_MODEL_SIDE, MIN_MODEL_SIDE
 from latentlab.data.base import ImageData, image_shape_of
 from latentlab.errors import ConfigError, DatasetError
 from latentlab.images import conform
@@ -19,7 +19,7 @@ _SIZE = re.compile(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*")
 
 def parse_size(value: str | int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
     """(height, width) of "32x32" / "64x48" (height x width), "32", 32 or (32, 32); None stays None. ConfigError
-    for anything else or a side outside MIN_SIDE..MAX_SIDE."""
+    for anything else or a side outside MIN_MODEL_SIDE..MAX_MODEL_SIDE."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -31,28 +31,29 @@ def parse_size(value: str | int | tuple[int, int] | list[int] | None) -> tuple[i
         size = (value, value)
     else:
         size = tuple(int(v) for v in value)  # type: ignore[assignment]
-    if len(size) != 2 or not all(MIN_SIDE <= v <= MAX_SIDE for v in size):
-        raise ConfigError(f"image_size={value!r} is invalid: (height, width) with sides in [{MIN_SIDE}, {MAX_SIDE}]")
+    if len(size) != 2 or not all(MIN_MODEL_SIDE <= v <= MAX_MODEL_SIDE for v in size):
+        raise ConfigError(f"image_size={value!r} is invalid: (height, width) with sides in [{MIN_MODEL_SIDE}, "
+                          f"{MAX_MODEL_SIDE}]")
     return size  # type: ignore[return-value]
 
 
 def suggest_size(h: int, w: int, longest: int = 64) -> tuple[int, int]:
     """A size with the aspect of (h, w) and the longer side `longest`, for error messages."""
     scale = longest / max(h, w)
-    return max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale))
+    return max(MIN_MODEL_SIDE, round(h * scale)), max(MIN_MODEL_SIDE, round(w * scale))
 
 
 def check_sides(shape: tuple[int, ...], where: str) -> None:
     """DatasetError naming `where` if the images (channels, height, width) are outside what a model takes."""
     _, h, w = shape
-    if max(h, w) > MAX_SIDE:
+    if max(h, w) > MAX_MODEL_SIDE:
         sh, sw = suggest_size(h, w)
-        raise DatasetError(f"{where}: the images are {h}x{w} (height x width), over the {MAX_SIDE}x{MAX_SIDE} limit "
-                           f"of a model; resize them on purpose with image_size=({sh}, {sw}) (on the command line "
-                           f"--image-size {sh}x{sw})")
-    if min(h, w) < MIN_SIDE:
-        raise DatasetError(f"{where}: the images are {h}x{w} (height x width), under the {MIN_SIDE}x{MIN_SIDE} a "
-                           f"model needs; resize them with image_size=(28, 28) (--image-size 28x28)")
+        raise DatasetError(f"{where}: the images are {h}x{w} (height x width), over the {MAX_MODEL_SIDE}x"
+                           f"{MAX_MODEL_SIDE} limit of a model; resize them on purpose with image_size=({sh}, {sw}) "
+                           f"(on the command line --image-size {sh}x{sw})")
+    if min(h, w) < MIN_MODEL_SIDE:
+        raise DatasetError(f"{where}: the images are {h}x{w} (height x width), under the {MIN_MODEL_SIDE}x"
+                           f"{MIN_MODEL_SIDE} a model needs; resize them with image_size=(28, 28) (--image-size 28x28)")
 
 
 def to_grey(x: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentlab import images
 from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data, stratified_split
 from latentlab.errors import DatasetError
 
@@ -131,7 +132,7 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
                                "fix or drop those images")
         lo, hi = float(x.min()), float(x.max())
         if lo >= 0 and hi <= 1:
-            return np.round(x * 255).astype(np.uint8), f"{x.dtype} in [0, 1] scaled by 255 and rounded to uint8"
+            return images.to_uint8(x), f"{x.dtype} in [0, 1] scaled by 255 and rounded to uint8"
         fix = ("x.round().astype(numpy.uint8)" if lo >= 0 and hi <= 255 else
                "((x + 1) * 127.5).round().astype(numpy.uint8)" if lo >= -1 and hi <= 1 else stretch)
         span = f"{lo:g}..{hi:g}"

@@ -15,11 +15,11 @@ from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
 from latentlab.data.base import empty_split_fix
-from latentlab.errors import ConfigError, DatasetError
+from latentlab.errors import ConfigError, DatasetError, choose
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import has_prior
 from latentlab.runs import Run
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 N_SHOWN = 10  # the seed shows the first 10 test images
 
@@ -27,13 +27,6 @@ N_SHOWN = 10  # the seed shows the first 10 test images
 def class_names(run: Run, data: ImageData | None = None) -> list[str] | None:
     names = list(data.classes) if data is not None and data.classes else run.meta.get("classes")
     return list(names) if names else None
-
-
-def noisy_images(x: np.ndarray, noise: NoiseConfig, seed: int = 0) -> np.ndarray:
-    """Corrupted copies of uint8 images (grey or colour, as stored), as uint8, reproducible for a given seed."""
-    g = torch.Generator().manual_seed(seed)
-    noisy = corrupt(evaluate.to_float(x), noise, g)
-    return (evaluate.to_images(noisy) * 255).round().astype(np.uint8)
 
 
 def recon_figure(run: Run, data: ImageData, n: int = N_SHOWN) -> Figure:
@@ -146,10 +139,7 @@ FROM_TEST = ("recon", "denoise", "latent", "point")
 
 def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
     """The figure `kind` of `run` on `data`; DatasetError up front for a figure of test images when `data` has none."""
-    try:
-        fn = PLOTS[kind]
-    except KeyError:
-        raise ConfigError(f"unknown figure {kind!r}; choose one of {', '.join(PLOTS)}") from None
+    fn = choose(PLOTS, kind, "kind", problem=f"unknown figure {kind!r}")
     if kind in FROM_TEST and not len(data.x_test):
         others = [k for k in PLOTS if k not in FROM_TEST]
         raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "

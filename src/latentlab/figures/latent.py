@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from latentlab.errors import choose
 from latentlab.figures.style import LABEL_SIZE, TITLE_SIZE, as_unit_images, new_figure, show_image
 
 TSNE_MAX_POINTS = 3000  # t-SNE is quadratic-ish; beyond a few thousand points it stops being interactive
@@ -53,8 +54,7 @@ def _resolve_projection(name: str) -> str:
     name = name.lower()
     if name == "auto":
         return "pca"  # fast, deterministic and linear, so distances still mean something
-    if name not in PROJECTIONS:
-        raise ValueError(f"projection={name!r} is unknown: choose one of auto, {', '.join(PROJECTIONS)}")
+    choose(("auto", *PROJECTIONS), name, "projection")
     if name == "umap" and importlib.util.find_spec("umap") is None:
         raise ValueError("projection='umap' needs umap-learn: pip install umap-learn, or use pca or tsne")
     return name

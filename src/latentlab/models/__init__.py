@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from latentlab.config import ModelConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 from latentlab.models.autoencoder import Autoencoder, ConvAutoencoder, DenseAutoencoder
 from latentlab.models.base import LatentModel, has_prior
 from latentlab.models.vae import VAE
@@ -24,11 +24,7 @@ MODELS: dict[str, Callable[[ModelConfig], LatentModel]] = {
 def build_model(cfg: ModelConfig) -> LatentModel:
     """A freshly initialised model for `cfg` (uses torch's global RNG for the weights); ConfigError for an unknown
     `cfg.kind`, listing the registry's names."""
-    try:
-        factory = MODELS[cfg.kind]
-    except KeyError:
-        raise ConfigError(f"model.kind={cfg.kind!r} is invalid: choose one of {', '.join(MODELS)}") from None
-    return factory(cfg)
+    return choose(MODELS, cfg.kind, "model.kind")(cfg)
 
 
 __all__ = ["MODELS", "VAE", "Autoencoder", "ConvAutoencoder", "DenseAutoencoder", "LatentModel", "build_model",

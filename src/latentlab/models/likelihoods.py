@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 from latentlab.models.losses import bce_with_logits_sum
 
 # The Gaussian decoder's standard deviation, fixed rather than learnt: a learnt one collapses towards zero on the
@@ -60,7 +60,4 @@ LIKELIHOODS: dict[str, Likelihood] = {
 
 def likelihood(name: str) -> Likelihood:
     """The registry entry `name`; ConfigError listing the names otherwise."""
-    try:
-        return LIKELIHOODS[name]
-    except KeyError:
-        raise ConfigError(f"model.likelihood={name!r} is invalid: choose one of {', '.join(LIKELIHOODS)}") from None
+    return choose(LIKELIHOODS, name, "model.likelihood")

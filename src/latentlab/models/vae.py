@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 from latentlab.models.base import LatentModel
 from latentlab.models.layers import channels_last_, conv_decoder, conv_encoder, mlp
 
@@ -38,8 +38,7 @@ class VAE(LatentModel):
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli") -> None:
         super().__init__(latent_dim, image_shape, likelihood)
-        if encoder not in ENCODERS:
-            raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
+        choose(ENCODERS, encoder, "model.encoder")
         self.beta = beta
         if encoder == "conv":
             channels = hidden or (32, 64)

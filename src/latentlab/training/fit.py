@@ -25,13 +25,14 @@ from tqdm import tqdm
 from latentlab import threads
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
+from latentlab.images import stored_shape
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
 from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
-from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, stored_shape, to_float
+from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, to_float
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
 EpochCallback = Callable[[dict[str, Any], nn.Module], None]

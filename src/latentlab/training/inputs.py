@@ -13,9 +13,9 @@ from torch import nn
 
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
+from latentlab.images import stored_shape, to_uint8
 from latentlab.models import LatentModel
 from latentlab.models.check import model_differences
-from latentlab.training.steps import stored_shape
 
 
 def as_config(cfg: Any) -> RunConfig:
@@ -65,7 +65,7 @@ def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         if not (lo >= 0.0 and hi <= 1.0):
             raise TrainingError(f"{name} holds floats in [{lo:g}, {hi:g}]; images are uint8 0..255 or floats in "
                                 f"[0, 1]: scale {name} to one of those")
-        x = np.round(x * 255.0).astype(np.uint8)
+        x = to_uint8(x)
     elif np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 and x.size:
         lo, hi = int(x.min()), int(x.max())
         if not (lo >= 0 and hi <= 255):

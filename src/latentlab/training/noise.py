@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from latentlab.config import NoiseConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
+from latentlab.images import to_float, to_uint8_images
 
 
 def _gaussian(x: Tensor, factor: float, g: torch.Generator | None) -> Tensor:
@@ -46,8 +48,11 @@ def corrupt(x: Tensor, noise: NoiseConfig, generator: torch.Generator | None = N
     """A corrupted copy of `x` (values in [0, 1]); `x` itself is returned untouched when noise is off."""
     if noise.factor == 0:
         return x
-    try:
-        fn = NOISES[noise.kind]
-    except KeyError:
-        raise ConfigError(f"train.noise.kind={noise.kind!r} is invalid: choose one of {', '.join(NOISES)}") from None
-    return fn(x, noise.factor, generator)
+    return choose(NOISES, noise.kind, "train.noise.kind")(x, noise.factor, generator)
+
+
+def noisy_images(x: np.ndarray, noise: NoiseConfig, seed: int = 0) -> np.ndarray:
+    """The noisy input, one definition for metrics.json, the figures and the web page: uint8 images (grey or colour,
+    as stored) corrupted by `noise` from a generator seeded `seed`, and rounded back to uint8 (`images.to_uint8`),
+    so what is shown is exactly what the model was given."""
+    return to_uint8_images(corrupt(to_float(x), noise, torch.Generator().manual_seed(seed)))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from latentlab.config import TrainConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import choose
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -31,10 +31,7 @@ SCHEDULES: dict[str, Callable[[float, int, int], float]] = {"none": _constant, "
 
 
 def _lookup(registry: dict, field: str, name: str):  # noqa: ANN202 - the registry's own value type
-    try:
-        return registry[name]
-    except KeyError:
-        raise ConfigError(f"{field}={name!r} is invalid: choose one of {', '.join(registry)}") from None
+    return choose(registry, name, field)
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

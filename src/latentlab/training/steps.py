@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from latentlab import images
 from latentlab.config import TrainConfig
 from latentlab.training import dist
 from latentlab.training.noise import corrupt
@@ -23,13 +24,6 @@ def batches(n: int, batch_size: int, rank: int, world: int, perm: Tensor, start:
         yield step, torch.tensor_split(perm[step * batch_size:(step + 1) * batch_size], world)[rank]
 
 
-def stored_shape(x: np.ndarray) -> tuple[int, ...]:
-    """(channels, height, width) of images stored (N, H, W) or (N, H, W, 3); () for anything else."""
-    if x.ndim == 3:
-        return 1, *x.shape[1:]
-    return (3, *x.shape[1:3]) if x.ndim == 4 and x.shape[3] == 3 else ()
-
-
 def as_tensor(x: np.ndarray, device: torch.device) -> Tensor:
     """uint8 images as stored, (N, H, W) or (N, H, W, 3), on `device`, still uint8: a quarter of float32's memory."""
     # Read-only arrays (np.frombuffer, memory maps) are copied once: torch wants writable memory.
@@ -37,10 +31,10 @@ def as_tensor(x: np.ndarray, device: torch.device) -> Tensor:
 
 
 def to_float(xb: Tensor) -> Tensor:
-    """A uint8 batch (B, H, W) or (B, H, W, 3) -> float32 (B, C, H, W) in [0, 1]. Colour stays channels-last in
-    memory (a permuted view, then converted): the layout the conv models' weights use, so no copy is made twice."""
-    xb = xb.unsqueeze(1) if xb.ndim == 3 else xb.permute(0, 3, 1, 2)
-    return xb.to(torch.float32).div_(255.0)
+    """A uint8 batch (B, H, W) or (B, H, W, 3) -> float32 (B, C, H, W) in [0, 1] (`images.to_float`). Colour stays
+    channels-last in memory (a permuted view, then converted): the layout the conv models' weights use, so no copy
+    is made twice."""
+    return images.to_float(xb)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from latentlab.config import RunConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
+from latentlab.images import stored_shape
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
@@ -20,7 +21,6 @@ from latentlab.training.fit import EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
 from latentlab.training.noise import NOISES
 from latentlab.training.optim import OPTIMIZERS, SCHEDULES
-from latentlab.training.steps import stored_shape
 
 
 def check_config(cfg: RunConfig) -> RunConfig:
@@ -30,8 +30,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
                                 ("train.noise.kind", cfg.train.noise.kind, NOISES),
                                 ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
                                 ("train.schedule", cfg.train.schedule, SCHEDULES)):
-        if value not in names:
-            raise ConfigError(f"{field}={value!r} is invalid: choose one of {', '.join(names)}")
+        choose(names, value, field)
     return cfg
 
 

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from latentlab.errors import DatasetError, ImageError, RunError
+from latentlab.errors import (
+    ConfigError,
+    DatasetError,
+    ImageError,
+    ImageFormatError,
+    ImageTooLargeError,
+    RunError,
+    choose,
+)
 from latentlab.images import MAX_UPLOAD_BYTES, Prepared, data_url, png, read_image
 from latentlab.web.service import RunService
 
@@ -51,13 +59,22 @@ Auto = Annotated[bool, Query(description=_AUTO)]
 AutoField = Annotated[bool | None, Form(alias="auto", description=f"{_AUTO} (as a form field; wins over the query)")]
 
 
+# Which HTTP status says why an image was refused, by error kind (the first of an error's classes listed here).
+IMAGE_STATUS: dict[type[ImageError], int] = {ImageTooLargeError: 413, ImageFormatError: 415, ImageError: 400}
+
+
+def image_status(exc: ImageError) -> int:
+    """The HTTP status of an image refused with `exc`: 413 too large, 415 not an image format read here, else 400."""
+    return next(IMAGE_STATUS[kind] for kind in type(exc).__mro__ if kind in IMAGE_STATUS)
+
+
 def _read_upload(file: UploadFile, s: RunService, auto: bool) -> Prepared:
     """The one image pipeline (`latentlab.images`) at the run's shape, exactly as `latentlab detect` runs it."""
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     try:
         return read_image(data, layout=s.layout, auto=auto, shape=s.image_shape)
     except ImageError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+        raise HTTPException(image_status(exc), str(exc)) from None
 
 
 def _described(prepared: Prepared) -> dict[str, Any]:
@@ -134,10 +151,12 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
            score: Score = "combined") -> dict[str, Any]:
     from latentlab.analysis.novelty import valid_scores
 
-    if score not in (valid := valid_scores(s.model)):
-        raise HTTPException(422, f"score={score!r} is not a score of this run; choose one of {', '.join(valid)}")
+    try:
+        choose(valid_scores(s.model), score, "score", problem=f"score={score!r} is not a score of this run")
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
         return {**s.detect(prepared.pixels, score), **_described(prepared)}
-    except (DatasetError, RunError, ValueError) as exc:
+    except (ConfigError, DatasetError, RunError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None

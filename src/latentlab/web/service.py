@@ -25,11 +25,11 @@ from latentlab.analysis import inference as evaluate
 from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
-from latentlab.errors import DatasetError
+from latentlab.errors import DatasetError, DetectorFileError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
 from latentlab.runs import METRICS, Run, is_current
-from latentlab.training.noise import corrupt
+from latentlab.training.noise import noisy_images
 
 MAX_POINTS = 5000
 
@@ -192,8 +192,7 @@ class RunService:
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
-        from latentlab.analysis.detectors import detector_for_run
-        from latentlab.analysis.novelty import NoveltyDetector
+        from latentlab.analysis.novelty import NoveltyDetector, detector_for_run
 
         with self._detector_lock:
             if self.membership_unavailable:
@@ -208,7 +207,7 @@ class RunService:
                     # Without the training images only a saved detector can be used: never download here.
                     try:
                         self._detectors[score] = NoveltyDetector.load(run.path, run, score=score)
-                    except (FileNotFoundError, ValueError) as exc:
+                    except DetectorFileError as exc:
                         raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} "
                                            f"({exc}) and {self.data_error}") from None
             return self._detectors[score]
@@ -217,10 +216,7 @@ class RunService:
         """A test image, a corrupted copy (the run's noise kind, Gaussian for plain runs) and the output."""
         clean = self.x_test[index]
         kind = self.noise.kind if self.noise.kind != "none" else "gaussian"
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
-        noisy_f = corrupt(evaluate.to_float(clean[None]), NoiseConfig(kind=kind, factor=factor), gen)
-        # Through uint8, so the noisy image shown is exactly what the model was given.
-        noisy = (evaluate.to_images(noisy_f)[0] * 255.0 + 0.5).astype(np.uint8)
+        noisy = noisy_images(clean[None], NoiseConfig(kind=kind, factor=factor), seed * 1_000_003 + index)[0]
         output = self.reconstruct(noisy[None])[0]
         ref = clean / 255.0
         return {"clean": clean, "noisy": noisy, "output": output, "kind": kind,

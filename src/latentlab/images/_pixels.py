@@ -79,10 +79,6 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def to_uint8(g: np.ndarray) -> np.ndarray:
-    return (np.clip(g, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def conform(pixels: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
     """uint8 (H, W) or (H, W, 3) -> uint8 of `shape` (channels, height, width), channels last: (height, width) for
     one channel, (height, width, 3) for three; and the steps, in words. Colour becomes grey by luminance (Pillow's

@@ -14,8 +14,8 @@ from PIL import Image
 from latentlab.errors import ConfigError
 
 SIDE = 28
-MIN_SIDE = 8
-MAX_SIDE = 4096
+MIN_DECODE_SIDE = 8  # the smallest side of an image file read (config's MIN_MODEL_SIDE is a model's)
+MAX_DECODE_SIDE = 4096  # the largest side decoded: an upload's pixel budget (config's MAX_MODEL_SIDE: 256)
 CORE = 0.15  # share of the brightest value that counts as part of the object
 DARK = 25  # grey level (of 255) under which a training image's border counts as a black background
 
@@ -39,9 +39,10 @@ class Layout:
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
             raise ConfigError(f"Layout.by is {self.by!r}; use 'mass' or 'box'")
-        if not MIN_SIDE <= self.side <= MAX_SIDE or not 1 <= self.frame <= self.side or not 0 < self.ink <= 1:
-            raise ConfigError(f"Layout(frame={self.frame}, side={self.side}, ink={self.ink}): need {MIN_SIDE} <= "
-                              f"side <= {MAX_SIDE}, 1 <= frame <= side and 0 < ink <= 1")
+        lo, hi = MIN_DECODE_SIDE, MAX_DECODE_SIDE
+        if not lo <= self.side <= hi or not 1 <= self.frame <= self.side or not 0 < self.ink <= 1:
+            raise ConfigError(f"Layout(frame={self.frame}, side={self.side}, ink={self.ink}): need {lo} <= side <= "
+                              f"{hi}, 1 <= frame <= side and 0 < ink <= 1")
 
     @classmethod
     def for_side(cls, side: int) -> Layout:

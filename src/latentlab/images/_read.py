@@ -1,51 +1,32 @@
-"""Untrusted bytes or a path -> the uint8 image a model sees (28x28 grey by default, or any (channels, height, width)
-a run was trained on); arrays -> PNG. The one image reader of latentlab.
+"""Decoded pixels -> the uint8 image a model sees (28x28 grey by default, or any (channels, height, width) a run was
+trained on). The one image reader of latentlab.
 
-A file is judged by its content, never its name: only the decoders in ``FORMATS`` are tried, the byte count is
-capped (``MAX_UPLOAD_BYTES`` for bytes, which come from the web; ``MAX_FILE_BYTES`` for a path, a local file being
-trusted more), and the pixel count is read from the header and refused (413) before any pixel is decoded, whatever
-``PIL.Image.MAX_IMAGE_PIXELS`` says, so a small file that expands to gigabytes never gets that far. Sides under
-``MIN_SIDE`` (8) are refused: MNIST's digits are ~20 px tall, and below 8 px strokes cannot be told apart.
-
-Decoding (`decode`) gives grayscale float32 in [0, 1]: first frame of an animation, EXIF orientation applied,
+Decoding (`_decode`) gives grayscale float32 in [0, 1]: first frame of an animation, EXIF orientation applied,
 16/32-bit and float pixels scaled by their depth, transparency composited on the background the ink stands out from.
 With ``auto`` on, `to_model_input` then makes it look like the data: light strokes on black (a light background is
 inverted), cropped to the object, fitted to the data set's frame and centred as the data set centres (`Layout`).
 Those steps are for grey digit-like data only. Colour, and images kept at their own size, are only decoded (colour
 kept by `read_native`: transparency composited, EXIF orientation, deep pixels) and brought to a model's shape by
 `conform` (grey <-> colour, a resize). Every change is named in `Prepared.steps`; every refusal is an `ImageError`
-with an HTTP status.
+(or one of its kinds).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import struct
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit, ink_level
-from latentlab._image_paper import fit_paper
-from latentlab._image_pixels import colour_pixels, conform, gray_pixels
-from latentlab._image_pixels import to_uint8 as _u8
 from latentlab.errors import ImageError
+from latentlab.images._arrays import to_uint8 as _u8
+from latentlab.images._decode import _decode, _source
+from latentlab.images._layout import Layout, fit, ink_level
+from latentlab.images._paper import fit_paper
+from latentlab.images._pixels import conform
 
-_gray = gray_pixels  # its name before it moved to _image_pixels
-
-__all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_SIDE", "MAX_UPLOAD_BYTES", "MIN_SIDE", "SIDE", "Layout", "Prepared",
-           "conform", "data_url", "decode", "layout_for", "png", "read_image", "read_native", "to_model_input"]
-
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_FILE_BYTES = 64 * 1024 * 1024
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 BLANK = 0.02  # ~5/255: an image whose ink stands out less than this from its background holds nothing
-# What Pillow's decoders raise on damaged data (IndexError: a GIF cut inside a frame header, found by fuzzing).
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
-                  struct.error, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare by
@@ -66,7 +47,7 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
     data: they run for one channel and a square shape, with `auto` on. Otherwise, and for colour, the file is only
     decoded and brought to `shape` by `conform` (grey or colour conversion, a resize), exactly as `read_native` then
     `conform` do. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES` and a file at `MAX_FILE_BYTES`.
-    Raises `ImageError`: 400 unreadable, empty, truncated or too small; 413 too large; 415 not a supported image."""
+    Raises `ImageError` (unreadable, empty, truncated or too small), `ImageTooLargeError`, `ImageFormatError`."""
     data, name, cap = _source(source, max_bytes)
     side = (layout or Layout()).side
     c, h, w = shape if shape is not None else (1, side, side)
@@ -105,107 +86,6 @@ def _native(data: bytes, name: str, cap: int, grayscale: bool) -> Prepared:
     return Prepared(_u8(pixels), tuple(steps), (pixels.shape[0], pixels.shape[1]))
 
 
-def _source(source: str | os.PathLike[str] | bytes, max_bytes: int | None) -> tuple[bytes, str, int]:
-    """(the bytes, what messages call them, the cap they were read under)."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "the upload", MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
-    name = os.fspath(source)
-    cap = MAX_FILE_BYTES if max_bytes is None else max_bytes
-    try:
-        with open(name, "rb") as f:
-            return f.read(cap + 1), name, cap  # one byte over the cap is enough to know it is too big
-    except OSError as exc:
-        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
-                         400) from None
-
-
-def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
-    """Grayscale float32 (H, W) in [0, 1] of an encoded image: first frame, EXIF orientation applied, deep pixels
-    scaled, transparency composited. `name` is what error messages call it. Raises `ImageError` as `read_image`."""
-    return _decode(data, name, max_bytes)[0]
-
-
-def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tuple[np.ndarray, list[str]]:
-    """Float32 pixels in [0, 1] and the steps: grey (H, W), or with `colour` as `colour_pixels` gives them."""
-    if not data:
-        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image", 400)
-    if len(data) > max_bytes:
-        raise ImageError(f"{name} is over {max_bytes:,} bytes, the limit ({max_bytes / 2**20:g} MB); "
-                         "send a smaller file", 413)
-    declared = _declared_size(data)
-    if declared is not None:  # refuse before Pillow sees it: its WebP decoder allocates the canvas on opening
-        _check_size(*declared, name)
-    try:
-        im = Image.open(io.BytesIO(data), formats=FORMATS)
-    except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image in a supported format ({', '.join(FORMATS)}); its content was "
-                         "checked, not its name; send a PNG or JPEG image", 415) from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{name} declares too many pixels; the limit is {MAX_SIDE}x{MAX_SIDE}; scale it down",
-                         413) from None
-    except _DECODE_ERRORS as exc:
-        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG", 400) from None
-    with im:
-        _check_size(*im.size, name)  # only the header has been read so far
-        fmt = im.format or ""  # before exif_transpose, whose copy has none
-        try:
-            steps = ["first frame of an animation"] if getattr(im, "is_animated", False) else []
-            orientation = im.getexif().get(0x0112, 1)  # the EXIF Orientation tag
-            im.load()
-            if orientation in range(2, 9):
-                im = ImageOps.exif_transpose(im)
-                steps.append(f"turned upright (EXIF orientation {orientation})")
-            pixels, more = (colour_pixels if colour else gray_pixels)(im, fmt)
-        except _DECODE_ERRORS as exc:
-            raise ImageError(f"{name} could not be decoded as {fmt} ({exc}); it may be truncated or damaged; "
-                             "send the whole file or re-save it", 400) from None
-    return pixels, steps + more
-
-
-def _check_size(w: int, h: int, name: str) -> None:
-    if w > MAX_SIDE or h > MAX_SIDE:
-        raise ImageError(f"{name} is {h}x{w} pixels (height x width); the limit is {MAX_SIDE}x{MAX_SIDE}; scale it "
-                         "down", 413)
-    if min(w, h) < MIN_SIDE:
-        raise ImageError(f"{name} is {h}x{w} pixels (height x width), too small to hold a digit or object; send "
-                         f"at least {MIN_SIDE}x{MIN_SIDE}", 400)
-
-
-def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, BMP, JPEG or WebP header; None for other content or a header too short."""
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data[:2] == b"BM":
-            if data[14:18] == b"\x0c\x00\x00\x00":  # OS/2 header: 16-bit sides
-                return struct.unpack("<HH", data[18:22])
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(w), abs(h)  # a negative height means top-down rows
-        if data[:2] == b"\xff\xd8":  # JPEG: walk the segments to the frame header (SOFn)
-            i = 2
-            while i + 9 <= len(data) and data[i] == 0xFF:
-                marker = data[i + 1]
-                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                    return w, h
-                i += 1 if marker == 0xFF else 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            chunk = data[12:16]
-            if chunk == b"VP8X":
-                return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-            if chunk == b"VP8L":
-                bits = struct.unpack("<I", data[21:25])[0]
-                return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
-            if chunk == b"VP8 ":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-    except struct.error:
-        pass
-    return None
-
-
 def to_model_input(gray: np.ndarray, layout: Layout | None = None,
                    auto: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
     """Grayscale float (H, W) in [0, 1] -> (uint8 (side, side), steps). With `auto`: a side x side image is kept as
@@ -213,12 +93,12 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     even, or lit unevenly but smoothly): the paper is taken out, dark ink on light paper inverted, the object cropped,
     fitted to ``layout.frame`` keeping its aspect, centred as ``layout`` says and brought to ``layout.ink``; a blank
     one gives zeros. A picture without a plain border, and every image without `auto`, is only resized to side x
-    side. Raises `ImageError` (400) if `gray` is not a 2-D array."""
+    side. Raises `ImageError` if `gray` is not a 2-D array."""
     layout = layout or Layout()
     s = layout.side
     g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
     if g.ndim != 2 or g.size == 0:
-        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}", 400)
+        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}")
     h, w = g.shape
     if not auto or not layout.on_black:
         if g.shape == (s, s):
@@ -276,14 +156,3 @@ def _resize(g: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(_u8(g)).resize(size, Image.Resampling.LANCZOS))
 
 
-def png(image: np.ndarray) -> bytes:
-    """PNG bytes of a grey (H, W) or colour (H, W, 3) image: uint8, or float in [0, 1]."""
-    a = np.asarray(image)
-    buf = io.BytesIO()
-    Image.fromarray(a if a.dtype == np.uint8 else _u8(a)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def data_url(image: np.ndarray) -> str:
-    """A ``data:image/png;base64,...`` URL of a grey (H, W) or colour (H, W, 3) image: uint8, or float in [0, 1]."""
-    return "data:image/png;base64," + base64.b64encode(png(image)).decode("ascii")
