@@ -69,6 +69,7 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from latentlab.data import load_dataset
+    from latentlab.runs import images_sha256
     from latentlab.training import check_config, dist, train
 
     info = dist.from_env()
@@ -89,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     size = options["image_size"]
     meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
             "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test)),
+            "n_test": int(len(data.x_test)), 
+            **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {}),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)
@@ -103,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
                        info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
-                       classes=data.classes)
+                       classes=data.classes, allow_data_change=args.allow_data_change)
     finally:
         dist.teardown()
     if info.is_main:

@@ -95,7 +95,7 @@ def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any,
 def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from latentlab.analysis.detectors import detector_for_run
+    from latentlab.analysis.detectors import load_saved_detector, locate_detector
     from latentlab.analysis.inference import image_layout
     from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import DatasetError, ImageError
@@ -119,10 +119,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
                           f"latentlab plot recon {args.run})")
     if data is None and run.meta.get("data_source") == IN_MEMORY:
-        from latentlab.analysis.novelty import NoveltyDetector
-
         try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
-            NoveltyDetector.load(run.path, run, score=args.score)
+            load_saved_detector(run, score=args.score)
         except (FileNotFoundError, ValueError):
             raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
     if not args.quiet:
@@ -131,7 +129,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
     try:
-        detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+        detector, note = locate_detector(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
         if "holdout" not in str(exc):
             raise
@@ -140,6 +138,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"({str(exc).split(':')[0]}); retrain the run on more images, or fit one in Python, "
                           f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
                           f".save({str(run.path)!r}), which detect then uses") from None
+    if note:
+        print(f"latentlab detect: note: {note}", file=sys.stderr)
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
               np.zeros((0, *image_layout(run.model)), np.uint8))
     if args.invert:
@@ -181,7 +181,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet, dataset=args.dataset)
     metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
                               progress=not args.quiet)
-    path = write_metrics(run.path, metrics)
+    try:
+        path = write_metrics(run.path, metrics)
+    except OSError as exc:  # a read-only (or full) run directory: the user's cache folder of the run instead
+        from latentlab.analysis.detectors import run_cache_dir
+
+        cache = run_cache_dir(run)
+        if cache is None:
+            raise
+        cache.mkdir(parents=True, exist_ok=True)
+        path = write_metrics(cache, metrics)
+        print(f"latentlab evaluate: note: {run.path} cannot be written ({exc.strerror or exc}), so metrics.json was "
+              f"written to {cache} instead", file=sys.stderr)
     print(format_summary(metrics))
     print(path)
     warn("evaluate", (metrics.get("vae") or {}).get("warnings") or [])
