@@ -14,6 +14,7 @@ always holds one complete set, once `finish_commit` has run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -81,21 +82,18 @@ def finish_commit(directory: str | Path) -> bool:
         except FileNotFoundError:
             order = []  # every file was moved and the manifest removed; only the empty directory is left
         for name in order:
-            try:
+            # A file no longer there was moved already, by the writer that stopped or by a reader finishing it.
+            with contextlib.suppress(FileNotFoundError):
                 os.replace(commit / name, directory / name)
-            except FileNotFoundError:
-                pass  # moved already, by the writer that stopped or by another reader finishing it
         _fsync_dir(directory)
         (commit / MANIFEST).unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             commit.rmdir()
-        except FileNotFoundError:
-            pass
     except (OSError, ValueError, KeyError) as exc:
         raise RunError(f"{directory} holds a checkpoint whose writer stopped while moving it into place "
-                       f"({directory / COMMIT}, whole and checked), and it could not be finished ({exc}); run any "
-                       f"latentlab command on the run where the directory is writable (e.g. latentlab info "
-                       f"{directory}), which finishes it") from None
+                       f"({directory / COMMIT}, whole and checked), and it could not be finished ({exc}); open the run "
+                       "once where the directory is writable (any latentlab command on it, or latentlab.load_run), "
+                       "which finishes it") from None
     return True
 
 
@@ -116,10 +114,7 @@ def finish_pending(directory: str | Path) -> None:
 def _write_checked(path: Path, data: bytes) -> str:
     """Write `data` to the new file `path`, flush it to disk and read it back; returns the SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    _write(path, data)
     os.chmod(path, 0o644)  # the staging directory is private (0700), the files are meant to be shared
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -128,6 +123,13 @@ def _write_checked(path: Path, data: bytes) -> str:
     if h.hexdigest() != digest:
         raise OSError(errno.EIO, "the file read back differs from the bytes written", str(path))
     return digest
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -149,12 +151,21 @@ def _write_error(directory: Path, exc: OSError, needed: int, what: str) -> Check
     except OSError:
         free = None
     reason = exc.strerror or str(exc)
-    space = (f"the disk holding it has {_size(free)} free and the {what} needs {_size(needed)}" if free is not None
-             else f"the {what} needs {_size(needed)}")
-    fix = ("free some space there (or write the run elsewhere with --out)"
-           if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "check the disk and its permissions")
-    return CheckpointError(f"could not write the {what} into {directory} ({reason}): {space}; nothing of it was kept and the previous {what} there is whole; {fix}, "
-                           f"then try again", path=str(directory), free=free, needed=needed)
+    disk = f"the disk mounted at {_mount_point(directory)}"
+    space = (f"{disk} has {_size(free)} free and the {what} needs {_size(needed)}" if free is not None
+             else f"the {what} needs {_size(needed)} on {disk}")
+    fix = ("free some space there (or write the run elsewhere)"
+           if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "check that disk and its permissions")
+    return CheckpointError(f"could not write the {what} into {directory} ({reason}): {space}; nothing of it was "
+                           f"kept and the previous {what} there is whole; {fix}, then try again",
+                           path=str(directory), free=free, needed=needed)
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _size(n: int) -> str:

@@ -52,13 +52,14 @@ def run_lock(directory: str | Path, what: str = "training") -> Iterator[Lock]:
     read-only directory)."""
     directory = Path(directory)
     key = os.path.realpath(directory)
-    if key in _held:  # this process holds it already
+    if key in _held:  # this process holds it already (a stale lock it took over was said by the outer holder)
         _held[key][1] += 1
         try:
-            yield _held[key][2]
+            yield Lock(_held[key][2].path)
         finally:
             _held[key][1] -= 1
         return
+    made = not directory.exists()
     fd, lock = _acquire(directory, what)
     _held[key] = [fd, 1, lock]
     try:
@@ -68,6 +69,9 @@ def run_lock(directory: str | Path, what: str = "training") -> Iterator[Lock]:
         with contextlib.suppress(OSError):
             os.unlink(lock.path)  # while still locked: a waiting writer then sees a new inode and retries
         os.close(fd)
+        if made:  # nothing was written (a training refused before its first checkpoint): leave no empty folder
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def _acquire(directory: Path, what: str) -> tuple[int, Lock]:

@@ -68,13 +68,26 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from latentlab.data import load_dataset
-    from latentlab.runs import images_sha256
-    from latentlab.training import check_config, dist, train
+    from latentlab.locks import run_lock
+    from latentlab.training import check_config, dist
 
     info = dist.from_env()
     cfg = check_config(_train_config(args))
     run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    if not info.is_main:  # under torchrun only rank 0 writes the run, and holds its lock
+        return _train(args, cfg, run_dir, info)
+    # Held from before the data are loaded: a second training, resume or --overwrite of the run is refused at once.
+    with run_lock(run_dir, "resuming" if args.resume else "training") as lock:
+        if lock.note:
+            warn("train", [lock.note])
+        return _train(args, cfg, run_dir, info)
+
+
+def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -> int:
+    from latentlab.data import load_dataset
+    from latentlab.runs import images_sha256
+    from latentlab.training import dist, train
+
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere")
@@ -90,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     size = options["image_size"]
     meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
             "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test)), 
+            "n_test": int(len(data.x_test)),
             **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {}),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
