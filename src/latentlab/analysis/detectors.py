@@ -91,8 +91,7 @@ def _save(detector: NoveltyDetector, run: Run) -> str:
         try:
             cache.mkdir(parents=True, exist_ok=True)
             path = detector.save(cache)
-            return (f"{why}, so the fitted {detector.score} detector was saved in {path.parent} instead (reused "
-                    "from there)")
+            return f"{why}, so the fitted detectors are saved in {path.parent} instead (reused from there)"
         except OSError as exc:
             why += f" nor can the cache {cache} ({exc.strerror or exc})"
-    return f"{why}, so the fitted {detector.score} detector is kept in memory only (fitted again next time)"
+    return f"{why}, so the fitted detectors are kept in memory only (fitted again next time)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = load_run(args.run, device=resolve_device(args.device))
     data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet, dataset=args.dataset)
-    metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
-                              progress=not args.quiet)
+    with warnings.catch_warnings(record=True) as caught:  # said once each, as notes (a read-only run's cache)
+        warnings.simplefilter("always")
+        metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
+                                  progress=not args.quiet)
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        print(f"latentlab evaluate: note: {note}", file=sys.stderr)
     try:
         path = write_metrics(run.path, metrics)
     except OSError as exc:  # a read-only (or full) run directory: the user's cache folder of the run instead

@@ -191,7 +191,7 @@ class RunService:
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
                 "higher_is_more_typical": True, "score_name": detector.score,
-                **({"detector_note": self._detector_notes[score]} if self._detector_notes.get(score) else {})}
+                **({"detector_note": note} if (note := self._detector_notes.get(detector.score)) else {})}
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
