@@ -42,6 +42,9 @@ def write_file_set(directory: str | Path, files: dict[str, bytes], last: str, wh
     finish_commit(directory)  # an earlier writer's committed set first, so that "the previous set" is whole
     for stale in directory.glob(f"{STAGE_PREFIX}*"):
         shutil.rmtree(stale, ignore_errors=True)
+    # A file already there with these very bytes (the weights of a run's last save, which only changes its status)
+    # is left as it is: nothing to swap, and no room needed for a second copy.
+    files = {name: data for name, data in files.items() if name == last or not _holds(directory / name, data)}
     order = [name for name in files if name != last] + [last]
     needed = sum(len(data) for data in files.values())
     stage: Path | None = None
@@ -123,6 +126,17 @@ def _write_checked(path: Path, data: bytes) -> str:
     if h.hexdigest() != digest:
         raise OSError(errno.EIO, "the file read back differs from the bytes written", str(path))
     return digest
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file `path` holds exactly `data` (sizes compared first, so a changed file is rarely read)."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -76,10 +76,12 @@ def run_lock(directory: str | Path, what: str = "training") -> Iterator[Lock]:
 
 def _acquire(directory: Path, what: str) -> tuple[int, Lock]:
     path = directory / LOCK
+    if directory.exists() and not directory.is_dir():
+        raise RunError(f"{directory} is a file, not a run directory; move it away or write the run elsewhere")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"cannot write the run directory {directory} ({exc.strerror}); choose a writable one") from None
+        raise RunError(f"cannot make the run directory {directory} ({exc.strerror}); choose a writable place") from None
     for _ in range(10):  # only loops while another process releases (and unlinks) the file between open and flock
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
