@@ -12,7 +12,7 @@ from typing import Any
 
 from latentlab.config import RunConfig
 from latentlab.data import ImageData
-from latentlab.errors import DataChangedError, RunError
+from latentlab.errors import CheckpointError, DataChangedError, RunError
 from latentlab.file_sets import COMMIT, STAGE_PREFIX
 from latentlab.locks import LOCK, run_lock
 from latentlab.runs import CONFIG, META, STATE, images_sha256, read_json
@@ -46,6 +46,8 @@ def _ensure(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> t
     if resume:
         try:
             result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)
+        except CheckpointError:
+            raise  # a full disk: starting over would throw away the checkpoint that is kept
         except (RunError, DataChangedError):  # damaged, or trained on other images: start over
             resume = False
     if not resume:
