@@ -29,15 +29,7 @@ from latentlab.training import dist
 from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
-from latentlab.training.state import (
-    TrainState,
-    checkpoint,
-    data_change_record,
-    describe,
-    last_checkpoint,
-    restore,
-    writing,
-)
+from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore, resumed_meta, writing
 from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, stored_shape, to_float
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
@@ -141,14 +133,9 @@ class _Loop:
             self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
                                                            meta, allow_data_change)
             self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
-            self.data_change = data_change_record(self.state.epoch + 1, saved, meta)
-            changes = list(saved.get("data_changes") or [])
-            if self.data_change is not None:
-                changes.append(self.data_change)
-                self.log(f"the training images changed (allowed): {describe(self.data_change['before'])} before "
-                         f"epoch {self.state.epoch + 1}, {describe(self.data_change['after'])} from it on (recorded)")
-            if changes:
-                meta = {**meta, "data_changes": changes}
+            meta, self.data_change, note = resumed_meta(self.state.epoch + 1, saved, meta)
+            if note:
+                self.log(note)
         torch.manual_seed(tc.seed + 7919 * info.rank + 104729 * self.state.epoch)
         if resume and info.world_size == 1 and rng is not None:
             torch.set_rng_state(rng)

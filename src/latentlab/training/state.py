@@ -162,6 +162,18 @@ def data_change_record(epoch: int, saved_meta: dict[str, Any], meta: dict[str, A
             "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
+def resumed_meta(epoch: int, saved: dict[str, Any], meta: dict[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """For a resume into `epoch` (1-based) of a run whose meta.json is `saved`, with new `meta`: that meta carrying
+    the run's "data_changes" (plus this one, if its data changed), this change's record (None if none) and a
+    sentence saying so ("" if none)."""
+    record = data_change_record(epoch, saved, meta)
+    changes = [*(saved.get("data_changes") or []), *([record] if record else [])]
+    note = "" if record is None else (f"the training images changed (allowed): {describe(record['before'])} before "
+                                      f"epoch {epoch}, {describe(record['after'])} from it on (recorded)")
+    return ({**meta, "data_changes": changes} if changes else meta), record, note
+
+
 @contextlib.contextmanager
 def writing(run_dir: Path | None, is_main: bool, log: Callable[[str], None]) -> Iterator[None]:
     """Hold `run_dir`'s lock (`locks.run_lock`) on the process that writes it; a stale lock taken over is logged."""
