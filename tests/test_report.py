@@ -62,9 +62,11 @@ def test_report_with_two_jobs_reports_a_failed_experiment_then_completes_it_with
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert list(summary["runs"]) == ["mnist-denoise"]
     assert summary["failed"]["mnist-vae"]["status"] is None
-    assert "NotADirectoryError" in summary["failed"]["mnist-vae"]["error"]
+    error = summary["failed"]["mnist-vae"]["error"]
+    assert error == f"RunError: {tmp_path / 'runs' / 'mnist-vae'} is a file, not a run directory; move it away or " \
+        "write the run elsewhere"
     html = page.read_text()
-    assert "Experiments that failed" in html and "NotADirectoryError" in html and "1.3 A denoising" in html
+    assert "Experiments that failed" in html and "is a file, not a run directory" in html and "1.3 A denoising" in html
     assert "1.4 A variational autoencoder" not in html
 
     (tmp_path / "runs" / "mnist-vae").unlink()

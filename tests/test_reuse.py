@@ -54,3 +54,44 @@ def test_a_damaged_checkpoint_is_trained_again(tmp_path, data) -> None:
     (run_dir / "model.safetensors").write_bytes(b"half a file")  # killed between two files of a checkpoint
     assert ensure_run(CFG, run_dir, data, progress=False)[0] == "trained"
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
+
+
+def _killed_after_one_epoch(run_dir, data) -> None:
+    def kill_after_two(record, model):
+        if record["epoch"] == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(CFG, data.x_train, data.x_test, run_dir, quiet=True, callbacks=(kill_after_two,),
+              meta={"n_train": len(data.x_train)})
+
+
+def test_a_full_disk_while_resuming_keeps_the_checkpoint_rather_than_starting_over(tmp_path, data,
+                                                                                   monkeypatch) -> None:
+    import errno
+    import os
+
+    from latentlab import file_sets
+    from latentlab.errors import CheckpointError
+
+    run_dir = tmp_path / "run"
+    _killed_after_one_epoch(run_dir, data)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(file_sets, "_write", full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        ensure_run(CFG, run_dir, data, progress=False)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # not cleared, not half replaced
+
+
+def test_an_interrupted_run_whose_data_changed_is_trained_again_not_resumed(tmp_path, data) -> None:
+    run_dir = tmp_path / "run"
+    _killed_after_one_epoch(run_dir, data)
+    half = ImageData("bars", data.x_train[:256], data.y_train[:256], data.x_test, data.y_test, data.classes,
+                     "synthetic")
+    assert ensure_run(CFG, run_dir, half, progress=False)[0] == "trained"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["n_train"] == 256 and meta["epochs_done"] == 3 and "data_changes" not in meta

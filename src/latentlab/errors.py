@@ -52,8 +52,29 @@ class MissingDetectorError(DetectorFileError, FileNotFoundError):
     """A run has no saved novelty detector for the score asked for."""
 
 
+class CheckpointError(RunError):
+    """A checkpoint could not be written (disk full, over quota, an I/O error); the previous one is kept whole.
+    `path` is the run directory, `free` and `needed` are bytes (free is None when the disk could not be asked)."""
+
+    def __init__(self, message: str, path: str = "", free: int | None = None, needed: int = 0) -> None:
+        super().__init__(message)
+        self.path, self.free, self.needed = path, free, needed
+
+
+class RunLockedError(RunError):
+    """Another process is writing the run directory; `holder` is what its lock file says (pid, host, started)."""
+
+    def __init__(self, message: str, holder: dict | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder or {}
+
+
 class TrainingError(LatentlabError, RuntimeError):
     """Training cannot go on (non-finite loss, a resume that does not fit, no such device)."""
+
+
+class DataChangedError(TrainingError):
+    """A resume was given other training images than the run was trained on (and no explicit allowance)."""
 
 
 class TaskError(LatentlabError, RuntimeError):

@@ -15,14 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 from torch import nn
 
 from latentlab._version import __version__
 from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError, RunError
-from latentlab.files import atomic_write_text, atomic_write_with, file_digest
+from latentlab.file_sets import finish_pending, write_file_set
+from latentlab.files import atomic_write_text, file_digest
 from latentlab.models import build_model
 from latentlab.models.check import shape_differences
 
@@ -52,17 +54,8 @@ class Run:
         return self.path.name
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
-    """Write safetensors atomically; returns the SHA-256 of the bytes written (hashed before the rename)."""
-    digest = ""
-
-    def write(tmp: Path) -> None:
-        nonlocal digest
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        digest = file_digest(tmp)
-
-    atomic_write_with(path, write)
-    return digest
+def _tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    return save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
 def versions() -> dict[str, str]:
@@ -100,22 +93,27 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, path: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer | None,
-                    state: dict[str, Any], meta: dict[str, Any], rng_state: torch.Tensor | None = None) -> None:
-    """Write config, weights, optimizer and trainer state, then meta.json with the files' checksums last."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+                    state: dict[str, Any], meta: dict[str, Any], rng_state: torch.Tensor | None = None,
+                    history: list[dict[str, Any]] | None = None) -> None:
+    """Write config, weights, optimizer and trainer state (and `history`, when given), then meta.json with the files'
+    checksums, as one set (`file_sets.write_file_set`): whole or not at all. CheckpointError when the disk refuses
+    it (the previous checkpoint is then kept); hold the run's lock (`locks.run_lock`) around it."""
     before = _saved_digest(run_dir)
-    atomic_write_text(run_dir / CONFIG, cfg.to_json() + "\n")
-    files = {MODEL: _save_tensors(run_dir / MODEL, dict(model.state_dict()))}
-    if files[MODEL] != before:
-        drop_derived(run_dir, files[MODEL])
+    blobs = {CONFIG: (cfg.to_json() + "\n").encode(), MODEL: _tensor_bytes(dict(model.state_dict()))}
     if opt is not None:
         tensors, md = optimizer_tensors(opt)
         if rng_state is not None:
             tensors["rng.cpu"] = rng_state
-        files[OPTIMIZER] = _save_tensors(run_dir / OPTIMIZER, tensors, md)
-    atomic_write_text(run_dir / STATE, json.dumps(state, indent=2) + "\n")
+        blobs[OPTIMIZER] = _tensor_bytes(tensors, md)
+    blobs[STATE] = (json.dumps(state, indent=2) + "\n").encode()
+    if history is not None:
+        blobs[HISTORY] = "".join(json.dumps(r) + "\n" for r in history).encode()
+    files = {name: hashlib.sha256(blobs[name]).hexdigest() for name in (MODEL, OPTIMIZER) if name in blobs}
     meta = {**meta, "format": FORMAT_VERSION, "versions": versions(), "files": files}
-    atomic_write_text(run_dir / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    blobs[META] = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
+    write_file_set(run_dir, blobs, last=META)
+    if files[MODEL] != before:
+        drop_derived(run_dir, files[MODEL])
 
 
 def _saved_digest(run_dir: Path) -> str | None:
@@ -205,6 +203,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is not a directory; pass a run directory such as runs/mnist-vae")
+    finish_pending(run_dir)  # a checkpoint whose writer stopped mid-swap
     meta = read_json(run_dir / META)
     try:
         cfg = RunConfig.from_dict(read_json(run_dir / CONFIG))

@@ -25,11 +25,11 @@ DESTS = {
 }
 # Library names a flag sets the other way round: `auto=False` is `--no-auto`.
 INVERTED = {"auto"}
-# Names that are also everyday words ("classes", "steps") or values ("auto") count only when a message writes them
-# as `name=value`.
-_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|device|resume|score|dataset|presets"
-                   r"|tensorboard_dir|executor|image_size|grayscale)(?==|\b)"
-                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto|iwae_k)(?==)")
+# Names that are also everyday words ("classes", "steps", "device" as in "No space left on device") or values
+# ("auto") count only when a message writes them as `name=value`.
+_NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|resume|score|dataset|presets"
+                   r"|tensorboard_dir|executor|image_size|grayscale|allow_data_change)(?==|\b)"
+                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto|iwae_k|device)(?==)")
 
 
 def command_flags(parser: argparse.ArgumentParser) -> dict[str, str]:

@@ -68,12 +68,26 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from latentlab.data import load_dataset
-    from latentlab.training import check_config, dist, train
+    from latentlab.locks import run_lock
+    from latentlab.training import check_config, dist
 
     info = dist.from_env()
     cfg = check_config(_train_config(args))
     run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    if not info.is_main:  # under torchrun only rank 0 writes the run, and holds its lock
+        return _train(args, cfg, run_dir, info)
+    # Held from before the data are loaded: a second training, resume or --overwrite of the run is refused at once.
+    with run_lock(run_dir, "resuming" if args.resume else "training") as lock:
+        if lock.note:
+            warn("train", [lock.note])
+        return _train(args, cfg, run_dir, info)
+
+
+def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -> int:
+    from latentlab.data import load_dataset
+    from latentlab.runs import images_sha256
+    from latentlab.training import dist, train
+
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere")
@@ -90,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
             "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
             "n_test": int(len(data.x_test)),
+            **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {}),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         from latentlab.threads import describe_in_force
@@ -109,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
                        info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
-                       classes=data.classes)
+                       classes=data.classes, allow_data_change=args.allow_data_change)
     finally:
         dist.teardown()
     if info.is_main:

@@ -139,6 +139,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run, with its own config (give no PRESET)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="with --resume: go on although the training images differ from the run's (recorded in its "
+                        "history); without it such a resume is refused")
     p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
     p.add_argument("--tensorboard", metavar="DIR",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from latentlab.analysis.inference import image_layout
-    from latentlab.analysis.novelty import detector_for_run
+    from latentlab.analysis.novelty import load_saved_detector, locate_detector
     from latentlab.analysis.ood import detector_unsupported
-    from latentlab.errors import DatasetError, ImageError
+    from latentlab.errors import DatasetError, DetectorFileError, ImageError
     from latentlab.images import layout_for, read_image
     from latentlab.runs import IN_MEMORY, load_run
 
@@ -121,11 +122,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
                           f"latentlab plot recon {args.run})")
     if data is None and run.meta.get("data_source") == IN_MEMORY:
-        from latentlab.analysis.novelty import NoveltyDetector
-        from latentlab.errors import DetectorFileError
-
         try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
-            NoveltyDetector.load(run.path, run, score=args.score)
+            load_saved_detector(run, score=args.score)
         except DetectorFileError:
             raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
     if not args.quiet:
@@ -134,7 +132,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
                   "MNIST layout", file=sys.stderr)
     try:
-        detector = detector_for_run(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
+        detector, note = locate_detector(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
     except ConfigError as exc:
         if exc.field != "holdout":
             raise
@@ -143,6 +141,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"({exc.problem}); retrain the run on more images, or fit one in Python, "
                           f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
                           f".save({str(run.path)!r}), which detect then uses") from None
+    if note:
+        print(f"latentlab detect: note: {note}", file=sys.stderr)
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
               np.zeros((0, *image_layout(run.model)), np.uint8))
     if args.invert:
@@ -182,9 +182,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = load_run(args.run, device=resolve_device(args.device))
     data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet, dataset=args.dataset)
-    metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
-                              progress=not args.quiet)
-    path = write_metrics(run.path, metrics)
+    with warnings.catch_warnings(record=True) as caught:  # said once each, as notes (a read-only run's cache)
+        warnings.simplefilter("always")
+        metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
+                                  progress=not args.quiet)
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        print(f"latentlab evaluate: note: {note}", file=sys.stderr)
+    try:
+        path = write_metrics(run.path, metrics)
+    except OSError as exc:  # a read-only (or full) run directory: the user's cache folder of the run instead
+        from latentlab.analysis.novelty import run_cache_dir
+
+        cache = run_cache_dir(run)
+        if cache is None:
+            raise
+        cache.mkdir(parents=True, exist_ok=True)
+        path = write_metrics(cache, metrics)
+        print(f"latentlab evaluate: note: {run.path} cannot be written ({exc.strerror or exc}), so metrics.json was "
+              f"written to {cache} instead", file=sys.stderr)
     print(format_summary(metrics))
     print(path)
     warn("evaluate", (metrics.get("vae") or {}).get("warnings") or [])

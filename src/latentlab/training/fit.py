@@ -31,7 +31,7 @@ from latentlab.training import dist
 from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
-from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
+from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore, resumed_meta, writing
 from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, to_float
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
@@ -59,7 +59,7 @@ class _LossModule(nn.Module):
 def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig | dict[str, Any], *,
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
-        callbacks: Sequence[EpochCallback] = ()) -> TrainResult:
+        callbacks: Sequence[EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
     """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
     0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
     batch is made float on its own.
@@ -70,7 +70,10 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     after every epoch and on SIGINT/SIGTERM).
     `max_steps` stops as if interrupted after that many optimizer steps (tests of resume use it). The model is
     moved to `device` (default: the device of its parameters). The caller's global torch RNG is left as it was.
-    Raises TrainingError on a non-finite loss or a resume that does not fit the run directory.
+    The writing process holds `run_dir`'s lock (RunLockedError names another holder's PID and start). A resume
+    refuses other training images than the run's (DataChangedError, both described) unless `allow_data_change`,
+    then recorded in the next epoch's history and meta.json's "data_changes". A checkpoint is written whole or
+    not at all (CheckpointError, the previous one kept). TrainingError on a non-finite loss or an unfit resume.
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
@@ -84,10 +87,10 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     device = device or next(model.parameters()).device
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
     # instead of loading cfg.dataset (a default, perhaps) in its place.
-    meta = {"data_source": IN_MEMORY, "train_images_sha256": images_sha256(x), **(meta or {})}
-    with torch.random.fork_rng(devices=[]), FlushSubnormals(device):
-        loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
-        return loop.run(x, x_val, resume, meta, max_steps)
+    meta = {"data_source": IN_MEMORY, "n_train": len(x), **(meta or {}), "train_images_sha256": images_sha256(x)}
+    loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
+    with torch.random.fork_rng(devices=[]), FlushSubnormals(device), writing(run_dir, info.is_main, loop.log):
+        return loop.run(x, x_val, resume, meta, max_steps, allow_data_change)
 
 
 class FlushSubnormals:
@@ -123,13 +126,18 @@ class _Loop:
             print(msg, file=sys.stderr, flush=True)
 
     def run(self, x_np: np.ndarray, x_val_np: np.ndarray | None, resume: bool, meta: dict[str, Any],
-            max_steps: int | None) -> TrainResult:
+            max_steps: int | None, allow_data_change: bool = False) -> TrainResult:
         tc, info = self.tc, self.info
         rng = None
+        self.data_change: dict[str, Any] | None = None
         if resume:
             assert self.run_dir is not None
-            self.state, self.history, rng = restore(self.run_dir, self.cfg, self.model, self.opt, self.device)
+            self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
+                                                           meta, allow_data_change)
             self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
+            meta, self.data_change, note = resumed_meta(self.state.epoch + 1, saved, meta)
+            if note:
+                self.log(note)
         torch.manual_seed(tc.seed + 7919 * info.rank + 104729 * self.state.epoch)
         if resume and info.world_size == 1 and rng is not None:
             torch.set_rng_state(rng)
@@ -186,6 +194,8 @@ class _Loop:
             st.step, st.seen, st.sums = step, seen, {k: float(v) for k, v in sums.items()}
             return "interrupted"
         record = self._record(epoch, sums, seen, x_val, n - min(n, first_step * tc.batch_size), elapsed)
+        if self.data_change is not None:  # the first epoch after a resume on other data says so
+            record["data_change"], self.data_change = self.data_change, None
         self.history.append(record)
         watched = (record["val"] or record["train"])["loss"]
         if st.best_val is None or watched < st.best_val:

@@ -5,14 +5,17 @@ What the report and the sweep call once per run, in whichever process runs that 
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from latentlab.config import RunConfig
 from latentlab.data import ImageData
-from latentlab.errors import RunError
-from latentlab.runs import CONFIG, META, STATE, read_json
+from latentlab.errors import CheckpointError, DataChangedError, RunError
+from latentlab.file_sets import COMMIT, STAGE_PREFIX
+from latentlab.locks import LOCK, run_lock
+from latentlab.runs import CONFIG, META, STATE, images_sha256, read_json
 from latentlab.training.train import train
 
 #: meta.json statuses a run can be continued from: stopped by a signal, or left "running" by a process that was
@@ -23,7 +26,14 @@ RESUMABLE = ("interrupted", "running")
 def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
     """Reuse a finished run with the same config, resume an interrupted one (or one whose process was killed),
     else train from scratch. Returns how ("reused", "resumed", "trained") and the seconds it took. A training
-    stopped by SIGINT/SIGTERM saves its checkpoint and raises KeyboardInterrupt."""
+    stopped by SIGINT/SIGTERM saves its checkpoint and raises KeyboardInterrupt. The run's lock is held throughout
+    (RunLockedError when another process writes it); an interrupted run whose training images changed is trained
+    again from scratch rather than resumed on other data."""
+    with run_lock(run_dir, "training (report or sweep)"):
+        return _ensure(cfg, run_dir, data, progress)
+
+
+def _ensure(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
     meta = _existing_meta(run_dir)
     same = meta is not None and _same_config(run_dir, cfg)
     if same and meta.get("status") in ("finished", "early-stopped"):
@@ -31,11 +41,14 @@ def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -
     resume = same and meta.get("status") in RESUMABLE and (run_dir / STATE).is_file()
     t0 = time.perf_counter()
     extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
-             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test)}
+             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test),
+             **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {})}
     if resume:
         try:
             result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)
-        except RunError:  # a process killed between two files of a checkpoint leaves them unmatched: start over
+        except CheckpointError:
+            raise  # a full disk: starting over would throw away the checkpoint that is kept
+        except (RunError, DataChangedError):  # damaged, or trained on other images: start over
             resume = False
     if not resume:
         _clear(run_dir)
@@ -48,8 +61,10 @@ def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -
 def _clear(run_dir: Path) -> None:
     if run_dir.exists():
         for p in run_dir.iterdir():
-            if p.is_file():
+            if p.is_file() and p.name != LOCK:  # the lock is held by this process
                 p.unlink()
+            elif p.is_dir() and p.name.startswith((STAGE_PREFIX, COMMIT)):
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _existing_meta(run_dir: Path) -> dict[str, Any] | None:

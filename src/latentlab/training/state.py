@@ -5,8 +5,10 @@ state.json keeps the same keys as before this module existed, so runs written by
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +19,8 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from latentlab.config import RunConfig
-from latentlab.errors import RunError, TrainingError
-from latentlab.files import atomic_write_text
+from latentlab.errors import DataChangedError, RunError, TrainingError
+from latentlab.locks import run_lock
 from latentlab.runs import (
     CONFIG,
     HISTORY,
@@ -57,12 +59,10 @@ class TrainState:
 
 def checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer, state: TrainState,
                history: list[dict[str, Any]], meta: dict[str, Any], status: str, rng: Tensor) -> None:
-    """Write history, weights, optimizer, state and meta (status, epochs done, times) into `run_dir`."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
+    """Write history, weights, optimizer, state and meta (status, epochs done, times) into `run_dir`, as one set."""
     meta = {**meta, "status": status, "epochs_done": state.epoch,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"), "train_time_s": state.train_time_s}
-    save_checkpoint(run_dir, cfg, model, opt, json.loads(state.to_json()), meta, rng_state=rng)
+    save_checkpoint(run_dir, cfg, model, opt, json.loads(state.to_json()), meta, rng_state=rng, history=history)
 
 
 def config_differences(saved: Any, asked: Any, prefix: str) -> list[str]:
@@ -77,9 +77,12 @@ def config_differences(saved: Any, asked: Any, prefix: str) -> list[str]:
     return out
 
 
-def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer,
-            device: torch.device) -> tuple[TrainState, list[dict[str, Any]], Tensor | None]:
-    """Load weights, optimizer moments, state, history and the CPU RNG state of an interrupted run."""
+def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device,
+            data: dict[str, Any] | None = None, allow_data_change: bool = False
+            ) -> tuple[TrainState, list[dict[str, Any]], Tensor | None, dict[str, Any]]:
+    """Load weights, optimizer moments, state, history and the CPU RNG state of an interrupted run; also returns its
+    meta.json. `data` (the new meta's description of the training images) is checked against the run's own
+    (`check_data`) before anything is loaded into `model`."""
     if not (run_dir / STATE).is_file():
         raise TrainingError(f"cannot resume: {run_dir} holds no checkpoint (state.json); start a new run instead")
     run = load_run(run_dir, device=device)
@@ -93,6 +96,8 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
             f"cannot resume {run_dir} with train.epochs={cfg.train.epochs}: its {cfg.train.schedule} learning-rate "
             f"schedule was laid out over {saved.epochs} epochs, and changing that changes every later epoch's rate; "
             f"resume with epochs={saved.epochs}, or start a new run")
+    if data is not None:
+        check_data(run_dir, run.meta, data, allow_data_change)
     model.load_state_dict(run.model.state_dict())
     load_optimizer_tensors(opt, verify_file(run_dir, OPTIMIZER, run.meta))
     state = TrainState.from_dict(read_json(run_dir / STATE))
@@ -101,7 +106,84 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
     if len(history) != state.epoch:
         raise RunError(f"{run_dir / HISTORY} has {len(history)} epochs but the checkpoint is at epoch "
                        f"{state.epoch}; the run is inconsistent, start a new one")
-    return state, history, rng
+    return state, history, rng, run.meta
+
+
+#: What meta.json says of the training images; a resume compares them (those both sides recorded).
+DATA_KEYS = ("dataset", "n_train", "classes", "train_images_sha256", "train_labels_sha256")
+
+
+def data_description(meta: dict[str, Any]) -> dict[str, Any]:
+    """The training images as meta.json describes them: dataset, n_train, classes and the digests it recorded."""
+    return {k: meta[k] for k in DATA_KEYS if meta.get(k) is not None}
+
+
+def data_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two descriptions differ in anything both recorded, other than the data set's name (a folder may be
+    moved) -- the images' digest decides; counts, classes and labels catch what the digest alone would not."""
+    return any(k in old and k in new and old[k] != new[k] for k in DATA_KEYS[1:])
+
+
+def describe(d: dict[str, Any]) -> str:
+    """'mnist-sample, 10,000 images, classes 0 1 2 ..., sha256 1a2b3c4d5e6f' (the parts recorded)."""
+    parts = [str(d["dataset"])] if "dataset" in d else []
+    if "n_train" in d:
+        parts.append(f"{d['n_train']:,} images")
+    if "classes" in d:
+        names = [str(c) for c in d["classes"]]
+        parts.append(f"{len(names)} classes ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})")
+    if "train_images_sha256" in d:
+        parts.append(f"images sha256 {str(d['train_images_sha256'])[:12]}")
+    if "train_labels_sha256" in d:
+        parts.append(f"labels sha256 {str(d['train_labels_sha256'])[:12]}")
+    return ", ".join(parts) or "nothing recorded"
+
+
+def check_data(run_dir: Path, saved_meta: dict[str, Any], meta: dict[str, Any], allow: bool) -> None:
+    """DataChangedError, with both descriptions, when the training images described by `meta` are not those the run
+    in `run_dir` was trained on (`saved_meta`) and `allow` is False. Runs that recorded nothing are not checked."""
+    old, new = data_description(saved_meta), data_description(meta)
+    if allow or not data_changed(old, new):
+        return
+    raise DataChangedError(
+        f"cannot resume {run_dir} on other training images than it was trained on: it was trained on "
+        f"{describe(old)}; now given {describe(new)}; resume with the data it was trained on (the same dataset, "
+        f"folder and data_dir), or start a new run on these; to go on with them all the same, resume with "
+        f"allow_data_change=True, which the run's history records")
+
+
+def data_change_record(epoch: int, saved_meta: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:
+    """What the run's history and meta.json record of an allowed data change at a resume into `epoch` (1-based), or
+    None when the data did not change."""
+    old, new = data_description(saved_meta), data_description(meta)
+    if not data_changed(old, new):
+        return None
+    return {"epoch": epoch, "before": old, "after": new,
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def resumed_meta(epoch: int, saved: dict[str, Any], meta: dict[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """For a resume into `epoch` (1-based) of a run whose meta.json is `saved`, with new `meta`: that meta carrying
+    the run's "data_changes" (plus this one, if its data changed), this change's record (None if none) and a
+    sentence saying so ("" if none)."""
+    record = data_change_record(epoch, saved, meta)
+    changes = [*(saved.get("data_changes") or []), *([record] if record else [])]
+    note = "" if record is None else (f"the training images changed (allowed): {describe(record['before'])} before "
+                                      f"epoch {epoch}, {describe(record['after'])} from it on (recorded)")
+    return ({**meta, "data_changes": changes} if changes else meta), record, note
+
+
+@contextlib.contextmanager
+def writing(run_dir: Path | None, is_main: bool, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold `run_dir`'s lock (`locks.run_lock`) on the process that writes it; a stale lock taken over is logged."""
+    if run_dir is None or not is_main:
+        yield
+        return
+    with run_lock(run_dir, "training") as lock:
+        if lock.note:
+            log(lock.note)
+        yield
 
 
 def last_checkpoint(run_dir: Path | None) -> str:

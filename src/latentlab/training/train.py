@@ -75,7 +75,8 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
           callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
-          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None) -> TrainResult:
+          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None,
+          allow_data_change: bool = False) -> TrainResult:
     """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
     (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
     Checkpoints to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
@@ -114,7 +115,8 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
         callbacks = (*callbacks, logger)
     try:
         result = fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device,
-                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks)
+                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks,
+                     allow_data_change=allow_data_change)
         if logger is not None:
             logger.finish(result.model)
     finally:

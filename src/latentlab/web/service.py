@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 import math
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,7 @@ class RunService:
         self.data_error = data_error
         self._lock = threading.Lock()
         self._detectors: dict[str, Any] = {}  # score -> detector
+        self._detector_notes: dict[str, str] = {}  # score -> where it was saved, when not in the run (read-only)
         self._detector_lock = threading.RLock()
         self.image_shape = tuple(int(v) for v in self.model.image_shape)  # (channels, height, width)
         self.x_test = data.x_test if data is not None else np.zeros((0, *evaluate.image_layout(self.model)), np.uint8)
@@ -188,11 +190,12 @@ class RunService:
         member = score >= threshold  # the detector's predict(): +1 where decision_function >= 0
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
-                "higher_is_more_typical": True, "score_name": detector.score}
+                "higher_is_more_typical": True, "score_name": detector.score,
+                **({"detector_note": note} if (note := self._detector_notes.get(detector.score)) else {})}
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
-        from latentlab.analysis.novelty import NoveltyDetector, detector_for_run
+        from latentlab.analysis.novelty import load_saved_detector, locate_detector
 
         with self._detector_lock:
             if self.membership_unavailable:
@@ -202,11 +205,14 @@ class RunService:
                 # and meanwhile the page's other requests keep the shared model to themselves.
                 run = copy.deepcopy(self.run)
                 if self.data is not None:
-                    self._detectors[score] = detector_for_run(run, data=self.data, score=score, same_data=False)
+                    self._detectors[score], note = locate_detector(run, data=self.data, score=score, same_data=False)
+                    if note:  # a read-only run: said once on the server's stderr, and in every answer's JSON
+                        self._detector_notes[score] = note
+                        print(f"latentlab serve: note: {note}", file=sys.stderr, flush=True)
                 else:
                     # Without the training images only a saved detector can be used: never download here.
                     try:
-                        self._detectors[score] = NoveltyDetector.load(run.path, run, score=score)
+                        self._detectors[score] = load_saved_detector(run, score=score)
                     except DetectorFileError as exc:
                         raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} "
                                            f"({exc}) and {self.data_error}") from None
