@@ -58,3 +58,12 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def shown_name(name: str | Path) -> str:
+    """A file or folder name as text that can always be printed, encoded or sent as JSON: the bytes of a name that
+    are not UTF-8 (a Latin-1 name from a Windows zip, which Python keeps as surrogate escapes) shown as \\xNN."""
+    text = str(name)
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

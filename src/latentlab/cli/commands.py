@@ -100,12 +100,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         warn("train", [f"{data.name} has no test images, so the run trains without a validation loss, and "
                        f"`latentlab evaluate` and the recon, denoise, latent and point figures cannot use it; to have "
                        f"them, {empty_split_fix(data)}"])
+    callbacks = []
+    if args.tensorboard and info.is_main:
+        from latentlab.training.tensorboard import TensorBoardLogger
+
+        # The validation images are shown and embedded; without any, the training images are.
+        shown, labels = (data.x_test, data.y_test) if len(data.x_test) else (data.x_train, data.y_train)
+        callbacks.append(TensorBoardLogger(args.tensorboard, shown, labels, data.classes, name=run_dir.name))
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
-                       info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
-                       classes=data.classes)
+                       info=info, meta=meta, callbacks=callbacks)
     finally:
         dist.teardown()
+    if callbacks and not args.quiet:
+        print(f"TensorBoard: {callbacks[0].log_dir} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
     if info.is_main:
         if result.status != "interrupted":
             _check_posterior(result.model, data.x_test, args.quiet)
@@ -213,5 +221,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not run_dirs:
         raise ConfigError("no runs found under runs/ or report/runs/; train one (`latentlab train mnist-vae`), "
                           "build the report (`latentlab report`) or pass RUN_DIR")
-    serve(run_dirs, host=args.host, port=args.port)
+    serve(run_dirs, host=args.host, port=args.port, allow_hosts=args.allow_host)
     return 0

@@ -21,7 +21,7 @@ from latentlab._version import __version__
 from latentlab.data import ImageData
 from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.runs import META, MODEL, data_options, load_run, load_run_data
-from latentlab.web.guard import MAX_BODY, Guard
+from latentlab.web.guard import LOCAL_HOSTS, MAX_BODY, Guard, served_hosts
 from latentlab.web.routes import router
 from latentlab.web.service import RunService
 
@@ -70,9 +70,11 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
     return services
 
 
-def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None) -> FastAPI:
+def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None,
+               hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
     """The app serving `run_dirs`. `datasets` maps a run's `config.dataset` to its images, for runs whose data
-    set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`."""
+    set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`.
+    `hosts`: the Host names answered (default this machine's loopback names; see `web.guard.served_hosts`)."""
     services = load_services(run_dirs, datasets)
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", *PAGE_FILES)}
     # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
@@ -80,7 +82,7 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
                               "denoising and the membership check. Images are PNGs of the run's size and colour; "
                               "uploads of any size are read at the run's shape.")
-    app.add_middleware(Guard, max_body=MAX_BODY)
+    app.add_middleware(Guard, max_body=MAX_BODY, hosts=hosts)
     app.state.services = services
 
     @app.exception_handler(RequestValidationError)
@@ -113,19 +115,25 @@ def _warm(s: RunService) -> None:
         print(f"latentlab serve: {s.run.name}: membership check unavailable: {exc}", file=sys.stderr)
 
 
-def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Load the runs, print the page's URL and serve until interrupted."""
+def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000,
+          allow_hosts: Sequence[str] = ()) -> None:
+    """Load the runs, print the page's URL and serve until interrupted. Requests are answered for the names of
+    `served_hosts(host, allow_hosts)` only."""
     import uvicorn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigError(f"port={port!r} is out of range: choose a port from 1 to 65535 (e.g. 8000)")
 
-    app = create_app(run_dirs)
+    hosts = served_hosts(host, allow_hosts)
+    app = create_app(run_dirs, hosts=sorted(hosts))
     for s in app.state.services.values():
         # Fit (or load) the detectors in the background, so the first "Try an image" answers quickly.
         threading.Thread(target=_warm, args=(s,), daemon=True).start()
     shown = f"[{host}]" if ":" in host else host
     print(f"latentlab serve: {len(run_dirs)} run(s) at http://{shown}:{port}/  (Ctrl+C stops)", flush=True)
+    if "*" not in hosts:
+        print(f"latentlab serve: answering to the hosts {', '.join(sorted(hosts))} (more with --allow-host NAME)",
+              flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
