@@ -22,7 +22,7 @@ from latentlab._version import __version__
 from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError, RunError
-from latentlab.files import atomic_write_text, atomic_write_with, file_digest
+from latentlab.files import atomic_write_text, atomic_write_with, file_digest, shown_name
 from latentlab.models import build_model
 from latentlab.models.check import shape_differences
 
@@ -49,7 +49,8 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The directory's name as text (bytes that are not UTF-8 shown as \\xNN): for titles, ids, listings."""
+        return shown_name(self.path.name)
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
@@ -230,6 +231,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise RunError(f"{run_dir / MODEL} does not fit {run_dir / CONFIG} ({str(exc).splitlines()[0]}); "
                        "retrain the run") from None
     model.to(device).eval()
+    if isinstance(meta.get("classes"), list):  # names a Latin-1 folder gave a run trained before they were escaped
+        meta["classes"] = [shown_name(c) for c in meta["classes"]]
     return Run(run_dir, cfg, model, read_history(run_dir), meta)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from latentlab.cli.tables import format_datasets, table, warn
 from latentlab.config import RunConfig, override
 from latentlab.errors import ConfigError
+from latentlab.files import check_name_lengths
 from latentlab.presets import PRESETS, preset_config
 
 
@@ -74,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = dist.from_env()
     cfg = check_config(_train_config(args))
     run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    check_name_lengths(run_dir, "out" if args.out else "name")
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere")

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from latentlab._version import __version__
 from latentlab.data import ImageData
 from latentlab.errors import ConfigError, DatasetError, RunError
+from latentlab.files import shown_name
 from latentlab.runs import META, MODEL, data_options, load_run, load_run_data
 from latentlab.web.guard import LOCAL_HOSTS, MAX_BODY, Guard, served_hosts
 from latentlab.web.routes import router
@@ -32,6 +34,25 @@ PAGE_FILES = {"style.css": "text/css; charset=utf-8",
               **{f"js/{p.name}": "text/javascript; charset=utf-8" for p in sorted((STATIC / "js").glob("*.js"))}}
 
 
+def _shown(value: Any) -> Any:
+    """`value` with every string made printable (`shown_name`): names read from disk may hold undecodable bytes."""
+    if isinstance(value, str):
+        return shown_name(value)
+    if isinstance(value, dict):
+        return {_shown(k): _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value
+
+
+class ShownJSON(JSONResponse):
+    """JSON whose strings are always valid UTF-8: a Latin-1 folder name in a run's config is sent as \\xNN
+    instead of failing the whole response (and with it the page) with a UnicodeEncodeError."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(_shown(content))
+
+
 def discover_runs(roots: Sequence[Path]) -> list[Path]:
     """Run directories (holding meta.json and model.safetensors) under the first root that has any."""
     for root in roots:
@@ -42,13 +63,20 @@ def discover_runs(roots: Sequence[Path]) -> list[Path]:
 
 
 def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None) -> dict[str, RunService]:
-    """Load each run once, and each data set once however many runs share it; ids are the directory names."""
+    """Load each run once, and each data set once however many runs share it; ids are the directory names. A run
+    that does not load is left out and said on stderr, unless none loads (then its RunError is raised)."""
     if not run_dirs:
         raise RunError("no runs to serve; train one with `latentlab train mnist-vae` or pass RUN_DIR")
     cache: dict[str, ImageData | str] = dict(datasets or {})
     services: dict[str, RunService] = {}
+    failures: list[RunError] = []
     for path in run_dirs:
-        run = load_run(path)
+        try:
+            run = load_run(path)
+        except RunError as exc:
+            failures.append(exc)
+            print(f"latentlab serve: {shown_name(path)} left out: {exc}", file=sys.stderr)
+            continue
         name = run.config.dataset
         options = data_options(run.meta, run.model.image_shape)
         key = f"{name} {sorted(options.items())}"  # one data set loaded two ways is two sets
@@ -67,6 +95,8 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
         while run_id in services:  # two directories with the same name, e.g. runs/a/x and runs/b/x
             run_id, k = f"{run.name}-{k}", k + 1
         services[run_id] = service
+    if not services:
+        raise failures[0]
     return services
 
 
@@ -79,6 +109,7 @@ def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | Non
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", *PAGE_FILES)}
     # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
     app = FastAPI(title="latentlab", version=__version__, docs_url=None, redoc_url=None,
+                  default_response_class=ShownJSON,
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
                               "denoising and the membership check. Images are PNGs of the run's size and colour; "
                               "uploads of any size are read at the run's shape.")
