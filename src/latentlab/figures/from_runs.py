@@ -56,7 +56,8 @@ def denoise_figure(run: Run, data: ImageData, n: int = N_SHOWN, factor: float | 
 
 
 def curves_figure(run: Run, data: ImageData | None = None) -> Figure:
-    return curves.training_curves_figure(run.history, title=f"{run.name}: training curves")
+    return curves.training_curves_figure(run.history, title=f"{run.name}: training curves",
+                                         beta=float(getattr(run.model, "beta", 1.0)))
 
 
 def latent_figure(run: Run, data: ImageData, mark: tuple[float, float] | None = None, max_points: int = 10000,
