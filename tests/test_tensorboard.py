@@ -154,9 +154,11 @@ def test_every_shape_and_colour_of_a_2d_vae_is_logged(bars, tmp_path, shape):
     assert (manifold.width, manifold.height) == (15 * w, 15 * h)
     png = tmp_path / "m.png"
     png.write_bytes(manifold.encoded_image_string)
-    assert Image.open(png).mode == ("RGB" if c == 3 else "L")
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    grey = (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    assert grey == (c == 1)  # TensorBoard stores grey as RGB; colour must differ between channels
     config, rows = read_projector(logger.log_dir)
-    assert list(config.embeddings[0].sprite.single_image_dim) == [h, w]
+    assert list(config.embeddings[0].sprite.single_image_dim) == [w, h]  # the projector says width first
     assert len(rows) == 1 + 16
     assert (tmp_path / "runs" / "r" / "model.safetensors").is_file()
 

@@ -129,9 +129,10 @@ def _dask_client(address: str) -> Any:
         raise ConfigError(f"executor={address!r}: no Dask scheduler answered at {tcp} within {connect_s:g} s "
                           f"({error}); {fix}") from None
     if error is not None:
-        raise ConfigError(f"executor={address!r}: the server at {tcp} did not answer as a Dask scheduler (Dask "
-                          f"said {type(error).__name__}: {str(error)[:200]}); is the port a Dask scheduler's "
-                          "(8786 by default, not its dashboard's 8787)?") from None
+        # Dask reads the first bytes of a reply as a frame length: an HTTP server's made it try to allocate EiB.
+        raise ConfigError(f"executor={address!r}: the server at {tcp} did not answer as a Dask scheduler (its "
+                          f"reply is not Dask's protocol; Dask failed with {type(error).__name__}); is the port a "
+                          "Dask scheduler's (8786 by default, not its dashboard's 8787)?") from None
     client = made["client"]
     try:
         client.wait_for_workers(1, timeout=workers_s)
