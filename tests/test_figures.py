@@ -115,7 +115,7 @@ def test_an_unlabelled_scatter_says_it_has_no_labels_and_a_labelled_one_does_not
     codes, labels = _codes(80, 2)
     texts = [t.get_text() for t in latent_scatter_figure(codes, None, None).axes[0].texts]
     assert texts == ["no labels: these images have no classes, so every point has one colour"]
-    assert latent_scatter_figure(codes, labels, NAMES).axes[0].texts == []
+    assert len(latent_scatter_figure(codes, labels, NAMES).axes[0].texts) == 0
 
 
 def test_scatter_tsne_and_bad_projection(monkeypatch):
