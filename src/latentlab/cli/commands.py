@@ -85,6 +85,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         require_tensorboard()  # before the data set is loaded, which may mean a download
     options = _data_options(args)
     data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet, **options)
+    if not len(data.x_train):
+        raise ConfigError(f"{data.name} has no training images ({data.source}); training needs at least one: "
+                          "give the data set some (an .npz's x, or a train/ folder)")
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
     cfg = replace(cfg, dataset=data.ref)
     # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).

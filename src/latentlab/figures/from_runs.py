@@ -156,4 +156,8 @@ def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
         raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "
                            f"empty); the figures {', '.join(others)} need none. To draw it, "
                            f"{empty_split_fix(data)}")
+    if kind == "latent" and run.model.latent_dim > 2 and len(data.x_test) < 2:
+        raise DatasetError(f"the latent figure of a {run.model.latent_dim}-D model projects the test codes to 2-D, "
+                           f"which needs 2 or more test images, and {data.name} has {len(data.x_test)}; give it "
+                           "more test images, or plot a 2-D model (e.g. mnist-vae)")
     return fn(run, data, **options)

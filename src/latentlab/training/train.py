@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from latentlab.config import RunConfig
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, TrainingError
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
@@ -82,6 +82,8 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
     see `fit` for the rest.
     """
     cfg = check_config(as_config(cfg))
+    if not len(x_train):
+        raise TrainingError(f"x_train holds no images (shape {np.shape(x_train)}): training needs at least one")
     info = info or dist.DistInfo()
     # The model is built for the images' shape, (N, H, W) grey or (N, H, W, 3) colour; the run's meta says so.
     cfg, note = shape_from_data(cfg, x_train)
