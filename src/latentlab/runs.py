@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 from torch import nn
 
 from latentlab._version import __version__
@@ -59,7 +59,8 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
 
     def write(tmp: Path) -> None:
         nonlocal digest
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        # Bytes, not a path: safetensors takes only UTF-8 paths, and a run may live in a Latin-1 named folder.
+        tmp.write_bytes(save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata))
         digest = file_digest(tmp)
 
     atomic_write_with(path, write)
@@ -81,8 +82,7 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 
 def load_optimizer_tensors(opt: torch.optim.Optimizer, path: Path) -> None:
     tensors = _load_tensors(path)
-    with safe_open(str(path), "pt") as f:
-        groups = json.loads((f.metadata() or {})["param_groups"])
+    groups = json.loads(tensors_metadata(path)["param_groups"])
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, t in tensors.items():
         if not name.startswith("state."):
@@ -156,9 +156,16 @@ def drop_derived(run_dir: Path, digest: str) -> None:
             atomic_write_text(card, json.dumps(data, indent=2) + "\n")
 
 
+def tensors_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file: its header is 8 bytes of length, then JSON."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(size)).get("__metadata__") or {}
+
+
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        return load(path.read_bytes())  # bytes: safetensors opens only UTF-8 paths
     except (SafetensorError, OSError, ValueError) as exc:
         raise RunError(f"{path} is damaged or not a safetensors file ({exc}); "
                        "retrain the run or restore the file") from None
