@@ -145,7 +145,7 @@ def test_npz_32x32_rgb_train_evaluate_plot_serve(tiles, tmp_path, capsys):
         assert main(["plot", kind, str(run), "-o", str(tmp_path / f"{kind}.png")]) == 0
     assert _png((tmp_path / "recon.png").read_bytes()).shape[2] == 4  # a figure; RGB cells inside
     capsys.readouterr()
-    client = TestClient(create_app([run]))
+    client = TestClient(create_app([run]), base_url="http://127.0.0.1")
     summary = client.get("/api/runs").json()[0]
     assert summary["image_shape"] == [3, 32, 32] and summary["draw"] is False and summary["membership"] == ""
     assert _png(client.get("/api/runs/rgb/images/0").content).shape == (32, 32, 3)
@@ -183,7 +183,7 @@ def test_64x48_rgb_folder_with_a_2d_vae(tmp_path, capsys):
     assert main(["detect", str(run), str(folder / "warm" / "0.png")]) == 2
     err = capsys.readouterr().err
     assert "detector cannot be fitted" in err  # 20 training pictures are too few for a detector, and it says so
-    client = TestClient(create_app([run]))
+    client = TestClient(create_app([run]), base_url="http://127.0.0.1")
     export = client.get("/api/runs/pics/decoder").json()
     assert export["shape"] == [3, 48, 64] and export["layers"][-1]["out"] == 3 * 48 * 64
     assert _png(client.get("/api/runs/pics/manifold", params={"n": 2}).content).shape == (96, 128, 3)
@@ -256,7 +256,8 @@ def test_cifar_format_from_a_local_server_trains_and_serves(tmp_path, monkeypatc
     assert main(["evaluate", str(run), "--quiet", "--iwae-k", "2", "--no-membership"]) == 0
     assert main(["plot", "samples", str(run), "-o", str(tmp_path / "s.png")]) == 0
     capsys.readouterr()
-    client = TestClient(create_app([run]))  # the cache holds it now: serving never downloads
+    # The cache holds it now: serving never downloads.
+    client = TestClient(create_app([run]), base_url="http://127.0.0.1")
     summary = client.get("/api/runs").json()[0]
     assert summary["n_test"] == 20 and summary["classes"][0] == "airplane" and summary["image_shape"] == [3, 32, 32]
 

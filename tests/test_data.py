@@ -211,12 +211,12 @@ def two_data_sets(tmp_path: Path, monkeypatch) -> tuple[D.DatasetSpec, D.Dataset
 def test_a_data_dir_holds_one_data_set_told_by_checksum(tmp_path, monkeypatch):
     a, b = two_data_sets(tmp_path, monkeypatch)
     monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "b"))
-    with pytest.raises(DatasetError, match=f"{tmp_path / 'b'}: holds b, not a; ask for 'b', or put the a files in "
-                                           f"{tmp_path / 'b' / 'a'}"):
+    # A folder of the other data set is skipped, as a folder with nothing would be; the search goes on.
+    with pytest.raises(DatasetError, match=f"downloading is off; data dir {tmp_path / 'b'} skipped: holds b, not a"):
         load_dataset("a", download=False, progress=False)
     assert load_dataset("b", download=False, progress=False).source == f"data dir {tmp_path / 'b'}"
     rows = {row["name"]: row for row in dataset_table()}
-    assert rows["a"] == {"name": "a", "resolves_from": f"error: data dir {tmp_path / 'b'} holds b, not a",
+    assert rows["a"] == {"name": "a", "resolves_from": f"not found; data dir {tmp_path / 'b'} skipped: holds b, not a",
                          "train": None, "test": None, "classes": 10, "checksums": "-"}
     assert rows["b"] == {"name": "b", "resolves_from": f"data dir {tmp_path / 'b'}", "train": 70, "test": 10,
                          "classes": 10, "checksums": "ok"}
@@ -225,17 +225,47 @@ def test_a_data_dir_holds_one_data_set_told_by_checksum(tmp_path, monkeypatch):
     assert {row["name"]: row for row in dataset_table()}["a"]["resolves_from"] == f"data dir {tmp_path / 'b' / 'a'}"
 
 
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_a_data_dir_of_one_data_set_does_not_hide_the_system_copy_of_the_other(tmp_path, monkeypatch, capsys, how):
+    a, b = two_data_sets(tmp_path, monkeypatch)
+    monkeypatch.setitem(DATASETS, "a", dataclasses.replace(a, system_dirs=(str(tmp_path / "a"),)))
+    given = {"data_dir": tmp_path / "b"} if how == "argument" else {}
+    if how == "environment":
+        monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path / "b"))
+    data = load_dataset("a", download=False, **given)
+    assert data.source == f"system copy {tmp_path / 'a'}; data dir {tmp_path / 'b'} skipped: holds b, not a"
+    assert len(data.x_train) == 60  # a's own 60 images, not b's 70
+    assert capsys.readouterr().err == f"a: {data.source}\n"  # said once, on the source line
+    assert len(load_dataset("b", download=False, progress=False, **given).x_train) == 70
+    if how == "environment":
+        rows = {row["name"]: row for row in dataset_table()}
+        assert rows["a"]["resolves_from"] == data.source and rows["a"]["checksums"] == "ok"
+        assert rows["a"]["train"] == 60
+
+
+def test_the_table_names_the_damaged_file_and_skips_a_cache_of_the_other_data_set(tmp_path, monkeypatch):
+    a, b = two_data_sets(tmp_path, monkeypatch)
+    shutil.copytree(tmp_path / "b", D.cache_dir("a"))  # b's files where a's cache should be
+    monkeypatch.setitem(DATASETS, "a", dataclasses.replace(a, system_dirs=(str(tmp_path / "a"),)))
+    row = {r["name"]: r for r in dataset_table()}["a"]
+    assert row["resolves_from"] == f"system copy {tmp_path / 'a'}; cache {D.cache_dir('a')} skipped: holds b, not a"
+    assert row["checksums"] == "ok"
+    images = tmp_path / "a" / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:-3])
+    assert {r["name"]: r for r in dataset_table()}["a"]["checksums"] == "mismatch: t10k-images-idx3-ubyte.gz"
+
+
 @pytest.mark.skipif(not SYSTEM_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_datasets_table_with_fashion_in_the_data_dir_under_kaggle_names(tmp_path, monkeypatch):
     for path in SYSTEM_FASHION.iterdir():  # links, named as Kaggle's copy names them
         (tmp_path / path.name.replace("-idx", ".idx")).symlink_to(path)
     monkeypatch.setenv("LATENTLAB_DATA", str(tmp_path))
     rows = {row["name"]: row for row in dataset_table()}
-    assert rows["mnist"]["resolves_from"] == f"error: data dir {tmp_path} holds fashion-mnist, not mnist"
+    assert rows["mnist"]["resolves_from"] == f"not found; data dir {tmp_path} skipped: holds fashion-mnist, not mnist"
     assert rows["mnist"]["checksums"] == "-"
     assert rows["fashion-mnist"] == {"name": "fashion-mnist", "resolves_from": f"data dir {tmp_path}",
                                      "train": 60_000, "test": 10_000, "classes": 10, "checksums": "ok"}
-    with pytest.raises(DatasetError, match="holds fashion-mnist, not mnist"):
+    with pytest.raises(DatasetError, match="skipped: holds fashion-mnist, not mnist"):
         load_dataset("mnist", download=False, progress=False)
 
 
@@ -537,8 +567,9 @@ def test_npz_nan_and_inf_pixels_are_counted_and_located(tmp_path):
     x[3, 0, :2] = np.nan
     x[7, 5, 5] = np.inf
     np.savez(tmp_path / "nan.npz", x=x)
-    with pytest.raises(DatasetError, match="'x' is float64 with 3 NaN or infinite pixels, the first in image 3; "
-                                           "fix or drop those images"):
+    with pytest.raises(DatasetError, match=re.escape(
+            "'x' is float64 with 3 NaN or infinite pixels in 2 images, the first in image 3; at [3, 0, 0] = nan, "
+            "[3, 0, 1] = nan, [7, 5, 5] = inf; fix or drop those images")):
         load_dataset(str(tmp_path / "nan.npz"), progress=False)
 
 
@@ -564,8 +595,9 @@ def test_dataset_table(monkeypatch):
     fake_release(D.cache_dir("mnist"))  # right names, wrong content
     rows = {row["name"]: row for row in dataset_table()}
     assert list(rows) == dataset_names()
+    names = ", ".join(f for f, _ in DATASETS["mnist"].files.values())  # every file fails: each is named
     assert rows["mnist"] == {"name": "mnist", "resolves_from": f"cache {D.cache_dir('mnist')}", "train": 60,
-                             "test": 10, "classes": 10, "checksums": "mismatch"}
+                             "test": 10, "classes": 10, "checksums": f"mismatch: {names}"}
     assert rows["fashion-mnist"]["resolves_from"] == "not found" and rows["fashion-mnist"]["checksums"] == "-"
     assert rows["mnist-sample"]["checksums"] == "ok" and rows["fashion-mnist-sample"]["train"] == 10_000
     assert {row["checksums"] for row in dataset_table(verify=False)} == {"-"}

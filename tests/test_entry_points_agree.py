@@ -76,7 +76,7 @@ def test_cli_and_web_give_the_same_input_score_and_verdict(sample_run: Path, tmp
     paths = _files(digit, tmp_path)
     assert main(["detect", str(sample_run), *map(str, paths), "--json", "--quiet"]) == 0
     cli = {r["path"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
-    client = TestClient(create_app([sample_run]))
+    client = TestClient(create_app([sample_run]), base_url="http://127.0.0.1")
     inputs = {}
     for path in paths:
         web = client.post("/api/runs/run/detect", files={"file": (path.name, path.read_bytes())}).json()

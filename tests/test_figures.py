@@ -111,6 +111,13 @@ def test_scatter_legend_shows_class_names_and_none_without_labels():
     assert latent_scatter_figure(codes, None, None).axes[0].get_legend() is None
 
 
+def test_an_unlabelled_scatter_says_it_has_no_labels_and_a_labelled_one_does_not():
+    codes, labels = _codes(80, 2)
+    texts = [t.get_text() for t in latent_scatter_figure(codes, None, None).axes[0].texts]
+    assert texts == ["no labels: these images have no classes, so every point has one colour"]
+    assert len(latent_scatter_figure(codes, labels, NAMES).axes[0].texts) == 0
+
+
 def test_scatter_tsne_and_bad_projection(monkeypatch):
     import sklearn.manifold
 
@@ -280,3 +287,11 @@ def test_training_curves_of_a_real_run_name_the_loss_unit(preset, unit, bars):
         assert labels == [f"negative ELBO ({unit})", f"reconstruction term ({unit})", f"KL term ({unit})"]
     else:
         assert labels == [f"loss ({unit})"]
+
+
+@pytest.mark.parametrize(("beta", "title"), [(1.0, "negative ELBO (nats per image)"),
+                                             (4.0, "reconstruction + 4 x KL (nats per image)"),
+                                             (0.25, "reconstruction + 0.25 x KL (nats per image)")])
+def test_the_first_curve_panel_names_the_objective_that_beta_makes(beta, title):
+    fig = training_curves_figure(_history(3, vae=True), beta=beta)
+    assert fig.axes[0].get_title() == title and fig.axes[0].get_ylabel() == title

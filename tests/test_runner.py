@@ -15,6 +15,7 @@ import pytest
 
 from latentlab.errors import ConfigError, TaskError
 from latentlab.runner import Outcome, default_jobs, run_tasks, summary
+from latentlab.runner.executors import dask_address
 from latentlab.runner.worker import cores
 
 
@@ -135,6 +136,85 @@ def test_an_unreachable_dask_scheduler_is_a_config_error(deadline) -> None:
     pytest.importorskip("distributed")
     with deadline(60), pytest.raises(ConfigError, match="no Dask scheduler answered"):
         run_tasks(square, [1], executor="dask://127.0.0.1:9")  # port 9 (discard): nothing listens
+
+
+class _Listener:
+    """A TCP server on 127.0.0.1 that is not a Dask scheduler: it accepts and then stays silent, answers as an HTTP
+    server, or sends garbage. It stops by itself after `life` seconds (and on leaving the `with`)."""
+
+    def __init__(self, mode: str, life: float = 30.0) -> None:
+        import socket
+
+        self.mode, self.sock = mode, socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port, self.stop, self.held = self.sock.getsockname()[1], threading.Event(), []
+        self.until = time.monotonic() + life
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set() and time.monotonic() < self.until:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+            if self.mode == "http":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+            elif self.mode == "garbage":
+                conn.sendall(bytes(range(256)) * 4)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+    def __enter__(self) -> _Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("silent", "accepted the connection but did not answer as a Dask scheduler within 1.5 s"),
+    ("http", "did not answer as a Dask scheduler"),
+    ("garbage", "did not answer as a Dask scheduler"),
+])
+def test_a_server_that_is_not_a_dask_scheduler_is_refused_within_seconds(mode, said, deadline) -> None:
+    pytest.importorskip("distributed")
+    start = time.perf_counter()
+    with _Listener(mode) as server, deadline(30), pytest.raises(ConfigError, match=said) as info:
+        run_tasks(square, [1], executor=f"dask://127.0.0.1:{server.port}?connect_timeout=1.5", progress=False)
+    assert time.perf_counter() - start < 10
+    assert f"tcp://127.0.0.1:{server.port}" in str(info.value) and "EiB" not in str(info.value)
+
+
+def test_a_scheduler_without_workers_is_refused_after_the_worker_timeout(deadline) -> None:
+    pytest.importorskip("distributed")
+    import re
+    import subprocess
+
+    # A real scheduler process with no worker, on a free port of 127.0.0.1; killed at the end whatever happens.
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--dashboard-address", ":0", "--no-show"],
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        with deadline(90):
+            address = next(m[1] for line in scheduler.stderr if (m := re.search(r"Scheduler at:\s+(tcp://\S+)", line)))
+            start = time.perf_counter()
+            with pytest.raises(ConfigError, match=r"had no workers after 2 s; start one \(`dask worker tcp://127"):
+                run_tasks(square, [1], executor=address.replace("tcp://", "dask://") + "?worker_timeout=2",
+                          progress=False)
+            assert time.perf_counter() - start < 20
+    finally:
+        scheduler.kill()
+        scheduler.wait(10)
+
+
+def test_the_dask_address_takes_its_timeouts_and_refuses_others() -> None:
+    assert dask_address("dask://10.0.0.5:8786") == ("tcp://10.0.0.5:8786", 10.0, 60.0)
+    assert dask_address("dask://h:1?worker_timeout=300&connect_timeout=2.5") == ("tcp://h:1", 2.5, 300.0)
+    for bad in ("dask://h:1?timeout=5", "dask://h:1?connect_timeout=0", "dask://h:1?worker_timeout=soon"):
+        with pytest.raises(ConfigError, match="connect_timeout and worker_timeout"):
+            dask_address(bad)
 
 
 @pytest.mark.slow

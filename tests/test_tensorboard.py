@@ -1,5 +1,5 @@
-"""`train(..., tensorboard_dir=...)` and `latentlab train --tensorboard DIR`, checked by reading the event files
-and the projector's files back with TensorBoard's own reader."""
+"""`train(..., callbacks=[TensorBoardLogger(...)])` and `latentlab train --tensorboard DIR`, checked by reading the
+event files and the projector's files back with TensorBoard's own reader."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from latentlab.config import override
 from latentlab.errors import ConfigError
 from latentlab.presets import preset_config
 from latentlab.training import train
+from latentlab.training.tensorboard import TensorBoardLogger, tsv_cell
 
 CLASSES = tuple(f"bar {k * 18} degrees" for k in range(10))
 
@@ -36,9 +37,10 @@ def vae_log(bars, tmp_path_factory) -> Path:
     x_train, _, x_test, y_test = bars
     cfg = override(preset_config("mnist-vae"), {"train.epochs": 3, "train.batch_size": 64, "model.hidden": [32],
                                                   "train.lr": 7e-4})  # the config's lr, not a preset's default
-    log_dir = tmp_path_factory.mktemp("tb") / "vae"
-    train(cfg, x_train, x_test, None, quiet=True, tensorboard_dir=log_dir, y_val=y_test, classes=CLASSES)
-    return log_dir
+    logger = TensorBoardLogger(tmp_path_factory.mktemp("tb"), x_test, y_test, CLASSES, name="vae")
+    train(cfg, x_train, x_test, None, quiet=True, callbacks=[logger])
+    assert logger.log_dir is not None and logger.log_dir.name == "vae"
+    return logger.log_dir
 
 
 def test_every_loss_term_lr_and_speed_are_logged_once_per_epoch(vae_log):
@@ -84,7 +86,8 @@ def test_the_projector_gets_codes_class_names_and_sprites_of_the_validation_set(
 def test_an_autoencoder_gets_no_manifold_and_unnamed_labels(bars, tmp_path):
     x_train, _, x_test, y_test = bars
     cfg = override(preset_config("mnist-simple"), {"train.epochs": 2, "train.batch_size": 128})
-    train(cfg, x_train, x_test, None, quiet=True, tensorboard_dir=tmp_path, y_val=y_test)
+    train(cfg, x_train, x_test, None, quiet=True, callbacks=[TensorBoardLogger(tmp_path, x_test, y_test)])
+    tmp_path = tmp_path / "run"
     events = read_events(tmp_path)
     assert events.Tags()["images"] == ["reconstruction"]
     assert {"loss/train", "loss/val", "recon/train", "recon/val"} <= set(events.Tags()["scalars"])
@@ -98,9 +101,9 @@ def test_the_command_line_flag_logs_the_run_with_the_data_sets_class_names(tmp_p
     args = ["train", "fashion-simple", "--dataset", "fashion-mnist-sample", "--epochs", "1", "--quiet",
             "--out", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "tb")]
     assert main(args) == 0
-    events = read_events(tmp_path / "tb")
+    events = read_events(tmp_path / "tb" / "run")  # one folder per training, named after the run directory
     assert [e.step for e in events.Scalars("loss/val")] == [1]
-    _, rows = read_projector(tmp_path / "tb")
+    _, rows = read_projector(tmp_path / "tb" / "run")
     assert rows[0] == ["class", "label"] and len(rows) == 1 + 2000
     assert {r[0] for r in rows[1:]} == {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                        "Sneaker", "Bag", "Ankle boot"}
@@ -113,9 +116,83 @@ def test_without_tensorboard_the_flag_says_how_to_install_it(bars, tmp_path, mon
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     x_train, _, x_test, _ = bars
     with pytest.raises(ConfigError, match=r"pip install 'latentlab\[tensorboard\]'"):
-        train(preset_config("mnist-simple"), x_train, x_test, None, quiet=True, tensorboard_dir=tmp_path)
+        train(preset_config("mnist-simple"), x_train, x_test, None, quiet=True,
+              callbacks=[TensorBoardLogger(tmp_path, x_test)])
     assert main(["train", "mnist-simple", "--dataset", "mnist-sample", "--tensorboard", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "latentlab[tensorboard]" in err and "--tensorboard" in err and "Traceback" not in err
     assert "tensorboard" not in [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob("events.*"))
 
+
+
+def _colour(x: np.ndarray) -> np.ndarray:
+    """Grey bars as (N, H, W, 3) colour: the bar red, a fixed blue tint behind it."""
+    return np.stack([x, x // 2, np.full_like(x, 40)], axis=-1)
+
+
+def _resize(x: np.ndarray, side: int) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(img).resize((side, side))) for img in x])
+
+
+@pytest.mark.parametrize("shape", [(1, 32, 32), (3, 28, 28), (3, 64, 64), (1, 20, 36)])
+def test_every_shape_and_colour_of_a_2d_vae_is_logged(bars, tmp_path, shape):
+    c, h, w = shape
+    x_train, _, x_test, y_test = bars
+    x_train, x_test = x_train[:128], x_test[:16]
+    if (h, w) != (28, 28):
+        x_train, x_test = (np.stack([np.asarray(Image.fromarray(i).resize((w, h))) for i in x])
+                           for x in (x_train, x_test))
+    if c == 3:
+        x_train, x_test = _colour(x_train), _colour(x_test)
+    cfg = override(preset_config("mnist-vae"), {"train.epochs": 1, "train.batch_size": 64, "model.hidden": [16]})
+    logger = TensorBoardLogger(tmp_path, x_test, y_test[:16], CLASSES)
+    train(cfg, x_train, x_test, tmp_path / "runs" / "r", quiet=True, callbacks=[logger])
+    events = read_events(logger.log_dir)
+    recon = events.Images("reconstruction")[0]
+    assert (recon.width, recon.height) == (8 * w, 2 * h)
+    manifold = events.Images("manifold")[0]
+    assert (manifold.width, manifold.height) == (15 * w, 15 * h)
+    png = tmp_path / "m.png"
+    png.write_bytes(manifold.encoded_image_string)
+    pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    grey = (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    assert grey == (c == 1)  # TensorBoard stores grey as RGB; colour must differ between channels
+    config, rows = read_projector(logger.log_dir)
+    assert list(config.embeddings[0].sprite.single_image_dim) == [w, h]  # the projector says width first
+    assert len(rows) == 1 + 16
+    assert (tmp_path / "runs" / "r" / "model.safetensors").is_file()
+
+
+def test_each_training_gets_its_own_run_and_a_resume_continues_its_steps(bars, tmp_path):
+    x_train, _, x_test, y_test = bars
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 2, "train.batch_size": 128})
+    root = tmp_path / "tb"
+    folders = []
+    for _ in range(2):
+        logger = TensorBoardLogger(root, x_test, y_test, name="r")
+        train(cfg, x_train, x_test, tmp_path / "r", quiet=True, callbacks=[logger])
+        folders.append(logger.log_dir)
+    assert folders == [root / "r", root / "r-2"]
+    for folder in folders:
+        assert [e.step for e in read_events(folder).Scalars("loss/train")] == [1, 2]
+    # A third training stops after one epoch; its resume goes on in the same folder at step 2.
+    logger = TensorBoardLogger(root, x_test, y_test, name="r")
+    train(cfg, x_train, x_test, tmp_path / "r3", quiet=True, max_steps=4, callbacks=[logger])
+    assert logger.log_dir == root / "r-3"
+    resumed = TensorBoardLogger(root, x_test, y_test, name="r")
+    train(cfg, x_train, x_test, tmp_path / "r3", resume=True, quiet=True, callbacks=[resumed])
+    assert resumed.log_dir == root / "r-3"
+    assert [e.step for e in read_events(root / "r-3").Scalars("loss/train")] == [1, 2]
+
+
+def test_class_names_with_tabs_newlines_and_undecodable_bytes_are_escaped_in_the_metadata(bars, tmp_path):
+    x_train, _, x_test, y_test = bars
+    latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 folder name as Python reads it
+    classes = ["tab\there", "two\nlines", "back\\slash", latin1, *CLASSES[4:]]
+    assert [tsv_cell(c) for c in classes[:4]] == ["tab\\there", "two\\nlines", "back\\\\slash", "caf\\xe9"]
+    cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.batch_size": 128})
+    logger = TensorBoardLogger(tmp_path, x_test, y_test, classes)
+    train(cfg, x_train, x_test, None, quiet=True, callbacks=[logger])
+    _, rows = read_projector(logger.log_dir)
+    assert all(len(r) == 2 for r in rows) and len(rows) == 1 + len(y_test)
+    assert rows[1:] == [[tsv_cell(classes[y]), str(y)] for y in y_test]

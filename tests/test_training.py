@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -328,5 +329,10 @@ def test_fit_and_train_take_float_images_in_0_1_like_the_rest_of_the_library(bar
         fit(build_model(cfg.model), x.astype(np.int64) * 4, x_val, cfg, quiet=True)
     nan = (x / 255.0).copy()
     nan[0, 0, 0] = np.nan
-    with pytest.raises(TrainingError, match="x_train holds 1 NaN or infinite values"):
+    with pytest.raises(TrainingError, match=r"x_train holds 1 NaN or infinite values, at \[0, 0, 0\] = nan;"):
+        fit(build_model(cfg.model), nan, x_val, cfg, quiet=True)
+    nan[3, 4, 5], nan[9, 1, 2], nan[2:6, 7, 7] = np.inf, -np.inf, np.nan  # 7 in all: the first five by position
+    with pytest.raises(TrainingError, match=re.escape(
+            "x_train holds 7 NaN or infinite values, at [0, 0, 0] = nan, [2, 7, 7] = nan, [3, 4, 5] = inf, "
+            "[3, 7, 7] = nan, [4, 7, 7] = nan and 2 more;")):
         fit(build_model(cfg.model), nan, x_val, cfg, quiet=True)

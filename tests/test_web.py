@@ -8,6 +8,7 @@ import json
 import math
 import re
 import shutil
+import socket
 import struct
 import threading
 import zlib
@@ -37,6 +38,7 @@ from latentlab.runs import RunError, load_run  # noqa: E402
 from latentlab.training import train  # noqa: E402
 from latentlab.web import app as web_app  # noqa: E402
 from latentlab.web import create_app, discover_runs  # noqa: E402
+from latentlab.web import guard as web_guard  # noqa: E402
 from latentlab.web.app import running  # noqa: E402
 
 
@@ -76,6 +78,9 @@ def build_runs(root: Path, bars) -> tuple[list[Path], ImageData]:
     return _built["runs"]
 
 
+LOCAL = "http://127.0.0.1"  # the Host the tests' client sends: the server answers only its own names
+
+
 @pytest.fixture(scope="session")
 def web_runs(tmp_path_factory, bars):
     return build_runs(tmp_path_factory.mktemp("web-runs"), bars)
@@ -84,7 +89,7 @@ def web_runs(tmp_path_factory, bars):
 @pytest.fixture(scope="session")
 def client(web_runs):
     dirs, data = web_runs
-    return TestClient(create_app(dirs, datasets={"bars": data}))
+    return TestClient(create_app(dirs, datasets={"bars": data}), base_url=LOCAL)
 
 
 def png_bytes(array: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
@@ -130,7 +135,7 @@ def test_metrics_json_is_preferred_and_non_finite_values_become_null(web_runs, t
     dirs, data = web_runs
     run = shutil.copytree(dirs[0], tmp_path / "copy")
     (run / "metrics.json").write_text(json.dumps({"test": {"bce": 0.25, "iwae": float("nan")}}))
-    r = TestClient(create_app([run], datasets={"bars": data})).get("/api/runs").json()[0]
+    r = TestClient(create_app([run], datasets={"bars": data}), base_url=LOCAL).get("/api/runs").json()[0]
     assert r["metrics"] == {"source": "metrics.json", "values": {"test": {"bce": 0.25, "iwae": None}}}
 
 
@@ -523,7 +528,7 @@ def test_a_busy_membership_check_does_not_hold_up_decoding(web_runs):
     dirs, data = web_runs
     app = create_app(dirs, datasets={"bars": data})
     service = app.state.services["tiny-vae"]
-    client, answers = TestClient(app), []
+    client, answers = TestClient(app, base_url=LOCAL), []
     asker = threading.Thread(target=lambda: answers.append(client.get("/api/runs/tiny-vae/decode?x=0&y=0")),
                              daemon=True)
     with service._detector_lock:  # as while a detector is being fitted
@@ -555,14 +560,16 @@ def test_same_named_runs_get_distinct_ids(web_runs, tmp_path):
     dirs, data = web_runs
     a = shutil.copytree(dirs[0], tmp_path / "a" / "tiny-vae")
     b = shutil.copytree(dirs[0], tmp_path / "b" / "tiny-vae")
-    ids = [r["id"] for r in TestClient(create_app([a, b], datasets={"bars": data})).get("/api/runs").json()]
+    app = create_app([a, b], datasets={"bars": data})
+    ids = [r["id"] for r in TestClient(app, base_url=LOCAL).get("/api/runs").json()]
     assert ids == ["tiny-vae", "tiny-vae-2"]
 
 
 def test_a_run_whose_data_set_is_missing_is_still_served(web_runs, tmp_path):
     dirs, _ = web_runs
     run = shutil.copytree(dirs[0], tmp_path / "lonely", ignore=shutil.ignore_patterns("detector*"))
-    c = TestClient(create_app([run]))  # "bars" is no dataset name or path: the test set cannot be loaded
+    # "bars" is no dataset name or path: the test set cannot be loaded.
+    c = TestClient(create_app([run]), base_url=LOCAL)
     info = c.get("/api/runs").json()[0]
     assert info["n_test"] == 0 and "could not be loaded" in info["data_error"]
     lat = c.get("/api/runs/lonely/latent").json()
@@ -584,3 +591,54 @@ def test_serve_prints_the_url_and_runs_uvicorn(web_runs, monkeypatch, capsys):
     web_app.serve(dirs[:1], host="127.0.0.1", port=8123)
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "10.0.0.5:8000",
+                                  ""])
+def test_a_foreign_host_header_is_refused_everywhere(client, host):
+    for path in ("/api/runs", "/api/runs/tiny-vae/images/0", "/", "/static/style.css"):
+        r = client.get(path, headers={"host": host})
+        assert r.status_code == 400, (path, host)
+        assert "--allow-host" in r.json()["detail"] and "tiny-vae" not in r.text
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000"])
+def test_this_machines_names_are_answered(client, host):
+    assert client.get("/api/runs", headers={"host": host}).status_code == 200
+
+
+def test_hosts_the_user_adds_are_answered_and_a_wildcard_answers_any(web_runs):
+    dirs, data = web_runs
+    app = create_app(dirs, datasets={"bars": data}, hosts=web_guard.served_hosts("127.0.0.1", ["box.lan"]))
+    c = TestClient(app, base_url=LOCAL)
+    assert c.get("/api/runs", headers={"host": "box.lan:8000"}).status_code == 200
+    assert c.get("/api/runs", headers={"host": "other.lan"}).status_code == 400
+    c = TestClient(create_app(dirs, datasets={"bars": data}, hosts=["*"]), base_url=LOCAL)
+    assert c.get("/api/runs", headers={"host": "anything.example"}).status_code == 200
+    everywhere = web_guard.served_hosts("0.0.0.0")
+    assert {"127.0.0.1", "localhost", "0.0.0.0", socket.gethostname().lower()} <= everywhere
+
+
+def test_api_requests_from_other_sites_are_refused_but_the_page_opens(client):
+    own = {"origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"}
+    assert client.get("/api/runs", headers=own).status_code == 200
+    assert client.get("/api/runs", headers={"sec-fetch-site": "none"}).status_code == 200  # typed in the bar
+    for headers in ({"origin": "http://evil.example"}, {"origin": "http://127.0.0.1:9999"},
+                    {"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}, {"origin": "null"}):
+        r = client.get("/api/runs", headers=headers)
+        assert r.status_code == 403, headers
+        assert "tiny-vae" not in r.text
+        r = client.post("/api/runs/tiny-vae/detect", headers=headers,
+                        files={"file": ("a.png", b"not read", "image/png")})
+        assert r.status_code == 403, headers
+    # A link from another site may open the page itself: it holds no data until its own scripts ask.
+    assert client.get("/", headers={"sec-fetch-site": "cross-site"}).status_code == 200
+
+
+def test_a_live_server_refuses_a_rebound_host(web_runs):
+    dirs, data = web_runs
+    with running(create_app(dirs, datasets={"bars": data})) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/api/runs").status_code == 200
+        r = http.get("/api/runs", headers={"host": "attacker.example"})
+        assert r.status_code == 400 and "attacker.example" in r.json()["detail"]

@@ -23,6 +23,7 @@ PROFILES = ("quick", "full")
 # already ~21,000 px tall at 200 dpi; Agg cannot draw past 65,536 px, and 100,000 took 22 GB before failing.
 MAX_SAMPLES = 1024
 MIN_MODEL_SIDE, MAX_MODEL_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
+MAX_NAME_BYTES = 200  # a run's name is a folder name: 255 bytes at most on common file systems, less our suffixes
 # Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
 LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
 
@@ -135,8 +136,12 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        _check(bool(self.name) and "/" not in self.name and self.name not in (".", ".."), "name",
-               "a non-empty name without '/'", self.name)
+        _check(bool(self.name) and "/" not in self.name and "\0" not in self.name and self.name not in (".", ".."),
+               "name", "a non-empty name without '/'", self.name)
+        size = len(self.name.encode("utf-8", "surrogateescape"))
+        _check(size <= MAX_NAME_BYTES, "name", f"a name of at most {MAX_NAME_BYTES} bytes, this one has {size} (it "
+               "names the run's folder: file systems allow 255 bytes, and latentlab adds suffixes such as '-2')",
+               self.name[:40] + "...")
         _check(bool(self.dataset), "dataset", "a dataset name or a path", self.dataset)
         _choice("profile", self.profile, PROFILES)
 

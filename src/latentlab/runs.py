@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
+from safetensors import SafetensorError
+from safetensors.torch import load
 from safetensors.torch import save as save_tensors
 from torch import nn
 
@@ -24,7 +24,7 @@ from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.file_sets import finish_pending, write_file_set
-from latentlab.files import atomic_write_text, file_digest
+from latentlab.files import atomic_write_text, file_digest, shown_name
 from latentlab.models import build_model
 from latentlab.models.check import shape_differences
 
@@ -51,7 +51,8 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The directory's name as text (bytes that are not UTF-8 shown as \\xNN): for titles, ids, listings."""
+        return shown_name(self.path.name)
 
 
 def _tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
@@ -73,8 +74,7 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 
 def load_optimizer_tensors(opt: torch.optim.Optimizer, path: Path) -> None:
     tensors = _load_tensors(path)
-    with safe_open(str(path), "pt") as f:
-        groups = json.loads((f.metadata() or {})["param_groups"])
+    groups = json.loads(tensors_metadata(path)["param_groups"])
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, t in tensors.items():
         if not name.startswith("state."):
@@ -153,9 +153,16 @@ def drop_derived(run_dir: Path, digest: str) -> None:
             atomic_write_text(card, json.dumps(data, indent=2) + "\n")
 
 
+def tensors_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file: its header is 8 bytes of length, then JSON."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(size)).get("__metadata__") or {}
+
+
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        return load(path.read_bytes())  # bytes: safetensors opens only UTF-8 paths
     except (SafetensorError, OSError, ValueError) as exc:
         raise RunError(f"{path} is damaged or not a safetensors file ({exc}); "
                        "retrain the run or restore the file") from None
@@ -229,6 +236,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise RunError(f"{run_dir / MODEL} does not fit {run_dir / CONFIG} ({str(exc).splitlines()[0]}); "
                        "retrain the run") from None
     model.to(device).eval()
+    if isinstance(meta.get("classes"), list):  # names a Latin-1 folder gave a run trained before they were escaped
+        meta["classes"] = [shown_name(c) for c in meta["classes"]]
     return Run(run_dir, cfg, model, read_history(run_dir), meta)
 
 

@@ -29,7 +29,7 @@ INVERTED = {"auto"}
 # ("auto") count only when a message writes them as `name=value`.
 _NAME = re.compile(r"(?<![\w.-])((?:model|train)\.[a-z_.]*[a-z_]|data_dir|resume|score|dataset|presets"
                    r"|tensorboard_dir|executor|image_size|grayscale|allow_data_change)(?==|\b)"
-                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto|iwae_k|device)(?==)")
+                   r"|(?<![\w.-])(preset|steps|classes|seeds|jobs|threads|grid|auto|iwae_k|device|name|out)(?==)")
 
 
 def command_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -89,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from latentlab.cli.parser import build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        # A path with bytes that are not UTF-8 (a Latin-1 folder name) is printed with them escaped, not refused.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     from latentlab import threads

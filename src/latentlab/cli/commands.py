@@ -12,6 +12,7 @@ from typing import Any
 from latentlab.cli.tables import format_datasets, table, warn
 from latentlab.config import RunConfig, override
 from latentlab.errors import ConfigError
+from latentlab.files import check_name_lengths
 from latentlab.presets import PRESETS, preset_config
 
 
@@ -74,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = dist.from_env()
     cfg = check_config(_train_config(args))
     run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    check_name_lengths(run_dir, "out" if args.out else "name")
     if not info.is_main:  # under torchrun only rank 0 writes the run, and holds its lock
         return _train(args, cfg, run_dir, info)
     # Held from before the data are loaded: a second training, resume or --overwrite of the run is refused at once.
@@ -97,6 +99,9 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         require_tensorboard()  # before the data set is loaded, which may mean a download
     options = _data_options(args)
     data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet, **options)
+    if not len(data.x_train):
+        raise ConfigError(f"{data.name} has no training images ({data.source}); training needs at least one: "
+                          "give the data set some (an .npz's x, or a train/ folder)")
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
     cfg = replace(cfg, dataset=data.ref)
     # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).
@@ -121,12 +126,20 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         warn("train", [f"{data.name} has no test images, so the run trains without a validation loss, and "
                        f"`latentlab evaluate` and the recon, denoise, latent and point figures cannot use it; to have "
                        f"them, {empty_split_fix(data)}"])
+    callbacks = []
+    if args.tensorboard and info.is_main:
+        from latentlab.training.tensorboard import TensorBoardLogger
+
+        # The validation images are shown and embedded; without any, the training images are.
+        shown, labels = (data.x_test, data.y_test) if len(data.x_test) else (data.x_train, data.y_train)
+        callbacks.append(TensorBoardLogger(args.tensorboard, shown, labels, data.classes, name=run_dir.name))
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
-                       info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
-                       classes=data.classes, allow_data_change=args.allow_data_change)
+                       info=info, meta=meta, callbacks=callbacks, allow_data_change=args.allow_data_change)
     finally:
         dist.teardown()
+    if callbacks and not args.quiet:
+        print(f"TensorBoard: {callbacks[0].log_dir} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
     if info.is_main:
         if result.status != "interrupted":
             _check_posterior(result.model, data.x_test, args.quiet)
@@ -234,5 +247,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not run_dirs:
         raise ConfigError("no runs found under runs/ or report/runs/; train one (`latentlab train mnist-vae`), "
                           "build the report (`latentlab report`) or pass RUN_DIR")
-    serve(run_dirs, host=args.host, port=args.port)
+    serve(run_dirs, host=args.host, port=args.port, allow_hosts=args.allow_host)
     return 0

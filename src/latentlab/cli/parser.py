@@ -290,6 +290,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="run directories (default: every run under runs/, else under report/runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable; '*' answers any, e.g. behind a "
+                        "proxy); by default only 127.0.0.1, localhost, ::1 and --host are answered")
     _add_threads_flag(p)
     p.set_defaults(func=c.cmd_serve)
     return parser

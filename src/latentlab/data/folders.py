@@ -11,6 +11,7 @@ import numpy as np
 
 from latentlab.data.base import SPLIT_SEED, ImageData, image_data, stratified_split
 from latentlab.errors import DatasetError, ImageError
+from latentlab.files import shown_name
 from latentlab.images import conform, read_image, read_native
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -58,7 +59,7 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         x_train, x_test = x[train], x[test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
-    return image_data(root.name, x_train, y_train, x_test, y_test, classes, f"{how}; {reader.describe()}",
+    return image_data(shown_name(root.name), x_train, y_train, x_test, y_test, classes, f"{how}; {reader.describe()}",
                       path=root.resolve())
 
 
@@ -158,7 +159,8 @@ def _scan(directory: Path, skipped: list[Path]) -> tuple[tuple[str, ...], list[t
         if stray:
             raise DatasetError(f"{stray[0]}: a file beside the class folders of {directory}; move it into a "
                                "class folder or remove it")
-        classes = tuple(p.name for p in class_dirs)
+        # Names are labels, shown everywhere: bytes that are not UTF-8 (a Windows zip's Latin-1) become \xNN.
+        classes = tuple(shown_name(p.name) for p in class_dirs)
         files = [(p, label) for label, d in enumerate(class_dirs) for p in visible(d)]
     if not files:
         raise DatasetError(f"{directory}: no images found; expected <class>/*.png (or .jpg, .jpeg, .bmp, .gif)")

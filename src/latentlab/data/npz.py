@@ -12,6 +12,15 @@ from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data,
 from latentlab.errors import DatasetError
 
 
+def non_finite_places(x: np.ndarray, shown: int = 5) -> str:
+    """The first `shown` positions of NaN or infinite values in `x` as "x[3, 0, 0] = nan, x[7, 5, 5] = inf"
+    (index tuples in `x`'s own axes), and how many more there are."""
+    where = np.argwhere(~np.isfinite(x))
+    parts = [f"[{', '.join(str(int(i)) for i in idx)}] = {x[tuple(idx)]}" for idx in where[:shown]]
+    more = len(where) - len(parts)
+    return ", ".join(parts) + (f" and {more:,} more" if more > 0 else "")
+
+
 def load_npz(path: Path) -> ImageData:
     """Read ``x`` (N, H, W) or (N, H, W, 3) and optional ``y``, ``x_test``, ``y_test`` and ``classes``, at their own
     size and colour (``x_test`` the same size as ``x``; `load_dataset` then checks the sides a model takes).
@@ -127,9 +136,10 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
     if x.dtype.kind == "f":
         bad = ~np.isfinite(x)
         if bad.any():
-            first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
-            raise DatasetError(f"{where} with {int(bad.sum()):,} NaN or infinite pixels, the first in image {first}; "
-                               "fix or drop those images")
+            rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
+            raise DatasetError(f"{where} with {int(bad.sum()):,} NaN or infinite pixels in {len(rows):,} image"
+                               f"{'s' * (len(rows) > 1)}, the first in image {int(rows[0])}; at "
+                               f"{non_finite_places(x)}; fix or drop those images")
         lo, hi = float(x.min()), float(x.max())
         if lo >= 0 and hi <= 1:
             return images.to_uint8(x), f"{x.dtype} in [0, 1] scaled by 255 and rounded to uint8"

@@ -3,8 +3,8 @@
 ``load_dataset(name)`` looks for a built-in dataset in this order and says which one it used:
 
 1. ``data_dir/<name>/`` or ``data_dir`` (default: the ``LATENTLAB_DATA`` environment variable), with the files
-   under any common spelling (``spellings``); a data dir with nothing for the data set is skipped, and the
-   source line says so and why;
+   under any common spelling (``spellings``); a data dir with nothing for the data set, or holding another
+   registered data set (MNIST where Fashion-MNIST is asked for), is skipped, and the source line says so and why;
 2. the cache, ``$XDG_CACHE_HOME/latentlab/<name>`` (default ``~/.cache/latentlab/<name>``);
 3. system copies, e.g. Debian's ``dataset-fashion-mnist`` in ``/usr/share/datasets/fashion-mnist``;
 4. a download from the mirrors into the cache (unless ``download=False``).
@@ -123,20 +123,22 @@ def held_dataset(files: dict[str, Path]) -> str | None:
 
 class DataDirLookup(NamedTuple):
     """What a data dir holds for one data set: the folder looked at, the files found there by role, and, when
-    they cannot be used, the ``problem`` in a few words and the ``fix``."""
+    they cannot be used, the ``problem`` in a few words and the ``fix``; ``other`` names the registered data set
+    the folder holds instead (it is then skipped, not an error)."""
 
     directory: Path
     files: dict[str, Path]
     problem: str = ""
     fix: str = ""
+    other: str = ""
 
 
 def look_in_data_dir(spec: DatasetSpec, root: Path) -> DataDirLookup:
     """Look for ``spec``'s files in ``root/<name>/``, then in ``root``.
 
     A folder holds one data set: a whole set of files that is another registered data set (by checksum) is
-    not ``spec``'s. With no ``problem`` the files are the whole set; with a problem and files, the folder is
-    wrong (another data set, or part of a set); with no files, the data dir has nothing for ``spec``.
+    not ``spec``'s (``other`` says which). With no ``problem`` the files are the whole set; with a problem and
+    files, the folder is another data set (``other``) or part of a set; with no files, it has nothing for ``spec``.
     """
     for directory in (root / spec.name, root):
         found = find_files(directory, spec)
@@ -145,7 +147,7 @@ def look_in_data_dir(spec: DatasetSpec, root: Path) -> DataDirLookup:
             if other in (None, spec.name):
                 return DataDirLookup(directory, found)
             return DataDirLookup(directory, found, f"holds {other}, not {spec.name}",
-                                 f"ask for '{other}', or put the {spec.name} files in {root / spec.name}")
+                                 f"ask for '{other}', or put the {spec.name} files in {root / spec.name}", other)
         if found:
             missing = ", ".join(spec.files[r][0] for r in spec.files if r not in found)
             return DataDirLookup(directory, found, f"has some {spec.name} files but lacks {missing}",
@@ -163,10 +165,11 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
         lookup = look_in_data_dir(spec, root)
         if not lookup.problem:
             return _read_idx_set(spec, lookup.files, f"data dir {lookup.directory}", verify=False)
-        if lookup.files:
+        if lookup.files and not lookup.other:
             raise DatasetError(f"{lookup.directory}: {lookup.problem}; {lookup.fix}")
-        # Said on the source line, so the user knows why their folder was not used.
-        skipped = f"; data dir {root} skipped: {lookup.problem}"
+        # Said on the source line, so the user knows why their folder was not used; a folder of the other data
+        # set is no mistake (one data dir for MNIST, Debian's copy of Fashion-MNIST): the search goes on.
+        skipped = f"; data dir {lookup.directory if lookup.other else root} skipped: {lookup.problem}"
 
     cache = cache_dir(spec.name)
     cached = find_files(cache, spec)

@@ -19,8 +19,9 @@ def _series(history: list[dict], split: str, key: str) -> tuple[list[float], lis
     return [p[0] for p in points], [float(p[1]) for p in points]
 
 
-def training_curves_figure(history: list[dict], title: str = "Training curves") -> Figure:
-    """Loss per epoch, train and validation; VAEs (a "kl" entry) get reconstruction and KL panels too.
+def training_curves_figure(history: list[dict], title: str = "Training curves", beta: float = 1.0) -> Figure:
+    """Loss per epoch, train and validation; VAEs (a "kl" entry) get reconstruction and KL panels too. `beta`, the
+    VAE's weight of the KL term, names the first panel: the negative ELBO at 1, "reconstruction + beta x KL" else.
 
     `history` holds one dict per epoch: {"epoch", "train": {"loss", "recon", "kl"?}, "val": {...} or None,
     "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
@@ -30,7 +31,8 @@ def training_curves_figure(history: list[dict], title: str = "Training curves") 
     is_vae = any(isinstance(e.get("train"), dict) and "kl" in e["train"] for e in history)
     # The unit on every axis: 0.25 (BCE per pixel) and 172 (nats per image) are both "loss" otherwise.
     units = history[-1].get("units") or ("nats per image" if is_vae else "BCE per pixel")
-    panels = [("loss", f"negative ELBO ({units})" if is_vae else f"loss ({units})")]
+    objective = "negative ELBO" if beta == 1 else f"reconstruction + {beta:g} x KL"
+    panels = [("loss", f"{objective} ({units})" if is_vae else f"loss ({units})")]
     if is_vae:
         panels += [("recon", f"reconstruction term ({units})"), ("kl", f"KL term ({units})")]
     fig = new_figure(4.2 * len(panels) + 0.6, 3.8)

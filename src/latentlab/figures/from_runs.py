@@ -49,7 +49,8 @@ def denoise_figure(run: Run, data: ImageData, n: int = N_SHOWN, factor: float | 
 
 
 def curves_figure(run: Run, data: ImageData | None = None) -> Figure:
-    return curves.training_curves_figure(run.history, title=f"{run.name}: training curves")
+    return curves.training_curves_figure(run.history, title=f"{run.name}: training curves",
+                                         beta=float(getattr(run.model, "beta", 1.0)))
 
 
 def latent_figure(run: Run, data: ImageData, mark: tuple[float, float] | None = None, max_points: int = 10000,
@@ -145,4 +146,8 @@ def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
         raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "
                            f"empty); the figures {', '.join(others)} need none. To draw it, "
                            f"{empty_split_fix(data)}")
+    if kind == "latent" and run.model.latent_dim > 2 and len(data.x_test) < 2:
+        raise DatasetError(f"the latent figure of a {run.model.latent_dim}-D model projects the test codes to 2-D, "
+                           f"which needs 2 or more test images, and {data.name} has {len(data.x_test)}; give it "
+                           "more test images, or plot a 2-D model (e.g. mnist-vae)")
     return fn(run, data, **options)

@@ -17,6 +17,7 @@ from latentlab.figures.style import LABEL_SIZE, TITLE_SIZE, as_unit_images, new_
 
 TSNE_MAX_POINTS = 3000  # t-SNE is quadratic-ish; beyond a few thousand points it stops being interactive
 MARK_COLOR = "red"
+NO_LABELS = "no labels: these images have no classes, so every point has one colour"
 
 
 def _pca(codes: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
@@ -88,6 +89,8 @@ def _draw_points(
     size = float(np.clip(3000 / max(len(xy), 1), 2, 30))  # big dots for a handful, specks for thousands
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=size, color="tab:blue", alpha=0.6, linewidths=0)
+        # Said on the plot: one colour could otherwise be read as one class, or as a drawing fault.
+        ax.text(0.01, 0.99, NO_LABELS, transform=ax.transAxes, ha="left", va="top", fontsize=8, color="0.35")
         return
     classes, index = np.unique(labels, return_inverse=True)
     colors = _class_colors(len(classes))

@@ -1,16 +1,20 @@
 """Where tasks run: a local process pool (the default), or a Dask cluster named by `dask://HOST:PORT`.
 
-Dask is imported only when one is asked for, so the `cluster` extra stays optional.
+Dask is imported only when one is asked for, so the `cluster` extra stays optional. Reaching a cluster never
+hangs: the scheduler must answer within `connect_timeout` seconds (10) and have a worker within `worker_timeout`
+seconds (60), both settable in the address: ``dask://HOST:PORT?connect_timeout=5&worker_timeout=300``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import pickle
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from latentlab.errors import ConfigError
 from latentlab.runner.worker import cores, init_worker
@@ -19,7 +23,8 @@ from latentlab.runner.worker import cores, init_worker
 #: two jobs on four cores finish sooner than one job with four threads.
 THREADS_PER_JOB = 2
 DASK = "dask://"
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 10.0  # seconds for the scheduler to answer (a TCP connection and Dask's handshake)
+WORKER_TIMEOUT_S = 60.0  # seconds for the scheduler to have at least one worker
 
 
 def default_jobs(threads_per_job: int = THREADS_PER_JOB) -> int:
@@ -72,22 +77,71 @@ def open_executor(executor: Executor | str | Any | None, jobs: int, n_tasks: int
                       f"a distributed.Client, a '{DASK}HOST:PORT' address, or None for a local process pool")
 
 
-def _dask_client(address: str) -> Any:
-    host = address.removeprefix(DASK)
-    if not address.startswith(DASK) or ":" not in host or not host.rpartition(":")[2].isdigit():
+def dask_address(address: str) -> tuple[str, float, float]:
+    """("tcp://HOST:PORT", connect_timeout, worker_timeout) from "dask://HOST:PORT[?connect_timeout=S&worker_timeout=S]";
+    ConfigError for anything else, naming what is allowed."""
+    where, _, query = address.partition("?")
+    host = where.removeprefix(DASK)
+    if not where.startswith(DASK) or ":" not in host or not host.rpartition(":")[2].isdigit():
         raise ConfigError(f"executor={address!r} is not understood: write {DASK}HOST:PORT, the address of a Dask "
                           f"scheduler (e.g. {DASK}127.0.0.1:8786)")
+    timeouts = {"connect_timeout": CONNECT_TIMEOUT_S, "worker_timeout": WORKER_TIMEOUT_S}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if key not in timeouts or not 0 < seconds < 86_400:
+            raise ConfigError(f"executor={address!r}: {key}={value!r} is not understood; the address takes "
+                              "connect_timeout and worker_timeout, in seconds above 0 (e.g. "
+                              f"{where}?connect_timeout=10&worker_timeout=60)")
+        timeouts[key] = seconds
+    return f"tcp://{host}", timeouts["connect_timeout"], timeouts["worker_timeout"]
+
+
+def _dask_client(address: str) -> Any:
+    tcp, connect_s, workers_s = dask_address(address)
     try:
         from distributed import Client
     except ImportError as exc:
         raise ConfigError(f"executor={address!r} needs Dask, which is not installed ({exc.name} is missing): "
                           "pip install 'latentlab[cluster]'") from None
+    fix = (f"start one (`dask scheduler`, then `dask worker {tcp}` on each machine), correct the address, or give "
+           f"it longer ({DASK}HOST:PORT?connect_timeout=SECONDS)")
+    # Dask's own timeout covers the TCP connection, not its handshake: a listener that accepts and never answers
+    # held Client() forever. So the client is made in a thread that is given up on after the deadline.
+    made: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            made["client"] = Client(tcp, timeout=connect_s)
+        except BaseException as exc:  # noqa: BLE001 - a server that is not Dask makes Dask raise anything
+            made["error"] = exc
+
+    thread = threading.Thread(target=connect, name="latentlab-dask-connect", daemon=True)
+    thread.start()
+    thread.join(connect_s + 2)
+    if thread.is_alive():
+        raise ConfigError(f"executor={address!r}: something at {tcp} accepted the connection but did not answer as "
+                          f"a Dask scheduler within {connect_s:g} s; {fix}")
+    error = made.get("error")
+    if isinstance(error, (OSError, TimeoutError)):
+        raise ConfigError(f"executor={address!r}: no Dask scheduler answered at {tcp} within {connect_s:g} s "
+                          f"({error}); {fix}") from None
+    if error is not None:
+        # Dask reads the first bytes of a reply as a frame length: an HTTP server's made it try to allocate EiB.
+        raise ConfigError(f"executor={address!r}: the server at {tcp} did not answer as a Dask scheduler (its "
+                          f"reply is not Dask's protocol; Dask failed with {type(error).__name__}); is the port a "
+                          "Dask scheduler's (8786 by default, not its dashboard's 8787)?") from None
+    client = made["client"]
     try:
-        return Client(f"tcp://{host}", timeout=CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"executor={address!r}: no Dask scheduler answered at tcp://{host} within "
-                          f"{CONNECT_TIMEOUT_S} s ({exc}); start one (`dask scheduler`, then `dask worker "
-                          f"tcp://{host}` on each machine) or correct the address") from None
+        client.wait_for_workers(1, timeout=workers_s)
+    except (TimeoutError, OSError):
+        client.close()
+        raise ConfigError(f"executor={address!r}: the Dask scheduler at {tcp} had no workers after {workers_s:g} s; "
+                          f"start one (`dask worker {tcp}`) or wait longer ({DASK}HOST:PORT?worker_timeout=SECONDS)"
+                          ) from None
+    return client
 
 
 def check_picklable(fn: Callable[..., Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +28,14 @@ from latentlab.errors import ConfigError, TrainingError
 from latentlab.images import stored_shape
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
+from latentlab.training.callbacks import Callback, EpochCallback, PrintEpochs, as_callbacks
 from latentlab.training.inputs import as_config, as_images, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore, resumed_meta, writing
 from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, to_float
 
-#: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
-EpochCallback = Callable[[dict[str, Any], nn.Module], None]
+__all__ = ["Callback", "EpochCallback", "TrainResult", "fit", "loss_units"]
 
 
 @dataclass
@@ -59,7 +59,7 @@ class _LossModule(nn.Module):
 def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig | dict[str, Any], *,
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
-        callbacks: Sequence[EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
+        callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
     """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
     0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
     batch is made float on its own.
@@ -74,6 +74,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     refuses other training images than the run's (DataChangedError, both described) unless `allow_data_change`,
     then recorded in the next epoch's history and meta.json's "data_changes". A checkpoint is written whole or
     not at all (CheckpointError, the previous one kept). TrainingError on a non-finite loss or an unfit resume.
+    `callbacks` (`Callback`s or functions of (record, model) called after each epoch) run on rank 0, after a
+    `PrintEpochs` that prints a line per epoch unless `quiet`.
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
@@ -88,7 +90,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
     # instead of loading cfg.dataset (a default, perhaps) in its place.
     meta = {"data_source": IN_MEMORY, "n_train": len(x), **(meta or {}), "train_images_sha256": images_sha256(x)}
-    loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
+    hooks = ([PrintEpochs(cfg.train.epochs)] if not quiet else []) + as_callbacks(callbacks)
+    loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, hooks if info.is_main else [])
     with torch.random.fork_rng(devices=[]), FlushSubnormals(device), writing(run_dir, info.is_main, loop.log):
         return loop.run(x, x_val, resume, meta, max_steps, allow_data_change)
 
@@ -113,7 +116,7 @@ class _Loop:
     """One training session: the model, its optimizer and where to save; `run` drives the epochs."""
 
     def __init__(self, model: nn.Module, cfg: RunConfig, device: torch.device, info: dist.DistInfo, quiet: bool,
-                 run_dir: Path | None, callbacks: Sequence[EpochCallback]) -> None:
+                 run_dir: Path | None, callbacks: Sequence[Callback]) -> None:
         self.model, self.cfg, self.tc, self.device, self.info = model, cfg, cfg.train, device, info
         self.quiet, self.run_dir, self.callbacks = quiet, run_dir, callbacks
         self.opt = build_optimizer(model, self.tc)
@@ -148,11 +151,26 @@ class _Loop:
         self.meta = {**meta, "seed": tc.seed, "device": str(self.device), "world_size": info.world_size,
                      "threads": threads.in_force(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
         self.budget = max_steps
+        status = "failed"
+        begun: list[Callback] = []
+        try:
+            for callback in self.callbacks:
+                callback.on_train_begin(self.model, self.state.epoch, tc.epochs)
+                begun.append(callback)
+            status = self._epochs(x, x_val)
+        finally:
+            for callback in begun:
+                callback.on_train_end(self.model, status)
+        self.model.eval()
+        return TrainResult(self.run_dir, self.model, self.history, status)
+
+    def _epochs(self, x: Tensor, x_val: Tensor | None) -> str:
+        """Train the remaining epochs and write the final checkpoint; returns the status the run ended with."""
         status = "running"
         self.model.train()
         try:
             with stop_on_signals() as stop:
-                while self.state.epoch < tc.epochs and status == "running":
+                while self.state.epoch < self.tc.epochs and status == "running":
                     status = self._epoch(x, x_val, stop)
         finally:
             if self.governor is not None:
@@ -166,8 +184,7 @@ class _Loop:
             if self.run_dir is not None:
                 self.log(f"interrupted: checkpoint saved in {self.run_dir}; continue it with resume=True (on the "
                          f"command line: latentlab train --resume {self.run_dir})")
-        self.model.eval()
-        return TrainResult(self.run_dir, self.model, self.history, status)
+        return status
 
     def _wrap(self) -> nn.Module:
         module: nn.Module = _LossModule(self.model)
@@ -204,9 +221,8 @@ class _Loop:
             st.bad_epochs += 1
         st.epoch, st.step, st.seen, st.sums = epoch + 1, 0, 0, {}
         stopped = tc.patience and st.bad_epochs >= tc.patience and st.epoch < tc.epochs
-        self.log(_summary(record, tc.epochs))
-        for callback in self.callbacks if self.info.is_main else ():
-            callback(record, self.model)
+        for callback in self.callbacks:
+            callback.on_epoch_end(record, self.model)
         self._save("running")
         return "early-stopped" if stopped else "running"
 
@@ -289,9 +305,3 @@ def loss_units(model: nn.Module) -> str:
     autoencoder's BCE or MSE per pixel); "loss" for a model that does not say."""
     return str(getattr(model, "loss_units", "loss"))
 
-
-def _summary(r: dict[str, Any], epochs: int) -> str:
-    terms = " ".join(f"{k}={v:.4g}" for k, v in r["train"].items())
-    val = " ".join(f"{k}={v:.4g}" for k, v in (r["val"] or {}).items())
-    return (f"epoch {r['epoch']}/{epochs}  train {terms}" + (f"  val {val}" if val else "")
-            + f"  ({r['units']})  {r['samples_per_s']:,.0f} img/s  {r['time_s']:.1f}s")

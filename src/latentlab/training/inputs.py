@@ -12,6 +12,7 @@ import numpy as np
 from torch import nn
 
 from latentlab.config import RunConfig
+from latentlab.data.npz import non_finite_places
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.images import stored_shape, to_uint8
 from latentlab.models import LatentModel
@@ -59,8 +60,8 @@ def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
     if np.issubdtype(x.dtype, np.floating) and x.size:
         bad = int(np.count_nonzero(~np.isfinite(x)))
         if bad:
-            raise TrainingError(f"{name} holds {bad:,} NaN or infinite values; images are uint8 0..255 or floats in "
-                                f"[0, 1]: replace them (e.g. np.nan_to_num({name}))")
+            raise TrainingError(f"{name} holds {bad:,} NaN or infinite values, at {non_finite_places(x)}; images are "
+                                f"uint8 0..255 or floats in [0, 1]: replace them (e.g. np.nan_to_num({name}))")
         lo, hi = float(x.min()), float(x.max())
         if not (lo >= 0.0 and hi <= 1.0):
             raise TrainingError(f"{name} holds floats in [{lo:g}, {hi:g}]; images are uint8 0..255 or floats in "

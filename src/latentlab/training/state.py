@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load
 from torch import Tensor, nn
 
 from latentlab.config import RunConfig
@@ -101,7 +101,7 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
     model.load_state_dict(run.model.state_dict())
     load_optimizer_tensors(opt, verify_file(run_dir, OPTIMIZER, run.meta))
     state = TrainState.from_dict(read_json(run_dir / STATE))
-    rng = load_file(str(run_dir / OPTIMIZER)).get("rng.cpu")
+    rng = load((run_dir / OPTIMIZER).read_bytes()).get("rng.cpu")  # bytes: any folder name, not only UTF-8
     history = read_history(run_dir)[: state.epoch]
     if len(history) != state.epoch:
         raise RunError(f"{run_dir / HISTORY} has {len(history)} epochs but the checkpoint is at epoch "

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from latentlab.config import RunConfig
-from latentlab.errors import ConfigError, choose
+from latentlab.errors import ConfigError, TrainingError, choose
 from latentlab.images import stored_shape
 from latentlab.models import MODELS, build_model
 from latentlab.models.vae import ENCODERS
 from latentlab.training import dist
-from latentlab.training.fit import EpochCallback, TrainResult, fit
+from latentlab.training.fit import Callback, EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
 from latentlab.training.noise import NOISES
 from latentlab.training.optim import OPTIMIZERS, SCHEDULES
@@ -74,29 +74,22 @@ def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str
 def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
-          callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
-          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None,
-          allow_data_change: bool = False) -> TrainResult:
+          callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
     """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
     (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
-    Checkpoints to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
-
-    `tensorboard_dir` logs the run for TensorBoard (needs the `tensorboard` extra): scalars, reconstructions and
-    manifold per epoch, and at the end the codes of `x_val` for the Embedding Projector, labelled by `y_val` and
-    named by `classes` (default: `meta["classes"]`) when given.
+    Checkpoints to `run_dir` every epoch (rank 0 only). `callbacks` (a `TensorBoardLogger`, say) run on rank 0;
+    see `fit` for the rest.
     """
     cfg = check_config(as_config(cfg))
-    if tensorboard_dir is not None:
-        from latentlab.training.tensorboard import require_tensorboard
-
-        require_tensorboard()  # on every rank, before any of them joins the process group
+    if not len(x_train):
+        raise TrainingError(f"x_train holds no images (shape {np.shape(x_train)}): training needs at least one")
     info = info or dist.DistInfo()
     # The model is built for the images' shape, (N, H, W) grey or (N, H, W, 3) colour; the run's meta says so.
     cfg, note = shape_from_data(cfg, x_train)
     meta = {**(meta or {}), "image_shape": list(cfg.model.image_shape), **({"image_shape_note": note} if note else {})}
     if note and info.is_main and not quiet:
         print(note, file=sys.stderr, flush=True)
-    # Floats in [0, 1] become uint8 here once, for the TensorBoard logger as well as for fit.
+    # Floats in [0, 1] become uint8 here once.
     x_train = as_images(x_train, "x_train", cfg.model.image_shape)
     if x_val is not None and len(x_val):
         x_val = as_images(x_val, "x_val", cfg.model.image_shape)
@@ -105,21 +98,5 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model).to(device)
-    logger = None
-    if tensorboard_dir is not None and info.is_main:
-        from latentlab.training.tensorboard import TensorBoardLogger
-
-        shown = x_val if x_val is not None and len(x_val) else x_train
-        logger = TensorBoardLogger(tensorboard_dir, shown, y_val if shown is x_val else None,
-                                   classes or (meta or {}).get("classes"))
-        callbacks = (*callbacks, logger)
-    try:
-        result = fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device,
-                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks,
-                     allow_data_change=allow_data_change)
-        if logger is not None:
-            logger.finish(result.model)
-    finally:
-        if logger is not None:
-            logger.close()
-    return result
+    return fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device, info=info,
+               meta=meta, max_steps=max_steps, callbacks=callbacks, allow_data_change=allow_data_change)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,8 +21,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from latentlab._version import __version__
 from latentlab.data import ImageData
 from latentlab.errors import ConfigError, DatasetError, RunError
+from latentlab.files import shown_name
 from latentlab.runs import META, MODEL, data_options, load_run, load_run_data
-from latentlab.web.guard import MAX_BODY, Guard
+from latentlab.web.guard import LOCAL_HOSTS, MAX_BODY, Guard, served_hosts
 from latentlab.web.routes import router
 from latentlab.web.service import RunService
 
@@ -30,6 +32,25 @@ STATIC = Path(__file__).parent / "static"
 # listed from the package once, at import. A request's path is only ever looked up in this dict.
 PAGE_FILES = {"style.css": "text/css; charset=utf-8",
               **{f"js/{p.name}": "text/javascript; charset=utf-8" for p in sorted((STATIC / "js").glob("*.js"))}}
+
+
+def _shown(value: Any) -> Any:
+    """`value` with every string made printable (`shown_name`): names read from disk may hold undecodable bytes."""
+    if isinstance(value, str):
+        return shown_name(value)
+    if isinstance(value, dict):
+        return {_shown(k): _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value
+
+
+class ShownJSON(JSONResponse):
+    """JSON whose strings are always valid UTF-8: a Latin-1 folder name in a run's config is sent as \\xNN
+    instead of failing the whole response (and with it the page) with a UnicodeEncodeError."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(_shown(content))
 
 
 def discover_runs(roots: Sequence[Path]) -> list[Path]:
@@ -42,13 +63,20 @@ def discover_runs(roots: Sequence[Path]) -> list[Path]:
 
 
 def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None) -> dict[str, RunService]:
-    """Load each run once, and each data set once however many runs share it; ids are the directory names."""
+    """Load each run once, and each data set once however many runs share it; ids are the directory names. A run
+    that does not load is left out and said on stderr, unless none loads (then its RunError is raised)."""
     if not run_dirs:
         raise RunError("no runs to serve; train one with `latentlab train mnist-vae` or pass RUN_DIR")
     cache: dict[str, ImageData | str] = dict(datasets or {})
     services: dict[str, RunService] = {}
+    failures: list[RunError] = []
     for path in run_dirs:
-        run = load_run(path)
+        try:
+            run = load_run(path)
+        except RunError as exc:
+            failures.append(exc)
+            print(f"latentlab serve: {shown_name(path)} left out: {exc}", file=sys.stderr)
+            continue
         name = run.config.dataset
         options = data_options(run.meta, run.model.image_shape)
         key = f"{name} {sorted(options.items())}"  # one data set loaded two ways is two sets
@@ -67,20 +95,25 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
         while run_id in services:  # two directories with the same name, e.g. runs/a/x and runs/b/x
             run_id, k = f"{run.name}-{k}", k + 1
         services[run_id] = service
+    if not services:
+        raise failures[0]
     return services
 
 
-def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None) -> FastAPI:
+def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None,
+               hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
     """The app serving `run_dirs`. `datasets` maps a run's `config.dataset` to its images, for runs whose data
-    set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`."""
+    set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`.
+    `hosts`: the Host names answered (default this machine's loopback names; see `web.guard.served_hosts`)."""
     services = load_services(run_dirs, datasets)
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", *PAGE_FILES)}
     # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
     app = FastAPI(title="latentlab", version=__version__, docs_url=None, redoc_url=None,
+                  default_response_class=ShownJSON,
                   description="Explore trained autoencoders and VAEs: latent plane, decoding, reconstruction, "
                               "denoising and the membership check. Images are PNGs of the run's size and colour; "
                               "uploads of any size are read at the run's shape.")
-    app.add_middleware(Guard, max_body=MAX_BODY)
+    app.add_middleware(Guard, max_body=MAX_BODY, hosts=hosts)
     app.state.services = services
 
     @app.exception_handler(RequestValidationError)
@@ -113,19 +146,25 @@ def _warm(s: RunService) -> None:
         print(f"latentlab serve: {s.run.name}: membership check unavailable: {exc}", file=sys.stderr)
 
 
-def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Load the runs, print the page's URL and serve until interrupted."""
+def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000,
+          allow_hosts: Sequence[str] = ()) -> None:
+    """Load the runs, print the page's URL and serve until interrupted. Requests are answered for the names of
+    `served_hosts(host, allow_hosts)` only."""
     import uvicorn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigError(f"port={port!r} is out of range: choose a port from 1 to 65535 (e.g. 8000)")
 
-    app = create_app(run_dirs)
+    hosts = served_hosts(host, allow_hosts)
+    app = create_app(run_dirs, hosts=sorted(hosts))
     for s in app.state.services.values():
         # Fit (or load) the detectors in the background, so the first "Try an image" answers quickly.
         threading.Thread(target=_warm, args=(s,), daemon=True).start()
     shown = f"[{host}]" if ":" in host else host
     print(f"latentlab serve: {len(run_dirs)} run(s) at http://{shown}:{port}/  (Ctrl+C stops)", flush=True)
+    if "*" not in hosts:
+        print(f"latentlab serve: answering to the hosts {', '.join(sorted(hosts))} (more with --allow-host NAME)",
+              flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -84,7 +84,13 @@ def _described(prepared: Prepared) -> dict[str, Any]:
 
 @router.get("/runs", summary="The served runs with their config and headline metrics")
 def runs(request: Request) -> list[dict[str, Any]]:
-    return [{**s.summary(), "id": run_id} for run_id, s in request.app.state.services.items()]
+    out = []
+    for run_id, s in request.app.state.services.items():
+        try:
+            out.append({**s.summary(), "id": run_id})
+        except Exception as exc:  # one run's trouble is that run's entry, never the whole list's
+            out.append({"id": run_id, "name": run_id, "error": f"{type(exc).__name__}: {exc}"})
+    return out
 
 @router.get("/runs/{run_id}/latent", summary="Test-set codes on the latent plane, with labels and class names")
 def latent(s: Service, codes: Annotated[bool, Query(description="also return the full codes")] = False

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file
+from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
 from latentlab.errors import DetectorFileError, MissingDetectorError
@@ -41,7 +41,7 @@ def read_detector(run_dir: str | Path, score: str, kind: str, fmt: int) -> tuple
         raise MissingDetectorError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
     try:
         info = json.loads(path.read_text())
-        arrays = load_file(str(run_dir / f"{stem}.safetensors"))
+        arrays = load_tensors((run_dir / f"{stem}.safetensors").read_bytes())  # any folder name, not only UTF-8
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise DetectorFileError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
     if info.get("class") != kind or info.get("format", 0) != fmt:

@@ -59,7 +59,11 @@ async function selectRun(run) {
 
 async function start() {
   try {
-    const runs = await api.listRuns();
+    const listed = await api.listRuns();
+    // A run the server could not describe comes as {id, error}: said, and left out of the picker.
+    const runs = listed.filter((r) => !r.error);
+    const broken = listed.filter((r) => r.error).map((r) => `${r.id} (${r.error})`);
+    if (broken.length) showStatus(`Left out: ${broken.join("; ")}`);
     const find = (id) => runs.find((r) => r.id === id) || runs[0];
     const picker = byId("run-picker");
     picker.replaceChildren(...runs.map((r) => new Option(runLabel(r), r.id)));

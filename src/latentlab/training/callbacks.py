@@ -1,0 +1,62 @@
+"""What the caller of `fit` hooks into training: the loop knows nothing of trackers (TensorBoard, progress lines).
+
+A callback is a `Callback` (three hooks, each a no-op by default) or a plain function ``(record, model)`` called
+after every epoch. All hooks run on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+#: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
+EpochCallback = Callable[[dict[str, Any], nn.Module], None]
+
+
+class Callback:
+    """Hooks of one training session. `on_train_begin` sees the epoch training starts at (0, or the number of
+    epochs done when resuming); `on_train_end` the status ("finished", "early-stopped", "interrupted", or "failed"
+    when an error stops training) and is always called once `on_train_begin` was."""
+
+    def on_train_begin(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        """Before the first step; `epochs` is the number of epochs the config asks for."""
+
+    def on_epoch_end(self, record: dict[str, Any], model: nn.Module) -> None:
+        """After each epoch's record is made, before that epoch's checkpoint is written."""
+
+    def on_train_end(self, model: nn.Module, status: str) -> None:
+        """After the last epoch, an interruption or an error."""
+
+
+class _EveryEpoch(Callback):
+    def __init__(self, fn: EpochCallback) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, record: dict[str, Any], model: nn.Module) -> None:
+        self.fn(record, model)
+
+
+def as_callbacks(callbacks: Sequence[Callback | EpochCallback]) -> list[Callback]:
+    """Each entry as a `Callback`; a plain function becomes one whose `on_epoch_end` calls it."""
+    return [c if isinstance(c, Callback) else _EveryEpoch(c) for c in callbacks]
+
+
+class PrintEpochs(Callback):
+    """One line per epoch on stderr: every loss term of training and validation, the units, the speed."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, record: dict[str, Any], model: nn.Module) -> None:
+        print(epoch_line(record, self.epochs), file=sys.stderr, flush=True)
+
+
+def epoch_line(r: dict[str, Any], epochs: int) -> str:
+    """"epoch 2/10  train loss=... val loss=...  (units)  12,345 img/s  1.2s" for a record of history.jsonl."""
+    terms = " ".join(f"{k}={v:.4g}" for k, v in r["train"].items())
+    val = " ".join(f"{k}={v:.4g}" for k, v in (r["val"] or {}).items())
+    return (f"epoch {r['epoch']}/{epochs}  train {terms}" + (f"  val {val}" if val else "")
+            + f"  ({r['units']})  {r['samples_per_s']:,.0f} img/s  {r['time_s']:.1f}s")
