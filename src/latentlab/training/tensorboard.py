@@ -24,10 +24,10 @@ from torch import Tensor, nn
 
 from latentlab.errors import ConfigError
 from latentlab.files import shown_name
+from latentlab.images import stored_shape, to_float
 from latentlab.models import has_prior
 from latentlab.training.callbacks import Callback
 from latentlab.training.inputs import as_images
-from latentlab.training.steps import stored_shape, to_float
 
 MANIFOLD_EVERY = 5  # epochs between manifold images (and the first and last epoch)
 MANIFOLD_SIDE = 15  # points per axis of the decoded grid, over [-3, 3]^2 as in the report's figure
