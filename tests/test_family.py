@@ -371,3 +371,16 @@ def test_cli_says_what_a_vqvae_lacks(bars, tmp_path, capsys, one_thread):
     assert "no likelihood bound" in metrics["likelihood"]["no_bound"] and metrics["vae"] is None
     assert 0 < metrics["codebook"]["usage"] <= 1 and metrics["codebook"]["perplexity"] >= 1
     assert "likelihood      none" in capsys.readouterr().out
+
+
+def test_a_vampprior_run_has_posterior_diagnostics_and_a_likelihood(family_runs, bars):
+    from latentlab.analysis.posterior import diagnose_posterior
+
+    _, _, x_test, _ = bars
+    model = family_runs["vamp"][0].model
+    diag = diagnose_posterior(model, x_test)
+    assert len(diag.kl_per_dim) == 2 and all(math.isfinite(v) for v in diag.kl_per_dim)
+    est = estimate_nll(model, x_test, k=20, n_images=32)
+    # The bound: K = 20 is at least as tight as the ELBO on the same images (up to the noise of one draw).
+    assert est["n_images"] == 32 and -est["nll"] >= est["elbo"] - 1.0
+    assert est["active_units"] is not None and est["no_bound"] == ""
