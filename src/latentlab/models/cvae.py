@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
@@ -54,15 +53,18 @@ class CVAE(VAE):
     def one_hot(self, y: Tensor | int, n: int, device: torch.device) -> Tensor:
         """(n, n_classes) float one-hots of labels `y` ((n,) or one int for all); ValueError outside the range."""
         y = torch.full((n,), int(y), device=device) if isinstance(y, int) else y.to(device).long()
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+        # Checked eagerly only: torch.export (ONNX) cannot branch on values; the comparison below needs no check.
+        # (Batch sizes here are x.shape[0], not len(x): len() would fix the exported batch size.)
+        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        if not tracing and len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
             raise ValueError(f"labels must be in [0, {self.n_classes - 1}] for this model (model.n_classes="
                              f"{self.n_classes}), got {int(y.min())}..{int(y.max())}")
-        return F.one_hot(y, self.n_classes).float()
+        return (y[:, None] == torch.arange(self.n_classes, device=device)).float()
 
     def posterior(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of q(z|x, y), each (B, latent_dim); the class is inferred without `y`."""
         y = self.classify(x) if y is None else y
-        c = self.one_hot(y, len(x), x.device).to(x.dtype)
+        c = self.one_hot(y, x.shape[0], x.device).to(x.dtype)
         # Dense: the one-hot joins the pixels; conv: it joins the trunk's features (a map has no place for it).
         feats = self.encoder(torch.cat([x.flatten(1), c], 1)) if self.at_input else torch.cat([self.encoder(x), c], 1)
         mu, logvar = self.heads(feats).chunk(2, dim=1)
@@ -70,7 +72,7 @@ class CVAE(VAE):
 
     def decode_logits(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
         """Logits (B, C, H, W) at codes `z` for classes `y` (default class 0)."""
-        c = self.one_hot(0 if y is None else y, len(z), z.device).to(z.dtype)
+        c = self.one_hot(0 if y is None else y, z.shape[0], z.device).to(z.dtype)
         return self.decoder(torch.cat([z, c], 1)).view(-1, *self.image_shape)
 
     def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
@@ -92,7 +94,7 @@ class CVAE(VAE):
         """The class (B,) int64 whose ELBO at the posterior mean (no sampling) is highest for each image."""
         scores = []
         for c in range(self.n_classes):
-            y = torch.full((len(x),), c, device=x.device, dtype=torch.long)
+            y = torch.full((x.shape[0],), c, device=x.device, dtype=torch.long)
             mu, logvar = self.posterior(x, y)
             scores.append(self.p_x.per_image(self.decode_logits(mu, y), x) + self._kl(mu, logvar))
         return torch.stack(scores, 1).argmin(1)

@@ -73,7 +73,7 @@ class VQVAE(LatentModel):
         book = self.codebook.to(flat.dtype)
         dist = flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ book.T + book.pow(2).sum(1)
         idx = dist.argmin(1)
-        return book[idx].view_as(z_e), idx.view(len(z_e), self.positions)
+        return book[idx].view_as(z_e), idx.view(z_e.shape[0], self.positions)
 
     def encode(self, x: Tensor) -> Tensor:
         """The quantised code z_q (B, latent_dim): codebook entries, side by side."""
