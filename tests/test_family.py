@@ -208,6 +208,12 @@ def test_vamp_prior_is_the_mixture_of_pseudo_input_posteriors():
         comp = torch.distributions.Independent(torch.distributions.Normal(m, torch.exp(0.5 * logvar)), 1)
         mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(torch.ones(5)), comp)
         torch.testing.assert_close(model.log_prior(z), mix.log_prob(z), rtol=1e-5, atol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as fit trains on a GPU: the mixture stays float32
+            m16, lv16 = (t.float() for t in model.components())  # the encoder itself runs in bfloat16
+            got = model.log_prior(z)
+        comp16 = torch.distributions.Independent(torch.distributions.Normal(m16, torch.exp(0.5 * lv16)), 1)
+        mix16 = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(torch.ones(5)), comp16)
+        torch.testing.assert_close(got, mix16.log_prob(z), rtol=1e-5, atol=1e-4)
         draws = model.prior_codes(4000, torch.Generator().manual_seed(0))
     torch.testing.assert_close(draws.mean(0), m.mean(0), atol=0.1, rtol=0)
 

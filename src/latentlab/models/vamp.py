@@ -47,14 +47,16 @@ class VampPrior(VAE):
     def log_prior(self, z: Tensor) -> Tensor:
         """log p(z) (...,) in nats for codes (..., latent_dim): a logsumexp over the K components, expanded as
         matmuls so that memory grows with rows x K, not rows x K x latent_dim."""
-        m, logvar = self.components()
-        inv = torch.exp(-logvar)  # (K, D)
-        const = (m.pow(2) * inv).sum(1) + logvar.sum(1) + self.latent_dim * LOG_2PI  # (K,)
-        flat = z.reshape(-1, self.latent_dim)
-        out = []
-        for rows in flat.split(_ROWS):
-            quad = rows.pow(2) @ inv.T - 2.0 * rows @ (m * inv).T + const  # (rows, K)
-            out.append(torch.logsumexp(-0.5 * quad, dim=1) - math.log(self.pseudo_inputs))
+        m, logvar = (t.float() for t in self.components())
+        # float32 even under a GPU's bfloat16 autocast: the expanded square cancels terms of hundreds of nats.
+        with torch.autocast(z.device.type, enabled=False):
+            inv = torch.exp(-logvar)  # (K, D)
+            const = (m.pow(2) * inv).sum(1) + logvar.sum(1) + self.latent_dim * LOG_2PI  # (K,)
+            flat = z.float().reshape(-1, self.latent_dim)
+            out = []
+            for rows in flat.split(_ROWS):
+                quad = rows.pow(2) @ inv.T - 2.0 * rows @ (m * inv).T + const  # (rows, K)
+                out.append(torch.logsumexp(-0.5 * quad, dim=1) - math.log(self.pseudo_inputs))
         return torch.cat(out).view(z.shape[:-1])
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:

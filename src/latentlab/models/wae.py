@@ -68,5 +68,6 @@ class WAE(LatentModel):
         target = x if target is None else target
         z = self.encode(x)
         recon = self.p_x.batch_sum(self.decode_logits(z), target) / len(x)
-        mmd = imq_mmd(z.float(), torch.randn(z.shape, device=z.device))
+        with torch.autocast(z.device.type, enabled=False):  # distances in float32 under a GPU's autocast too
+            mmd = imq_mmd(z.float(), torch.randn(z.shape, device=z.device))
         return {"loss": recon + self.mmd_weight * mmd, "recon": recon, "mmd": mmd}
