@@ -166,7 +166,7 @@ def figures_for(run: Run) -> list[str]:
     kinds += ["curves", "latent"]
     if has_prior(run.model) and run.model.latent_dim == 2:
         kinds += ["manifold", "samples", "point"]
-    elif can_sample(run.model):
+    elif can_sample(run.model) and not has_prior(run.model):  # VQ-VAE, WAE (VAE reports stay as they were)
         kinds.append("samples")
     if is_conditional(run.model):
         kinds.append("classes")
