@@ -32,6 +32,11 @@ TINY = {
     "conv": ModelConfig(kind="conv", hidden=(4, 8), latent_dim=8),
     "vae": ModelConfig(kind="vae", hidden=(32,), latent_dim=2),
     "vae-conv": ModelConfig(kind="vae", encoder="conv", hidden=(4, 8), latent_dim=3),
+    "iwae": ModelConfig(kind="iwae", hidden=(32,), latent_dim=2, iwae_samples=2),
+    "vamp": ModelConfig(kind="vamp", hidden=(32,), latent_dim=2, pseudo_inputs=8),
+    "vqvae": ModelConfig(kind="vqvae", hidden=(32,), latent_dim=4, code_dim=2, codebook_size=16),
+    "wae": ModelConfig(kind="wae", hidden=(32,), latent_dim=3),
+    "cvae": ModelConfig(kind="cvae", hidden=(32,), latent_dim=2),
 }
 TOLERANCE = 1e-5
 
@@ -50,7 +55,8 @@ def exported(sample, tmp_path_factory) -> dict[str, tuple[Path, dict[str, Path]]
     for name, model in TINY.items():
         cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.batch_size": 128, "name": name})
         cfg = override(cfg, {f"model.{k}": v for k, v in asdict(model).items()})
-        train(cfg, sample.x_train[:512], sample.x_test[:128], root / name, quiet=True, meta=meta)
+        train(cfg, sample.x_train[:512], sample.x_test[:128], root / name, quiet=True, meta=meta,
+              y_train=sample.y_train[:512], y_val=sample.y_test[:128])  # the labels: for the conditional VAE
         out[name] = root / name, to_onnx(root / name, root / name / "onnx")
     return out
 

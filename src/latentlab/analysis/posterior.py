@@ -19,7 +19,7 @@ from torch import nn
 
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
-from latentlab.models import has_prior
+from latentlab.models import VAE, Autoencoder, has_prior
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
@@ -54,19 +54,30 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     """(KL per dimension in nats, mean over images; variance over images of the posterior mean per dimension),
     each (latent_dim,) float64, from `model.posterior(x) -> (mu, logvar)` over uint8 images as stored."""
     if not has_prior(model):
-        raise ConfigError("posterior diagnostics need a model with a prior (a VAE, model.kind='vae'); "
-                          "this one is a plain autoencoder")
+        what = "a plain autoencoder" if isinstance(model, Autoencoder) else f"a {type(model).__name__}, which has none"
+        raise ConfigError("posterior diagnostics need a model with a Gaussian posterior and a prior (vae, iwae, vamp, "
+                          f"cvae); this one is {what}")
     if len(x) < 2:
         raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}")
     model.eval()
     mus, kls = [], []
     with torch.inference_mode():
         for xb in batches(model, x, batch_size):
+            mu, logvar = model.posterior(xb)
+            # The model's own on its device (an estimate for a VampPrior's mixture), else the N(0, I) closed form.
+            kl = model.kl_per_dim(mu, logvar) if _own_kl(model) else None
             # float64 on the host (MPS has none); (N, latent_dim) is small enough to keep whole.
-            mu, logvar = (t.float().cpu().double() for t in model.posterior(xb))
+            mu, logvar = (t.float().cpu().double() for t in (mu, logvar))
             mus.append(mu)
-            kls.append(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))  # closed form, per image and dimension
+            kls.append(kl.float().cpu().double() if kl is not None
+                       else 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))
     return torch.cat(kls).mean(0).numpy(), torch.cat(mus).var(0, correction=0).numpy()
+
+
+def _own_kl(model: nn.Module) -> bool:
+    """True when the model's KL per dimension is not the standard normal's closed form (computed here in float64)."""
+    own = getattr(type(model), "kl_per_dim", None)
+    return own is not None and own is not VAE.kl_per_dim
 
 
 def diagnose_posterior(model: nn.Module, x: np.ndarray, max_images: int = MAX_IMAGES) -> PosteriorDiagnostics:

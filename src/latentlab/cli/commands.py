@@ -135,7 +135,8 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         callbacks.append(TensorBoardLogger(args.tensorboard, shown, labels, data.classes, name=run_dir.name))
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
-                       info=info, meta=meta, callbacks=callbacks, allow_data_change=args.allow_data_change)
+                       info=info, meta=meta, callbacks=callbacks, allow_data_change=args.allow_data_change,
+                       y_train=data.y_train, y_val=data.y_test)
     finally:
         dist.teardown()
     if callbacks and not args.quiet:

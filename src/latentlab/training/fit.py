@@ -29,7 +29,7 @@ from latentlab.images import stored_shape
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
 from latentlab.training.callbacks import Callback, EpochCallback, PrintEpochs, as_callbacks
-from latentlab.training.inputs import as_config, as_images, check_model
+from latentlab.training.inputs import as_config, as_images, as_labels, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore, resumed_meta, writing
@@ -52,14 +52,15 @@ class _LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, target: Tensor) -> dict[str, Tensor]:
-        return self.model.loss(x, target)
+    def forward(self, x: Tensor, target: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        return self.model.loss(x, target) if y is None else self.model.loss(x, target, y=y)
 
 
 def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig | dict[str, Any], *,
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
-        callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
+        callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False,
+        y_train: np.ndarray | None = None, y_val: np.ndarray | None = None) -> TrainResult:
     """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
     0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
     batch is made float on its own.
@@ -76,6 +77,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     not at all (CheckpointError, the previous one kept). TrainingError on a non-finite loss or an unfit resume.
     `callbacks` (`Callback`s or functions of (record, model) called after each epoch) run on rank 0, after a
     `PrintEpochs` that prints a line per epoch unless `quiet`.
+    A conditional model (`model.conditional`, the conditional VAE) trains on class labels `y_train` (N,) and
+    validates on `y_val`, integers in [0, model.n_classes); other models ignore labels.
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
@@ -85,6 +88,7 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     if x_val is not None and len(x_val):
         x_val = as_images(x_val, "x_val", shape)
     check_model(model, cfg, run_dir)
+    labels = as_labels(model, y_train, len(x), y_val, 0 if x_val is None else len(x_val))
     info = info or dist.DistInfo()
     device = device or next(model.parameters()).device
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
@@ -92,6 +96,7 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     meta = {"data_source": IN_MEMORY, "n_train": len(x), **(meta or {}), "train_images_sha256": images_sha256(x)}
     hooks = ([PrintEpochs(cfg.train.epochs)] if not quiet else []) + as_callbacks(callbacks)
     loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, hooks if info.is_main else [])
+    loop.labels = tuple(None if y is None else torch.as_tensor(y, dtype=torch.long).to(device) for y in labels)
     with torch.random.fork_rng(devices=[]), FlushSubnormals(device), writing(run_dir, info.is_main, loop.log):
         return loop.run(x, x_val, resume, meta, max_steps, allow_data_change)
 
@@ -123,6 +128,7 @@ class _Loop:
         self.history: list[dict[str, Any]] = []
         self.state = TrainState()
         self.meta: dict[str, Any] = {}
+        self.labels: tuple[Tensor | None, Tensor | None] = (None, None)  # (train, val) of a conditional model
 
     def log(self, msg: str) -> None:
         if self.info.is_main and not self.quiet:
@@ -247,8 +253,9 @@ class _Loop:
                 started = time.perf_counter()
                 # index_select copies whole rows; x[idx] goes through the generic gather, ~8x slower on a CPU.
                 xb = to_float(x.index_select(0, idx))
+                yb = None if self.labels[0] is None else self.labels[0].index_select(0, idx)
                 with autocast:
-                    out = self.loss_module(corrupt(xb, tc.noise), xb)
+                    out = self.loss_module(corrupt(xb, tc.noise), xb, yb)
                 self.opt.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 if tc.grad_clip > 0:
@@ -282,7 +289,7 @@ class _Loop:
         self._check_finite(train_terms["loss"], f"epoch {epoch + 1} (training loss)")
         val_terms = None
         if x_val is not None and len(x_val):
-            val_terms = evaluate_loss(self.model, x_val, self.tc, self.info)
+            val_terms = evaluate_loss(self.model, x_val, self.tc, self.info, self.labels[1])
             self._check_finite(val_terms["loss"], f"epoch {epoch + 1} (validation loss)")
         return {"epoch": epoch + 1, "train": train_terms, "val": val_terms, "lr": lr_at(self.tc, epoch),
                 "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "time_s": elapsed,

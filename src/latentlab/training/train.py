@@ -15,7 +15,7 @@ from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError, choose
 from latentlab.images import stored_shape
 from latentlab.models import MODELS, build_model
-from latentlab.models.vae import ENCODERS
+from latentlab.models.layers import ENCODERS
 from latentlab.training import dist
 from latentlab.training.fit import Callback, EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
@@ -74,11 +74,13 @@ def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str
 def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarray | None, run_dir: Path | None, *,
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
-          callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False) -> TrainResult:
+          callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False,
+          y_train: np.ndarray | None = None, y_val: np.ndarray | None = None) -> TrainResult:
     """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
     (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
-    Checkpoints to `run_dir` every epoch (rank 0 only). `callbacks` (a `TensorBoardLogger`, say) run on rank 0;
-    see `fit` for the rest.
+    Checkpoints to `run_dir` every epoch (rank 0 only). `callbacks` (a `TensorBoardLogger`, say) run on rank 0.
+    A conditional model (model.kind="cvae") trains on the labels `y_train` and validates with `y_val`; see `fit`
+    for the rest.
     """
     cfg = check_config(as_config(cfg))
     if not len(x_train):
@@ -99,4 +101,5 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model).to(device)
     return fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device, info=info,
-               meta=meta, max_steps=max_steps, callbacks=callbacks, allow_data_change=allow_data_change)
+               meta=meta, max_steps=max_steps, callbacks=callbacks, allow_data_change=allow_data_change,
+               y_train=y_train, y_val=y_val)
