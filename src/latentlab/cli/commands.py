@@ -87,9 +87,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = replace(cfg, dataset=data.ref)
     # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).
     size = options["image_size"]
-    meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
-            "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test)),
+    from latentlab.data.base import data_meta
+
+    meta = {"image_auto": options["auto"], **data_meta(data),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir}", file=sys.stderr)

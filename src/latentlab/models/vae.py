@@ -21,6 +21,12 @@ ENCODERS = ("dense", "conv")
 IWAE_DECODES = 2048
 
 
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) in closed form, nats, per image and dimension: the shape of `mu`."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
 class VAE(LatentModel):
     """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))) (or the
     fixed-variance Gaussian of `models.likelihoods` with `likelihood="gaussian"`).
@@ -83,7 +89,7 @@ class VAE(LatentModel):
 
     @staticmethod
     def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+        return gaussian_kl(mu, logvar).sum(1)
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """The base terms at the posterior mean ("code", "bce", "mse") plus "kl", KL(q(z|x) || p(z)) in closed form

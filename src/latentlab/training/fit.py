@@ -9,7 +9,6 @@ progress bar refreshes), which avoids a host sync per step on a GPU.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tqdm import tqdm
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.images import stored_shape
+from latentlab.progress import say
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
 from latentlab.training.inputs import as_config, as_images, check_model
@@ -118,8 +118,7 @@ class _Loop:
         self.meta: dict[str, Any] = {}
 
     def log(self, msg: str) -> None:
-        if self.info.is_main and not self.quiet:
-            print(msg, file=sys.stderr, flush=True)
+        say(self.info.is_main and not self.quiet, msg)
 
     def run(self, x_np: np.ndarray, x_val_np: np.ndarray | None, resume: bool, meta: dict[str, Any],
             max_steps: int | None) -> TrainResult:

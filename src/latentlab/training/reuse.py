@@ -11,6 +11,7 @@ from typing import Any
 
 from latentlab.config import RunConfig
 from latentlab.data import ImageData
+from latentlab.data.base import data_meta
 from latentlab.errors import RunError
 from latentlab.runs import CONFIG, META, STATE, read_json
 from latentlab.training.train import train
@@ -30,8 +31,7 @@ def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -
         return "reused", 0.0
     resume = same and meta.get("status") in RESUMABLE and (run_dir / STATE).is_file()
     t0 = time.perf_counter()
-    extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
-             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test)}
+    extra = data_meta(data)
     if resume:
         try:
             result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)

@@ -6,7 +6,8 @@ detector or fits one. Adding a score is adding one entry to `_scores.REGISTRY` (
 """
 
 from latentlab.analysis.novelty._detector import FORMAT, SCORES, NoveltyDetector, valid_scores
-from latentlab.analysis.novelty._runs import detector_for_run
+from latentlab.analysis.novelty._runs import detector_for_run, saved_detector
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 
-__all__ = ["FORMAT", "NEEDS", "SCORES", "FitInput", "NoveltyDetector", "Score", "detector_for_run", "valid_scores"]
+__all__ = ["FORMAT", "NEEDS", "SCORES", "FitInput", "NoveltyDetector", "Score", "detector_for_run", "saved_detector",
+           "valid_scores"]

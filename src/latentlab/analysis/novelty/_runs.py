@@ -8,7 +8,7 @@ from pathlib import Path
 from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData
-from latentlab.errors import DetectorFileError
+from latentlab.errors import DatasetError, DetectorFileError
 from latentlab.runs import Run, load_run_data
 
 
@@ -38,3 +38,14 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
         data = load_run_data(run, data_dir=data_dir)
     fresh.fit(data.x_train).save(run.path)
     return fresh
+
+
+def saved_detector(run: Run, score: str, why: str) -> NoveltyDetector:
+    """The run's saved detector for `score`, all a run may use while its training images are not at hand (`why`
+    says why not): fitting one needs them, and a run trained from arrays would otherwise be fitted on whatever
+    config.dataset names. DatasetError saying both when there is none it can use."""
+    try:
+        return NoveltyDetector.load(run.path, run, score=score)
+    except DetectorFileError as exc:
+        raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} ({exc}) and "
+                           f"{why}") from None
