@@ -285,3 +285,22 @@ def test_summary_of_an_older_metrics_file_has_no_posterior_line(beta_runs, mnist
     for key in ("active_units", "kl_per_dim", "posterior_mean_variance", "warnings", "beta", "latent_dim"):
         del metrics["vae"][key]
     assert "posterior " not in format_summary(metrics) and "warning" not in format_summary(metrics)
+
+
+def test_current_metrics_is_the_one_reader_of_metrics_json(tiny_run: Run, tmp_path) -> None:
+    # The web page, the report and the export's card read metrics.json through it: missing, damaged, not a dict or
+    # measured on other weights all read as None; a file of these weights reads as written.
+    import shutil
+
+    from latentlab.analysis.evaluate import current_metrics
+    from latentlab.runs import weights_digest
+
+    run = load_run(shutil.copytree(tiny_run.path, tmp_path / "run"))
+    path = run.path / "metrics.json"
+    path.unlink(missing_ok=True)
+    assert current_metrics(run) is None
+    for text in ("{not json", "[1, 2]", json.dumps({"weights_sha256": "0" * 64})):
+        path.write_text(text)
+        assert current_metrics(run) is None, text
+    path.write_text(json.dumps({"weights_sha256": weights_digest(run.meta), "n_test": 3}))
+    assert current_metrics(run) == {"weights_sha256": weights_digest(run.meta), "n_test": 3}

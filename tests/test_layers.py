@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "latentlab"
 
 # Lowest first. A module may import from its own layer's package or from any layer below, never above.
 LAYERS = [
-    {"_version", "errors", "files", "memory", "threads", "locks", "file_sets"},
+    {"_version", "errors", "files", "memory", "threads", "locks", "file_sets", "progress"},
     {"config"},
     {"presets", "images"},
     {"data"},

@@ -40,6 +40,7 @@ from latentlab.web import app as web_app  # noqa: E402
 from latentlab.web import create_app, discover_runs  # noqa: E402
 from latentlab.web import guard as web_guard  # noqa: E402
 from latentlab.web.app import running  # noqa: E402
+from latentlab.web.routes import image_status  # noqa: E402
 
 
 def to_model_input(gray, layout=None):
@@ -403,7 +404,7 @@ def test_bombs_are_refused_before_any_pixel_is_decoded(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(UploadError) as err:
         open_image(png_bytes(np.zeros((4097, 8), np.uint8)))
-    assert err.value.status == 413
+    assert image_status(err.value) == 413
 
 
 # ---- preprocessing --------------------------------------------------------------------------------------------

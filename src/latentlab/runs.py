@@ -22,6 +22,7 @@ from torch import nn
 from latentlab._version import __version__
 from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
+from latentlab.data.base import array_sha256
 from latentlab.errors import ConfigError, DatasetError, RunError
 from latentlab.file_sets import finish_pending, write_file_set
 from latentlab.files import atomic_write_text, file_digest, shown_name
@@ -256,8 +257,8 @@ def data_options(meta: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str
 
 def images_sha256(x: np.ndarray) -> str:
     """SHA-256 of an image array's bytes (C order; the buffer itself, no copy, empty arrays too): what an in-memory
-    run records of its training images, and the detectors' data fingerprint."""
-    return hashlib.sha256(np.ascontiguousarray(x).reshape(-1).view(np.uint8).data).hexdigest()
+    run records of its training images, and the detectors' data fingerprint (`data.base.array_sha256`)."""
+    return array_sha256(x)
 
 
 def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +48,8 @@ from latentlab.errors import ConfigError
 from latentlab.files import atomic_write_text
 from latentlab.memory import release_memory
 from latentlab.models import has_prior
-from latentlab.runs import Run, weights_digest
+from latentlab.progress import say
+from latentlab.runs import Run, is_current, weights_digest
 from latentlab.training.noise import noisy_images
 
 METRICS = "metrics.json"
@@ -73,8 +73,7 @@ def _num(value: Any) -> float | None:
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str, progress: bool) -> Iterator[None]:
-    if progress:
-        print(f"metrics: {stage} ...", file=sys.stderr, flush=True)
+    say(progress, f"metrics: {stage} ...")
     start = time.perf_counter()
     yield
     timings[stage] = round(time.perf_counter() - start, 3)
@@ -259,6 +258,17 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
         "sets": {name: len(x) for name, x in sets.items()},
         "rows": rows,
     }
+
+
+def current_metrics(run: Run) -> dict[str, Any] | None:
+    """The run's metrics.json if it is there, readable, and measured on the weights the run has now
+    (`runs.is_current`); else None: numbers of other weights (a run resumed or retrained since) are never shown or
+    reused as this run's, and a damaged file is measured again rather than taking a page down."""
+    try:
+        metrics = json.loads((run.path / METRICS).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return metrics if isinstance(metrics, dict) and is_current(metrics, run.meta) else None
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:

@@ -20,6 +20,7 @@ from torch import nn
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
 from latentlab.models import VAE, Autoencoder, has_prior
+from latentlab.models.vae import gaussian_kl
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
@@ -69,8 +70,7 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
             # float64 on the host (MPS has none); (N, latent_dim) is small enough to keep whole.
             mu, logvar = (t.float().cpu().double() for t in (mu, logvar))
             mus.append(mu)
-            kls.append(kl.float().cpu().double() if kl is not None
-                       else 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))
+            kls.append(kl.float().cpu().double() if kl is not None else gaussian_kl(mu, logvar))
     return torch.cat(kls).mean(0).numpy(), torch.cat(mus).var(0, correction=0).numpy()
 
 

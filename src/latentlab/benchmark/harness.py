@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError, RunError, choose
 from latentlab.files import atomic_write_text
 from latentlab.presets import PRESETS, preset_config
+from latentlab.progress import say
 
 FORMAT = 1
 DEFAULT_PRESETS = {"fashion-mnist": "fashion-deep", "mnist": "mnist-deep"}  # by family: samples share them
@@ -110,10 +110,7 @@ def _model_text(cfg: Any) -> str:
 
 
 def _say(progress: bool, message: str) -> None:
-    if progress:
-        from tqdm import tqdm
-
-        tqdm.write(message, file=sys.stderr)
+    say(progress, message)
 
 
 def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps: int = STEPS,

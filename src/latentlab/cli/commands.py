@@ -87,7 +87,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -> int:
     from latentlab.data import load_dataset
-    from latentlab.runs import images_sha256
     from latentlab.training import dist, train
 
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
@@ -106,10 +105,9 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
     cfg = replace(cfg, dataset=data.ref)
     # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).
     size = options["image_size"]
-    meta = {"image_auto": options["auto"], "dataset": data.name, "data_source": data.source,
-            "is_sample": data.is_sample, "classes": list(data.classes), "n_train": int(len(data.x_train)),
-            "n_test": int(len(data.x_test)),
-            **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {}),
+    from latentlab.data.base import data_meta
+
+    meta = {"image_auto": options["auto"], **data_meta(data),
             "data_options": {**options, "image_size": list(size) if size else None}}
     if info.is_main and not args.quiet:
         from latentlab.threads import describe_in_force

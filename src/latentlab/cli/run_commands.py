@@ -122,9 +122,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from latentlab.analysis.inference import image_layout
-    from latentlab.analysis.novelty import load_saved_detector, locate_detector
+    from latentlab.analysis.novelty import locate_detector
     from latentlab.analysis.ood import detector_unsupported
-    from latentlab.errors import DatasetError, DetectorFileError, ImageError
+    from latentlab.errors import ImageError
     from latentlab.images import layout_for, read_image
     from latentlab.runs import IN_MEMORY, load_run
 
@@ -145,10 +145,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
                           f"latentlab plot recon {args.run})")
     if data is None and run.meta.get("data_source") == IN_MEMORY:
-        try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
-            load_saved_detector(run, score=args.score)
-        except DetectorFileError:
-            raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
+        from latentlab.analysis.novelty import saved_detector
+
+        saved_detector(run, args.score, why)  # said once, as the error (not also as the notice below)
     if not args.quiet:
         print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
         if data is None:

@@ -19,10 +19,11 @@ import numpy as np
 
 from latentlab.data import download as dl
 from latentlab.data.base import ImageData, check_labels, image_data
-from latentlab.data.places import cache_dir, default_data_dir, say
+from latentlab.data.places import cache_dir, default_data_dir
 from latentlab.data.registry import SAMPLES, ArchiveSpec
 from latentlab.errors import DatasetError
 from latentlab.files import file_digest
+from latentlab.progress import say
 
 FIX = "delete it and download again, or pass data_dir (or set LATENTLAB_DATA) pointing at a good copy"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +88,21 @@ def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = T
     test = [rng.permutation(g)[: round(len(g) * test_fraction)] for g in groups]
     test_idx = np.sort(np.concatenate(test)) if test else np.empty(0, np.int64)
     return np.setdiff1d(np.arange(n), test_idx), test_idx
+
+
+def data_meta(data: ImageData) -> dict[str, Any]:
+    """What a run records of the data set it was trained on (meta.json), so plot, evaluate, detect and serve load
+    the same images (`runs.load_run_data`)."""
+    labels = {} if data.y_train is None else {"train_labels_sha256": array_sha256(data.y_train)}
+    return {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
+            "classes": list(data.classes), "n_train": int(len(data.x_train)), "n_test": int(len(data.x_test)),
+            **labels}
+
+
+def array_sha256(x: np.ndarray) -> str:
+    """SHA-256 of an array's bytes (C order; the buffer itself, no copy, empty arrays too): what a run records of
+    its training images and labels, and the detectors' data fingerprint."""
+    return hashlib.sha256(np.ascontiguousarray(x).reshape(-1).view(np.uint8).data).hexdigest()
 
 
 def empty_split_fix(data: ImageData) -> str:

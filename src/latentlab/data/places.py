@@ -4,7 +4,6 @@ line printed on stderr."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 
@@ -18,8 +17,3 @@ def cache_dir(name: str) -> Path:
     """Where downloads of dataset ``name`` live: ``$XDG_CACHE_HOME/latentlab/<name>``."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "latentlab" / name
-
-
-def say(progress: bool, message: str) -> None:
-    if progress:
-        print(message, file=sys.stderr)

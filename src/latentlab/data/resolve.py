@@ -29,10 +29,11 @@ from latentlab.data.archive import load_archive
 from latentlab.data.base import ImageData, check_labels, image_data
 from latentlab.data.convert import check_sides, convert, parse_size
 from latentlab.data.idx import read_idx
-from latentlab.data.places import cache_dir, default_data_dir, say
+from latentlab.data.places import cache_dir, default_data_dir
 from latentlab.data.registry import ARCHIVES, BUILT, DATASETS, SAMPLES, ArchiveSpec, DatasetSpec, dataset_names
 from latentlab.data.samples import load_sample
 from latentlab.errors import ChecksumError, DatasetError
+from latentlab.progress import say
 
 
 def load_dataset(

@@ -10,7 +10,7 @@ from typing import Any
 from latentlab._version import __version__
 from latentlab.data import ARCHIVES, BUILT, DATASETS, SAMPLES
 from latentlab.models import has_prior
-from latentlab.runs import CARD, METRICS, Run, is_current, read_json, weights_digest
+from latentlab.runs import CARD, Run, weights_digest
 
 OWN_DATA = "not a latentlab data set: the licence of the data it was trained on applies"
 
@@ -38,10 +38,9 @@ def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, 
     exporting libraries (latentlab's own is added)."""
     cfg, meta, model = run.config, run.meta, run.model
     dataset = meta.get("dataset") or cfg.dataset
-    metrics_path = run.path / METRICS
-    metrics = read_json(metrics_path) if metrics_path.is_file() else None
-    if metrics is not None and not is_current(metrics, meta):
-        metrics = None  # measured on weights the run no longer has: `latentlab evaluate` measures these
+    from latentlab.analysis.evaluate import current_metrics
+
+    metrics = current_metrics(run)  # None for weights the run no longer has: `latentlab evaluate` measures these
     return {
         "run": run.name,
         "preset": cfg.preset or None,

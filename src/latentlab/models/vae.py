@@ -22,6 +22,12 @@ LOG_2PI = math.log(2 * math.pi)
 IWAE_DECODES = 2048
 
 
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) in closed form, nats, per image and dimension: the shape of `mu`."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
 class VAE(LatentModel):
     """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))) (or the
     fixed-variance Gaussian of `models.likelihoods` with `likelihood="gaussian"`).
@@ -83,12 +89,12 @@ class VAE(LatentModel):
 
     @staticmethod
     def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
-        return VAE.kl_per_dim(mu, logvar).sum(1)
+        return gaussian_kl(mu, logvar).sum(1)
 
     @staticmethod
     def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
         """KL(q(z_d|x) || p(z_d)) per image and latent dimension (B, latent_dim), nats, in closed form."""
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        return gaussian_kl(mu, logvar)
 
     def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """KL(q(z|x) || p(z)) per image (B,), nats: in closed form for the standard normal prior."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import sys
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from latentlab.data import DatasetError, ImageData, load_dataset
 from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
+from latentlab.progress import say
 from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
@@ -217,5 +217,4 @@ def _embed(path: Path) -> str:
 
 
 def _say(progress: bool, msg: str) -> None:
-    if progress:
-        print(html.unescape(msg), file=sys.stderr, flush=True)
+    say(progress, html.unescape(msg))

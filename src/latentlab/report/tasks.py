@@ -7,19 +7,18 @@ itself, once per process. Everything it makes is written into its own run direct
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latentlab.analysis.evaluate import METRICS, compute_metrics, write_metrics
+from latentlab.analysis.evaluate import compute_metrics, current_metrics, write_metrics
 from latentlab.config import RunConfig
 from latentlab.data import ImageData
 from latentlab.figures import from_runs as plots
 from latentlab.figures import save_figure
+from latentlab.progress import say
 from latentlab.runner import dataset
-from latentlab.runs import Run, is_current, load_run
+from latentlab.runs import Run, load_run
 from latentlab.training.reuse import ensure_run
 
 DECODE_AT = (-1.0, 3.0)
@@ -46,8 +45,7 @@ class RunTask:
 def run_experiment(task: RunTask) -> dict[str, Any]:
     """Train or reuse `task`'s run, then its metrics and figures; returns how it was made, the training seconds,
     the metrics and the figures' (kind, path)."""
-    if task.progress and task.header:
-        print(task.header, file=sys.stderr, flush=True)
+    say(bool(task.progress and task.header), task.header or "")
     data = dataset(task.data_name, task.data_dir)
     how, train_s = ensure_run(task.cfg, task.run_dir, data, task.progress)
     run = load_run(task.run_dir)
@@ -56,14 +54,9 @@ def run_experiment(task: RunTask) -> dict[str, Any]:
 
 
 def _metrics(run: Run, data: ImageData, how: str, iwae_k: int, progress: bool) -> dict[str, Any]:
-    path = run.path / METRICS
-    if how == "reused" and path.is_file():
-        try:
-            metrics = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            metrics = None
-        if isinstance(metrics, dict) and is_current(metrics, run.meta):
-            return metrics
+    metrics = current_metrics(run) if how == "reused" else None
+    if metrics is not None:
+        return metrics
     metrics = compute_metrics(run, data, iwae_k=iwae_k, progress=progress)
     write_metrics(run.path, metrics)
     return metrics

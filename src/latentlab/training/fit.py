@@ -9,7 +9,6 @@ progress bar refreshes), which avoids a host sync per step on a GPU.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from latentlab import threads
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.images import stored_shape
+from latentlab.progress import say
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
 from latentlab.training.callbacks import Callback, EpochCallback, PrintEpochs, as_callbacks
@@ -131,8 +131,7 @@ class _Loop:
         self.labels: tuple[Tensor | None, Tensor | None] = (None, None)  # (train, val) of a conditional model
 
     def log(self, msg: str) -> None:
-        if self.info.is_main and not self.quiet:
-            print(msg, file=sys.stderr, flush=True)
+        say(self.info.is_main and not self.quiet, msg)
 
     def run(self, x_np: np.ndarray, x_val_np: np.ndarray | None, resume: bool, meta: dict[str, Any],
             max_steps: int | None, allow_data_change: bool = False) -> TrainResult:

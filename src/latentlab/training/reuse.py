@@ -12,10 +12,11 @@ from typing import Any
 
 from latentlab.config import RunConfig
 from latentlab.data import ImageData
+from latentlab.data.base import data_meta
 from latentlab.errors import CheckpointError, DataChangedError, RunError
 from latentlab.file_sets import COMMIT, STAGE_PREFIX
 from latentlab.locks import LOCK, run_lock
-from latentlab.runs import CONFIG, META, STATE, images_sha256, read_json
+from latentlab.runs import CONFIG, META, STATE, read_json
 from latentlab.training.train import train
 
 #: meta.json statuses a run can be continued from: stopped by a signal, or left "running" by a process that was
@@ -40,9 +41,7 @@ def _ensure(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> t
         return "reused", 0.0
     resume = same and meta.get("status") in RESUMABLE and (run_dir / STATE).is_file()
     t0 = time.perf_counter()
-    extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
-             "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test),
-             **({"train_labels_sha256": images_sha256(data.y_train)} if data.y_train is not None else {})}
+    extra = data_meta(data)
     if resume:
         try:
             result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from latentlab.errors import ConfigError, TrainingError, choose
 from latentlab.images import stored_shape
 from latentlab.models import MODELS, build_model
 from latentlab.models.layers import ENCODERS
+from latentlab.progress import say
 from latentlab.training import dist
 from latentlab.training.fit import Callback, EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
@@ -89,8 +89,7 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
     # The model is built for the images' shape, (N, H, W) grey or (N, H, W, 3) colour; the run's meta says so.
     cfg, note = shape_from_data(cfg, x_train)
     meta = {**(meta or {}), "image_shape": list(cfg.model.image_shape), **({"image_shape_note": note} if note else {})}
-    if note and info.is_main and not quiet:
-        print(note, file=sys.stderr, flush=True)
+    say(bool(note and info.is_main and not quiet), note)
     # Floats in [0, 1] become uint8 here once.
     x_train = as_images(x_train, "x_train", cfg.model.image_shape)
     if x_val is not None and len(x_val):

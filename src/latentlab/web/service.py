@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import math
 import sys
 import threading
@@ -23,13 +22,14 @@ import torch
 from torch import nn
 
 from latentlab.analysis import inference as evaluate
+from latentlab.analysis.evaluate import current_metrics
 from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
-from latentlab.errors import DatasetError, DetectorFileError
+from latentlab.errors import DatasetError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
-from latentlab.runs import METRICS, Run, is_current
+from latentlab.runs import Run
 from latentlab.training.noise import noisy_images
 
 MAX_POINTS = 5000
@@ -97,15 +97,9 @@ def _finite(value: Any) -> Any:
 
 def headline_metrics(run: Run) -> dict[str, Any]:
     """metrics.json of the run if there is one, else the final epoch's losses from the history."""
-    path = run.path / METRICS
-    if path.is_file():
-        try:
-            metrics = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            metrics = None  # a damaged metrics file should not take the page down; the history still says something
-        # Numbers of other weights (a run resumed or retrained since) are never shown as this run's.
-        if isinstance(metrics, dict) and is_current(metrics, run.meta):
-            return {"source": "metrics.json", "values": _finite(metrics)}
+    metrics = current_metrics(run)  # None when missing, damaged or of other weights: the history still says something
+    if metrics is not None:
+        return {"source": "metrics.json", "values": _finite(metrics)}
     if not run.history:
         return {"source": "none", "values": {}}
     last = run.history[-1]
@@ -195,7 +189,7 @@ class RunService:
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
-        from latentlab.analysis.novelty import load_saved_detector, locate_detector
+        from latentlab.analysis.novelty import locate_detector, saved_detector
 
         with self._detector_lock:
             if self.membership_unavailable:
@@ -211,11 +205,7 @@ class RunService:
                         print(f"latentlab serve: note: {note}", file=sys.stderr, flush=True)
                 else:
                     # Without the training images only a saved detector can be used: never download here.
-                    try:
-                        self._detectors[score] = load_saved_detector(run, score=score)
-                    except DetectorFileError as exc:
-                        raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} "
-                                           f"({exc}) and {self.data_error}") from None
+                    self._detectors[score] = saved_detector(run, score, self.data_error)
             return self._detectors[score]
 
     def denoise(self, index: int, factor: float, seed: int) -> dict[str, Any]:

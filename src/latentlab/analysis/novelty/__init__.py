@@ -6,8 +6,14 @@ detector or fits one. Adding a score is adding one entry to `_scores.REGISTRY` (
 """
 
 from latentlab.analysis.novelty._detector import FORMAT, SCORES, NoveltyDetector, valid_scores
-from latentlab.analysis.novelty._runs import detector_for_run, load_saved_detector, locate_detector, run_cache_dir
+from latentlab.analysis.novelty._runs import (
+    detector_for_run,
+    load_saved_detector,
+    locate_detector,
+    run_cache_dir,
+    saved_detector,
+)
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 
 __all__ = ["FORMAT", "NEEDS", "SCORES", "FitInput", "NoveltyDetector", "Score", "detector_for_run",
-           "load_saved_detector", "locate_detector", "run_cache_dir", "valid_scores"]
+           "load_saved_detector", "locate_detector", "run_cache_dir", "saved_detector", "valid_scores"]

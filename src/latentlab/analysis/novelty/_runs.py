@@ -15,7 +15,7 @@ from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.novelty._files import file_stem
 from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData
-from latentlab.errors import DetectorFileError
+from latentlab.errors import DatasetError, DetectorFileError
 from latentlab.runs import Run, load_run_data, weights_digest
 
 
@@ -97,3 +97,15 @@ def _save(detector: NoveltyDetector, run: Run) -> str:
         except OSError as exc:
             why += f" nor can the cache {cache} ({exc.strerror or exc})"
     return f"{why}, so the fitted detectors are kept in memory only (fitted again next time)"
+
+
+def saved_detector(run: Run, score: str, why: str) -> NoveltyDetector:
+    """The run's saved detector for `score` (beside the run or in its cache folder), all a run may use while its
+    training images are not at hand (`why` says why not): fitting one needs them, and a run trained from arrays
+    would otherwise be fitted on whatever config.dataset names. DatasetError saying both when there is none it can
+    use."""
+    try:
+        return load_saved_detector(run, score)
+    except DetectorFileError as exc:
+        raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} ({exc}) and "
+                           f"{why}") from None
