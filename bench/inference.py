@@ -123,7 +123,7 @@ def web_decode_latency(model: nn.Module, model_cfg: Any, calls: int = 300) -> di
     with tempfile.TemporaryDirectory(prefix="latentlab-bench-web-") as tmp:
         run_dir = Path(tmp) / "bench-vae"
         save_checkpoint(run_dir, model_cfg, model, None, {"epoch": 0}, {"status": "finished"})
-        client = TestClient(create_app([run_dir]))
+        client = TestClient(create_app([run_dir]), base_url="http://127.0.0.1")  # a Host the server answers
         rng = np.random.default_rng(0)
         points = rng.uniform(-2.0, 2.0, size=(calls + 20, 2))
         samples = []

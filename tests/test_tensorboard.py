@@ -189,7 +189,7 @@ def test_class_names_with_tabs_newlines_and_undecodable_bytes_are_escaped_in_the
     x_train, _, x_test, y_test = bars
     latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 folder name as Python reads it
     classes = ["tab\there", "two\nlines", "back\\slash", latin1, *CLASSES[4:]]
-    assert [tsv_cell(c) for c in classes[:4]] == ["tab\\there", "two\\nlines", "back\\\\slash", "caf\\xe9"]
+    assert [tsv_cell(c) for c in classes[:4]] == ["tab\\there", "two\\nlines", "back\\slash", "caf\\xe9"]
     cfg = override(preset_config("mnist-simple"), {"train.epochs": 1, "train.batch_size": 128})
     logger = TensorBoardLogger(tmp_path, x_test, y_test, classes)
     train(cfg, x_train, x_test, None, quiet=True, callbacks=[logger])

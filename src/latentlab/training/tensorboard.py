@@ -55,10 +55,10 @@ def run_folder(root: str | Path, name: str, resume: bool) -> Path:
 
 
 def tsv_cell(value: object) -> str:
-    r"""One cell of the projector's metadata.tsv, which has no quoting: a backslash, tab, line feed or carriage
-    return is written as \\, \t, \n or \r, and an undecodable byte of a file name as \xNN (`shown_name`)."""
-    text = str(value).replace("\\", "\\\\")
-    return shown_name(text).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    r"""One cell of the projector's metadata.tsv, which has no quoting: a tab, line feed or carriage return is
+    written as \t, \n or \r, and an undecodable byte of a file name as \xNN (`shown_name`, as everywhere else, so
+    a backslash is left as it is)."""
+    return shown_name(str(value)).replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 class TensorBoardLogger(Callback):
