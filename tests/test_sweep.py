@@ -8,7 +8,7 @@ import json
 import pytest
 
 from latentlab.cli import main
-from latentlab.cli.parser import _parse_grid
+from latentlab.cli.arg_types import parse_grid
 from latentlab.errors import ConfigError
 from latentlab.runner.sweep import grid_points, sweep
 
@@ -26,11 +26,11 @@ def test_grid_points_are_every_combination_in_order() -> None:
 
 
 def test_set_grid_parses_numbers_lists_and_names() -> None:
-    assert _parse_grid("train.lr=1e-3,3e-3") == ("train.lr", [1e-3, 3e-3])
-    assert _parse_grid("model.hidden=[128,64],[256]") == ("model.hidden", [[128, 64], [256]])
-    assert _parse_grid("train.schedule=none,cosine") == ("train.schedule", ["none", "cosine"])
+    assert parse_grid("train.lr=1e-3,3e-3") == ("train.lr", [1e-3, 3e-3])
+    assert parse_grid("model.hidden=[128,64],[256]") == ("model.hidden", [[128, 64], [256]])
+    assert parse_grid("train.schedule=none,cosine") == ("train.schedule", ["none", "cosine"])
     with pytest.raises(argparse.ArgumentTypeError):
-        _parse_grid("train.lr")
+        parse_grid("train.lr")
 
 
 def test_sweep_writes_one_row_per_grid_point_and_reuses_its_runs(tmp_path, capsys) -> None:

@@ -4,84 +4,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
 from latentlab._version import __version__
 from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
+from latentlab.cli.arg_types import parse_classes, parse_grid, parse_set, port, positive_int, sample_count
 from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
-
-
-def _parse_set(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--set wants KEY=VALUE (e.g. train.lr=3e-4), got {text!r}")
-    try:
-        return key, json.loads(value)  # numbers, lists such as [128,64], true/false
-    except json.JSONDecodeError:
-        if value.startswith("[") and value.endswith("]"):
-            # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
-            return key, [_parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
-        return key, value
-
-
-def _sample_count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_SAMPLES:
-        raise argparse.ArgumentTypeError(f"wants a whole number of images from 1 to {MAX_SAMPLES:,}, got {text!r}")
-    return n
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"wants a port number from 1 to 65535 (e.g. 8000), got {text!r}")
-    return port
-
-
-def _parse_item(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_classes(text: str) -> list[int]:
-    try:
-        return [int(c) for c in text.split(",") if c.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--classes wants class numbers separated by commas, e.g. 0,3,6; got "
-                                         f"{text!r}") from None
-
-
-def _parse_grid(text: str) -> tuple[str, list[Any]]:
-    key, sep, values = text.partition("=")
-    if not sep or not values:
-        raise argparse.ArgumentTypeError(f"--set-grid wants KEY=V1,V2,... (e.g. train.lr=1e-3,3e-3), got {text!r}")
-    try:
-        return key, json.loads(f"[{values}]")  # numbers, true/false, lists such as [128,64],[256]
-    except json.JSONDecodeError:
-        return key, values.split(",")  # names, e.g. train.schedule=none,cosine
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (argparse names the flag in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small: at least 1")
-    return value
 
 
 def _add_runner_flags(p: argparse.ArgumentParser, what: str) -> None:
@@ -142,7 +72,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--allow-data-change", action="store_true",
                    help="with --resume: go on although the training images differ from the run's (recorded in its "
                         "history); without it such a resume is refused")
-    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE",
+    p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
     p.add_argument("--tensorboard", metavar="DIR",
                    help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
@@ -164,21 +94,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override every experiment's epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
-    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="override a config field")
     _add_runner_flags(p, "experiments")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-experiment lines")
     p.set_defaults(func=c.cmd_report)
 
     p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
     p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
-    p.add_argument("--set-grid", action="append", type=_parse_grid, required=True, metavar="KEY=V1,V2,...",
+    p.add_argument("--set-grid", action="append", type=parse_grid, required=True, metavar="KEY=V1,V2,...",
                    help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per grid point (default 3)")
     p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="epoch budget of the preset (default quick)")
     p.add_argument("--dataset", help="dataset name instead of the preset's (e.g. mnist-sample)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
-    p.add_argument("--set", action="append", type=_parse_set, metavar="KEY=VALUE", help="fix a config field")
+    p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="fix a config field")
     p.add_argument("--metrics", action="store_true", help="also measure each run's test reconstruction")
     p.add_argument("--out", help="output folder (default: sweeps/PRESET)")
     _add_runner_flags(p, "trainings")
@@ -210,7 +140,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="images decoded from random draws of a model's prior or a fitted sampler")
     p.add_argument("run", help="run directory (of a VAE, or any run with --sampler gmm)")
-    p.add_argument("-n", type=_sample_count, default=16, help=f"number of images, 1 to {MAX_SAMPLES:,} (default 16)")
+    p.add_argument("-n", type=sample_count, default=16, help=f"number of images, 1 to {MAX_SAMPLES:,} (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--sampler", choices=("prior", "gmm"), default="prior", help="prior (the model's own, default) or "
                    "gmm (a Gaussian mixture fitted to the training codes; needs the run's data)")
@@ -224,7 +154,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("a", help="first image (PNG, JPEG, ...; read as `detect` reads images)")
     p.add_argument("b", help="last image")
-    p.add_argument("-n", type=_sample_count, default=10, help="images along the path, 2 or more (default 10)")
+    p.add_argument("-n", type=sample_count, default=10, help="images along the path, 2 or more (default 10)")
     p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to decode")
     p.add_argument("-o", "--output", help="image path (default: RUN/interpolation.png)")
     _add_data_flags(p, "to frame the images like its training data")
@@ -293,7 +223,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=STEPS,
                    help=f"optimizer steps per class, rounded up to whole epochs (default {STEPS}: about 20 epochs of "
                    "6,000 images at batch 256)")
-    p.add_argument("--classes", type=_parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
+    p.add_argument("--classes", type=parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="models per class, seeds 0..N-1, scores averaged (default 1)")
     _add_runner_flags(p, "classes")
@@ -306,7 +236,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",
                    help="run directories (default: every run under runs/, else under report/runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--port", type=port, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also answer requests for this host name (repeatable; '*' answers any, e.g. behind a "
                         "proxy); by default only 127.0.0.1, localhost, ::1 and --host are answered")
