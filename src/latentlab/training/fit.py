@@ -33,7 +33,7 @@ from latentlab.training.inputs import as_config, as_images, as_labels, check_mod
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore, resumed_meta, writing
-from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, to_float
+from latentlab.training.steps import FlushSubnormals, as_tensor, batches, evaluate_loss, stop_on_signals, to_float
 
 __all__ = ["Callback", "EpochCallback", "TrainResult", "fit", "loss_units"]
 
@@ -99,22 +99,6 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     loop.labels = tuple(None if y is None else torch.as_tensor(y, dtype=torch.long).to(device) for y in labels)
     with torch.random.fork_rng(devices=[]), FlushSubnormals(device), writing(run_dir, info.is_main, loop.log):
         return loop.run(x, x_val, resume, meta, max_steps, allow_data_change)
-
-
-class FlushSubnormals:
-    """Flush subnormal floats to zero while training on a CPU. Without it a VAE at lr=0.2 trained at 410 images/s
-    instead of ~25,000: its weights fill with subnormals, which x86 CPUs compute in microcode."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.on = device.type == "cpu"
-
-    def __enter__(self) -> None:
-        if self.on:
-            torch.set_flush_denormal(True)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.on:
-            torch.set_flush_denormal(False)  # torch's default; it has no getter to restore anything else
 
 
 class _Loop:

@@ -74,3 +74,19 @@ def evaluate_loss(model: nn.Module, x: Tensor, cfg: TrainConfig, info: dist.Dist
     keys = sorted(sums)
     total = dist.all_reduce_sum(torch.stack([sums[k] for k in keys]))
     return {k: float(v) / len(x) for k, v in zip(keys, total.tolist(), strict=True)}
+
+
+class FlushSubnormals:
+    """Flush subnormal floats to zero while training on a CPU. Without it a VAE at lr=0.2 trained at 410 images/s
+    instead of ~25,000: its weights fill with subnormals, which x86 CPUs compute in microcode."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.on = device.type == "cpu"
+
+    def __enter__(self) -> None:
+        if self.on:
+            torch.set_flush_denormal(True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.on:
+            torch.set_flush_denormal(False)  # torch's default; it has no getter to restore anything else
