@@ -48,7 +48,8 @@ def spinning(n: int, seconds: float = 900.0) -> Iterator[list[subprocess.Popen]]
 def child_env(setting: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CLEARED}
     env.update(SETTINGS[setting])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    # This tree's latentlab (src/) and bench/, whichever latentlab the interpreter has installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")]))
     return env
 
 
