@@ -1,0 +1,206 @@
+"""The report's VAE-family section (`latentlab report --presets family`): train or reuse each member of the family
+on one data set, measure them side by side (test NLL by importance sampling, ELBO, KL, active units,
+classifier-FID of prior and mixture samples) and draw the beta sweep and the samples.
+
+Its own section, never part of the default report: the full profile keeps its time budget. Members whose model
+kind is not in `latentlab.models.MODELS` are listed as skipped, not failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentlab.analysis import inference
+from latentlab.analysis.posterior import diagnose_posterior
+from latentlab.analysis.sample_quality import N_SAMPLES, class_agreement, classifier_fid, classifier_for
+from latentlab.config import override
+from latentlab.data import ImageData
+from latentlab.figures import family as family_figures
+from latentlab.figures import grids, save_figure
+from latentlab.files import atomic_write_text
+from latentlab.models import MODELS, has_prior
+from latentlab.presets import preset_config
+from latentlab.runs import Run, load_run
+from latentlab.training.reuse import ensure_run
+
+FAMILY = "family"  # the name `--presets` takes
+FAMILY_DATA = "mnist"  # its bundled sample when the full set is not here
+BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+EPOCHS = {"quick": 5, "full": 30}
+# NLL: K importance samples on the first N test images. The issue asks K=1000 on at least 1,000 images; the quick
+# profile uses the report's --iwae-k (default 100) instead of 1000 to stay quick, and says so in the table.
+NLL_IMAGES = 1000
+NLL_K_FULL = 1000
+GMM_COMPONENTS = 10
+GMM_FIT_IMAGES = 10_000
+SAMPLERS = ("prior", "gmm")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the family: a `label`, its model kind and the config fields it sets on the 2-D VAE preset."""
+
+    label: str
+    kind: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    about: str = ""
+
+
+MEMBERS = (
+    Member("vae-16d", "vae", {"model.latent_dim": 16}, "the VAE (Kingma & Welling 2014), 16-D"),
+    Member("iwae-5", "iwae", {"model.latent_dim": 16, "model.iwae_samples": 5}, "IWAE, K=5 (Burda et al. 2016)"),
+    Member("iwae-50", "iwae", {"model.latent_dim": 16, "model.iwae_samples": 50}, "IWAE, K=50"),
+    Member("vamp", "vamp", {"model.latent_dim": 16}, "VampPrior (Tomczak & Welling 2018)"),
+    Member("vqvae", "vqvae", {"model.latent_dim": 16}, "VQ-VAE (van den Oord et al. 2017): no likelihood bound"),
+    Member("wae", "wae", {"model.latent_dim": 16}, "WAE-MMD (Tolstikhin et al. 2018): no likelihood bound"),
+    Member("cvae", "cvae", {"model.latent_dim": 2}, "conditional VAE (Sohn et al. 2015), 2-D"),
+)
+
+
+def beta_label(beta: float) -> str:
+    return f"beta-{beta:g}"
+
+
+def member_config(label: str, kind: str, fields: dict[str, Any], profile: str, data: ImageData):
+    """The run config of a member: the 2-D VAE preset (784-512-z, batch 128) with `fields`, `EPOCHS[profile]`."""
+    cfg = preset_config("mnist-vae", profile)
+    return override(cfg, {"name": f"family-{label}", "preset": "mnist-vae", "dataset": data.ref,
+                          "model.kind": kind, "train.epochs": EPOCHS[profile], **fields})
+
+
+def family_section(data: ImageData, fallback: str | None, out: Path, profile: str = "quick", iwae_k: int = 100,
+                   n_samples: int = N_SAMPLES, progress: bool = True,
+                   classifier_cache: Path | None = None, overrides: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """Train or reuse the family on `data` under `out`/runs, measure and draw them into `out`; returns the rows, the
+    beta sweep, the classifier's accuracy and the figures (kind, path), also written to `out`/family.json.
+    `overrides` (the report's --set and --epochs) apply to every member after its own fields."""
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    classifier = classifier_for(data, cache=classifier_cache, progress=progress)
+    k = NLL_K_FULL if profile == "full" else iwae_k
+    rows, skipped, figures = [], [], []
+    sweep = {"beta": [], "rate": [], "distortion": [], "codes": []}
+    for beta in BETAS:
+        run = _ensure(beta_label(beta), "vae", {"model.beta": beta, **(overrides or {})}, profile, data, out,
+                      progress)
+        terms = inference.per_image(run.model, data.x_test)
+        sweep["beta"].append(beta)
+        sweep["rate"].append(float(terms["kl"].mean()))
+        sweep["distortion"].append(float(terms["recon"].mean()))
+        sweep["codes"].append(terms["code"][:2000])
+        if beta == 1.0:
+            rows.append(_measure(run, "vae-2d", "the VAE, 2-D (the seed's 784-512-2)", data, classifier, k,
+                                 n_samples))
+    fig = family_figures.beta_sweep_figure(sweep["beta"], sweep["rate"], sweep["distortion"], sweep["codes"],
+                                           data.y_test[:2000], data.classes,
+                                           title=f"beta-VAE on {data.name}: rate against distortion (test set)")
+    figures.append(("beta-sweep", save_figure(fig, out / "family-beta-sweep.png")))
+    for m in MEMBERS:
+        if m.kind not in MODELS:
+            skipped.append({"label": m.label, "kind": m.kind, "why": f"model kind {m.kind!r} is not in this build"})
+            continue
+        run = _ensure(m.label, m.kind, {**m.fields, **(overrides or {})}, profile, data, out, progress)
+        rows.append(_measure(run, m.label, m.about, data, classifier, k, n_samples))
+        figures.append((f"samples-{m.label}", save_figure(_samples_figure(run, m.label, data),
+                                                            out / f"family-samples-{m.label}.png")))
+    result = {"dataset": data.name, "source": data.source, "fallback": fallback, "profile": profile,
+              "classifier": {"test_accuracy": classifier.test_accuracy, "how": classifier.how,
+                             "path": str(classifier.path)},
+              "nll": {"k": k, "images": min(NLL_IMAGES, len(data.x_test))}, "n_samples": n_samples,
+              "rows": rows, "skipped": skipped,
+              "beta_sweep": {k_: v for k_, v in sweep.items() if k_ != "codes"},
+              "figures": [(kind, str(p)) for kind, p in figures], "wall_s": time.perf_counter() - started}
+    atomic_write_text(out / "family.json", json.dumps(result, indent=2, allow_nan=False, default=_plain) + "\n")
+    return {**result, "figures": figures}
+
+
+def _ensure(label: str, kind: str, fields: dict[str, Any], profile: str, data: ImageData, out: Path,
+            progress: bool) -> Run:
+    cfg = member_config(label, kind, fields, profile, data)
+    run_dir = out / "runs" / label
+    if progress:
+        print(f"[{FAMILY}] {label} ({kind}) on {data.name}", file=sys.stderr, flush=True)
+    ensure_run(cfg, run_dir, data, progress)
+    return load_run(run_dir)
+
+
+def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: int, n_samples: int
+             ) -> dict[str, Any]:
+    """One row of the family table (nats per image throughout; None where the model has no such term)."""
+    model = run.model
+    terms = inference.per_image(model, data.x_test)
+    row: dict[str, Any] = {"label": label, "kind": run.config.model.kind, "about": about,
+                           "latent_dim": model.latent_dim, "epochs": len(run.history),
+                           "train_s": run.meta.get("train_time_s"), "recon_at_code": float(terms["nll"].mean()),
+                           "nll": None, "elbo": None, "kl": None, "active_units": None}
+    if has_prior(model):
+        x = data.x_test[:NLL_IMAGES]
+        row["nll"] = -float(inference.iwae_log_likelihood(model, x, k).mean())
+        row["elbo"] = -float(terms["neg_elbo"].mean())
+        row["kl"] = float(terms["kl"].mean())
+        if hasattr(model, "posterior"):
+            row["active_units"] = diagnose_posterior(model, data.x_test).active_units
+    for sampler in SAMPLERS:
+        images = sampler_images(run, data, sampler, n_samples)
+        row[f"fid_{sampler}"] = None if images is None else classifier_fid(classifier, images, data.x_test)
+    if run.config.model.kind == "cvae" and hasattr(model, "sample_class"):
+        labels = np.arange(n_samples) % len(data.classes)
+        images = inference.to_images(model.sample_class(torch.as_tensor(labels), torch.Generator().manual_seed(0)))
+        row["class_agreement"] = class_agreement(classifier, images, labels)
+    return row
+
+
+def sampler_codes(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
+    """`n` latent codes (n, latent_dim) float32 drawn by `sampler`: "prior" (the model's prior, None for a model
+    without one) or "gmm" (a 10-component full-covariance Gaussian mixture fitted to the codes of the first 10,000
+    training images, as pythae's GaussianMixtureSampler)."""
+    model = run.model
+    if sampler == "prior":
+        if hasattr(model, "prior_codes"):
+            with torch.inference_mode():
+                return model.prior_codes(n, torch.Generator().manual_seed(seed)).float().cpu().numpy()
+        if not has_prior(model):
+            return None
+        return torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
+    from sklearn.mixture import GaussianMixture
+
+    codes = inference.embed(model, data.x_train[:GMM_FIT_IMAGES]).astype(np.float64)
+    gmm = GaussianMixture(GMM_COMPONENTS, covariance_type="full", random_state=seed, reg_covar=1e-5).fit(codes)
+    z = gmm.sample(n)[0]
+    return z[np.random.default_rng(seed).permutation(n)].astype(np.float32)  # sample() returns them by component
+
+
+def sampler_images(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
+    """`n` images in [0, 1] decoded from `sampler_codes`, or None where the sampler does not apply."""
+    if run.config.model.kind == "cvae":
+        return None  # its decoder needs a class too: measured by class agreement instead
+    z = sampler_codes(run, data, sampler, n, seed)
+    return None if z is None else inference.decode_points(run.model, z)
+
+
+def _samples_figure(run: Run, label: str, data: ImageData, n: int = 16):
+    parts = [(s, sampler_images(run, data, s, n, seed=1)) for s in SAMPLERS]
+    parts = [(s, im) for s, im in parts if im is not None]
+    if not parts:
+        images, title = inference.reconstruct(run.model, data.x_test[:n]), f"{label}: test reconstructions"
+    else:
+        images = np.concatenate([im for _, im in parts])
+        title = f"{label}: " + ", then ".join(f"{n} {s} samples" for s, _ in parts)
+    return grids.samples_figure(images, title=title, ncols=8)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
