@@ -18,6 +18,11 @@ CONFIGS = [
     ModelConfig(kind="conv", hidden=(8,), latent_dim=2),
     ModelConfig(kind="vae", hidden=(64,), latent_dim=2),
     ModelConfig(kind="vae", hidden=(8, 16), latent_dim=3, encoder="conv"),
+    ModelConfig(kind="iwae", hidden=(32,), latent_dim=2, iwae_samples=3),
+    ModelConfig(kind="vamp", hidden=(32,), latent_dim=2, pseudo_inputs=6),
+    ModelConfig(kind="vqvae", hidden=(32,), latent_dim=4, code_dim=2, codebook_size=16),
+    ModelConfig(kind="wae", hidden=(32,), latent_dim=3),
+    ModelConfig(kind="cvae", hidden=(32,), latent_dim=2),
 ]
 
 
@@ -34,16 +39,18 @@ def test_encode_decode_shapes_and_loss(cfg):
     assert z.shape == (5, cfg.latent_dim)
     img = model.decode(z)
     assert img.shape == (5, 1, 28, 28) and img.min() >= 0 and img.max() <= 1
-    out = model.loss(x)
+    out = model.loss(x, y=torch.arange(5)) if model.conditional else model.loss(x)
     assert all(torch.isfinite(v) for v in out.values())
     out["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
+    if cfg.kind not in ("dense", "conv"):
+        assert out["recon"].item() > 100  # nats per image: about 784 log 2 before training
     if cfg.kind == "vae":
         assert set(out) == {"loss", "recon", "kl"}
         mu, logvar = model.posterior(x)
         assert mu.shape == logvar.shape == (5, cfg.latent_dim)
         assert model.sample(3).shape == (3, 1, 28, 28)
-    else:
+    elif cfg.kind in ("dense", "conv"):
         # per-pixel BCE of an untrained sigmoid output is close to log 2
         assert abs(out["recon"].item() - math.log(2)) < 0.1
 

@@ -25,6 +25,10 @@ MAX_SAMPLES = 1024
 MIN_SIDE, MAX_SIDE = 8, 256  # image sides a model may be built for; larger images are resized on purpose
 # Fields renamed since a config was first written: old name -> function of its value giving (new name, value).
 LEGACY = {"model.image_size": lambda side: ("image_shape", [1, side, side])}
+# Fields added for model kinds that did not exist before them: a config written earlier describes another kind, which
+# ignores them, so filling in their defaults changes nothing and is not warned about.
+SILENT_DEFAULTS = frozenset({"model.iwae_samples", "model.pseudo_inputs", "model.codebook_size", "model.code_dim",
+                             "model.commitment", "model.mmd_weight", "model.n_classes"})
 
 
 def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
@@ -60,6 +64,13 @@ class ModelConfig:
     beta: float = 1.0  # VAE only: weight of the KL term
     image_shape: tuple[int, ...] = (1, 28, 28)
     likelihood: str = "bernoulli"
+    iwae_samples: int = 5  # iwae only: K, importance samples per image in the training objective
+    pseudo_inputs: int = 500  # vamp only: K, learned pseudo-inputs whose posteriors make the prior
+    codebook_size: int = 512  # vqvae only: codebook entries
+    code_dim: int = 2  # vqvae only: width of one code vector; latent_dim / code_dim vectors per image
+    commitment: float = 0.25  # vqvae only: weight of the commitment loss (van den Oord et al.: 0.25)
+    mmd_weight: float = 10.0  # wae only: lambda, weight of the MMD between codes and the prior
+    n_classes: int = 10  # cvae only: classes the encoder and decoder are conditioned on
 
     def __post_init__(self) -> None:
         _name("model.kind", self.kind)
@@ -72,7 +83,17 @@ class ModelConfig:
                "model.image_shape", f"(channels, height, width) with 1 or 3 channels and sides in [{MIN_SIDE}, "
                f"{MAX_SIDE}]", shape)
         _name("model.likelihood", self.likelihood)
-        if self.kind == "conv" or (self.kind == "vae" and self.encoder == "conv"):
+        _check(1 <= self.iwae_samples <= 10_000, "model.iwae_samples", "an integer in [1, 10000]", self.iwae_samples)
+        _check(1 <= self.pseudo_inputs <= 100_000, "model.pseudo_inputs", "an integer in [1, 100000]",
+               self.pseudo_inputs)
+        _check(2 <= self.codebook_size <= 65_536, "model.codebook_size", "an integer in [2, 65536]",
+               self.codebook_size)
+        _check(1 <= self.code_dim <= 4096 and (self.kind != "vqvae" or self.latent_dim % self.code_dim == 0),
+               "model.code_dim", f"a divisor of model.latent_dim ({self.latent_dim})", self.code_dim)
+        _check(0.0 <= self.commitment <= 100.0, "model.commitment", "a number in [0, 100]", self.commitment)
+        _check(0.0 <= self.mmd_weight <= 10_000.0, "model.mmd_weight", "a number in [0, 10000]", self.mmd_weight)
+        _check(2 <= self.n_classes <= 1000, "model.n_classes", "an integer in [2, 1000]", self.n_classes)
+        if self.kind == "conv" or (self.kind != "dense" and self.encoder == "conv"):
             _check(len(self.hidden) in (1, 2, 3), "model.hidden", "1 to 3 conv channel counts", self.hidden)
 
 
@@ -199,7 +220,7 @@ def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
             kwargs[name] = _coerce(hint, value, prefix + name)
     defaults = cls()
     filled += [f"{prefix}{f.name}={getattr(defaults, f.name)!r}" for f in fields(cls) if f.name not in data
-               and not dataclasses.is_dataclass(getattr(defaults, f.name))]
+               and not dataclasses.is_dataclass(getattr(defaults, f.name)) and prefix + f.name not in SILENT_DEFAULTS]
     filled += [f"{prefix}{f.name} (all of it)" for f in fields(cls) if f.name not in data
                and dataclasses.is_dataclass(getattr(defaults, f.name))]
     return cls(**kwargs)

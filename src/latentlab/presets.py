@@ -53,6 +53,20 @@ CIFAR_CONV = ModelConfig(kind="conv", hidden=(32, 64), latent_dim=128, image_sha
 CIFAR_VAE = ModelConfig(kind="vae", encoder="conv", hidden=(32, 64), latent_dim=32, image_shape=CIFAR,
                         likelihood="gaussian")
 
+# The VAE family (issue 24) on MNIST, each the seed VAE's 784-512 networks; run on another data set with --dataset.
+# beta-VAEs (Higgins et al. 2017) share mnist-vae's 2-D latent plane so the sweep's planes compare (beta 1 is it).
+BETAS = (0.25, 0.5, 2.0, 4.0, 8.0)
+FAMILY = [
+    *[("mnist-beta" + f"{b:g}", f"beta-VAE 784-512-2, beta = {b:g}", replace(VAE2D, beta=b)) for b in BETAS],
+    ("mnist-iwae5", "IWAE 784-512-2 trained on the K = 5 importance-weighted bound", replace(VAE2D, kind="iwae")),
+    ("mnist-iwae50", "IWAE 784-512-2, K = 50", replace(VAE2D, kind="iwae", iwae_samples=50)),
+    ("mnist-vamp", "VAE 784-512-2 with a VampPrior of 500 learned pseudo-inputs", replace(VAE2D, kind="vamp")),
+    ("mnist-vqvae", "dense VQ-VAE 784-512-16: 8 codes of 2 values from a 512-entry codebook",
+     ModelConfig(kind="vqvae", hidden=(512,), latent_dim=16, code_dim=2, codebook_size=512)),
+    ("mnist-wae", "WAE-MMD 784-512-8, IMQ kernel, lambda 10", ModelConfig(kind="wae", hidden=(512,), latent_dim=8)),
+    ("mnist-cvae", "conditional VAE 784-512-2 given the digit: `generate --class 7`", replace(VAE2D, kind="cvae")),
+]
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _preset("mnist-simple", "784-32-784 dense autoencoder (seed 1.1)", "mnist", SIMPLE, 256, 20, 50),
     _preset("mnist-deep", "784-128-64-32-64-128-784 dense autoencoder (seed 1.2)", "mnist", DEEP, 256, 20, 100),
@@ -72,6 +86,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
             CIFAR_CONV, 128, 2, 20),
     _preset("cifar10-vae", "conv VAE, 32-D latent, Gaussian decoder, on CIFAR-10 (colour 32x32)", "cifar10",
             CIFAR_VAE, 128, 2, 20),
+    *[_preset(name, text, "mnist", model, 128, 5 if model.iwae_samples > 5 else 20, 50,
+              lr=1e-3 if model.kind == "vqvae" else VAE_LR) for name, text, model in FAMILY],
 ]}
 
 

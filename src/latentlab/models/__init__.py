@@ -11,13 +11,23 @@ from collections.abc import Callable
 from latentlab.config import ModelConfig
 from latentlab.errors import ConfigError
 from latentlab.models.autoencoder import Autoencoder, ConvAutoencoder, DenseAutoencoder
-from latentlab.models.base import LatentModel, has_prior
+from latentlab.models.base import LatentModel, can_sample, has_likelihood, has_prior, is_conditional
+from latentlab.models.cvae import CVAE
+from latentlab.models.iwae import IWAE
 from latentlab.models.vae import VAE
+from latentlab.models.vamp import VampPrior
+from latentlab.models.vqvae import VQVAE
+from latentlab.models.wae import WAE
 
 MODELS: dict[str, Callable[[ModelConfig], LatentModel]] = {
     "dense": DenseAutoencoder.from_config,
     "conv": ConvAutoencoder.from_config,
-    "vae": VAE.from_config,
+    "vae": VAE.from_config,  # beta-VAE too: model.beta
+    "iwae": IWAE.from_config,
+    "vamp": VampPrior.from_config,
+    "vqvae": VQVAE.from_config,
+    "wae": WAE.from_config,
+    "cvae": CVAE.from_config,
 }
 
 
@@ -31,5 +41,5 @@ def build_model(cfg: ModelConfig) -> LatentModel:
     return factory(cfg)
 
 
-__all__ = ["MODELS", "VAE", "Autoencoder", "ConvAutoencoder", "DenseAutoencoder", "LatentModel", "build_model",
-           "has_prior"]
+__all__ = ["CVAE", "IWAE", "MODELS", "VAE", "VQVAE", "WAE", "Autoencoder", "ConvAutoencoder", "DenseAutoencoder",
+           "LatentModel", "VampPrior", "build_model", "can_sample", "has_likelihood", "has_prior", "is_conditional"]

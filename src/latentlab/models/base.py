@@ -7,8 +7,11 @@ A model maps images (B, C, H, W) float32 in [0, 1] to codes (B, latent_dim) and 
 - `loss(x, target) -> dict`: batch means, "loss" is what the optimizer minimises, other keys are its terms;
 - `per_image(x) -> dict`: named per-image terms, deterministic (no sampling unless a generator is passed).
 
-Capabilities come from the terms a model declares in `TERMS`, not from flags: a model with "kl" has a posterior
-and a prior (ELBO scores, prior samples, the manifold of a VAE).
+Capabilities come from the terms a model declares in `TERMS` and the methods it has, not from flags: a model with
+"kl" has a posterior and a prior (ELBO scores, the manifold of a VAE) and `iwae_log_likelihood`, a likelihood; a
+model with `prior_codes(n, generator)` can be sampled from its prior (a VAE, a WAE, a VQ-VAE's code frequencies).
+A model with `conditional = True` (the conditional VAE) also takes class labels `y` (B,) int64 in `loss` (required,
+so `fit` passes them) and in `per_image`, `encode` and `decode` (optional: it infers or assumes a class without).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class LatentModel(nn.Module):
     TERMS: tuple[str, ...] = ("nll", "bce", "mse")
     image_shape: tuple[int, ...] = (1, 28, 28)
     decoder: nn.Module
+    #: True for a model that is trained on class labels (see the module doc).
+    conditional: bool = False
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28),
                  likelihood: str = "bernoulli") -> None:
@@ -76,5 +81,21 @@ class LatentModel(nn.Module):
 
 
 def has_prior(model: nn.Module) -> bool:
-    """True for models with a posterior and a N(0, I) prior (they declare a "kl" term)."""
+    """True for models with a Gaussian posterior and a prior they measure a KL to (they declare a "kl" term): a VAE,
+    an IWAE, a VampPrior VAE, a conditional VAE."""
     return "kl" in getattr(model, "TERMS", ())
+
+
+def can_sample(model: nn.Module) -> bool:
+    """True for models with a prior over their codes to draw from (`prior_codes`)."""
+    return callable(getattr(model, "prior_codes", None))
+
+
+def has_likelihood(model: nn.Module) -> bool:
+    """True for models with an importance-sampled estimate of log p(x) (`iwae_log_likelihood`)."""
+    return has_prior(model) and callable(getattr(model, "iwae_log_likelihood", None))
+
+
+def is_conditional(model: nn.Module) -> bool:
+    """True for models trained on class labels (`conditional = True`)."""
+    return bool(getattr(model, "conditional", False))

@@ -13,7 +13,7 @@ from latentlab.config import ModelConfig
 from latentlab.models.base import LatentModel
 
 # Config fields a built model keeps as plain attributes, compared one by one before the layers are.
-_ATTRIBUTES = ("latent_dim", "image_shape", "likelihood", "beta")
+_ATTRIBUTES = ("latent_dim", "image_shape", "likelihood", "beta", "iwae_samples", "commitment", "mmd_weight")
 
 
 def reference_model(cfg: ModelConfig) -> LatentModel:
@@ -57,7 +57,7 @@ def model_differences(model: nn.Module, cfg: ModelConfig) -> list[str]:
         return out
     layers = shape_differences(ref.state_dict(), model.state_dict())
     if layers:
-        fields = "model.hidden" + (f" or model.encoder (now {cfg.encoder!r})" if cfg.kind == "vae" else "")
+        fields = "model.hidden" + (f" or model.encoder (now {cfg.encoder!r})" if cfg.kind != "dense" else "")
         out.append(f"{fields}: the model's layers differ from those cfg.model builds (hidden {list(cfg.hidden)}): "
                    f"{'; '.join(layers[:2])}")
     return out

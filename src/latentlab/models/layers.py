@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+ENCODERS = ("dense", "conv")
+
 
 def glorot_(module: nn.Module) -> None:
     """Glorot-uniform weights and zero biases, as Keras does: it trains these small nets faster than torch's default."""
@@ -106,3 +108,20 @@ def conv_decoder(channels: tuple[int, ...], latent_dim: int, image_shape: tuple[
     if (ph, pw) != (height, width):
         layers.append(CropTo(height, width))
     return nn.Sequential(*layers)
+
+
+def trunks(hidden: tuple[int, ...], latent_dim: int, encoder: str, image_shape: tuple[int, ...]
+           ) -> tuple[nn.Sequential, int, nn.Sequential]:
+    """(encoder trunk ending in features, its width, decoder from `latent_dim` to logits) for a dense or conv
+    `encoder`; the heads that map the features to codes are the model's own. ConfigError for another encoder."""
+    from latentlab.errors import ConfigError
+
+    if encoder not in ENCODERS:
+        raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
+    if encoder == "conv":
+        channels = hidden or (32, 64)
+        trunk, width = conv_encoder(channels, image_shape)
+        return trunk, width, conv_decoder(channels, latent_dim, image_shape)
+    pixels = math.prod(image_shape)
+    trunk = nn.Sequential(nn.Flatten(), mlp([pixels, *hidden], last_activation=True))
+    return trunk, hidden[-1] if hidden else pixels, mlp([latent_dim, *reversed(hidden), pixels], last_activation=False)

@@ -8,11 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from latentlab.config import ModelConfig
-from latentlab.errors import ConfigError
 from latentlab.models.base import LatentModel
-from latentlab.models.layers import channels_last_, conv_decoder, conv_encoder, mlp
+from latentlab.models.layers import ENCODERS, channels_last_, trunks
 
-ENCODERS = ("dense", "conv")
+__all__ = ["ENCODERS", "VAE"]
+LOG_2PI = math.log(2 * math.pi)
 
 
 # Decoding all k x B samples at once (65,500 images at k=100) held ~800 MB of logits, targets and per-pixel terms: a
@@ -38,18 +38,8 @@ class VAE(LatentModel):
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli") -> None:
         super().__init__(latent_dim, image_shape, likelihood)
-        if encoder not in ENCODERS:
-            raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
         self.beta = beta
-        if encoder == "conv":
-            channels = hidden or (32, 64)
-            self.encoder, width = conv_encoder(channels, image_shape)
-            self.decoder = conv_decoder(channels, latent_dim, image_shape)
-        else:
-            pixels = math.prod(image_shape)
-            self.encoder = nn.Sequential(nn.Flatten(), mlp([pixels, *hidden], last_activation=True))
-            width = hidden[-1] if hidden else pixels
-            self.decoder = mlp([latent_dim, *reversed(hidden), pixels], last_activation=False)
+        self.encoder, width, self.decoder = trunks(hidden, latent_dim, encoder, image_shape)
         # One layer for both heads: a single matmul instead of two on the hot path.
         self.heads = nn.Linear(width, 2 * latent_dim)
         # torch's default initialisation, not the autoencoders' Glorot: measured here it trains to a lower negative
@@ -70,11 +60,18 @@ class VAE(LatentModel):
         """The posterior mean: the point in latent space that stands for `x`."""
         return self.posterior(x)[0]
 
+    def log_prior(self, z: Tensor) -> Tensor:
+        """log p(z) in nats for codes z (..., latent_dim) -> (...): the standard normal."""
+        return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+    def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """`n` draws (n, latent_dim) of the prior p(z)."""
+        p = next(self.parameters())
+        return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """`n` images decoded from draws of the prior."""
-        p = next(self.parameters())
-        z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
-        return self.decode(z)
+        return self.decode(self.prior_codes(n, generator))
 
     @staticmethod
     def _draw(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -84,14 +81,23 @@ class VAE(LatentModel):
 
     @staticmethod
     def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+        return VAE.kl_per_dim(mu, logvar).sum(1)
+
+    @staticmethod
+    def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
+        """KL(q(z_d|x) || p(z_d)) per image and latent dimension (B, latent_dim), nats, in closed form."""
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+    def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """KL(q(z|x) || p(z)) per image (B,), nats: in closed form for the standard normal prior."""
+        return self._kl(mu, logvar)
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """The base terms at the posterior mean ("code", "bce", "mse") plus "kl", KL(q(z|x) || p(z)) in closed form
         (nats). With a `generator`, also the one-sample ELBO terms: "recon" = -log p(x|z) at z ~ q(z|x) and
         "neg_elbo" = recon + kl (nats per image), reproducible for a seeded generator."""
         mu, logvar = self.posterior(x)
-        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu), x), "kl": self._kl(mu, logvar)}
+        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu), x), "kl": self.kl(mu, logvar, generator)}
         if generator is not None:
             out["recon"] = self.p_x.per_image(self.decode_logits(self._draw(mu, logvar, generator)), x)
             out["neg_elbo"] = out["recon"] + out["kl"]
@@ -107,21 +113,33 @@ class VAE(LatentModel):
         kl = self._kl(mu, logvar).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
-    @torch.no_grad()
-    def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES) -> Tensor:
-        """Importance-weighted estimate of log p(x) per image, in nats, with `k` samples (Burda et al. 2016); the
-        k x B samples are drawn at once and decoded `max_decodes` images at a time."""
-        mu, logvar = self.posterior(x)
-        std = torch.exp(0.5 * logvar)
-        eps = torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * std  # (k, B, D)
+    def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
+                    max_decodes: int = IWAE_DECODES, target: Tensor | None = None, y: Tensor | None = None
+                    ) -> Tensor:
+        """Log importance weights log p(x|z) + log p(z) - log q(z|x) (k, B), nats, at `k` draws z ~ q(z|x) per image
+        of `target` (default `x`) given `x` (and labels `y` (B,), for a conditional model), decoded `max_decodes`
+        images at a time (differentiable: the IWAE objective trains on them)."""
+        return sum(self._weight_terms(x, k, generator, max_decodes, target, y)[:3])  # type: ignore[return-value]
+
+    def _weight_terms(self, x: Tensor, k: int, generator: torch.Generator | None, max_decodes: int,
+                      target: Tensor | None, y: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(log p(x|z), log p(z), -log q(z|x)), each (k, B), and the posterior's (mu, logvar)."""
+        target = x if target is None else target
+        cond = () if y is None else (y,)
+        mu, logvar = self.posterior(x, *cond)
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * torch.exp(0.5 * logvar)  # (k, B, D)
         parts = []
         for zs in z.split(max(1, max_decodes // max(1, x.shape[0]))):  # whole samples: rows decode independently
-            logits = self.decode_logits(zs.reshape(-1, self.latent_dim))
-            target = x.unsqueeze(0).expand(len(zs), *x.shape).reshape(logits.shape)
-            parts.append(-self.p_x.per_image(logits, target).view(len(zs), x.shape[0]))
-        log_px_z = torch.cat(parts)
-        log_2pi = math.log(2 * math.pi)
-        log_pz = -0.5 * (z.pow(2) + log_2pi).sum(2)
-        log_qz = -0.5 * (eps.pow(2) + logvar + log_2pi).sum(2)
-        return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k)
+            logits = self.decode_logits(zs.reshape(-1, self.latent_dim), *(() if y is None else (y.repeat(len(zs)),)))
+            expanded = target.unsqueeze(0).expand(len(zs), *target.shape).reshape(logits.shape)
+            parts.append(-self.p_x.per_image(logits, expanded).view(len(zs), x.shape[0]))
+        neg_log_qz = 0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(2)
+        return torch.cat(parts), self.log_prior(z), neg_log_qz, mu, logvar
+
+    @torch.no_grad()
+    def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES,
+                            generator: torch.Generator | None = None) -> Tensor:
+        """Importance-weighted estimate of log p(x) per image (B,), in nats, with `k` samples (Burda et al. 2016):
+        logsumexp of the log weights minus log k, which never overflows."""
+        return torch.logsumexp(self.log_weights(x, k, generator, max_decodes), dim=0) - math.log(k)

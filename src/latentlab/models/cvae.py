@@ -1,0 +1,130 @@
+"""Conditional VAE (Sohn, Lee and Yan, NeurIPS 2015): q(z|x, c) and p(x|z, c) with the class c as a one-hot, and
+the prior p(z) = N(0, I) shared by all classes, so a code is a style and the class says what to draw in it.
+
+The one extension of the model contract: `conditional = True`, and `loss`, `per_image`, `encode`, `decode` take the
+labels `y` (B,) int64. `fit` passes them (it refuses to train without). Where no labels are given, as in the
+detector, the figures of one image and `detect`, the model infers the class: the one whose ELBO at the posterior
+mean is highest (`classify`), and every term is that class's; its likelihood sums over the classes instead,
+log p(x) = log (1/C) sum_c p(x|c). `decode` without labels draws class 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentlab.config import ModelConfig
+from latentlab.errors import TrainingError
+from latentlab.models.layers import channels_last_, mlp, trunks
+from latentlab.models.vae import IWAE_DECODES, VAE
+
+
+class CVAE(VAE):
+    """A dense or conv `VAE` conditioned on `n_classes` classes: the one-hot joins the image at the encoder's input
+    (dense) or its features (conv), and the code at the decoder's input."""
+
+    conditional = True
+
+    def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
+                 beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli",
+                 n_classes: int = 10) -> None:
+        nn.Module.__init__(self)
+        super(VAE, self).__init__(latent_dim, image_shape, likelihood)
+        self.beta, self.n_classes, self.at_input = beta, n_classes, encoder == "dense"
+        if self.at_input:
+            wide = math.prod(image_shape) + n_classes
+            self.encoder = nn.Sequential(nn.Flatten(), mlp([wide, *hidden], last_activation=True))
+            width = hidden[-1] if hidden else wide
+            self.decoder = mlp([latent_dim + n_classes, *reversed(hidden), math.prod(image_shape)],
+                               last_activation=False)
+        else:
+            self.encoder, width, self.decoder = trunks(hidden, latent_dim + n_classes, encoder, image_shape)
+            width += n_classes
+        self.heads = nn.Linear(width, 2 * latent_dim)
+        channels_last_(self)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> CVAE:
+        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
+                   image_shape=cfg.image_shape, likelihood=cfg.likelihood, n_classes=cfg.n_classes)
+
+    def one_hot(self, y: Tensor | int, n: int, device: torch.device) -> Tensor:
+        """(n, n_classes) float one-hots of labels `y` ((n,) or one int for all); ValueError outside the range."""
+        y = torch.full((n,), int(y), device=device) if isinstance(y, int) else y.to(device).long()
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+            raise ValueError(f"labels must be in [0, {self.n_classes - 1}] for this model (model.n_classes="
+                             f"{self.n_classes}), got {int(y.min())}..{int(y.max())}")
+        return F.one_hot(y, self.n_classes).float()
+
+    def posterior(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z|x, y), each (B, latent_dim); the class is inferred without `y`."""
+        y = self.classify(x) if y is None else y
+        c = self.one_hot(y, len(x), x.device).to(x.dtype)
+        # Dense: the one-hot joins the pixels; conv: it joins the trunk's features (a map has no place for it).
+        feats = self.encoder(torch.cat([x.flatten(1), c], 1)) if self.at_input else torch.cat([self.encoder(x), c], 1)
+        mu, logvar = self.heads(feats).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode_logits(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """Logits (B, C, H, W) at codes `z` for classes `y` (default class 0)."""
+        c = self.one_hot(0 if y is None else y, len(z), z.device).to(z.dtype)
+        return self.decoder(torch.cat([z, c], 1)).view(-1, *self.image_shape)
+
+    def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        return torch.sigmoid(self.decode_logits(z, y))
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.posterior(x, y)[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.classify(x)
+        return self.decode(self.posterior(x, y)[0], y)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | int = 0) -> Tensor:
+        """`n` images of class(es) `y` decoded from prior draws."""
+        return self.decode(self.prior_codes(n, generator), y)
+
+    @torch.no_grad()
+    def classify(self, x: Tensor) -> Tensor:
+        """The class (B,) int64 whose ELBO at the posterior mean (no sampling) is highest for each image."""
+        scores = []
+        for c in range(self.n_classes):
+            y = torch.full((len(x),), c, device=x.device, dtype=torch.long)
+            mu, logvar = self.posterior(x, y)
+            scores.append(self.p_x.per_image(self.decode_logits(mu, y), x) + self._kl(mu, logvar))
+        return torch.stack(scores, 1).argmin(1)
+
+    def per_image(self, x: Tensor, generator: torch.Generator | None = None,
+                  y: Tensor | None = None) -> dict[str, Tensor]:
+        """The VAE's terms, for classes `y` or, without them, for the class `classify` infers."""
+        y = self.classify(x) if y is None else y.to(x.device).long()
+        mu, logvar = self.posterior(x, y)
+        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu, y), x), "kl": self._kl(mu, logvar)}
+        if generator is not None:
+            out["recon"] = self.p_x.per_image(self.decode_logits(self._draw(mu, logvar, generator), y), x)
+            out["neg_elbo"] = out["recon"] + out["kl"]
+        return out
+
+    def loss(self, x: Tensor, target: Tensor | None = None, y: Tensor | None = None) -> dict[str, Tensor]:
+        if y is None:
+            raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)")
+        target = x if target is None else target
+        mu, logvar = self.posterior(x, y)
+        recon = self.p_x.batch_sum(self.decode_logits(self._draw(mu, logvar), y), target) / len(x)
+        kl = self._kl(mu, logvar).mean()
+        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+
+    @torch.no_grad()
+    def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES,
+                            generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
+        """log p(x|y) per image with `y`; without, log p(x) = logsumexp_c log p(x|c) - log C (uniform classes)."""
+        if y is not None:
+            return torch.logsumexp(self.log_weights(x, k, generator, max_decodes, y=y.to(x.device).long()), 0) \
+                - math.log(k)
+        per_class = [torch.logsumexp(self.log_weights(x, k, generator, max_decodes,
+                                                      y=torch.full((len(x),), c, device=x.device)), 0) - math.log(k)
+                     for c in range(self.n_classes)]
+        return torch.logsumexp(torch.stack(per_class), 0) - math.log(self.n_classes)
