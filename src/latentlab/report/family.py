@@ -26,7 +26,7 @@ from latentlab.data import ImageData
 from latentlab.figures import family as family_figures
 from latentlab.figures import grids, save_figure
 from latentlab.files import atomic_write_text
-from latentlab.models import MODELS, has_prior
+from latentlab.models import MODELS, has_prior, is_conditional
 from latentlab.presets import preset_config
 from latentlab.runs import Run, load_run
 from latentlab.training.reuse import ensure_run
@@ -110,6 +110,12 @@ def family_section(data: ImageData, fallback: str | None, out: Path, profile: st
             continue
         run = _ensure(m.label, m.kind, {**m.fields, **(overrides or {})}, profile, data, out, progress)
         rows.append(_measure(run, m.label, m.about, data, classifier, k, n_samples))
+        if is_conditional(run.model):
+            if run.model.latent_dim == 2:
+                fig = family_figures.class_planes_figure(class_planes(run, len(data.classes)), data.classes,
+                                                         title=f"{m.label}: one latent grid, decoded for each class")
+                figures.append(("class-planes", save_figure(fig, out / f"family-class-planes-{m.label}.png")))
+            continue
         figures.append((f"samples-{m.label}", save_figure(_samples_figure(run, m.label, data),
                                                             out / f"family-samples-{m.label}.png")))
     result = {"dataset": data.name, "source": data.source, "fallback": fallback, "profile": profile,
@@ -152,11 +158,30 @@ def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: i
     for sampler in SAMPLERS:
         images = sampler_images(run, data, sampler, n_samples)
         row[f"fid_{sampler}"] = None if images is None else classifier_fid(classifier, images, data.x_test)
-    if run.config.model.kind == "cvae" and hasattr(model, "sample_class"):
+    if is_conditional(model):
         labels = np.arange(n_samples) % len(data.classes)
-        images = inference.to_images(model.sample_class(torch.as_tensor(labels), torch.Generator().manual_seed(0)))
-        row["class_agreement"] = class_agreement(classifier, images, labels)
+        row["class_agreement"] = class_agreement(classifier, class_samples(run, labels), labels)
     return row
+
+
+@torch.inference_mode()
+def class_samples(run: Run, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Images in [0, 1] from a conditional model, one per label of `labels` (N,), decoded from prior draws."""
+    model = run.model.eval()
+    g = torch.Generator().manual_seed(seed)
+    parts = [model.sample(len(y), g, y=y) for y in torch.as_tensor(labels, dtype=torch.long).split(4096)]
+    return inference.to_images(torch.cat(parts))
+
+
+@torch.inference_mode()
+def class_planes(run: Run, n_classes: int, n: int = 7, extent: float = 2.5) -> np.ndarray:
+    """A conditional 2-D model's latent grid (n x n over [-extent, extent]^2, larger y higher) decoded once per
+    class: (n_classes, n, n, H, W) in [0, 1]."""
+    model = run.model.eval()
+    axis = np.linspace(-extent, extent, n, dtype=np.float32)
+    z = torch.as_tensor(np.array([(gx, gy) for gy in axis[::-1] for gx in axis], np.float32))
+    out = [inference.to_images(model.decode(z, c)).reshape(n, n, *model.image_shape[1:]) for c in range(n_classes)]
+    return np.stack(out)
 
 
 def sampler_codes(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
@@ -181,7 +206,7 @@ def sampler_codes(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0
 
 def sampler_images(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
     """`n` images in [0, 1] decoded from `sampler_codes`, or None where the sampler does not apply."""
-    if run.config.model.kind == "cvae":
+    if is_conditional(run.model):
         return None  # its decoder needs a class too: measured by class agreement instead
     z = sampler_codes(run, data, sampler, n, seed)
     return None if z is None else inference.decode_points(run.model, z)

@@ -12,6 +12,7 @@ from latentlab.report.html import _css_width, _table
 CAPTIONS = {
     "beta-sweep": "Rate (KL) against distortion (reconstruction) over beta, each 2-D VAE's test codes beside it: a "
                   "larger beta buys a smaller KL with a worse reconstruction.",
+    "class-planes": "The conditional VAE's latent grid decoded once per class: the same position, the same style.",
 }
 
 
