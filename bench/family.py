@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import load_average, machine, machine_line  # noqa: E402
 from bench.family_map import check_probe, load_pythae  # noqa: E402
 
 # name -> (latentlab kind, its config fields, pythae's model name, pythae's options): the settings that are not the
@@ -62,7 +63,6 @@ class Plan:
     n_test: int | None = None
     timeout_s: float = 3600.0
     threads: int | None = None  # torch threads in both tools' processes; None: each tool's default
-    notes: list[str] = field(default_factory=list)
 
 
 FULL = Plan()
@@ -150,7 +150,8 @@ def run(plan: Plan = FULL, log=print, workdir: Path | None = None) -> dict[str, 
 
     python = pythae_python()
     started = time.perf_counter()
-    results: dict[str, Any] = {"plan": asdict(plan), "pythae_python": python, "cases": [], "data": {}}
+    results: dict[str, Any] = {"plan": asdict(plan), "pythae_python": python, "cases": [], "data": {},
+                               "machine": machine(), "load_average_start": load_average()}
     if python is None:
         results["note"] = ("no pythae venv: only latentlab's side ran; make one with `make bench/pythae-venv` or set "
                            "PYTHAE_PYTHON")
@@ -176,6 +177,7 @@ def run(plan: Plan = FULL, log=print, workdir: Path | None = None) -> dict[str, 
                         case["ratios"] = ratios(case)
                     results["cases"].append(case)
     results["wall_s"] = time.perf_counter() - started
+    results["load_average_end"] = load_average()
     return results
 
 
@@ -192,7 +194,8 @@ def markdown(results: dict[str, Any]) -> str:
     """The comparison as one markdown table (nats per image; times in seconds)."""
     head = ("| data | z | model | latentlab process / train s | pythae process / train s | speed-up process / train "
             "| test NLL latentlab / pythae | recon at code latentlab / pythae |\n|---|---|---|---|---|---|---|---|")
-    lines = [head]
+    lines = [machine_line(results["machine"], results["load_average_start"], results["load_average_end"])
+             + f"; {results['wall_s'] / 60:.1f} minutes in all", "", head]
     for c in results["cases"]:
         a, b, r = c["latentlab"], c.get("pythae"), c.get("ratios")
 

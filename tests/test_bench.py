@@ -371,7 +371,7 @@ def test_family_smoke_trains_both_tools_and_evaluates_with_one_code(tmp_path):
     # the VAE's bound: NLL <= negative ELBO (up to the Monte Carlo noise of 4 samples on 32 images)
     assert vae["latentlab"]["test"]["nll"] <= vae["latentlab"]["test"]["neg_elbo"] + 1.0
     table = family.markdown(results)
-    assert table.count("\n") == 3 and "mnist-sample" in table
+    assert table.count("\n") == 5 and "mnist-sample" in table and table.startswith("Machine: ")
     if family.pythae_python() is None:
         assert "no pythae venv" in results["note"] and "not run" in table
     else:

@@ -23,6 +23,7 @@ from latentlab.analysis.posterior import diagnose_posterior
 from latentlab.analysis.sample_quality import N_SAMPLES, class_agreement, classifier_fid, classifier_for
 from latentlab.config import override
 from latentlab.data import ImageData
+from latentlab.errors import LatentlabError
 from latentlab.figures import family as family_figures
 from latentlab.figures import grids, save_figure
 from latentlab.files import atomic_write_text
@@ -108,8 +109,12 @@ def family_section(data: ImageData, fallback: str | None, out: Path, profile: st
         if m.kind not in MODELS:
             skipped.append({"label": m.label, "kind": m.kind, "why": f"model kind {m.kind!r} is not in this build"})
             continue
-        run = _ensure(m.label, m.kind, {**m.fields, **(overrides or {})}, profile, data, out, progress)
-        rows.append(_measure(run, m.label, m.about, data, classifier, k, n_samples))
+        try:
+            run = _ensure(m.label, m.kind, {**m.fields, **(overrides or {})}, profile, data, out, progress)
+            rows.append(_measure(run, m.label, m.about, data, classifier, k, n_samples))
+        except LatentlabError as exc:  # one member failing leaves the others' rows, as the report's sections do
+            skipped.append({"label": m.label, "kind": m.kind, "why": f"failed: {exc}"})
+            continue
         if is_conditional(run.model):
             if run.model.latent_dim == 2:
                 fig = family_figures.class_planes_figure(class_planes(run, len(data.classes)), data.classes,
