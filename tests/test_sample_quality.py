@@ -27,7 +27,7 @@ def trained(bars_data, tmp_path_factory):
     torch.set_num_threads(1)
     try:
         cache = tmp_path_factory.mktemp("classifiers")
-        return sq.classifier_for(bars_data, cache=cache, epochs=4), cache
+        return sq.classifier_for(bars_data, cache=cache, epochs=8), cache
     finally:
         torch.set_num_threads(threads)
 
@@ -35,7 +35,7 @@ def trained(bars_data, tmp_path_factory):
 def test_classifier_reaches_a_floor_on_the_bars(trained, bars_data):
     clf, _ = trained
     assert clf.how == "trained"
-    # Ten bar angles 18 degrees apart: 4 epochs of 512 images separate them (measured 0.99-1.0).
+    # Ten bar angles 18 degrees apart: 8 epochs of 512 images separate them (measured 0.98; 4 epochs: 0.70).
     assert clf.test_accuracy >= 0.9
     assert clf.test_accuracy == pytest.approx(float((clf.predict(bars_data.x_test) == bars_data.y_test).mean()))
     assert clf.features(bars_data.x_test[:7]).shape == (7, sq.FEATURES)
@@ -43,7 +43,7 @@ def test_classifier_reaches_a_floor_on_the_bars(trained, bars_data):
 
 def test_second_call_is_a_cache_hit_with_the_same_weights(trained, bars_data):
     clf, cache = trained
-    again = sq.classifier_for(bars_data, cache=cache, epochs=4)
+    again = sq.classifier_for(bars_data, cache=cache, epochs=8)
     assert again.how == "cached" and again.path == clf.path
     assert again.test_accuracy == clf.test_accuracy
     np.testing.assert_array_equal(again.features(bars_data.x_test), clf.features(bars_data.x_test))

@@ -161,7 +161,7 @@ def _train(net: SmallCNN, data: ImageData, epochs: int, seed: int, progress: boo
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             if progress:
                 print(f"  classifier epoch {epoch + 1}/{epochs}: cross-entropy {total / len(x_all):.4f}", flush=True)
 
