@@ -22,6 +22,9 @@ _EXPORTS = {
     "Run": "latentlab.runs", "load_run": "latentlab.runs", "load_run_data": "latentlab.runs",
     "TrainResult": "latentlab.training", "fit": "latentlab.training", "train": "latentlab.training",
     "NoveltyDetector": "latentlab.analysis",
+    "IWAE": "latentlab.models", "VampPrior": "latentlab.models", "VQVAE": "latentlab.models", "WAE": "latentlab.models",
+    "CVAE": "latentlab.models", "generate": "latentlab.analysis", "interpolate": "latentlab.analysis",
+    "estimate_nll": "latentlab.analysis",
 }
 
 # Subpackages reached as attributes after a plain `import latentlab` (`latentlab.export.to_onnx(...)`,

@@ -1,17 +1,19 @@
 """Analysis: inference over data sets, image quality, per-image statistics, the novelty detector, out-of-distribution
-sets, posterior diagnostics (is a VAE still a VAE?) and metrics.json. `NoveltyDetector` is imported on first use
-(scikit-learn's neighbours and mixtures)."""
+sets, posterior diagnostics (is a VAE still a VAE?), generation (samplers, interpolation), the test NLL and
+metrics.json. `NoveltyDetector` is imported on first use (scikit-learn's neighbours and mixtures)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 __all__ = ["NoveltyDetector", "PosteriorDiagnostics", "compute_metrics", "detector_for_run", "diagnose_posterior",
-           "write_metrics"]
+           "estimate_nll", "generate", "interpolate", "write_metrics"]
 
 _LAZY = {"NoveltyDetector": "latentlab.analysis.novelty", "compute_metrics": "latentlab.analysis.evaluate",
          "write_metrics": "latentlab.analysis.evaluate", "detector_for_run": "latentlab.analysis.detectors",
-         "diagnose_posterior": "latentlab.analysis.posterior", "PosteriorDiagnostics": "latentlab.analysis.posterior"}
+         "diagnose_posterior": "latentlab.analysis.posterior", "PosteriorDiagnostics": "latentlab.analysis.posterior",
+         "generate": "latentlab.analysis.sampling", "interpolate": "latentlab.analysis.sampling",
+         "estimate_nll": "latentlab.analysis.likelihood"}
 
 
 def __getattr__(name: str) -> Any:

@@ -3,9 +3,10 @@
 Sections: "reconstruction" (all models), "denoising" (denoising runs and all plain autoencoders), "vae" (ELBO
 terms, an importance-weighted log-likelihood and the posterior diagnostics of `analysis.posterior`: KL and
 posterior-mean variance per latent dimension, active units and plain-words warnings of collapse or beta = 0),
-"latent" (k-NN accuracy and silhouette of the codes) and "membership" (how well each novelty score separates the
-test split from out-of-distribution sets; "membership_skipped" says why instead, when the novelty detector does
-not take the run's image shape).
+"likelihood" (`analysis.likelihood`: the importance-sampled test NLL when asked for, or why the model has no bound),
+"codebook" (a VQ-VAE's codebook usage and perplexity), "latent" (k-NN accuracy and silhouette of the codes) and
+"membership" (how well each novelty score separates the test split from out-of-distribution sets;
+"membership_skipped" says why instead, when the novelty detector does not take the run's image shape).
 Every number is a plain float; one that is not finite is written as null.
 """
 
@@ -28,7 +29,16 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from latentlab._version import __version__
 from latentlab.analysis.detectors import detector_for_run
-from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float, to_images
+from latentlab.analysis.inference import (
+    batches,
+    embed,
+    iwae_log_likelihood,
+    per_image,
+    reconstruct,
+    to_float,
+    to_images,
+)
+from latentlab.analysis.likelihood import NLL_IMAGES, estimate_nll, no_bound
 from latentlab.analysis.novelty import NoveltyDetector, valid_scores
 from latentlab.analysis.ood import detector_unsupported, membership_table, ood_sets
 from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
@@ -77,8 +87,10 @@ def _timed(timings: dict[str, float], stage: str, progress: bool) -> Iterator[No
 
 
 def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership: bool = True,
-                    progress: bool = True) -> dict[str, Any]:
-    """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc)."""
+                    progress: bool = True, nll_k: int | None = None, nll_images: int = NLL_IMAGES) -> dict[str, Any]:
+    """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc). With
+    `nll_k`, "likelihood" holds `analysis.likelihood.estimate_nll` with that K on the first `nll_images` test
+    images; without, only what a model lacking a likelihood says (its reason) or None."""
     model, cfg = run.model, run.config
     if not len(data.x_test):
         raise DatasetError(f"{data.name} has no test images (its test split is empty), and every number in "
@@ -102,6 +114,13 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
     if has_prior(model):
         with _timed(timings, "vae", progress):
             out["vae"] = vae_metrics(model, data.x_test, iwae_k)
+    out["likelihood"] = {"no_bound": no_bound(model)} if no_bound(model) else None
+    if nll_k is not None:
+        with _timed(timings, "likelihood", progress):
+            out["likelihood"] = estimate_nll(model, data.x_test, k=nll_k, n_images=nll_images)
+    if hasattr(model, "quantize"):
+        with _timed(timings, "codebook", progress):
+            out["codebook"] = codebook_metrics(model, data.x_test)
     with _timed(timings, "latent", progress):
         out["latent"] = latent_metrics(model, data)
     out["membership"] = None
@@ -164,6 +183,21 @@ def vae_metrics(model: torch.nn.Module, x: np.ndarray, iwae_k: int) -> dict[str,
             "beta": float(getattr(model, "beta", 1.0)), "latent_dim": model.latent_dim, "active_units": None,
             "kl_per_dim": None, "posterior_mean_variance": None, "posterior_collapsed": None,
             "warnings": beta_warnings(model), **posterior}
+
+
+def codebook_metrics(model: torch.nn.Module, x: np.ndarray) -> dict[str, Any]:
+    """A quantising model's (VQ-VAE's) use of its codebook on images `x`: "usage" the share of entries picked at
+    least once, "perplexity" exp(entropy) of the picks, the number of entries in effective use."""
+    counts = np.zeros(model.codebook_size)
+    model.eval()
+    with torch.inference_mode():
+        for xb in batches(model, x):
+            idx = model.quantize(model.encode_continuous(xb))[1]
+            counts += np.bincount(idx.flatten().cpu().numpy(), minlength=model.codebook_size)
+    p = counts / max(counts.sum(), 1)
+    entropy = -float((p[p > 0] * np.log(p[p > 0])).sum())
+    return {"codebook_size": int(model.codebook_size), "usage": _num((counts > 0).mean()),
+            "perplexity": _num(math.exp(entropy))}
 
 
 def latent_metrics(model: torch.nn.Module, data: ImageData) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from latentlab.config import check_count
 from latentlab.errors import ConfigError
-from latentlab.models import has_prior
+from latentlab.models import has_likelihood, has_prior
 
 BATCH = 4096
 # Activations per batch, float32 values (64 MB): the default BATCH is cut for models whose layers hold many values
@@ -123,7 +123,8 @@ def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> np.
     """Reconstructions float32 in [0, 1], (N, H, W) or (N, H, W, 3) as `x`: the decode of the code (a VAE decodes its
     mean)."""
     model.eval()
-    return _collect_images(model, [model.decode(model.encode(xb)) for xb in batches(model, x, batch_size)])
+    # model(x), not decode(encode(x)): a conditional model decodes in the class it inferred from x.
+    return _collect_images(model, [model(xb) for xb in batches(model, x, batch_size)])
 
 
 @torch.inference_mode()
@@ -169,8 +170,9 @@ def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decod
     draw (single images moved by up to ~20 nats at k=100, the mean by 0.02). Raises ConfigError for k < 1.
     """
     check_count("k", k, "importance samples per image, at least 1")
-    if not has_prior(model):
-        raise ConfigError("an importance-weighted likelihood needs a VAE; this model is a plain autoencoder")
+    if not has_likelihood(model):
+        raise ConfigError(f"an importance-weighted likelihood needs a model with a posterior and a prior (vae, iwae, "
+                          f"vamp, cvae); a {type(model).__name__} has none")
     model.eval()
     device = model_device(model)
     batch = max(1, max_decodes // k)

@@ -19,7 +19,7 @@ from torch import nn
 
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
-from latentlab.models import has_prior
+from latentlab.models import VAE, has_prior
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
@@ -62,11 +62,21 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     mus, kls = [], []
     with torch.inference_mode():
         for xb in batches(model, x, batch_size):
+            mu, logvar = model.posterior(xb)
+            # The model's own on its device (an estimate for a VampPrior's mixture), else the N(0, I) closed form.
+            kl = model.kl_per_dim(mu, logvar) if _own_kl(model) else None
             # float64 on the host (MPS has none); (N, latent_dim) is small enough to keep whole.
-            mu, logvar = (t.float().cpu().double() for t in model.posterior(xb))
+            mu, logvar = (t.float().cpu().double() for t in (mu, logvar))
             mus.append(mu)
-            kls.append(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))  # closed form, per image and dimension
+            kls.append(kl.float().cpu().double() if kl is not None
+                       else 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar))
     return torch.cat(kls).mean(0).numpy(), torch.cat(mus).var(0, correction=0).numpy()
+
+
+def _own_kl(model: nn.Module) -> bool:
+    """True when the model's KL per dimension is not the standard normal's closed form (computed here in float64)."""
+    own = getattr(type(model), "kl_per_dim", None)
+    return own is not None and own is not VAE.kl_per_dim
 
 
 def diagnose_posterior(model: nn.Module, x: np.ndarray, max_images: int = MAX_IMAGES) -> PosteriorDiagnostics:

@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(cfg, data.x_train, data.x_test, run_dir, resume=bool(args.resume), quiet=args.quiet,
                        info=info, meta=meta, tensorboard_dir=args.tensorboard, y_val=data.y_test,
-                       classes=data.classes)
+                       classes=data.classes, y_train=data.y_train)
     finally:
         dist.teardown()
     if info.is_main:

@@ -1,4 +1,4 @@
-"""The subcommands that look into a trained run: plot, decode, generate, detect, evaluate."""
+"""The subcommands that look into a trained run: plot, decode, generate, interpolate, detect, evaluate."""
 
 from __future__ import annotations
 
@@ -65,20 +65,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
     from latentlab.errors import DatasetError, RunError
     from latentlab.figures import from_runs as plots
+    from latentlab.models import has_prior
     from latentlab.runs import load_run, load_run_data
 
     run = load_run(args.run)
-    plots.prior_samples(run, 1)  # a model without a prior fails here, before any data are read
+    if args.sampler == "prior":  # a model without a prior, or a bad --class, fails here before any data are read
+        plots.prior_samples(run, 1, label=args.label)
     try:  # the test split tells whether the posterior collapsed; never download it just for that
         data = load_run_data(run, data_dir=args.data_dir, download=False, dataset=args.dataset)
-    except (DatasetError, RunError):
+    except (DatasetError, RunError) as exc:
+        if args.sampler != "prior":
+            raise ConfigError(f"--sampler {args.sampler} is fitted to the run's training codes, and its data are not "
+                              f"on this machine ({exc}); pass --data-dir, or use --sampler prior") from None
         data = None
         print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
               "checked (pass --data-dir)", file=sys.stderr)
-    ok = data is not None and len(data.x_test) >= 2
+    ok = data is not None and len(data.x_test) >= 2 and has_prior(run.model)
     warn("generate", diagnose_posterior(run.model, data.x_test).warnings if ok else beta_warnings(run.model))
-    fig = plots.samples_figure(run, data if ok else None, n=args.n, seed=args.seed)
+    fig = plots.samples_figure(run, data, n=args.n, seed=args.seed, sampler=args.sampler, label=args.label,
+                               n_components=args.components)
     return _save(fig, args.output or str(Path(args.run) / "samples.png"))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from latentlab.analysis.sampling import interpolate
+    from latentlab.figures.rows import image_row_figure
+    from latentlab.images import layout_for, read_image
+    from latentlab.runs import load_run
+
+    run = load_run(args.run)
+    data, _ = _run_data(run, args.data_dir, args.dataset)
+    shape = tuple(run.model.image_shape)
+    layout = layout_for(shape, None if data is None else data.x_train)  # framed as `detect` frames images
+    a, b = (read_image(path, layout=layout, auto=not args.no_auto, shape=shape).pixels for path in (args.a, args.b))
+    images = interpolate(run.model, a, b, n=args.n, label=args.label)
+    fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
+                           "space")
+    return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))
 
 
 def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
@@ -180,7 +203,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run = load_run(args.run, device=resolve_device(args.device))
     data = load_run_data(run, data_dir=args.data_dir, progress=not args.quiet, dataset=args.dataset)
     metrics = compute_metrics(run, data, iwae_k=args.iwae_k, membership=not args.no_membership,
-                              progress=not args.quiet)
+                              progress=not args.quiet, nll_k=args.nll_k, nll_images=args.nll_images)
     path = write_metrics(run.path, metrics)
     print(format_summary(metrics))
     print(path)

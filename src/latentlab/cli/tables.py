@@ -50,6 +50,17 @@ def format_summary(metrics: dict[str, Any]) -> str:
             lines.append(f"posterior       {v['active_units']} of {v['latent_dim']} latent units active "
                          f"(posterior-mean variance > 0.01){per_dim}, beta {f(v.get('beta'), 'g')}")
         lines += [f"  warning: {w}" for w in v.get("warnings") or []]
+    like = m.get("likelihood") or {}
+    if like.get("nll") is not None:
+        lines.append(f"test NLL        {f(like['nll'], '.2f')} +- {f(like['nll_sem'], '.2f')} nats per image (K="
+                     f"{like['k']:,} importance samples, {like['subset']}); ELBO {f(like['elbo'], '.2f')}, KL "
+                     f"{f(like['kl'], '.2f')}, {like['active_units']} of {like['latent_dim']} units active")
+    elif like.get("no_bound"):
+        lines.append(f"likelihood      none: {like['no_bound']}")
+    if m.get("codebook"):
+        c = m["codebook"]
+        lines.append(f"codebook        {f(c['usage'], '.1%')} of {c['codebook_size']} entries used, perplexity "
+                     f"{f(c['perplexity'], '.1f')}")
     if m.get("denoising"):
         parts = [f"{level}: {f(d['noisy_psnr_db'], '.1f')} -> {f(d['denoised_psnr_db'], '.1f')} dB"
                  for level, d in m["denoising"]["levels"].items()]

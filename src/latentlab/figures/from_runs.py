@@ -11,13 +11,14 @@ import torch
 from matplotlib.figure import Figure
 
 from latentlab.analysis import inference as evaluate
+from latentlab.analysis import sampling
 from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
 from latentlab.data.base import empty_split_fix
 from latentlab.errors import ConfigError, DatasetError
 from latentlab.figures import curves, grids, latent, rows
-from latentlab.models import has_prior
+from latentlab.models import can_sample, has_prior, is_conditional
 from latentlab.runs import Run
 from latentlab.training.noise import corrupt
 
@@ -93,20 +94,47 @@ def manifold_figure(run: Run, data: ImageData | None = None, n: int = 15, extent
                                  + posterior_note(run, data))
 
 
-def prior_samples(run: Run, n: int = 16, seed: int = 0) -> np.ndarray:
-    """`n` images decoded from N(0, I) draws (for an autoencoder: from the spread of nothing, so VAEs only)."""
+def prior_samples(run: Run, n: int = 16, seed: int = 0, sampler: str = "prior", data: ImageData | None = None,
+                  label: int | None = None, n_components: int = sampling.N_COMPONENTS) -> np.ndarray:
+    """`n` images decoded from codes of `sampler` (`analysis.sampling.SAMPLERS`: "prior", or "gmm" fitted to the
+    training codes of `data`); a conditional run draws class `label` (default: classes in turn)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
-    if not has_prior(run.model):
-        raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use a VAE run (e.g. mnist-vae)")
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, run.model.latent_dim, generator=g).numpy()
-    return evaluate.decode_points(run.model, z)
+    if sampler == "prior" and not can_sample(run.model):
+        raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use --sampler gmm (a Gaussian "
+                          "mixture fitted to its training codes) or a run with a prior (e.g. mnist-vae)")
+    x_train, y_train = (None, None) if data is None else (data.x_train, data.y_train)
+    return sampling.generate(run.model, n, sampler=sampler, seed=seed, label=label, x_train=x_train,
+                             y_train=y_train, n_components=n_components)
 
 
-def samples_figure(run: Run, data: ImageData | None = None, n: int = 32, seed: int = 0) -> Figure:
-    return grids.samples_figure(prior_samples(run, n, seed), title=f"{run.name}: samples from the prior"
-                                + posterior_note(run, data))
+def samples_figure(run: Run, data: ImageData | None = None, n: int = 32, seed: int = 0, sampler: str = "prior",
+                   label: int | None = None, n_components: int = sampling.N_COMPONENTS) -> Figure:
+    what = "the prior" if sampler == "prior" else f"a {sampler} sampler"
+    which = "" if label is None else f", class {_class_label(run, data, label)}"
+    return grids.samples_figure(prior_samples(run, n, seed, sampler, data, label, n_components),
+                                title=f"{run.name}: samples from {what}{which}" + posterior_note(run, data))
+
+
+def _class_label(run: Run, data: ImageData | None, label: int) -> str:
+    names = class_names(run, data)
+    return names[label] if names and label < len(names) else str(label)
+
+
+def classes_figure(run: Run, data: ImageData | None = None, n: int = 8, seed: int = 0) -> Figure:
+    """A conditional run's images class by class (rows) from the same `n` prior codes (columns): one style, every
+    class. ConfigError for a run that is not conditional."""
+    model = run.model
+    if not is_conditional(model):
+        raise ConfigError(f"{run.name} is not conditional: the classes figure needs a conditional VAE (model.kind="
+                          "'cvae', e.g. the mnist-cvae preset)")
+    codes = sampling.prior_sampler(model, n, seed)
+    device = evaluate.model_device(model)
+    with torch.inference_mode():
+        z = torch.as_tensor(codes, device=device)
+        rows_ = [evaluate.to_images(model.decode(z, c)) for c in range(model.n_classes)]
+    return rows.class_rows_figure(np.stack(rows_), [_class_label(run, data, c) for c in range(model.n_classes)],
+                                  title=f"{run.name}: the same {n} codes (columns) decoded as each class (rows)")
 
 
 def point_figure(run: Run, data: ImageData, point: tuple[float, float] = (-1.0, 3.0)) -> Figure:
@@ -126,6 +154,7 @@ PLOTS: dict[str, Callable[..., Figure]] = {
     "manifold": manifold_figure,
     "samples": samples_figure,
     "point": point_figure,
+    "classes": classes_figure,
 }
 
 
@@ -137,6 +166,10 @@ def figures_for(run: Run) -> list[str]:
     kinds += ["curves", "latent"]
     if has_prior(run.model) and run.model.latent_dim == 2:
         kinds += ["manifold", "samples", "point"]
+    elif can_sample(run.model):
+        kinds.append("samples")
+    if is_conditional(run.model):
+        kinds.append("classes")
     return kinds
 
 

@@ -91,3 +91,18 @@ def denoising_figure(
         title,
         n,
     )
+
+
+def image_row_figure(images: np.ndarray, title: str = "Interpolation", label: str = "") -> Figure:
+    """One row of images (N, H, W) or (N, H, W, 3) in [0, 1], e.g. a path between two codes."""
+    images = as_unit_images(images)
+    return _image_rows([(label, images, {})], title, len(images))
+
+
+def class_rows_figure(images: np.ndarray, row_labels: list[str], title: str = "The same codes, class by class"
+                      ) -> Figure:
+    """A grid (C, N, H, W[, 3]) in [0, 1]: row c holds class c's images, column j the same code in every row."""
+    if len(images) != len(row_labels):
+        raise ValueError(f"{len(images)} rows of images but {len(row_labels)} row labels")
+    return _image_rows([(label, as_unit_images(row), {}) for label, row in zip(row_labels, images, strict=True)],
+                       title, images.shape[1])

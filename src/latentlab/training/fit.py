@@ -50,14 +50,15 @@ class _LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, target: Tensor) -> dict[str, Tensor]:
-        return self.model.loss(x, target)
+    def forward(self, x: Tensor, target: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        return self.model.loss(x, target) if y is None else self.model.loss(x, target, y=y)
 
 
 def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: RunConfig | dict[str, Any], *,
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
-        callbacks: Sequence[EpochCallback] = ()) -> TrainResult:
+        callbacks: Sequence[EpochCallback] = (), y_train: np.ndarray | None = None,
+        y_val: np.ndarray | None = None) -> TrainResult:
     """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
     0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
     batch is made float on its own.
@@ -68,6 +69,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     after every epoch and on SIGINT/SIGTERM).
     `max_steps` stops as if interrupted after that many optimizer steps (tests of resume use it). The model is
     moved to `device` (default: the device of its parameters). The caller's global torch RNG is left as it was.
+    A conditional model (`model.conditional`, the conditional VAE) trains on class labels `y_train` (N,) and
+    validates on `y_val`, integers in [0, model.n_classes); other models ignore labels.
     Raises TrainingError on a non-finite loss or a resume that does not fit the run directory.
     """
     cfg = as_config(cfg)
@@ -78,6 +81,7 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     if x_val is not None and len(x_val):
         x_val = as_images(x_val, "x_val", shape)
     check_model(model, cfg, run_dir)
+    labels = _labels(model, y_train, len(x), y_val, 0 if x_val is None else len(x_val))
     info = info or dist.DistInfo()
     device = device or next(model.parameters()).device
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
@@ -85,7 +89,31 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     meta = {"data_source": IN_MEMORY, "train_images_sha256": images_sha256(x), **(meta or {})}
     with torch.random.fork_rng(devices=[]), FlushSubnormals(device):
         loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
+        loop.labels = tuple(None if y is None else torch.as_tensor(y, dtype=torch.long).to(device) for y in labels)
         return loop.run(x, x_val, resume, meta, max_steps)
+
+
+def _labels(model: nn.Module, y_train: np.ndarray | None, n_train: int, y_val: np.ndarray | None, n_val: int
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(y_train, y_val) as int64 arrays for a conditional model, (None, None) for any other; ConfigError when a
+    conditional model lacks them, or they do not match the images in number or range."""
+    if not getattr(model, "conditional", False):
+        return None, None
+    n_classes = int(getattr(model, "n_classes", 0))
+    out = []
+    for name, y, n in (("y_train", y_train, n_train), ("y_val", y_val, n_val)):
+        if y is None:
+            if name == "y_val" and not n:
+                out.append(None)
+                continue
+            raise ConfigError(f"{name} is missing: a conditional model ({type(model).__name__}) trains on class "
+                              f"labels; pass {name} (N,) integers in [0, {n_classes}) beside the images")
+        y = np.asarray(y).astype(np.int64).reshape(-1)
+        if len(y) != n or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
+            raise ConfigError(f"{name} must hold {n} labels in [0, {n_classes}) (model.n_classes), one per image; got "
+                              f"{len(y)} in [{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]")
+        out.append(y)
+    return out[0], out[1]
 
 
 class FlushSubnormals:
@@ -115,6 +143,7 @@ class _Loop:
         self.history: list[dict[str, Any]] = []
         self.state = TrainState()
         self.meta: dict[str, Any] = {}
+        self.labels: tuple[Tensor | None, Tensor | None] = (None, None)  # (train, val) of a conditional model
 
     def log(self, msg: str) -> None:
         if self.info.is_main and not self.quiet:
@@ -212,8 +241,9 @@ class _Loop:
                     return True, step
                 # index_select copies whole rows; x[idx] goes through the generic gather, ~8x slower on a CPU.
                 xb = to_float(x.index_select(0, idx))
+                yb = None if self.labels[0] is None else self.labels[0].index_select(0, idx)
                 with autocast:
-                    out = self.loss_module(corrupt(xb, tc.noise), xb)
+                    out = self.loss_module(corrupt(xb, tc.noise), xb, yb)
                 self.opt.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 if tc.grad_clip > 0:
@@ -245,7 +275,7 @@ class _Loop:
         self._check_finite(train_terms["loss"], f"epoch {epoch + 1} (training loss)")
         val_terms = None
         if x_val is not None and len(x_val):
-            val_terms = evaluate_loss(self.model, x_val, self.tc, self.info)
+            val_terms = evaluate_loss(self.model, x_val, self.tc, self.info, self.labels[1])
             self._check_finite(val_terms["loss"], f"epoch {epoch + 1} (validation loss)")
         return {"epoch": epoch + 1, "train": train_terms, "val": val_terms, "lr": lr_at(self.tc, epoch),
                 "samples_per_s": samples / elapsed if elapsed > 0 else 0.0, "time_s": elapsed,

@@ -61,8 +61,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 @torch.inference_mode()
-def evaluate_loss(model: nn.Module, x: Tensor, cfg: TrainConfig, info: dist.DistInfo) -> dict[str, float]:
-    """Mean loss terms over uint8 images `x`, sharded over ranks and summed across them."""
+def evaluate_loss(model: nn.Module, x: Tensor, cfg: TrainConfig, info: dist.DistInfo, y: Tensor | None = None
+                  ) -> dict[str, float]:
+    """Mean loss terms over uint8 images `x` (with labels `y` for a conditional model), sharded over ranks and
+    summed across them."""
     model.eval()
     shard = torch.tensor_split(torch.arange(len(x), device=x.device), info.world_size)[info.rank]
     # A fixed generator: validation noise is the same every epoch, so the curve measures the model only.
@@ -70,7 +72,8 @@ def evaluate_loss(model: nn.Module, x: Tensor, cfg: TrainConfig, info: dist.Dist
     sums: dict[str, Tensor] = {}
     for idx in shard.split(cfg.eval_batch_size):
         xb = to_float(x.index_select(0, idx))
-        out = model.loss(corrupt(xb, cfg.noise, gen), xb)
+        noisy = corrupt(xb, cfg.noise, gen)
+        out = model.loss(noisy, xb) if y is None else model.loss(noisy, xb, y=y.index_select(0, idx))
         for k, v in out.items():
             sums[k] = sums.get(k, torch.zeros((), device=x.device)) + v.detach().float() * len(idx)
     model.train()

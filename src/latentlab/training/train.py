@@ -14,7 +14,7 @@ import torch
 from latentlab.config import RunConfig
 from latentlab.errors import ConfigError
 from latentlab.models import MODELS, build_model
-from latentlab.models.vae import ENCODERS
+from latentlab.models.layers import ENCODERS
 from latentlab.training import dist
 from latentlab.training.fit import EpochCallback, TrainResult, fit
 from latentlab.training.inputs import as_config, as_images
@@ -76,14 +76,16 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
           resume: bool = False, quiet: bool = False, info: dist.DistInfo | None = None,
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
           callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
-          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None) -> TrainResult:
+          y_val: np.ndarray | None = None, classes: Sequence[str] | None = None,
+          y_train: np.ndarray | None = None) -> TrainResult:
     """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
     (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
     Checkpoints to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
 
     `tensorboard_dir` logs the run for TensorBoard (needs the `tensorboard` extra): scalars, reconstructions and
     manifold per epoch, and at the end the codes of `x_val` for the Embedding Projector, labelled by `y_val` and
-    named by `classes` (default: `meta["classes"]`) when given.
+    named by `classes` (default: `meta["classes"]`) when given. A conditional model (model.kind="cvae") trains on
+    the labels `y_train` and validates with `y_val`.
     """
     cfg = check_config(as_config(cfg))
     if tensorboard_dir is not None:
@@ -115,7 +117,8 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
         callbacks = (*callbacks, logger)
     try:
         result = fit(model, x_train, x_val, cfg, run_dir=run_dir, resume=resume, quiet=quiet, device=device,
-                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks)
+                     info=info, meta=meta, max_steps=max_steps, callbacks=callbacks, y_train=y_train,
+                     y_val=y_val)
         if logger is not None:
             logger.finish(result.model)
     finally:

@@ -1,0 +1,127 @@
+"""Generation: codes drawn by a sampler from the `SAMPLERS` registry, decoded into images.
+
+- "prior": the model's own prior (`prior_codes`): N(0, I) for a VAE, IWAE, conditional VAE or WAE, the mixture of
+  pseudo-input posteriors for a VampPrior VAE, the codes' training frequencies for a VQ-VAE. A plain autoencoder
+  has none.
+- "gmm": a Gaussian mixture (scikit-learn, full covariances, `n_components` 10 by default) fitted to the codes of
+  the training images, as pythae's GaussianMixtureSampler does (Ghosh et al. 2020 propose it for deterministic
+  autoencoders); it works for every model with codes, a plain autoencoder too.
+
+A conditional model draws its style code from the sampler and is told the class `label` (default: classes in turn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+from latentlab.analysis.inference import embed, model_device, to_float, to_images
+from latentlab.config import MAX_SAMPLES, check_count
+from latentlab.errors import ConfigError
+from latentlab.models import can_sample, is_conditional
+
+#: The most training images whose codes the mixture is fitted to: a full-covariance fit of 10 components on 20,000
+#: codes takes about a second, and more do not move it.
+GMM_IMAGES = 20_000
+N_COMPONENTS = 10
+
+
+def prior_sampler(model: nn.Module, n: int, seed: int = 0, **_: object) -> np.ndarray:
+    """`n` codes (n, latent_dim) float32 from the model's prior; ConfigError for a model without one."""
+    if not can_sample(model):
+        raise ConfigError(f"a {type(model).__name__} has no prior to sample from: use --sampler gmm (a Gaussian "
+                          "mixture fitted to its training codes) or a model with a prior (vae, iwae, vamp, vqvae, "
+                          "wae, cvae)")
+    device = model_device(model)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with torch.inference_mode():
+        return model.prior_codes(n, gen).float().cpu().numpy()
+
+
+def gmm_sampler(model: nn.Module, n: int, seed: int = 0, x_train: np.ndarray | None = None,
+                y_train: np.ndarray | None = None, n_components: int = N_COMPONENTS, **_: object) -> np.ndarray:
+    """`n` codes (n, latent_dim) float32 from a Gaussian mixture of `n_components` fitted to the codes of (at most
+    GMM_IMAGES of) `x_train`, uint8 as stored (with their labels `y_train` for a conditional model)."""
+    check_count("n_components", n_components, "mixture components, at least 1")
+    if x_train is None or len(x_train) < n_components:
+        raise ConfigError(f"the gmm sampler fits {n_components} components to the training codes and needs at least "
+                          f"that many training images (got {0 if x_train is None else len(x_train)}); pass the "
+                          "run's data (--data-dir) or use --sampler prior")
+    codes = training_codes(model, x_train[:GMM_IMAGES], None if y_train is None else y_train[:GMM_IMAGES])
+    gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed, reg_covar=1e-5).fit(codes)
+    return gmm.sample(n)[0][np.random.default_rng(seed).permutation(n)].astype(np.float32)
+
+
+SAMPLERS: dict[str, Callable[..., np.ndarray]] = {"prior": prior_sampler, "gmm": gmm_sampler}
+
+
+@torch.inference_mode()
+def training_codes(model: nn.Module, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+    """Codes (N, latent_dim) float32 of uint8 images `x`; a conditional model's given labels `y` when there are."""
+    if not is_conditional(model) or y is None:
+        return embed(model, x)
+    model.eval()
+    device = model_device(model)
+    parts = [model.encode(to_float(x[i:i + 4096], model.image_shape).to(device),
+                          torch.as_tensor(np.asarray(y[i:i + 4096]), dtype=torch.long, device=device))
+             for i in range(0, len(x), 4096)]
+    return torch.cat(parts).float().cpu().numpy() if parts else np.zeros((0, model.latent_dim), np.float32)
+
+
+def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int = 0, label: int | None = None,
+             x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
+             n_components: int = N_COMPONENTS) -> np.ndarray:
+    """`n` images float32 in [0, 1], (n, H, W) or (n, H, W, 3), decoded from codes of `sampler` ("prior" or "gmm";
+    the gmm sampler needs `x_train`). A conditional model draws class `label` (None: classes 0, 1, ... in turn);
+    `label` for another model is a ConfigError. Reproducible for a given `seed`."""
+    check_count("n", n, f"images to draw, 1 to {MAX_SAMPLES:,}")
+    if n > MAX_SAMPLES:
+        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
+    try:
+        draw = SAMPLERS[sampler]
+    except KeyError:
+        raise ConfigError(f"sampler={sampler!r} is invalid: choose one of {', '.join(SAMPLERS)}") from None
+    conditional = is_conditional(model)
+    if label is not None and not conditional:
+        raise ConfigError(f"--class needs a conditional model (model.kind='cvae'); this one is a "
+                          f"{type(model).__name__}, which draws no class on request")
+    if conditional and label is not None and not 0 <= label < model.n_classes:
+        raise ConfigError(f"class={label!r} is invalid: choose one in [0, {model.n_classes - 1}]")
+    z = torch.as_tensor(draw(model, n, seed=seed, x_train=x_train, y_train=y_train, n_components=n_components))
+    model.eval()
+    device = model_device(model)
+    with torch.inference_mode():
+        if conditional:
+            y = torch.full((n,), label) if label is not None else torch.arange(n) % model.n_classes
+            images = model.decode(z.to(device), y.to(device))
+        else:
+            images = model.decode(z.to(device))
+    return to_images(images)
+
+
+@torch.inference_mode()
+def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, label: int | None = None
+                ) -> np.ndarray:
+    """`n` images float32 in [0, 1], (n, H, W) or (n, H, W, 3), decoded at evenly spaced points of the straight line
+    from the code of image `a` to that of `b` (uint8 or float images as stored, (H, W) or (H, W, 3)); the first and
+    last are their reconstructions. A conditional model decodes class `label` (default: the class it infers for
+    `a`)."""
+    check_count("n", n, "images along the path, at least 2")
+    if n < 2:
+        raise ConfigError(f"n={n!r} is invalid: images along the path, at least 2")
+    model.eval()
+    device = model_device(model)
+    pair = to_float(np.stack([np.asarray(a), np.asarray(b)]), model.image_shape).to(device)
+    codes = model.encode(pair)
+    t = torch.linspace(0.0, 1.0, n, device=device, dtype=codes.dtype)[:, None]
+    path = (1 - t) * codes[0] + t * codes[1]
+    if is_conditional(model):
+        y = int(model.classify(pair[:1])[0]) if label is None else label
+        return to_images(model.decode(path, y))
+    if label is not None:
+        raise ConfigError(f"label needs a conditional model (model.kind='cvae'); this one is a {type(model).__name__}")
+    return to_images(model.decode(path))
