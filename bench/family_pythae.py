@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = torch.from_numpy(x_test[:64])
         enc = model.encoder(probe)
         outs = {"x": probe.numpy(), "embedding": enc.embedding.numpy()}
-        if "log_covariance" in enc.keys():
+        if "log_covariance" in enc:  # ModelOutput is an OrderedDict
             outs["log_covariance"] = enc.log_covariance.numpy()
         outs["reconstruction"] = model.decoder(enc.embedding).reconstruction.numpy()
     np.savez(args.out / "probe.npz", **outs)

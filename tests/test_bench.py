@@ -320,14 +320,14 @@ def _pythae_forward(state: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np
 
 @pytest.mark.parametrize("model", ["vae", "iwae", "vamp", "vqvae", "wae"])
 def test_family_weight_mapping_reproduces_pythae_outputs(model, tmp_path, bars):
+    from bench import family, family_map
+
     from latentlab.config import override
     from latentlab.presets import preset_config
 
-    from bench import family, family_map
-
     kind, fields, _, _ = family.CASES[model]
-    cfg = override(preset_config("mnist-vae"), {"model.kind": kind, "model.latent_dim": 4,
-                                                "model.pseudo_inputs": 7, **fields}).model
+    cfg = override(preset_config("mnist-vae"), {"model.kind": kind, "model.latent_dim": 4, **fields,
+                                                "model.pseudo_inputs": 7}).model
     state = _pythae_like(kind, 4)
     np.savez(tmp_path / "weights.npz", **state)
     x = (bars[2][:16].astype(np.float32) / 255)[:, None]
@@ -346,10 +346,10 @@ def test_family_weight_mapping_reproduces_pythae_outputs(model, tmp_path, bars):
 
 
 def test_family_weights_that_do_not_fit_are_refused(tmp_path):
+    from bench import family_map
+
     from latentlab.config import override
     from latentlab.presets import preset_config
-
-    from bench import family_map
 
     cfg = override(preset_config("mnist-vae"), {"model.latent_dim": 4}).model
     np.savez(tmp_path / "weights.npz", **_pythae_like("wae", 4))  # no log_var head: not a VAE's

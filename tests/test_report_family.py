@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from latentlab.report import build_report
-from latentlab.report import experiments
+from latentlab.report import build_report, experiments
 from latentlab.report import family as fam
 
 TINY = {"train.epochs": 1, "train.batch_size": 128}

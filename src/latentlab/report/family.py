@@ -19,15 +19,16 @@ import numpy as np
 import torch
 
 from latentlab.analysis import inference
-from latentlab.analysis.posterior import diagnose_posterior
+from latentlab.analysis.likelihood import estimate_nll
 from latentlab.analysis.sample_quality import N_SAMPLES, class_agreement, classifier_fid, classifier_for
+from latentlab.analysis.sampling import SAMPLERS
 from latentlab.config import override
 from latentlab.data import ImageData
-from latentlab.errors import LatentlabError
+from latentlab.errors import ConfigError, LatentlabError
 from latentlab.figures import family as family_figures
 from latentlab.figures import grids, save_figure
 from latentlab.files import atomic_write_text
-from latentlab.models import MODELS, has_prior, is_conditional
+from latentlab.models import MODELS, is_conditional
 from latentlab.presets import preset_config
 from latentlab.runs import Run, load_run
 from latentlab.training.reuse import ensure_run
@@ -40,9 +41,6 @@ EPOCHS = {"quick": 5, "full": 30}
 # profile uses the report's --iwae-k (default 100) instead of 1000 to stay quick, and says so in the table.
 NLL_IMAGES = 1000
 NLL_K_FULL = 1000
-GMM_COMPONENTS = 10
-GMM_FIT_IMAGES = 10_000
-SAMPLERS = ("prior", "gmm")
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,10 @@ def family_section(data: ImageData, fallback: str | None, out: Path, profile: st
         except LatentlabError as exc:  # one member failing leaves the others' rows, as the report's sections do
             skipped.append({"label": m.label, "kind": m.kind, "why": f"failed: {exc}"})
             continue
-        if is_conditional(run.model):
-            if run.model.latent_dim == 2:
-                fig = family_figures.class_planes_figure(class_planes(run, len(data.classes)), data.classes,
-                                                         title=f"{m.label}: one latent grid, decoded for each class")
-                figures.append(("class-planes", save_figure(fig, out / f"family-class-planes-{m.label}.png")))
-            continue
+        if is_conditional(run.model) and run.model.latent_dim == 2:
+            fig = family_figures.class_planes_figure(class_planes(run, len(data.classes)), data.classes,
+                                                     title=f"{m.label}: one latent grid, decoded for each class")
+            figures.append(("class-planes", save_figure(fig, out / f"family-class-planes-{m.label}.png")))
         figures.append((f"samples-{m.label}", save_figure(_samples_figure(run, m.label, data),
                                                             out / f"family-samples-{m.label}.png")))
     result = {"dataset": data.name, "source": data.source, "fallback": fallback, "profile": profile,
@@ -146,20 +142,17 @@ def _ensure(label: str, kind: str, fields: dict[str, Any], profile: str, data: I
 
 def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: int, n_samples: int
              ) -> dict[str, Any]:
-    """One row of the family table (nats per image throughout; None where the model has no such term)."""
+    """One row of the family table (nats per image throughout; None where the model has no such term): the NLL, ELBO,
+    KL and active units of `analysis.likelihood.estimate_nll` on the first NLL_IMAGES test images, the
+    reconstruction at the code on the whole test split, and classifier-FID per sampler."""
     model = run.model
-    terms = inference.per_image(model, data.x_test)
+    est = estimate_nll(model, data.x_test, k=k, n_images=NLL_IMAGES)
     row: dict[str, Any] = {"label": label, "kind": run.config.model.kind, "about": about,
                            "latent_dim": model.latent_dim, "epochs": len(run.history),
-                           "train_s": run.meta.get("train_time_s"), "recon_at_code": float(terms["nll"].mean()),
-                           "nll": None, "elbo": None, "kl": None, "active_units": None}
-    if has_prior(model):
-        x = data.x_test[:NLL_IMAGES]
-        row["nll"] = -float(inference.iwae_log_likelihood(model, x, k).mean())
-        row["elbo"] = -float(terms["neg_elbo"].mean())
-        row["kl"] = float(terms["kl"].mean())
-        if hasattr(model, "posterior"):
-            row["active_units"] = diagnose_posterior(model, data.x_test).active_units
+                           "train_s": run.meta.get("train_time_s"),
+                           "recon_at_code": float(inference.per_image(model, data.x_test)["nll"].mean()),
+                           **{key: est.get(key) for key in ("nll", "nll_sem", "elbo", "kl", "active_units")},
+                           "no_bound": est.get("no_bound") or ""}
     for sampler in SAMPLERS:
         images = sampler_images(run, data, sampler, n_samples)
         row[f"fid_{sampler}"] = None if images is None else classifier_fid(classifier, images, data.x_test)
@@ -189,32 +182,21 @@ def class_planes(run: Run, n_classes: int, n: int = 7, extent: float = 2.5) -> n
     return np.stack(out)
 
 
-def sampler_codes(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
-    """`n` latent codes (n, latent_dim) float32 drawn by `sampler`: "prior" (the model's prior, None for a model
-    without one) or "gmm" (a 10-component full-covariance Gaussian mixture fitted to the codes of the first 10,000
-    training images, as pythae's GaussianMixtureSampler)."""
-    model = run.model
-    if sampler == "prior":
-        if hasattr(model, "prior_codes"):
-            with torch.inference_mode():
-                return model.prior_codes(n, torch.Generator().manual_seed(seed)).float().cpu().numpy()
-        if not has_prior(model):
-            return None
-        return torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
-    from sklearn.mixture import GaussianMixture
-
-    codes = inference.embed(model, data.x_train[:GMM_FIT_IMAGES]).astype(np.float64)
-    gmm = GaussianMixture(GMM_COMPONENTS, covariance_type="full", random_state=seed, reg_covar=1e-5).fit(codes)
-    z = gmm.sample(n)[0]
-    return z[np.random.default_rng(seed).permutation(n)].astype(np.float32)  # sample() returns them by component
-
-
 def sampler_images(run: Run, data: ImageData, sampler: str, n: int, seed: int = 0) -> np.ndarray | None:
-    """`n` images in [0, 1] decoded from `sampler_codes`, or None where the sampler does not apply."""
-    if is_conditional(run.model):
-        return None  # its decoder needs a class too: measured by class agreement instead
-    z = sampler_codes(run, data, sampler, n, seed)
-    return None if z is None else inference.decode_points(run.model, z)
+    """`n` images in [0, 1] decoded from the codes of `analysis.sampling.SAMPLERS[sampler]` ("prior": the model's
+    prior; "gmm": a Gaussian mixture fitted to the training codes), None where the sampler does not apply (no
+    prior). A conditional model decodes them for the classes in turn. Unlike `generate`, not capped at 1,024."""
+    model = run.model.eval()
+    try:
+        z = SAMPLERS[sampler](model, n, seed=seed, x_train=data.x_train, y_train=data.y_train)
+    except ConfigError:
+        return None
+    if not is_conditional(model):
+        return inference.decode_points(model, z)
+    y = torch.arange(n) % model.n_classes
+    with torch.inference_mode():
+        parts = [model.decode(zb, yb) for zb, yb in zip(torch.as_tensor(z).split(4096), y.split(4096), strict=True)]
+    return inference.to_images(torch.cat(parts))
 
 
 def _samples_figure(run: Run, label: str, data: ImageData, n: int = 16):

@@ -37,7 +37,7 @@ def family_html(fam: dict[str, Any], embed: Callable[[Path], str]) -> str:
         "<p>Each model trained on the same images with the same networks (784-512-z), batch size and learning rate. "
         f"All numbers in nats per test image. Test NLL: importance sampling with K={nll['k']:,} samples on the first "
         f"{nll['images']:,} test images (the IWAE bound at K, an upper bound on the true NLL); ELBO and KL: one "
-        "posterior sample on the whole test split; recon at code: -log p(x|z) at the encoder's code (the only term "
+        "posterior sample on the same images; recon at code: -log p(x|z) at the encoder's code (the only term "
         "of models without a likelihood bound). A unit is active when its posterior mean varies (Burda et al.).</p>"
         f'<p class="muted">{html.escape(fam["dataset"])}: {html.escape(fam["source"])}. Classifier-FID: Frechet '
         f"distance between {fam['n_samples']:,} samples and the test split in the penultimate features of a small "

@@ -32,14 +32,18 @@ def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -
     t0 = time.perf_counter()
     extra = {"dataset": data.name, "data_source": data.source, "is_sample": data.is_sample,
              "classes": list(data.classes), "n_train": len(data.x_train), "n_test": len(data.x_test)}
+    # A conditional model (the CVAE) trains on the labels; `fit` ignores them for every other model.
+    labels = {"y_train": data.y_train, "y_val": data.y_test}
     if resume:
         try:
-            result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)
+            result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra,
+                           **labels)
         except RunError:  # a process killed between two files of a checkpoint leaves them unmatched: start over
             resume = False
     if not resume:
         _clear(run_dir)
-        result = train(cfg, data.x_train, data.x_test, run_dir, resume=False, quiet=not progress, meta=extra)
+        result = train(cfg, data.x_train, data.x_test, run_dir, resume=False, quiet=not progress, meta=extra,
+                       **labels)
     if result.status == "interrupted":
         raise KeyboardInterrupt
     return ("resumed" if resume else "trained"), time.perf_counter() - t0
