@@ -355,3 +355,18 @@ def test_cli_says_what_a_vqvae_lacks(bars, tmp_path, capsys, one_thread):
     assert "no likelihood bound" in metrics["likelihood"]["no_bound"] and metrics["vae"] is None
     assert 0 < metrics["codebook"]["usage"] <= 1 and metrics["codebook"]["perplexity"] >= 1
     assert "likelihood      none" in capsys.readouterr().out
+
+
+def test_gmm_sampler_copes_with_codes_of_few_distinct_values(bars):
+    """A VQ-VAE with two codebook entries has two distinct codes: the mixture's float32 weights summed past 1 in
+    float64 and `GaussianMixture.sample` refused them (ValueError) until the fit moved to float64."""
+    import warnings
+
+    from latentlab.models import VQVAE
+
+    torch.manual_seed(0)
+    model = VQVAE(hidden=(32,), latent_dim=16, code_dim=16, codebook_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn: fewer distinct clusters than components
+        z = gmm_sampler(model, 10_000, x_train=bars[0])
+    assert z.shape == (10_000, 16) and np.isfinite(z).all()
