@@ -12,6 +12,8 @@ from latentlab.report import build_report, experiments
 from latentlab.report import family as fam
 
 TINY = {"train.epochs": 1, "train.batch_size": 128}
+# The section trains 13 models (one epoch each) and measures them: about 3 minutes on a busy 2-core machine.
+slow = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ def family_report(mnist_small, tmp_path_factory):
     return folder, page
 
 
+@slow
 def test_family_section_measures_every_member(family_report):
     folder, page = family_report
     result = json.loads((folder / "out" / "family" / "family.json").read_text())
@@ -57,6 +60,7 @@ def test_family_section_measures_every_member(family_report):
     assert result["nll"] == {"k": 4, "images": 500} and result["n_samples"] == 10_000
 
 
+@slow
 def test_beta_sweep_trades_rate_for_distortion(family_report):
     folder, _ = family_report
     sweep = json.loads((folder / "out" / "family" / "family.json").read_text())["beta_sweep"]
@@ -65,6 +69,7 @@ def test_beta_sweep_trades_rate_for_distortion(family_report):
     assert sweep["rate"][0] > sweep["rate"][-1] and sweep["distortion"][0] < sweep["distortion"][-1]
 
 
+@slow
 def test_family_page_and_figures(family_report):
     folder, page = family_report
     html = page.read_text()
