@@ -357,13 +357,17 @@ def test_family_weights_that_do_not_fit_are_refused(tmp_path):
         family_map.load_pythae(cfg, tmp_path / "weights.npz")
 
 
-def test_family_smoke_trains_both_tools_and_evaluates_with_one_code(tmp_path):
+@pytest.mark.slow  # four trainings in fresh processes: about 80 s on a busy 2-core machine
+def test_family_smoke_trains_both_tools_and_evaluates_with_one_code(tmp_path, monkeypatch, capsys):
     from dataclasses import replace
 
     from bench import family
 
-    plan = replace(family.SMOKE, models=("vae", "wae"))
-    results = family.run(plan, log=lambda m: None, workdir=tmp_path)
+    # `bench/run.py --smoke --only family`, on two of the six models
+    monkeypatch.setattr(family, "SMOKE", replace(family.SMOKE, models=("vae", "wae")))
+    assert run.main(["--smoke", "--only", "family", "--out", str(tmp_path / "family.json")]) == 0
+    assert "## The VAE family against pythae" in capsys.readouterr().out
+    results = json.loads((tmp_path / "family.json").read_text())["family"]
     assert [c["model"] for c in results["cases"]] == ["vae", "wae"]
     vae, wae = results["cases"]
     assert vae["latentlab"]["test"]["nll"] > 0 and wae["latentlab"]["test"]["nll"] is None
