@@ -212,11 +212,22 @@ def test_vamp_prior_is_the_mixture_of_pseudo_input_posteriors():
     torch.testing.assert_close(draws.mean(0), m.mean(0), atol=0.1, rtol=0)
 
 
-def test_mmd_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+def test_mmd_is_the_unbiased_imq_estimate_near_zero_for_one_distribution():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(400, 4, generator=g), torch.randn(400, 4, generator=g)
-    assert abs(float(imq_mmd(a, b))) < 0.01
-    assert float(imq_mmd(a + 1.0, b)) > 0.1
+    same, shifted = float(imq_mmd(a, b)), float(imq_mmd(a + 1.0, b))
+    assert abs(same) < 0.05 and shifted > 10 * abs(same)
+    # Brute force on a few points: sum over scales C = 2 d s of C / (C + |u - v|^2), diagonals left out.
+    u, v = a[:5], b[:5]
+
+    def k(p, q):
+        return sum(8.0 * s / (8.0 * s + float((p - q).pow(2).sum())) for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0))
+
+    n = 5
+    xx = sum(k(u[i], u[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(v[i], v[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(u[i], v[j]) for i in range(n) for j in range(n)) / n**2
+    assert float(imq_mmd(u, v)) == pytest.approx(xx + yy - 2 * xy, rel=1e-4)
 
 
 def test_vqvae_reports_its_codebook_and_samples_from_code_counts(family_runs, bars):
@@ -239,17 +250,22 @@ def test_a_conditional_vae_needs_labels_to_train(bars):
         build_model(TINY["cvae"]).loss(torch.rand(2, 1, 28, 28))
 
 
-def test_cvae_generates_the_requested_class(family_runs, bars):
-    run, _ = family_runs["cvae"]
-    images = generate(run.model, 16, label=7, seed=1)
-    assert images.shape == (16, 28, 28) and images.min() >= 0 and images.max() <= 1
-    # The bars of class c lie at c * 18 degrees: the generated 7s are nearest to the training 7s' mean image.
+def test_cvae_generates_the_requested_class(family_runs, bars, one_thread):
+    from sklearn.neighbors import KNeighborsClassifier
+
     x_train, y_train, _, _ = bars
-    means = np.stack([x_train[y_train == c].mean(0) / 255 for c in range(10)])
-    nearest = ((images[:, None] - means[None]) ** 2).sum((2, 3)).argmin(1)
-    assert (nearest == 7).mean() >= 0.75, nearest
+    cfg = RunConfig(model=ModelConfig(kind="cvae", hidden=(64,), latent_dim=2),
+                    train=TrainConfig(epochs=20, batch_size=32, lr=2e-3, device="cpu"))
+    model = train(cfg, x_train, None, None, quiet=True, y_train=y_train).model
+    images = generate(model, 16, label=7, seed=1)
+    assert images.shape == (16, 28, 28) and images.min() >= 0 and images.max() <= 1
+    # A 5-NN classifier on the training bars (class c lies at c * 18 degrees) names the class of each draw. Measured
+    # here: 55-85% per class after these 20 epochs (10% is chance); the issue's 95% is for MNIST, trained longer.
+    knn = KNeighborsClassifier(5).fit(x_train.reshape(len(x_train), -1) / 255, y_train)
+    rates = [(knn.predict(generate(model, 20, label=c, seed=c).reshape(20, -1)) == c).mean() for c in range(10)]
+    assert np.mean(rates) >= 0.6 and min(rates) >= 0.3, rates
     with pytest.raises(ConfigError, match="class=12 is invalid"):
-        generate(run.model, 2, label=12)
+        generate(model, 2, label=12)
     with pytest.raises(ConfigError, match="needs a conditional model"):
         generate(family_runs["vae"][0].model, 2, label=3)
 
@@ -355,6 +371,19 @@ def test_cli_says_what_a_vqvae_lacks(bars, tmp_path, capsys, one_thread):
     assert "no likelihood bound" in metrics["likelihood"]["no_bound"] and metrics["vae"] is None
     assert 0 < metrics["codebook"]["usage"] <= 1 and metrics["codebook"]["perplexity"] >= 1
     assert "likelihood      none" in capsys.readouterr().out
+
+
+def test_a_vampprior_run_has_posterior_diagnostics_and_a_likelihood(family_runs, bars):
+    from latentlab.analysis.posterior import diagnose_posterior
+
+    _, _, x_test, _ = bars
+    model = family_runs["vamp"][0].model
+    diag = diagnose_posterior(model, x_test)
+    assert len(diag.kl_per_dim) == 2 and all(math.isfinite(v) for v in diag.kl_per_dim)
+    est = estimate_nll(model, x_test, k=20, n_images=32)
+    # The bound: K = 20 is at least as tight as the ELBO on the same images (up to the noise of one draw).
+    assert est["n_images"] == 32 and -est["nll"] >= est["elbo"] - 1.0
+    assert est["active_units"] is not None and est["no_bound"] == ""
 
 
 def test_gmm_sampler_copes_with_codes_of_few_distinct_values(bars):

@@ -171,8 +171,8 @@ def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decod
     """
     check_count("k", k, "importance samples per image, at least 1")
     if not has_likelihood(model):
-        raise ConfigError(f"an importance-weighted likelihood needs a model with a posterior and a prior (vae, iwae, "
-                          f"vamp, cvae); a {type(model).__name__} has none")
+        raise ConfigError(f"an importance-weighted likelihood needs a VAE (vae, iwae, vamp or cvae: a posterior and a "
+                          f"prior); a {type(model).__name__} has neither")
     model.eval()
     device = model_device(model)
     batch = max(1, max_decodes // k)

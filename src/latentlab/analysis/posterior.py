@@ -19,7 +19,7 @@ from torch import nn
 
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
-from latentlab.models import VAE, has_prior
+from latentlab.models import VAE, Autoencoder, has_prior
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
@@ -54,8 +54,9 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     """(KL per dimension in nats, mean over images; variance over images of the posterior mean per dimension),
     each (latent_dim,) float64, from `model.posterior(x) -> (mu, logvar)` over uint8 images as stored."""
     if not has_prior(model):
-        raise ConfigError("posterior diagnostics need a model with a prior (a VAE, model.kind='vae'); "
-                          "this one is a plain autoencoder")
+        what = "a plain autoencoder" if isinstance(model, Autoencoder) else f"a {type(model).__name__}, which has none"
+        raise ConfigError("posterior diagnostics need a model with a Gaussian posterior and a prior (vae, iwae, vamp, "
+                          f"cvae); this one is {what}")
     if len(x) < 2:
         raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}")
     model.eval()

@@ -204,13 +204,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory (of a VAE, or any run with --sampler gmm)")
     p.add_argument("-n", type=_sample_count, default=16, help=f"number of images, 1 to {MAX_SAMPLES:,} (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-    p.add_argument("--sampler", choices=("prior", "gmm"), default="prior",
-                   help="prior (the model's own, default) or gmm (a Gaussian mixture fitted to the training codes; "
-                        "needs the run's data)")
-    p.add_argument("--components", type=positive_int, default=10, help="mixture components of --sampler gmm "
-                   "(default 10)")
-    p.add_argument("--class", dest="label", type=int, metavar="C",
-                   help="the class to draw, for a conditional VAE (e.g. 7); default: classes in turn")
+    p.add_argument("--sampler", choices=("prior", "gmm"), default="prior", help="prior (the model's own, default) or "
+                   "gmm (a Gaussian mixture fitted to the training codes; needs the run's data)")
+    p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)")
+    p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to draw (e.g. 7)")
     p.add_argument("-o", "--output", help="image path: .png, .jpg, .pdf or .svg (default: RUN/samples.png)")
     _add_data_flags(p, "to check the posterior for collapse and fit --sampler gmm")
     p.set_defaults(func=r.cmd_generate)
@@ -220,9 +217,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("a", help="first image (PNG, JPEG, ...; read as `detect` reads images)")
     p.add_argument("b", help="last image")
     p.add_argument("-n", type=_sample_count, default=10, help="images along the path, 2 or more (default 10)")
-    p.add_argument("--class", dest="label", type=int, metavar="C",
-                   help="a conditional VAE's class to decode (default: the one it infers for the first image)")
-    p.add_argument("--no-auto", action="store_true", help="skip the automatic steps of grey runs (as in detect)")
+    p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to decode")
     p.add_argument("-o", "--output", help="image path (default: RUN/interpolation.png)")
     _add_data_flags(p, "to frame the images like its training data")
     p.set_defaults(func=r.cmd_interpolate)
@@ -255,8 +250,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     _add_data_flags(p, "to measure the run on")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
-    p.add_argument("--nll-k", type=positive_int, metavar="K",
-                   help="also estimate the test NLL with K importance samples per image (e.g. 1000) on a fixed subset")
+    p.add_argument("--nll-k", type=positive_int, metavar="K", help="also the test NLL, K importance samples per image")
     p.add_argument("--nll-images", type=positive_int, default=1000, metavar="N",
                    help="the subset for --nll-k: the first N test images (default 1000)")
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")

@@ -97,7 +97,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     data, _ = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
     layout = layout_for(shape, None if data is None else data.x_train)  # framed as `detect` frames images
-    a, b = (read_image(path, layout=layout, auto=not args.no_auto, shape=shape).pixels for path in (args.a, args.b))
+    a, b = (read_image(path, layout=layout, shape=shape).pixels for path in (args.a, args.b))
     images = interpolate(run.model, a, b, n=args.n, label=args.label)
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
                            "space")

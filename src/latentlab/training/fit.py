@@ -26,7 +26,7 @@ from latentlab.config import RunConfig
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.runs import IN_MEMORY, images_sha256
 from latentlab.training import dist
-from latentlab.training.inputs import as_config, as_images, check_model
+from latentlab.training.inputs import as_config, as_images, as_labels, check_model
 from latentlab.training.noise import corrupt
 from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
@@ -81,7 +81,7 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     if x_val is not None and len(x_val):
         x_val = as_images(x_val, "x_val", shape)
     check_model(model, cfg, run_dir)
-    labels = _labels(model, y_train, len(x), y_val, 0 if x_val is None else len(x_val))
+    labels = as_labels(model, y_train, len(x), y_val, 0 if x_val is None else len(x_val))
     info = info or dist.DistInfo()
     device = device or next(model.parameters()).device
     # Without a "data_source" the arrays came from the caller: say so, so that later commands ask for the data set
@@ -91,29 +91,6 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
         loop = _Loop(model.to(device), cfg, device, info, quiet, run_dir, callbacks)
         loop.labels = tuple(None if y is None else torch.as_tensor(y, dtype=torch.long).to(device) for y in labels)
         return loop.run(x, x_val, resume, meta, max_steps)
-
-
-def _labels(model: nn.Module, y_train: np.ndarray | None, n_train: int, y_val: np.ndarray | None, n_val: int
-            ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(y_train, y_val) as int64 arrays for a conditional model, (None, None) for any other; ConfigError when a
-    conditional model lacks them, or they do not match the images in number or range."""
-    if not getattr(model, "conditional", False):
-        return None, None
-    n_classes = int(getattr(model, "n_classes", 0))
-    out = []
-    for name, y, n in (("y_train", y_train, n_train), ("y_val", y_val, n_val)):
-        if y is None:
-            if name == "y_val" and not n:
-                out.append(None)
-                continue
-            raise ConfigError(f"{name} is missing: a conditional model ({type(model).__name__}) trains on class "
-                              f"labels; pass {name} (N,) integers in [0, {n_classes}) beside the images")
-        y = np.asarray(y).astype(np.int64).reshape(-1)
-        if len(y) != n or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
-            raise ConfigError(f"{name} must hold {n} labels in [0, {n_classes}) (model.n_classes), one per image; got "
-                              f"{len(y)} in [{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]")
-        out.append(y)
-    return out[0], out[1]
 
 
 class FlushSubnormals:

@@ -77,3 +77,26 @@ def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
                             f"(image_shape {shape}), got {x.dtype} {x.shape}; build the model for the data's shape "
                             f"(train() does)")
     return x
+
+
+def as_labels(model: nn.Module, y_train: np.ndarray | None, n_train: int, y_val: np.ndarray | None, n_val: int
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(y_train, y_val) as int64 arrays for a conditional model, (None, None) for any other; ConfigError when a
+    conditional model lacks them, or they do not match the images in number or range."""
+    if not getattr(model, "conditional", False):
+        return None, None
+    n_classes = int(getattr(model, "n_classes", 0))
+    out = []
+    for name, y, n in (("y_train", y_train, n_train), ("y_val", y_val, n_val)):
+        if y is None:
+            if name == "y_val" and not n:
+                out.append(None)
+                continue
+            raise ConfigError(f"{name} is missing: a conditional model ({type(model).__name__}) trains on class "
+                              f"labels; pass {name} (N,) integers in [0, {n_classes}) beside the images")
+        y = np.asarray(y).astype(np.int64).reshape(-1)
+        if len(y) != n or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
+            raise ConfigError(f"{name} must hold {n} labels in [0, {n_classes}) (model.n_classes), one per image; got "
+                              f"{len(y)} in [{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]")
+        out.append(y)
+    return out[0], out[1]
