@@ -20,6 +20,7 @@ from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.report.family import FAMILY, FAMILY_DATA
+from latentlab.report.family_html import family_html
 from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
@@ -167,7 +168,8 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}
-    page = render_page(parts, env, _embed, failed, benchmark=bench, family=family)
+    family_part = family_html(family, _embed) if family else ""
+    page = render_page(parts, env, _embed, failed, benchmark=bench, family=family, family_section=family_part)
     atomic_write_text(out / "index.html", page)
     summary: dict[str, Any] = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts},
                                "failed": {f["preset"]: {"error": f["error"], "status": f["status"]} for f in failed}}

@@ -140,12 +140,11 @@ def failed_table(failed: list[dict[str, Any]]) -> str:
 
 def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str],
                 failed: list[dict[str, Any]] | None = None, benchmark: dict[str, Any] | None = None,
-                family: dict[str, Any] | None = None) -> str:
+                family: dict[str, Any] | None = None, family_section: str = "") -> str:
+    """The page; `family` is the family section's result (for its data line) and `family_section` its HTML."""
     sections = [_section(p, embed) for p in parts] + ([benchmark_section(benchmark, embed)] if benchmark else [])
-    if family:
-        from latentlab.report.family_html import family_html
-
-        sections.append(family_html(family, embed))
+    if family_section:
+        sections.append(family_section)
     summary_rows = []
     for p in parts:
         m, run = p["metrics"], p["run"]
