@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 TORCH := torch==2.13.0
+PYTHAE_VENV := bench/pythae-venv
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve clean pythae-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +40,17 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests scripts bench
 
 # Every section of issue #13's targets, about 70 minutes on 2 cores; `make bench ONLY=parallel,report` runs some.
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev $(if $(findstring family,$(ONLY)),$(PYTHAE_VENV)/bin/python)
 	@scripts/ensure-apt.sh dataset-fashion-mnist /usr/share/datasets/fashion-mnist "the full Fashion-MNIST"
 	$(PY) bench/run.py $(if $(ONLY),--only $(ONLY))
+
+# The bench-only venv of `bench/family.py` (the VAE family against pythae): pythae 0.1.2 beside the same torch,
+# never in latentlab's own venv nor its dependencies. `make bench ONLY=family` makes it first.
+$(PYTHAE_VENV)/bin/python:
+	$(PYTHON) -m venv $(PYTHAE_VENV)
+	$(PYTHAE_VENV)/bin/pip --disable-pip-version-check -q install $(TORCH) pythae==0.1.2
+
+pythae-venv: $(PYTHAE_VENV)/bin/python
 
 serve: $(VENV)/.installed-dev
 	$(VENV)/bin/latentlab serve

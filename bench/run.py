@@ -6,6 +6,7 @@ warm-up; every comparison is a ratio measured in this one invocation with its tw
     python bench/run.py                 # the full bench, every #13 target (about 70 minutes on 2 cores)
     python bench/run.py --only parallel # one section (its own sizes), e.g. --jobs 2 vs 1 (about 15 minutes)
     python bench/run.py --smoke         # every code path on tiny sizes, in seconds (used by the tests)
+    python bench/run.py --only family   # the VAE family against pythae (bench/family.py; pythae in its own venv)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench import (  # noqa: E402
     colour,
     compiled,
     contention,
+    family,
     flops,
     inference,
     memory,
@@ -183,6 +185,9 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
         log_section(f"contention: idle and beside {', '.join(map(str, loads[1:]))} spinning processes, torch's "
                     "defaults against the thread policy")
         results["contention"] = contention.run(presets, epochs, loads, report_loads, log_section)
+    if "family" in sections:
+        log_section("family: the VAE family against pythae (same networks, data, epochs, batch size, lr)")
+        results["family"] = family.run(family.SMOKE if plan.n_train is not None else family.FULL, log=log_section)
     if "report" in sections:
         log_section("report: latentlab report --profile quick, and the full profile's estimate")
         results["report_time"] = _report_time(results, data, plan.measure_report)
@@ -264,19 +269,24 @@ def _report_time(results: dict[str, Any], data: Data, measure: bool) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--out", type=Path, help="default bench/results.json; bench/results-family.json for "
+                        "--only family, so that the family's run leaves the main results alone")
     # compile is not in the default run: measured slower or no faster here (0.84-1.07x on deep, 0.84x on
     # simple) and it costs a minute; `--only compile` measures it. colour (about 10 minutes on 2 cores) would take
     # the default run past its 20 minutes: `--only colour` measures it.
     # parallel (about 15 minutes) and report-full (the full report once: 20-40 minutes) make the default run about
     # 70 minutes, but they are issue #13's targets, and `make bench` is to print them all.
     parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,parallel,report-full,"
-                        "contention,report", help="comma-separated sections to run (also: compile, colour)")
+                        "contention,report", help="comma-separated sections to run (also: compile, colour, family)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     results = run(plan, set(args.only.split(",")), log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.out is None:
+        args.out = ROOT / "bench" / ("results-family.json" if args.only == "family" else "results.json")
     args.out.write_text(json.dumps(results, indent=2, default=_jsonable) + "\n")
     print(table.markdown(results))
+    if "family" in results:
+        print("\n## The VAE family against pythae\n\n" + family.markdown(results["family"]))
     print(f"\nwrote {args.out} in {results['wall_s']:.0f} s; "
           + machine_line(results["machine"], results["load_average_start"], results["load_average_end"]))
     return 0

@@ -309,3 +309,105 @@ def test_spinners_stop_by_themselves():
     with spinning(1, seconds=0.5) as procs:
         procs[0].wait(timeout=20)  # ends on its own deadline, before the block does
         assert procs[0].returncode == 0
+
+
+# --- bench/family.py: the VAE family against pythae -------------------------------------------------------------
+
+def _pythae_like(kind: str, latent: int, k: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
+    """A state dict named and shaped as pythae's default MLP networks (784-512-z) of `kind`, random values."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.05, shape).astype(np.float32)
+
+    state = {"encoder.layers.0.0.weight": w(512, 784), "encoder.layers.0.0.bias": w(512),
+             "encoder.embedding.weight": w(latent, 512), "encoder.embedding.bias": w(latent),
+             "decoder.layers.0.0.weight": w(512, latent), "decoder.layers.0.0.bias": w(512),
+             "decoder.layers.1.0.weight": w(784, 512), "decoder.layers.1.0.bias": w(784)}
+    if kind in ("vae", "iwae", "vamp"):
+        state |= {"encoder.log_var.weight": w(latent, 512), "encoder.log_var.bias": w(latent)}
+    if kind == "vamp":
+        state |= {"pseudo_inputs.0.weight": w(784, k) * 20, "pseudo_inputs.0.bias": w(784) + 0.3}
+    if kind == "vqvae":
+        state["quantizer.embeddings.weight"] = w(512, 1)
+    return state
+
+
+def _pythae_forward(state: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
+    """pythae's default MLP forward, written out from its definition: Linear+ReLU, the embedding (and log_var)
+    heads; the decoder Linear+ReLU, Linear+sigmoid."""
+    t = {k: torch.from_numpy(v) for k, v in state.items()}
+    h = torch.relu(torch.from_numpy(x).reshape(len(x), -1) @ t["encoder.layers.0.0.weight"].T
+                   + t["encoder.layers.0.0.bias"])
+    emb = h @ t["encoder.embedding.weight"].T + t["encoder.embedding.bias"]
+    out = {"x": x, "embedding": emb.numpy()}
+    if "encoder.log_var.weight" in t:
+        out["log_covariance"] = (h @ t["encoder.log_var.weight"].T + t["encoder.log_var.bias"]).numpy()
+    d = torch.relu(emb @ t["decoder.layers.0.0.weight"].T + t["decoder.layers.0.0.bias"])
+    out["reconstruction"] = torch.sigmoid(d @ t["decoder.layers.1.0.weight"].T + t["decoder.layers.1.0.bias"]).numpy()
+    return out
+
+
+@pytest.mark.parametrize("model", ["vae", "iwae", "vamp", "vqvae", "wae"])
+def test_family_weight_mapping_reproduces_pythae_outputs(model, tmp_path, bars):
+    from bench import family, family_map
+
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+
+    kind, fields, _, _ = family.CASES[model]
+    cfg = override(preset_config("mnist-vae"), {"model.kind": kind, "model.latent_dim": 4, **fields,
+                                                "model.pseudo_inputs": 7}).model
+    state = _pythae_like(kind, 4)
+    np.savez(tmp_path / "weights.npz", **state)
+    x = (bars[2][:16].astype(np.float32) / 255)[:, None]
+    np.savez(tmp_path / "probe.npz", **_pythae_forward(state, x))
+    mapped = family_map.load_pythae(cfg, tmp_path / "weights.npz")
+    assert family_map.check_probe(mapped, tmp_path / "probe.npz") < 1e-5
+    if kind == "vamp":  # pseudo-input k is hardtanh(W e_k + b), pythae's Linear on the identity
+        w, b = state["pseudo_inputs.0.weight"], state["pseudo_inputs.0.bias"]
+        want = np.clip(w @ np.eye(7, dtype=np.float32) + b[:, None], 0, 1).T
+        np.testing.assert_allclose(mapped.pseudo_images().detach().reshape(7, -1).numpy(), want, atol=1e-6)
+    # A wrong mapping is caught: the decoder's two layers' biases swapped for other values
+    state["decoder.layers.1.0.bias"] = state["decoder.layers.1.0.bias"] + 1.0
+    np.savez(tmp_path / "weights.npz", **state)
+    with pytest.raises(ValueError, match="does not reproduce"):
+        family_map.check_probe(family_map.load_pythae(cfg, tmp_path / "weights.npz"), tmp_path / "probe.npz")
+
+
+def test_family_weights_that_do_not_fit_are_refused(tmp_path):
+    from bench import family_map
+
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+
+    cfg = override(preset_config("mnist-vae"), {"model.latent_dim": 4}).model
+    np.savez(tmp_path / "weights.npz", **_pythae_like("wae", 4))  # no log_var head: not a VAE's
+    with pytest.raises(KeyError):
+        family_map.load_pythae(cfg, tmp_path / "weights.npz")
+
+
+@pytest.mark.slow  # four trainings in fresh processes: about 80 s on a busy 2-core machine
+def test_family_smoke_trains_both_tools_and_evaluates_with_one_code(tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    from bench import family
+
+    # `bench/run.py --smoke --only family`, on two of the six models
+    monkeypatch.setattr(family, "SMOKE", replace(family.SMOKE, models=("vae", "wae")))
+    assert run.main(["--smoke", "--only", "family", "--out", str(tmp_path / "family.json")]) == 0
+    assert "## The VAE family against pythae" in capsys.readouterr().out
+    results = json.loads((tmp_path / "family.json").read_text())["family"]
+    assert [c["model"] for c in results["cases"]] == ["vae", "wae"]
+    vae, wae = results["cases"]
+    assert vae["latentlab"]["test"]["nll"] > 0 and wae["latentlab"]["test"]["nll"] is None
+    assert vae["latentlab"]["train_s"] > 0 and vae["latentlab"]["process_s"] > vae["latentlab"]["train_s"]
+    # the VAE's bound: NLL <= negative ELBO (up to the Monte Carlo noise of 4 samples on 32 images)
+    assert vae["latentlab"]["test"]["nll"] <= vae["latentlab"]["test"]["neg_elbo"] + 1.0
+    table = family.markdown(results)
+    assert table.count("\n") == 5 and "mnist-sample" in table and table.startswith("Machine: ")
+    if family.pythae_python() is None:
+        assert "no pythae venv" in results["note"] and "not run" in table
+    else:
+        assert vae["pythae"]["mapping_max_abs_diff"] < 1e-4 and vae["pythae"]["test"]["nll"] > 0
+        assert vae["ratios"]["metric"] == "nll" and wae["ratios"]["metric"] == "bce_at_code"

@@ -390,3 +390,18 @@ def test_a_vampprior_run_has_posterior_diagnostics_and_a_likelihood(family_runs,
     # The bound: K = 20 is at least as tight as the ELBO on the same images (up to the noise of one draw).
     assert est["n_images"] == 32 and -est["nll"] >= est["elbo"] - 1.0
     assert est["active_units"] is not None and est["no_bound"] == ""
+
+
+def test_gmm_sampler_copes_with_codes_of_few_distinct_values(bars):
+    """A VQ-VAE with two codebook entries has two distinct codes: the mixture's float32 weights summed past 1 in
+    float64 and `GaussianMixture.sample` refused them (ValueError) until the fit moved to float64."""
+    import warnings
+
+    from latentlab.models import VQVAE
+
+    torch.manual_seed(0)
+    model = VQVAE(hidden=(32,), latent_dim=16, code_dim=16, codebook_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn: fewer distinct clusters than components
+        z = gmm_sampler(model, 10_000, x_train=bars[0])
+    assert z.shape == (10_000, 16) and np.isfinite(z).all()

@@ -295,3 +295,35 @@ def test_training_curves_of_a_real_run_name_the_loss_unit(preset, unit, bars):
 def test_the_first_curve_panel_names_the_objective_that_beta_makes(beta, title):
     fig = training_curves_figure(_history(3, vae=True), beta=beta)
     assert fig.axes[0].get_title() == title and fig.axes[0].get_ylabel() == title
+
+
+def test_beta_sweep_figure_draws_the_curve_and_one_plane_per_beta():
+    from latentlab.figures.family import beta_sweep_figure
+
+    rng = np.random.default_rng(0)
+    betas = [0.25, 0.5, 1, 2, 4, 8]
+    rate, distortion = [30, 20, 12, 7, 4, 2], [120, 130, 145, 160, 180, 200]
+    codes = [rng.normal(0, 1, (50, 2)) for _ in betas]
+    fig = beta_sweep_figure(betas, rate, distortion, codes, rng.integers(0, 3, 50), ["a", "b", "c"])
+    curve = fig.axes[0]
+    assert curve.get_xlabel().startswith("rate") and curve.get_ylabel().startswith("distortion")
+    np.testing.assert_array_equal(curve.lines[0].get_xdata(), rate)  # sorted by beta: here already
+    planes = [ax for ax in fig.axes if ax.get_title().startswith("beta=")]
+    assert [ax.get_title() for ax in planes] == [f"beta={b:g}" for b in betas]
+    assert sum(ax.get_legend() is not None for ax in planes) == 1  # one legend serves all planes
+    assert len(beta_sweep_figure(betas, rate, distortion).axes) == 2  # the curve and its colour bar
+    with pytest.raises(ValueError, match="one value per beta"):
+        beta_sweep_figure(betas, rate[:3], distortion)
+    with pytest.raises(ValueError, match="one \\(N, d\\) array per beta"):
+        beta_sweep_figure(betas, rate, distortion, codes[:2])
+
+
+def test_class_planes_figure_has_a_panel_per_class():
+    from latentlab.figures.family import class_planes_figure
+
+    images = np.random.default_rng(0).random((3, 4, 4, 28, 28))
+    fig = class_planes_figure(images, ["zero", "one", "two"])
+    assert [ax.get_title() for ax in fig.axes] == ["zero", "one", "two"]
+    assert fig.axes[0].images[0].get_array().shape == (4 * 29 - 1, 4 * 29 - 1)
+    with pytest.raises(ValueError, match="n_classes=2"):
+        class_planes_figure(images, ["zero", "one"])

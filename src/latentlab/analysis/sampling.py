@@ -51,7 +51,10 @@ def gmm_sampler(model: nn.Module, n: int, seed: int = 0, x_train: np.ndarray | N
         raise ConfigError(f"the gmm sampler fits {n_components} components to the training codes and needs at least "
                           f"that many training images (got {0 if x_train is None else len(x_train)}); pass the "
                           "run's data (--data-dir) or use --sampler prior")
+    # float64: fitted on float32 codes, the mixture's weights are float32 and their sum can exceed 1 in float64,
+    # which `sample` refuses (seen on a VQ-VAE whose codes took two distinct values after one epoch).
     codes = training_codes(model, x_train[:GMM_IMAGES], None if y_train is None else y_train[:GMM_IMAGES])
+    codes = codes.astype(np.float64)
     gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed, reg_covar=1e-5).fit(codes)
     return gmm.sample(n)[0][np.random.default_rng(seed).permutation(n)].astype(np.float32)
 

@@ -90,7 +90,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default="quick", help="quick (minutes) or full (published epochs)")
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.add_argument("--presets", nargs="+", metavar="PRESET",
-                   help="only these experiments (presets, or one-class for the one-class benchmark)")
+                   help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family)")
     p.add_argument("--epochs", type=int, help="override every experiment's epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")

@@ -19,6 +19,8 @@ from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.progress import say
+from latentlab.report.family import FAMILY, FAMILY_DATA
+from latentlab.report.family_html import family_html
 from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
@@ -71,9 +73,9 @@ def sections_for(profile: str, presets: list[str] | None = None) -> list[Section
     """The sections a report of `profile` holds (the colour section is in "full" only), or those of `presets`."""
     wanted = set(presets) if presets else None
     sections = [s for s in SECTIONS if (s.preset in wanted if wanted else profile in s.profiles)]
-    if wanted and not sections and BENCHMARK not in wanted:
+    if wanted and not sections and not wanted & {BENCHMARK, FAMILY}:
         raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
-                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}")
+                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}, {FAMILY}")
     return sections
 
 
@@ -155,10 +157,19 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         # quarter of the quick report's time whatever --jobs said (measured: 110 of 572 s, two classes).
         bench = one_class_section(*resolved[BENCHMARK_DATA], BENCHMARK_CLASSES[profile], out / "benchmark",
                                   progress, jobs=jobs, executor=executor, threads=threads)
+    family = None
+    if wanted is not None and FAMILY in wanted:  # never in the default report: its own time budget
+        from latentlab.report.family import family_section
+
+        if FAMILY_DATA not in resolved:
+            resolved[FAMILY_DATA] = resolve_data(FAMILY_DATA, data_dir, progress)
+        family = family_section(*resolved[FAMILY_DATA], out / FAMILY, profile, iwae_k, progress=progress,
+                                overrides=overrides)
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}
-    page = render_page(parts, env, _embed, failed, benchmark=bench)
+    family_part = family_html(family, _embed) if family else ""
+    page = render_page(parts, env, _embed, failed, benchmark=bench, family=family, family_section=family_part)
     atomic_write_text(out / "index.html", page)
     summary: dict[str, Any] = {"environment": env, "runs": {p["run"].name: p["metrics"] for p in parts},
                                "failed": {f["preset"]: {"error": f["error"], "status": f["status"]} for f in failed}}
@@ -166,6 +177,8 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
         r = bench["result"]
         summary["benchmarks"] = {BENCHMARK: {"dataset": r["dataset"]["name"], "classes": r["settings"]["classes"],
                                              "mean": r["mean"], "json": str(bench["figure"].with_suffix(".json"))}}
+    if family:
+        summary["family"] = {"json": str(out / FAMILY / "family.json"), "rows": family["rows"]}
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     _say(progress, f"report written to {out / 'index.html'} in {total_s:.0f} s"
          + (f"; {len(failed)} of {len(sections)} experiments failed (listed on the page)" if failed else ""))

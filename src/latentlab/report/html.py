@@ -139,8 +139,12 @@ def failed_table(failed: list[dict[str, Any]]) -> str:
 
 
 def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callable[[Path], str],
-                failed: list[dict[str, Any]] | None = None, benchmark: dict[str, Any] | None = None) -> str:
+                failed: list[dict[str, Any]] | None = None, benchmark: dict[str, Any] | None = None,
+                family: dict[str, Any] | None = None, family_section: str = "") -> str:
+    """The page; `family` is the family section's result (for its data line) and `family_section` its HTML."""
     sections = [_section(p, embed) for p in parts] + ([benchmark_section(benchmark, embed)] if benchmark else [])
+    if family_section:
+        sections.append(family_section)
     summary_rows = []
     for p in parts:
         m, run = p["metrics"], p["run"]
@@ -159,6 +163,8 @@ def render_page(parts: list[dict[str, Any]], env: dict[str, Any], embed: Callabl
     if benchmark:
         data = benchmark["result"]["dataset"]
         sources.setdefault(data["name"], (data["source"], benchmark["fallback"]))
+    if family:
+        sources.setdefault(family["dataset"], (family["source"], family["fallback"]))
     data_lines = "".join(
         f"<li><b>{html.escape(n)}</b>: {html.escape(src)}"
         + (f'<div class="note">{html.escape(fb)}</div>' if fb else "") + "</li>" for n, (src, fb) in sources.items())

@@ -42,16 +42,20 @@ def _ensure(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> t
     resume = same and meta.get("status") in RESUMABLE and (run_dir / STATE).is_file()
     t0 = time.perf_counter()
     extra = data_meta(data)
+    # A conditional model (the CVAE) trains on the labels; `fit` ignores them for every other model.
+    labels = {"y_train": data.y_train, "y_val": data.y_test}
     if resume:
         try:
-            result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra)
+            result = train(cfg, data.x_train, data.x_test, run_dir, resume=True, quiet=not progress, meta=extra,
+                           **labels)
         except CheckpointError:
             raise  # a full disk: starting over would throw away the checkpoint that is kept
         except (RunError, DataChangedError):  # damaged, or trained on other images: start over
             resume = False
     if not resume:
         _clear(run_dir)
-        result = train(cfg, data.x_train, data.x_test, run_dir, resume=False, quiet=not progress, meta=extra)
+        result = train(cfg, data.x_train, data.x_test, run_dir, resume=False, quiet=not progress, meta=extra,
+                       **labels)
     if result.status == "interrupted":
         raise KeyboardInterrupt
     return ("resumed" if resume else "trained"), time.perf_counter() - t0
