@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve docs docs-serve dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,17 @@ bench: $(VENV)/.installed-dev
 serve: $(VENV)/.installed-dev
 	$(VENV)/bin/latentlab serve
 
+# The documentation site into site/, offline (Material's offline plugin, no web fonts); --strict fails on a
+# warning, a broken link or a missing reference (tests/test_docs.py runs the same build).
+docs: $(VENV)/.installed-dev
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.installed-dev
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# The sdist and the wheel into dist/ (tests/test_wheel.py installs the wheel into a fresh venv).
+dist: $(VENV)/.installed-dev
+	$(PY) -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) runs report .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs report site dist .pytest_cache .ruff_cache
