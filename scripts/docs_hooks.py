@@ -5,7 +5,8 @@ A page asks for a part with a marker line:
 - `<!-- generated: cli -->`: every command's `--help`, from `latentlab.cli.parser.build_parser`;
 - `<!-- generated: api -->`: one mkdocstrings block per public name (`latentlab.__all__` and each subpackage's
   face), each documented once, where it is first exported;
-- `<!-- generated: bench -->`: the tables of every `bench/*.json`, rendered by `bench.table.markdown`.
+- `<!-- generated: bench -->`: the tables of every `bench/*.json`, rendered by `bench.table.markdown`;
+- `<!-- generated: layers -->`: the layer order of tests/test_layers.py.
 
 `public_api()` is also what tests/test_docstrings.py checks.
 """
@@ -118,7 +119,17 @@ def bench_reference() -> str:
     return "\n".join(out)
 
 
-GENERATORS = {"cli": cli_reference, "api": api_reference, "bench": bench_reference}
+def layers_table() -> str:
+    """The layer order that tests/test_layers.py enforces, read from its `LAYERS`."""
+    tree = ast.parse((ROOT / "tests" / "test_layers.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "LAYERS")
+    layers = ast.literal_eval(node.value)
+    rows = ["| layer | modules and packages |", "|---|---|"]
+    rows += [f"| {i} | {', '.join(f'`{m}`' for m in sorted(layer))} |" for i, layer in enumerate(layers)]
+    return "\n".join(rows)
+
+
+GENERATORS = {"cli": cli_reference, "api": api_reference, "bench": bench_reference, "layers": layers_table}
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -1,4 +1,4 @@
-"""Every code block of docs/tutorials/*.md runs, in order, as a reader would paste them.
+"""Every code block of docs/tutorials/*.md and docs/concepts/*.md runs, in order, as a reader would paste them.
 
 Each page runs in its own empty folder: its ```python blocks share one namespace, its ```bash blocks run in a
 shell whose `latentlab` is this interpreter's. A block the reader should not run here (a GPU cluster, a long
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-TUTORIALS = Path(__file__).resolve().parents[1] / "docs" / "tutorials"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 BLOCK = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\s*\n)?```(?P<lang>python|bash)\n(?P<code>.*?)```", re.S)
 
 
@@ -32,11 +32,12 @@ def test_the_block_finder_sees_languages_and_reasons(tmp_path):
     assert blocks(page) == [("python", "x = 1\n", None), ("bash", "nvidia-smi\n", "needs a GPU")]
 
 
-PAGES = sorted(TUTORIALS.glob("*.md"))
+PAGES = sorted([*(DOCS / "tutorials").glob("*.md"), *(DOCS / "concepts").glob("*.md")])
 
 
 def test_there_are_tutorials_with_code():
-    assert len(PAGES) >= 5 and all(any(lang == "python" for lang, _, _ in blocks(p)) for p in PAGES)
+    tutorials = [p for p in PAGES if p.parent.name == "tutorials"]
+    assert len(tutorials) >= 5 and all(any(lang == "python" for lang, _, _ in blocks(p)) for p in tutorials)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
