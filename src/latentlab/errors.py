@@ -35,7 +35,16 @@ class TaskError(LatentlabError, RuntimeError):
 
 
 class ImageError(LatentlabError, ValueError):
-    """An image cannot be used as model input; `status` is the HTTP status that says why (400, 413 or 415)."""
+    """An image cannot be used as model input.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong with the file and what to do.
+    status : int, default 400
+        The HTTP status that says why: 400 unreadable, empty, truncated or too small; 413 too large; 415 not a
+        supported image format. The web page answers with it.
+    """
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)

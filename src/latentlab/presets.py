@@ -13,6 +13,20 @@ from latentlab.errors import ConfigError
 
 @dataclass(frozen=True)
 class Preset:
+    """A named experiment of the seed report.
+
+    Parameters
+    ----------
+    name : str
+        The preset's name (``mnist-vae``).
+    description : str
+        One line for ``latentlab presets``.
+    config : RunConfig
+        The run config at the full profile's epochs.
+    quick_epochs, full_epochs : int
+        Epochs of the quick and full profiles.
+    """
+
     name: str
     description: str
     config: RunConfig
@@ -73,10 +87,29 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     _preset("cifar10-vae", "conv VAE, 32-D latent, Gaussian decoder, on CIFAR-10 (colour 32x32)", "cifar10",
             CIFAR_VAE, 128, 2, 20),
 ]}
+"""The named experiments: name -> `Preset` (the seed's MNIST and Fashion-MNIST models, CIFAR-10's)."""
 
 
 def preset_config(name: str, profile: str = "quick") -> RunConfig:
-    """The run config of preset `name` with the epochs of `profile` ("quick" or "full")."""
+    """The run config of a preset.
+
+    Parameters
+    ----------
+    name : str
+        A key of `PRESETS` (``latentlab presets`` lists them).
+    profile : str, default "quick"
+        "quick" or "full": which epoch count the config gets.
+
+    Returns
+    -------
+    RunConfig
+        The preset's config with the profile's epochs.
+
+    Raises
+    ------
+    ConfigError
+        An unknown preset or profile, listing the valid ones.
+    """
     try:
         p = PRESETS[name]
     except KeyError:
