@@ -34,10 +34,25 @@ from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
 EpochCallback = Callable[[dict[str, Any], nn.Module], None]
+"""`callback(record, model)`: called after every epoch with its record (as in history.jsonl) and the model, on rank 0."""
 
 
 @dataclass
 class TrainResult:
+    """What `fit` and `train` return.
+
+    Parameters
+    ----------
+    run_dir : Path or None
+        The run directory written, or None when training was not saved.
+    model : torch.nn.Module
+        The trained model (unwrapped from DDP and torch.compile), on the training device.
+    history : list of dict
+        One record per epoch, as in history.jsonl: "epoch", "train" and "val" loss terms, "lr", "samples_per_s",
+        "time_s".
+    status : str
+        "finished", "early-stopped" or "interrupted".
+    """
     run_dir: Path | None
     model: nn.Module
     history: list[dict[str, Any]]
@@ -58,17 +73,55 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
         run_dir: Path | None = None, resume: bool = False, quiet: bool = False, device: torch.device | None = None,
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
         callbacks: Sequence[EpochCallback] = ()) -> TrainResult:
-    """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
-    0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
-    batch is made float on its own.
+    """Train any model that honours the `LatentModel` contract.
 
-    `cfg` (a `RunConfig` or its dict) must describe `model` (ConfigError names each field it contradicts; TypeError
-    for a module without the model contract). `cfg.train` sets the optimisation; `cfg` as a whole is written
-    beside the weights when `run_dir` is given, so that `load_run` can rebuild the model (rank 0 checkpoints there
-    after every epoch and on SIGINT/SIGTERM).
-    `max_steps` stops as if interrupted after that many optimizer steps (tests of resume use it). The model is
-    moved to `device` (default: the device of its parameters). The caller's global torch RNG is left as it was.
-    Raises TrainingError on a non-finite loss or a resume that does not fit the run directory.
+    Images are kept uint8 on the device; each batch is made float on its own. `cfg.train` sets the optimisation;
+    `cfg` as a whole is written beside the weights when `run_dir` is given, so that `load_run` can rebuild the model
+    (rank 0 checkpoints there after every epoch and on SIGINT/SIGTERM). The caller's global torch RNG is left as
+    it was.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to train, in place.
+    x_train : numpy.ndarray
+        Training images, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8 0..255 or float
+        in [0, 1].
+    x_val : numpy.ndarray or None
+        Validation images of the same shape, measured after every epoch; None or empty for none.
+    cfg : RunConfig or dict
+        Must describe `model`.
+    run_dir : Path, optional
+        Where to write the run directory; None trains without saving.
+    resume : bool, default False
+        Continue the run in `run_dir` from its last checkpoint.
+    quiet : bool, default False
+        No progress bar or per-epoch lines.
+    device : torch.device, optional
+        Where to train (default: the device of the model's parameters).
+    info : latentlab.training.dist.DistInfo, optional
+        The torchrun process group (default: from the environment).
+    meta : dict, optional
+        Extra entries for meta.json.
+    max_steps : int, optional
+        Stop as if interrupted after that many optimizer steps.
+    callbacks : sequence of EpochCallback, default ()
+        Called after every epoch on rank 0.
+
+    Returns
+    -------
+    TrainResult
+        The trained model, its history and how training ended.
+
+    Raises
+    ------
+    ConfigError
+        `cfg` contradicts `model` (each field named), `resume` without `run_dir`.
+    TypeError
+        `cfg` is not a RunConfig or dict, or a module without the model contract.
+    TrainingError
+        Images not of the model's shape or not uint8 / [0, 1] floats, a non-finite loss, a resume that does not
+        fit the run directory.
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
@@ -264,8 +317,19 @@ class _Loop:
 
 
 def loss_units(model: nn.Module) -> str:
-    """The unit of the model's "loss" (`LatentModel.loss_units`: a VAE's negative ELBO in nats per image, an
-    autoencoder's BCE or MSE per pixel); "loss" for a model that does not say."""
+    """The unit of a model's "loss".
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    str
+        `LatentModel.loss_units` (a VAE's negative ELBO in nats per image, an autoencoder's BCE or MSE per pixel);
+        "loss" for a model that does not say.
+    """
     return str(getattr(model, "loss_units", "loss"))
 
 

@@ -24,8 +24,23 @@ from latentlab.training.steps import stored_shape
 
 
 def check_config(cfg: RunConfig) -> RunConfig:
-    """Check the fields that name registry entries against their registries; returns `cfg`. ConfigError names the
-    field and lists the registry's names."""
+    """Check the fields that name registry entries against their registries.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The config to check (model.kind, model.encoder, train.noise.kind, train.optimizer, train.schedule).
+
+    Returns
+    -------
+    RunConfig
+        `cfg` itself.
+
+    Raises
+    ------
+    ConfigError
+        Names the field and lists the registry's names.
+    """
     for field, value, names in (("model.kind", cfg.model.kind, MODELS), ("model.encoder", cfg.model.encoder, ENCODERS),
                                 ("train.noise.kind", cfg.train.noise.kind, NOISES),
                                 ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
@@ -36,7 +51,25 @@ def check_config(cfg: RunConfig) -> RunConfig:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; under torchrun each process takes the GPU of its local rank."""
+    """The torch device a device name means on this machine.
+
+    Parameters
+    ----------
+    name : str
+        "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    local_rank : int, default 0
+        Under torchrun, the process's local rank: "auto" and "cuda" take that GPU.
+
+    Returns
+    -------
+    torch.device
+        The device to train on.
+
+    Raises
+    ------
+    ConfigError
+        The device is not available here, listing those that are.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
@@ -62,8 +95,22 @@ def available_devices() -> list[str]:
 
 
 def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str]:
-    """`cfg` with `model.image_shape` set to the (channels, height, width) of uint8 images `x_train`, and a sentence
-    saying so when that changed it (a preset is made for one shape, the data may have another); "" when it fit."""
+    """Fit a config's image shape to the data it will train on.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The config (a preset's shape is its data set's).
+    x_train : numpy.ndarray
+        uint8 images, (N, H, W) or (N, H, W, 3).
+
+    Returns
+    -------
+    cfg : RunConfig
+        `cfg` with `model.image_shape` the images' (channels, height, width).
+    note : str
+        A sentence saying so when that changed the shape; "" when it fit.
+    """
     shape = stored_shape(np.asarray(x_train))
     if not shape or tuple(shape) == tuple(cfg.model.image_shape):
         return cfg, ""
@@ -77,13 +124,52 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
           callbacks: tuple[EpochCallback, ...] = (), tensorboard_dir: str | Path | None = None,
           y_val: np.ndarray | None = None, classes: Sequence[str] | None = None) -> TrainResult:
-    """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
-    (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
-    Checkpoints to `run_dir` every epoch (rank 0 only). See `fit` for the rest.
+    """Build `cfg.model` and `fit` it on images; the usual way to train.
 
-    `tensorboard_dir` logs the run for TensorBoard (needs the `tensorboard` extra): scalars, reconstructions and
-    manifold per epoch, and at the end the codes of `x_val` for the Embedding Projector, labelled by `y_val` and
-    named by `classes` (default: `meta["classes"]`) when given.
+    The weights are seeded by `cfg.train.seed`, identically on every rank; the model is built for the images'
+    shape (`shape_from_data`).
+
+    Parameters
+    ----------
+    cfg : RunConfig or dict
+        The run config (a preset's, or its dict).
+    x_train : numpy.ndarray
+        Training images, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+    x_val : numpy.ndarray or None
+        Validation images of the same shape, or None.
+    run_dir : Path or None
+        Where to write the run directory (rank 0 only); None trains without saving.
+    resume : bool, default False
+        Continue the run in `run_dir`.
+    quiet : bool, default False
+        No progress bar or per-epoch lines.
+    info : latentlab.training.dist.DistInfo, optional
+        The torchrun process group (default: from the environment).
+    meta : dict, optional
+        Extra entries for meta.json.
+    max_steps : int, optional
+        Stop as if interrupted after that many optimizer steps.
+    callbacks : tuple of EpochCallback, default ()
+        Called after every epoch on rank 0.
+    tensorboard_dir : str or Path, optional
+        Log scalars, reconstructions, the manifold and at the end the codes of `x_val` for TensorBoard (needs the
+        `tensorboard` extra).
+    y_val : numpy.ndarray, optional
+        int labels (N,) of `x_val`, for the Embedding Projector.
+    classes : sequence of str, optional
+        Class names of the labels (default: `meta["classes"]`).
+
+    Returns
+    -------
+    TrainResult
+        The trained model, its history and how training ended.
+
+    Raises
+    ------
+    ConfigError
+        An invalid config or unknown registry name, the tensorboard extra missing.
+    TrainingError
+        Images that are not uint8 / [0, 1] floats, a non-finite loss, a resume that does not fit.
     """
     cfg = check_config(as_config(cfg))
     if tensorboard_dir is not None:
