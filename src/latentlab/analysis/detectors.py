@@ -13,13 +13,31 @@ from latentlab.runs import Run, load_run_data
 
 def detector_for_run(run: Run, data: ImageData | None = None, score: str = "combined",
                      data_dir: str | Path | None = None, same_data: bool = True) -> NoveltyDetector:
-    """The run's saved detector for `score` if it was fitted for these weights; otherwise one fitted on the training
-    split of `data` (or of the run's data set as it was trained on, looked up with `data_dir`), then saved beside
-    the run.
+    """The run's detector for a score: the saved one if it was fitted for these weights, else one fitted and saved.
 
-    With `same_data` (what metrics.json needs) a saved detector fitted on other training images than `data.x_train`
-    is refitted and replaced, with a warning saying so; without it (the web page, `latentlab detect`) the saved
-    detector is used as it is, so one a user fitted from Python is never silently overwritten.
+    A new detector is fitted on the training split of `data` (or of the run's data set as it was trained on,
+    looked up with `data_dir`) and saved beside the run. With `same_data` (what metrics.json needs) a saved detector
+    fitted on other training images than `data.x_train` is refitted and replaced, with a warning saying so; without
+    it (the web page, `latentlab detect`) the saved detector is used as it is, so one a user fitted from Python is
+    never silently overwritten.
+
+    Parameters
+    ----------
+    run : Run
+        A loaded run.
+    data : ImageData, optional
+        The data set to fit on (default: the run's, via `load_run_data`).
+    score : str, default "combined"
+        One of `NoveltyDetector`'s scores.
+    data_dir : str or Path, optional
+        Where the run's data set is, when `data` is not given.
+    same_data : bool, default True
+        Refit a saved detector fitted on other training images.
+
+    Returns
+    -------
+    NoveltyDetector
+        Fitted.
     """
     fresh = NoveltyDetector(run, score=score)
     fresh._checked_model()  # an unknown score fails here, before any data set is loaded

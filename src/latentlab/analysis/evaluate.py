@@ -78,7 +78,33 @@ def _timed(timings: dict[str, float], stage: str, progress: bool) -> Iterator[No
 
 def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership: bool = True,
                     progress: bool = True) -> dict[str, Any]:
-    """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc)."""
+    """Measure a run on its data set's test split: what metrics.json holds (see the module's doc).
+
+    Parameters
+    ----------
+    run : Run
+        A loaded run.
+    data : ImageData
+        Normally the run's own data set (`load_run_data`).
+    iwae_k : int, default 100
+        Importance samples per image for a VAE's IWAE bound.
+    membership : bool, default True
+        Also fit the novelty detectors and score out-of-distribution sets (the slow part).
+    progress : bool, default True
+        Progress bars on stderr.
+
+    Returns
+    -------
+    dict
+        JSON-ready sections "reconstruction", "denoising", "vae", "latent", "membership"; non-finite numbers as None.
+
+    Raises
+    ------
+    DatasetError
+        The data set has no test images.
+    ConfigError
+        `iwae_k` below 1 (runs of a VAE).
+    """
     model, cfg = run.model, run.config
     if not len(data.x_test):
         raise DatasetError(f"{data.name} has no test images (its test split is empty), and every number in "
@@ -241,7 +267,20 @@ class _SharedScorer:
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
-    """Write `metrics` to run_dir/metrics.json atomically; returns the path."""
+    """Write metrics to the run's metrics.json, atomically.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    metrics : dict
+        As `compute_metrics` returns it.
+
+    Returns
+    -------
+    Path
+        run_dir/metrics.json.
+    """
     path = Path(run_dir) / METRICS
     atomic_write_text(path, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return path

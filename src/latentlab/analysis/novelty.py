@@ -68,18 +68,42 @@ def valid_scores(model: nn.Module) -> tuple[str, ...]:
 
 
 class NoveltyDetector(OutlierMixin, BaseEstimator):
-    """Novelty detection with a trained autoencoder or VAE (the model of a `Run`, a run directory, or a model).
+    """Novelty detection with a trained autoencoder or VAE, following scikit-learn's contract.
 
     `fit` takes in-distribution images of the model's shape. Pixel scores ("combined", "pixel-knn", "hyperplane")
-    keep them as references and standardise on leave-one-out scores; model scores set `holdout` of them aside (seeded by
-    `random_state`): the rest are the reference codes of "latent", the held-out ones fit the mixture of "density".
-    `offset_` is the `target_fpr` quantile of those held-out or left-out scores, so about `target_fpr` of
-    in-distribution images are rejected. `score_samples` is higher for more normal images; `predict` gives +1 (in)
-    or -1 (out). "recon" is minus the reconstruction loss (nats), "latent" minus the mean distance to the `k`
-    nearest reference codes, "elbo" (VAEs) the ELBO at the posterior mean, "complexity" minus the
-    complexity-corrected NLL of Serra et al. (2020), -(NLL in bits - zlib bits of the image). What depends on the
-    images alone (pixel-view distances, zlib sizes) is kept for the process by content (`memo`): detectors of
-    other models on the same images reuse it.
+    keep them as references and standardise on leave-one-out scores; model scores set `holdout` of them aside
+    (seeded by `random_state`): the rest are the reference codes of "latent", the held-out ones fit the mixture of
+    "density". `offset_` is the `target_fpr` quantile of those held-out or left-out scores, so about `target_fpr`
+    of in-distribution images are rejected. "recon" is minus the reconstruction loss (nats), "latent" minus the
+    mean distance to the `k` nearest reference codes, "elbo" (VAEs) the ELBO at the posterior mean, "complexity"
+    minus the complexity-corrected NLL of Serra et al. (2020), -(NLL in bits - zlib bits of the image). What
+    depends on the images alone (pixel-view distances, zlib sizes) is kept for the process by content (`memo`):
+    detectors of other models on the same images reuse it.
+
+    Parameters
+    ----------
+    model_or_run : torch.nn.Module or Run or str or Path
+        A model, a loaded `Run`, or a run directory.
+    score : str, default "combined"
+        One of `SCORES`: "combined", "density", "pixel-knn", "hyperplane", "recon", "latent", "elbo" (VAEs) or
+        "complexity".
+    k : int, default 5
+        Neighbours of the "latent" score.
+    target_fpr : float, default 0.05
+        Fraction of in-distribution images the threshold rejects.
+    holdout : float, default 0.2
+        Fraction of the fitting images the model scores set aside to place the threshold.
+    random_state : int, default 0
+        Seed of the hold-out split and of the mixture.
+
+    Attributes
+    ----------
+    offset_ : float
+        The threshold on `score_samples`.
+    model_sha256_, data_sha256_ : str
+        Fingerprints of the weights and the fitting images.
+    n_reference_, n_holdout_ : int
+        Images kept as references and held out.
     """
 
     def __init__(self, model_or_run: nn.Module | Run | str | Path, score: str = "combined", k: int = 5,
@@ -94,8 +118,25 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     # ---- the estimator contract -------------------------------------------------------------------------
 
     def fit(self, x_train: np.ndarray, y: None = None) -> Self:
-        """Fit on in-distribution images of the model's shape ((N, H, W) grey or (N, H, W, 3) colour, uint8 or
-        [0, 1] floats); returns self."""
+        """Fit on in-distribution images.
+
+        Parameters
+        ----------
+        x_train : numpy.ndarray
+            Images of the model's shape, (N, H, W) grey or (N, H, W, 3) colour, uint8 or floats in [0, 1].
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        NoveltyDetector
+            self, fitted.
+
+        Raises
+        ------
+        ConfigError
+            An invalid score for the model, or too few images (at least 20 held out and `k` references).
+        """
         model = self._checked_model()
         x = as_uint8_images(x_train, model.image_shape)
         n_hold = int(round(self.holdout * len(x)))
@@ -161,18 +202,52 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         return (h, w) if c == 1 else (h, w, c)
 
     def score_samples(self, x: np.ndarray, shared: dict | None = None) -> np.ndarray:
-        """Normality of each image (higher = more like the training data), float64 (N,). Detectors of one run
-        scoring the same `x` may pass one dict as `shared` to compute what they have in common once."""
+        """Normality of each image: higher is more like the training data.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 or floats in [0, 1].
+        shared : dict, optional
+            Detectors of one run scoring the same `x` may pass one dict to compute what they have in common once.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (N,).
+        """
         check_is_fitted(self, "offset_")
         model = self._checked_model()
         return self._score(model, self._statistics(model, as_uint8_images(x, model.image_shape), shared))
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        """`score_samples - offset_`: negative for images the detector rejects."""
+        """The score relative to the threshold.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images, as `score_samples`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (N,) ``score_samples(x) - offset_``: negative for images the detector rejects.
+        """
         return self.score_samples(x) - self.offset_
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """+1 for in-distribution images, -1 for novel ones."""
+        """The verdict for each image.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images, as `score_samples`.
+
+        Returns
+        -------
+        numpy.ndarray
+            int (N,): +1 for in-distribution images, -1 for novel ones.
+        """
         return np.where(self.decision_function(x) >= 0, 1, -1)
 
     # ---- scores -----------------------------------------------------------------------------------------
@@ -255,7 +330,18 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     # ---- persistence: JSON + safetensors, never pickle --------------------------------------------------
 
     def save(self, run_dir: str | Path) -> Path:
-        """Write detector[-SCORE].json and .safetensors into `run_dir`; returns the JSON path."""
+        """Write the fitted detector as JSON and safetensors (never a pickle).
+
+        Parameters
+        ----------
+        run_dir : str or Path
+            The run directory; the files are detector[-SCORE].json and .safetensors.
+
+        Returns
+        -------
+        Path
+            The JSON file's path.
+        """
         check_is_fitted(self, "offset_")
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in _ARRAYS if hasattr(self, k)}
         info = {"format": FORMAT, "class": type(self).__name__,
@@ -267,7 +353,29 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, run_dir: str | Path, model: nn.Module | Run, score: str = "combined") -> NoveltyDetector:
-        """Read a detector saved by `save` for `model`; ValueError when it was fitted for other weights."""
+        """Read a detector saved by `save`.
+
+        Parameters
+        ----------
+        run_dir : str or Path
+            The run directory it was saved in.
+        model : torch.nn.Module or Run
+            The model it is for; its weights must be those it was fitted for.
+        score : str, default "combined"
+            Which saved detector.
+
+        Returns
+        -------
+        NoveltyDetector
+            Fitted, ready to score.
+
+        Raises
+        ------
+        FileNotFoundError
+            No detector saved for that score.
+        ValueError
+            Fitted for other weights, or its arrays are incomplete (delete the files and refit).
+        """
         path, info, arrays = read_detector(run_dir, score, cls.__name__, FORMAT)
         det = cls(model, **info["params"])
         if model_fingerprint(det._checked_model()) != info["model_sha256_"]:
