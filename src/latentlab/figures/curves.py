@@ -22,8 +22,23 @@ def _series(history: list[dict], split: str, key: str) -> tuple[list[float], lis
 def training_curves_figure(history: list[dict], title: str = "Training curves") -> Figure:
     """Loss per epoch, train and validation; VAEs (a "kl" entry) get reconstruction and KL panels too.
 
-    `history` holds one dict per epoch: {"epoch", "train": {"loss", "recon", "kl"?}, "val": {...} or None,
-    "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
+    Parameters
+    ----------
+    history : list of dict
+        One dict per epoch, as history.jsonl: {"epoch", "train": {"loss", "recon", "kl"?}, "val": {...} or None,
+        "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
+    title : str, default "Training curves"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One to three panels.
+
+    Raises
+    ------
+    ValueError
+        An empty history.
     """
     if not history:
         raise ValueError("history is empty: train for at least one epoch before plotting curves")
