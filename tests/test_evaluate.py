@@ -25,6 +25,7 @@ from latentlab.models import build_model, has_prior
 from latentlab.presets import preset_config
 from latentlab.runs import Run, load_run
 from latentlab.training import train
+from helpers.ssim import gaussian_window
 
 MODELS = {
     "dense": ModelConfig(kind="dense", hidden=(16,), latent_dim=4),
@@ -153,7 +154,7 @@ def test_ssim_matches_a_direct_window_by_window_computation() -> None:
     rng = np.random.default_rng(1)
     x = rng.random((28, 28))
     y = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
-    w = quality.gaussian_window().numpy()[0, 0]
+    w = gaussian_window().numpy()[0, 0]
     c1, c2 = 0.01**2, 0.03**2
     values = []
     for i in range(28 - 10):
@@ -167,7 +168,7 @@ def test_ssim_matches_a_direct_window_by_window_computation() -> None:
 
 
 def test_ssim_window_is_a_normalised_gaussian() -> None:
-    w = quality.gaussian_window()
+    w = gaussian_window()
     assert w.shape == (1, 1, 11, 11)
     assert float(w.sum()) == pytest.approx(1.0)
     assert float(w[0, 0, 5, 5]) == float(w.max())

@@ -18,6 +18,7 @@ from PIL import Image, ImageFile
 
 from latentlab import images
 from latentlab._image_layout import centre_of_mass
+from latentlab._image_pixels import gray_pixels
 from latentlab.errors import ConfigError, ImageError, LatentlabError
 from latentlab.images import Layout, read_image
 
@@ -122,7 +123,7 @@ def test_32bit_and_float_pixels_are_scaled_by_their_depth(digit):
                                (digit.astype(np.int32), False), (digit.astype(np.float32), False)):
         im = Image.fromarray(array)
         assert im.mode in ("I", "F")
-        gray, _ = images._gray(im, "")
+        gray, _ = gray_pixels(im, "")
         assert np.abs(gray - digit / 255).max() <= 1 / 255 + 1e-6
         assert (diff(np.asarray(im.convert("L")), digit) > 100) == naive_fails
 

@@ -34,8 +34,6 @@ from latentlab._image_pixels import colour_pixels, conform, gray_pixels
 from latentlab._image_pixels import to_uint8 as _u8
 from latentlab.errors import ImageError
 
-_gray = gray_pixels  # its name before it moved to _image_pixels
-
 __all__ = ["FORMATS", "MAX_FILE_BYTES", "MAX_SIDE", "MAX_UPLOAD_BYTES", "MIN_SIDE", "SIDE", "Layout", "Prepared",
            "conform", "data_url", "decode", "layout_for", "png", "read_image", "read_native", "to_model_input"]
 

@@ -24,7 +24,6 @@ from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
 from latentlab.runs import META, load_run, read_json, versions
 from latentlab.training import shape_from_data
-from latentlab.training.reuse import ensure_run  # noqa: F401  (its home before the runner; callers import it here)
 
 
 @dataclass(frozen=True)
