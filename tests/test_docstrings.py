@@ -22,7 +22,7 @@ docs_hooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(docs_hooks)
 
 SECTION = re.compile(r"^(Parameters|Returns|Yields|Raises|Attributes|Notes|Examples|See Also|Warns)\n-{3,}$", re.M)
-ARRAY = re.compile(r"ndarray|Tensor|np\.|torch\.")
+ARRAY = re.compile(r"ndarray|\bTensor\b")
 SHAPE = re.compile(r"\((?:N|B|n|C|H|K|M)\b|shape|dtype|uint8|float32|float64|int64")
 
 
