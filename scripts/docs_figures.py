@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # the one-class benchmark's figure, two classes of the sample
         latentlab.benchmark.one_class("mnist-sample", classes=[0, 6], steps=120, out=work / "bench", progress=False)
-        shutil.copy(work / "bench" / "one-class-mnist-sample.png", OUT / "one-class.png")
+        from PIL import Image
+
+        figure = Image.open(work / "bench" / "one-class-mnist-sample.png")  # written at 200 dpi: scaled to DPI
+        small = figure.resize((figure.width * DPI // 200, figure.height * DPI // 200), Image.LANCZOS)
+        small.convert("RGB").quantize(colors=128).save(
+            OUT / "one-class.png", optimize=True)
 
         # the TensorBoard scalars as written, read back from the event file
         cfg = override(latentlab.preset_config("mnist-vae"), {"train.epochs": 1})
@@ -61,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     # what `latentlab datasets` prints
     listing = subprocess.run([sys.executable, "-m", "latentlab", "datasets", "--no-verify"], check=True,
                              capture_output=True, text=True).stdout
+    listing = listing.replace(str(Path(latentlab.__file__).parent), "latentlab")  # no path of this machine
     (OUT / "datasets.md").write_text("```text\n" + listing.rstrip() + "\n```\n")
     for path in sorted(OUT.iterdir()):
         print(f"{path.relative_to(OUT.parents[1])}: {path.stat().st_size:,} bytes")
