@@ -49,10 +49,10 @@ serve: $(VENV)/.installed-dev
 # The documentation site into site/, offline (Material's offline plugin, no web fonts); --strict fails on a
 # warning, a broken link or a missing reference (tests/test_docs.py runs the same build).
 docs: $(VENV)/.installed-dev
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(VENV)/.installed-dev
-	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
 
 # The sdist and the wheel into dist/ (tests/test_wheel.py installs the wheel into a fresh venv).
 dist: $(VENV)/.installed-dev

@@ -132,6 +132,15 @@ def layers_table() -> str:
 GENERATORS = {"cli": cli_reference, "api": api_reference, "bench": bench_reference, "layers": layers_table}
 
 
+def on_config(config: Any) -> Any:
+    """Drop scripts the theme would load from the network: the offline plugin adds the iframe-worker shim from a
+    CDN (so that search runs from file://). Without it every page works offline; search needs the site served
+    (`make docs-serve`, or `python -m http.server -d site`)."""
+    polyfills = config.extra.get("polyfills", [])
+    config.extra["polyfills"] = [url for url in polyfills if "://" not in url]
+    return config
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     for key, make in GENERATORS.items():
         marker = MARKER.format(key)
