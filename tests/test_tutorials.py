@@ -3,7 +3,7 @@
 Each page runs in its own empty folder: its ```python blocks share one namespace, its ```bash blocks run in a
 shell whose `latentlab` is this interpreter's. A block the reader should not run here (a GPU cluster, a long
 training) is preceded by `<!-- not run: REASON -->`, and the reason is required. The pages use the bundled
-samples and one epoch, so the whole file takes a minute or two on two cores.
+samples and one epoch; the pages take about three minutes together on two shared cores (marked slow).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def test_there_are_tutorials_with_code():
     assert len(tutorials) >= 5 and all(any(lang == "python" for lang, _, _ in blocks(p)) for p in tutorials)
 
 
+@pytest.mark.slow  # about three minutes on two shared cores
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_tutorial_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
