@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentlab.analysis import quality
+from helpers.ssim import gaussian_window
 from latentlab.analysis.evaluate import compute_metrics, other_dataset, write_metrics
 from latentlab.analysis.inference import decode_points, embed, iwae_log_likelihood, reconstruct, to_float
 from latentlab.analysis.inference import per_image as per_image_scores
@@ -25,7 +25,6 @@ from latentlab.models import build_model, has_prior
 from latentlab.presets import preset_config
 from latentlab.runs import Run, load_run
 from latentlab.training import train
-from helpers.ssim import gaussian_window
 
 MODELS = {
     "dense": ModelConfig(kind="dense", hidden=(16,), latent_dim=4),

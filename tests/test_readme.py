@@ -61,5 +61,6 @@ def test_every_local_link_of_the_readme_exists():
 
 
 def test_the_readme_links_every_docs_page():
-    pages = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")} - {"docs/index.md", "docs/changelog.md"}
+    pages = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md") if p.parent.name != "figures"}
+    pages -= {"docs/index.md", "docs/changelog.md"}  # the site's home page, and CHANGELOG.md (linked) included
     assert not pages - set(re.findall(r"\]\((docs/[^)#]+)", README.read_text()))

@@ -32,9 +32,8 @@ from latentlab.training.optim import build_optimizer, lr_at
 from latentlab.training.state import TrainState, checkpoint, last_checkpoint, restore
 from latentlab.training.steps import as_tensor, batches, evaluate_loss, stop_on_signals, stored_shape, to_float
 
-#: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
 EpochCallback = Callable[[dict[str, Any], nn.Module], None]
-"""`callback(record, model)`: called after every epoch with its record (as in history.jsonl) and the model, on rank 0."""
+"""`callback(record, model)` after every epoch, with its record (as in history.jsonl) and the model; rank 0 only."""
 
 
 @dataclass
