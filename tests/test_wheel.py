@@ -69,7 +69,7 @@ def test_the_wheel_works_in_a_fresh_venv_away_from_the_repository(dist, tmp_path
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "torch==2.13.0"], check=True, env=env)
     wheel = next(dist.glob("*.whl"))
-    subprocess.run([*pip, str(wheel)], check=True, env=env)
+    subprocess.run([*pip, f"{wheel}[web]"], check=True, env=env)  # the web extra: latentlab.web imports fastapi
 
     work = tmp_path / "empty"
     work.mkdir()
