@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,6 @@ class Run:
         history.jsonl: one dict per epoch (loss terms per split, learning rate, speed).
     meta : dict
         meta.json: versions, data source, seed, device, times, image shape, weight digests.
-    extras : dict, default {}
-        Things computed for the run and kept with it in memory (e.g. a fitted detector).
     """
 
     path: Path
@@ -61,7 +59,6 @@ class Run:
     model: nn.Module
     history: list[dict[str, Any]]
     meta: dict[str, Any]
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

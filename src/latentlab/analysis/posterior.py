@@ -10,8 +10,7 @@ the prior samples show the same blur everywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -66,16 +65,6 @@ class PosteriorDiagnostics:
     n_images: int
     collapsed: bool
     warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The diagnostics as plain JSON.
-
-        Returns
-        -------
-        dict
-            Lists of floats, ints, a bool and strings (metrics.json's "vae" section).
-        """
-        return asdict(self)
 
 
 def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
