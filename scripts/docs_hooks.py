@@ -6,7 +6,8 @@ A page asks for a part with a marker line:
 - `<!-- generated: api -->`: one mkdocstrings block per public name (`latentlab.__all__` and each subpackage's
   face), each documented once, where it is first exported;
 - `<!-- generated: bench -->`: the tables of every `bench/*.json`, rendered by `bench.table.markdown`;
-- `<!-- generated: layers -->`: the layer order of tests/test_layers.py.
+- `<!-- generated: layers -->`: the layer order of tests/test_layers.py;
+- `<!-- generated: presets -->`: the presets of `latentlab.PRESETS`.
 
 `public_api()` is also what tests/test_docstrings.py checks.
 """
@@ -129,7 +130,18 @@ def layers_table() -> str:
     return "\n".join(rows)
 
 
-GENERATORS = {"cli": cli_reference, "api": api_reference, "bench": bench_reference, "layers": layers_table}
+def presets_table() -> str:
+    """The presets as `latentlab.PRESETS` holds them."""
+    from latentlab.presets import PRESETS
+
+    rows = ["| preset | model | data | batch | quick / full epochs |", "|---|---|---|---|---|"]
+    rows += [f"| `{p.name}` | {p.description} | {p.config.dataset} | {p.config.train.batch_size} | "
+             f"{p.quick_epochs} / {p.full_epochs} |" for p in PRESETS.values()]
+    return "\n".join(rows)
+
+
+GENERATORS = {"presets": presets_table, "cli": cli_reference, "api": api_reference, "bench": bench_reference,
+              "layers": layers_table}
 
 
 def on_config(config: Any) -> Any:
