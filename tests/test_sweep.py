@@ -1,4 +1,4 @@
-"""latentlab.runner.sweep and `latentlab sweep`: grid x seeds as tasks, one table of mean ± std per grid point."""
+"""latentlab.runner.sweeps and `latentlab sweep`: grid x seeds as tasks, one table of mean ± std per grid point."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from latentlab.cli import main
 from latentlab.cli.arg_types import parse_grid
 from latentlab.errors import ConfigError
-from latentlab.runner.sweep import grid_points, sweep
+from latentlab.runner.sweeps import grid_points, sweep
 
 TINY = {"train.batch_size": 512}
 
@@ -83,3 +83,13 @@ def test_sweep_on_a_dask_cluster_gives_the_numbers_of_jobs_1(tmp_path, deadline)
                 cluster.close()
     assert [r["val_loss"]["values"] for r in there["rows"]] == [r["val_loss"]["values"] for r in here["rows"]]
     assert all(r["finished"] == 2 for r in there["rows"])
+
+
+def test_the_runner_face_gives_the_function_even_after_its_module_is_imported():
+    import importlib
+
+    import latentlab.runner
+    import latentlab.runner.sweeps
+
+    importlib.reload(latentlab.runner.sweeps)
+    assert callable(latentlab.runner.sweep) and latentlab.runner.sweep.__name__ == "sweep"

@@ -54,9 +54,31 @@ def _name(name: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture. `hidden` are the encoder widths (dense) or channels (conv); the decoder mirrors them.
-    `image_shape` is (channels, height, width) of the images, taken from the data set; `likelihood` is the
-    decoder's distribution: "bernoulli" (binary cross-entropy, the seed's) or "gaussian" (squared error)."""
+    """The model's architecture; frozen, validated on construction.
+
+    Parameters
+    ----------
+    kind : str, default "dense"
+        The `latentlab.MODELS` entry: "dense", "conv" or "vae".
+    hidden : tuple of int, default ()
+        Encoder widths (dense, 1 to 8192 each) or channel counts (conv, 1 to 3 of them); the decoder mirrors them.
+    latent_dim : int, default 32
+        Size of the code, 1 to 4096.
+    encoder : str, default "dense"
+        VAE only: a "dense" or "conv" encoder and decoder.
+    beta : float, default 1.0
+        VAE only: weight of the KL term, 0 to 1000 (1 is the ELBO).
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width) of the images, 1 or 3 channels, sides 8 to 256 pixels; `train` sets it from
+        the data.
+    likelihood : str, default "bernoulli"
+        The decoder's distribution: "bernoulli" (binary cross-entropy, the seed's) or "gaussian" (squared error).
+
+    Raises
+    ------
+    ConfigError
+        A value out of its range, naming the field (``model.latent_dim``) and what is allowed.
+    """
 
     kind: str = "dense"
     hidden: tuple[int, ...] = ()
@@ -100,7 +122,20 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Input corruption for denoising training; the target stays the clean image."""
+    """Input corruption for denoising training; the target stays the clean image.
+
+    Parameters
+    ----------
+    kind : str, default "none"
+        A noise of `latentlab.training.noise`: "none", "gaussian", "salt_pepper" or "mask".
+    factor : float, default 0.5
+        gaussian: standard deviation on [0, 1] pixels (0 to 10); salt_pepper and mask: fraction of pixels (0 to 1).
+
+    Raises
+    ------
+    ConfigError
+        `factor` out of its range.
+    """
 
     kind: str = "none"
     factor: float = 0.5  # gaussian: std; salt_pepper and mask: fraction of pixels
@@ -114,7 +149,42 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation. `patience=0` disables early stopping, `grad_clip=0` disables clipping."""
+    """Optimisation settings; frozen, validated on construction.
+
+    Parameters
+    ----------
+    epochs : int, default 10
+        Passes over the training images, 1 to 100,000.
+    batch_size : int, default 256
+        Images per optimizer step (the global batch under DDP).
+    lr : float, default 1e-3
+        Learning rate, in (0, 10].
+    optimizer : str, default "adam"
+        An optimizer of `latentlab.training.optim`.
+    weight_decay : float, default 0.0
+        In [0, 1].
+    schedule : str, default "none"
+        A learning-rate schedule of `latentlab.training.optim` (e.g. "cosine").
+    patience : int, default 0
+        Epochs without a better validation loss before stopping; 0 disables early stopping.
+    grad_clip : float, default 0.0
+        Maximum gradient norm; 0 disables clipping.
+    seed : int, default 0
+        Seed of the weights and the batch order.
+    device : str, default "auto"
+        "auto", "cpu", "cuda", "cuda:N" or "mps".
+    compile : bool, default False
+        ``torch.compile`` the model.
+    eval_batch_size : int, default 2048
+        Images per batch when measuring (no gradients).
+    noise : NoiseConfig
+        Input corruption of a denoiser (none by default).
+
+    Raises
+    ------
+    ConfigError
+        A value out of its range, naming the field (``train.lr``) and what is allowed.
+    """
 
     epochs: int = 10
     batch_size: int = 256
@@ -147,7 +217,28 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything needed to reproduce one training run."""
+    """Everything needed to reproduce one training run; saved as the run directory's config.json.
+
+    Parameters
+    ----------
+    name : str, default "run"
+        The run's name (its directory under runs/), without "/".
+    preset : str, default ""
+        The preset it came from, if any.
+    dataset : str, default "mnist"
+        A registered data set's name, or the absolute path of an image folder or .npz.
+    profile : str, default "quick"
+        "quick" or "full": the preset's epoch budget.
+    model : ModelConfig
+        The architecture.
+    train : TrainConfig
+        The optimisation.
+
+    Raises
+    ------
+    ConfigError
+        An empty or invalid name, an empty data set, an unknown profile.
+    """
 
     name: str = "run"
     preset: str = ""
@@ -167,15 +258,47 @@ class RunConfig:
         _choice("profile", self.profile, PROFILES)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts.
+
+        Returns
+        -------
+        dict
+            ``{"name": ..., "model": {...}, "train": {..., "noise": {...}}}``, JSON-ready.
+        """
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """The config as indented JSON with sorted keys.
+
+        Returns
+        -------
+        str
+            What `from_json` reads back.
+        """
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Rebuild a config; a field missing from `data` (a config written by an older latentlab) takes its
-        default, and a `UserWarning` names each one filled in, so that a changed default never goes unnoticed."""
+        """Rebuild a config from `to_dict`'s form.
+
+        A field missing from `data` (a config written by an older latentlab) takes its default, and a
+        `UserWarning` names each one filled in, so that a changed default never goes unnoticed.
+
+        Parameters
+        ----------
+        data : dict
+            Nested dicts as `to_dict` writes them.
+
+        Returns
+        -------
+        RunConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            An unknown field (with the closest known name), a value of the wrong type or out of range.
+        """
         filled: list[str] = []
         cfg = _from_dict(cls, data, "", filled)
         if filled:
@@ -185,6 +308,23 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
+        """Rebuild a config from `to_json`'s text.
+
+        Parameters
+        ----------
+        text : str
+            JSON as `to_json` writes it.
+
+        Returns
+        -------
+        RunConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            The text is not JSON, or `from_dict` refuses it.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -192,10 +332,34 @@ class RunConfig:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
+        """Write `to_json` to `path`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (a run's config.json).
+        """
         Path(path).write_text(self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
+        """Read a config written by `save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            A config.json.
+
+        Returns
+        -------
+        RunConfig
+            The validated config.
+
+        Raises
+        ------
+        ConfigError
+            As `from_json`.
+        """
         return cls.from_json(Path(path).read_text())
 
 

@@ -82,7 +82,11 @@ class TaskError(LatentlabError, RuntimeError):
 
 
 class ImageError(LatentlabError, ValueError):
-    """An image cannot be used as model input (damaged, empty, of the wrong shape or size)."""
+    """An image cannot be used as model input (damaged, empty, of the wrong shape or size).
+
+    Its kinds say why: `ImageTooLargeError` (file or pixel count over the limit) and `ImageFormatError` (not a
+    format latentlab reads); the web page maps each kind to its HTTP status (400, 413, 415).
+    """
 
 
 class ImageTooLargeError(ImageError):

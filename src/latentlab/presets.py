@@ -13,6 +13,20 @@ from latentlab.errors import choose
 
 @dataclass(frozen=True)
 class Preset:
+    """A named experiment of the seed report.
+
+    Parameters
+    ----------
+    name : str
+        The preset's name (``mnist-vae``).
+    description : str
+        One line for ``latentlab presets``.
+    config : RunConfig
+        The run config at the full profile's epochs.
+    quick_epochs, full_epochs : int
+        Epochs of the quick and full profiles.
+    """
+
     name: str
     description: str
     config: RunConfig
@@ -89,10 +103,29 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     *[_preset(name, text, "mnist", model, 128, 5 if model.iwae_samples > 5 else 20, 50,
               lr=1e-3 if model.kind == "vqvae" else VAE_LR) for name, text, model in FAMILY],
 ]}
+"""The named experiments: name -> `Preset` (the seed's MNIST and Fashion-MNIST models, CIFAR-10's)."""
 
 
 def preset_config(name: str, profile: str = "quick") -> RunConfig:
-    """The run config of preset `name` with the epochs of `profile` ("quick" or "full")."""
+    """The run config of a preset.
+
+    Parameters
+    ----------
+    name : str
+        A key of `PRESETS` (``latentlab presets`` lists them).
+    profile : str, default "quick"
+        "quick" or "full": which epoch count the config gets.
+
+    Returns
+    -------
+    RunConfig
+        The preset's config with the profile's epochs.
+
+    Raises
+    ------
+    ConfigError
+        An unknown preset or profile, listing the valid ones.
+    """
     p = choose(PRESETS, name, "preset", problem=f"unknown preset {name!r}", hint=" (`latentlab presets` lists them)")
     choose(PROFILES, profile, "profile")
     epochs = p.quick_epochs if profile == "quick" else p.full_epochs

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +41,38 @@ IN_MEMORY = "in-memory arrays"
 
 @dataclass
 class Run:
-    """A trained model with everything saved beside it."""
+    """A trained model with everything saved beside it, as `load_run` returns it.
+
+    Parameters
+    ----------
+    path : Path
+        The run directory.
+    config : RunConfig
+        Its config.json.
+    model : torch.nn.Module
+        The rebuilt model (a `LatentModel`), in eval mode.
+    history : list of dict
+        history.jsonl: one dict per epoch (loss terms per split, learning rate, speed).
+    meta : dict
+        meta.json: versions, data source, seed, device, times, image shape, weight digests.
+    """
 
     path: Path
     config: RunConfig
     model: nn.Module
     history: list[dict[str, Any]]
     meta: dict[str, Any]
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        """The directory's name as text (bytes that are not UTF-8 shown as \\xNN): for titles, ids, listings."""
+        """The run's name.
+
+        Returns
+        -------
+        str
+            The directory's name (``mnist-vae`` for runs/mnist-vae), bytes that are not UTF-8 shown as \\xNN: for
+            titles, ids and listings.
+        """
         return shown_name(self.path.name)
 
 
@@ -207,7 +227,26 @@ def verify_file(run_dir: Path, name: str, meta: dict[str, Any]) -> Path:
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
-    """Rebuild the model of a run directory from its config and verified weights (no pickle involved)."""
+    """Rebuild the model of a run directory from its config and verified weights (no pickle involved).
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory (runs/NAME).
+    device : str or torch.device, default "cpu"
+        Where the model goes.
+
+    Returns
+    -------
+    Run
+        The model in eval mode with its config, history and meta.
+
+    Raises
+    ------
+    RunError
+        Not a directory, a missing or changed file (the weights' SHA-256 is checked), a config that does not
+        describe the weights, a run written by a newer latentlab.
+    """
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} is not a directory; pass a run directory such as runs/mnist-vae")
@@ -263,14 +302,38 @@ def images_sha256(x: np.ndarray) -> str:
 
 def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool = True,
                   progress: bool = False, dataset: str | None = None) -> ImageData:
-    """The run's data set as it was trained on: `config.dataset` (or `dataset`, a name or path, given in its place)
-    loaded with the run's `data_options` (a resize or grey conversion on purpose is made again). RunError if it no
-    longer has the model's shape; DatasetError from `load_dataset` if it cannot be found.
+    """The run's data set as it was trained on, loaded with the run's data options (a resize or grey conversion on
+    purpose is made again).
 
     A run trained on arrays handed to `fit`/`train` in Python (meta.json's data_source "in-memory arrays") never
     downloads its `config.dataset`, and takes a copy on this machine only when its training images are the arrays
-    the run recorded (`train_images_sha256`): nothing else says those arrays were that data set (a Fashion-MNIST
-    preset trained on digits was judged against Fashion-MNIST)."""
+    the run recorded (`train_images_sha256`): nothing else says those arrays were that data set.
+
+    Parameters
+    ----------
+    run : Run
+        A loaded run.
+    data_dir : str or Path, optional
+        Where the published files are (as `load_dataset`).
+    download : bool, default True
+        Whether a missing registered set may be downloaded.
+    progress : bool, default False
+        Print the source line on stderr.
+    dataset : str, optional
+        A name or path to use in place of `config.dataset`.
+
+    Returns
+    -------
+    ImageData
+        uint8 images of the run's shape, (N, H, W) or (N, H, W, 3).
+
+    Raises
+    ------
+    DatasetError
+        Not found (from `load_dataset`), or an in-memory run whose arrays are not that data set.
+    RunError
+        The data no longer has the model's shape.
+    """
     options = data_options(run.meta, run.model.image_shape)
     name = dataset or run.config.dataset
     in_memory = dataset is None and run.meta.get("data_source") == IN_MEMORY

@@ -85,9 +85,39 @@ def _timed(timings: dict[str, float], stage: str, progress: bool) -> Iterator[No
 
 def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership: bool = True,
                     progress: bool = True, nll_k: int | None = None, nll_images: int = NLL_IMAGES) -> dict[str, Any]:
-    """Measure `run` on `data` (normally its own dataset); returns a JSON-ready dict (see the module doc). With
-    `nll_k`, "likelihood" holds `analysis.likelihood.estimate_nll` with that K on the first `nll_images` test
-    images; without, only what a model lacking a likelihood says (its reason) or None."""
+    """Measure a run on its data set's test split: what metrics.json holds (see the module's doc).
+
+    Parameters
+    ----------
+    run : Run
+        A loaded run.
+    data : ImageData
+        Normally the run's own data set (`load_run_data`).
+    iwae_k : int, default 100
+        Importance samples per image for a VAE's IWAE bound.
+    membership : bool, default True
+        Also fit the novelty detectors and score out-of-distribution sets (the slow part).
+    progress : bool, default True
+        Progress bars on stderr.
+    nll_k : int, optional
+        With it, "likelihood" holds `analysis.likelihood.estimate_nll` with K = `nll_k` importance samples per
+        image; without, only what a model lacking a likelihood says (its reason) or None.
+    nll_images : int, default NLL_IMAGES
+        The test images of that estimate: the first `nll_images`.
+
+    Returns
+    -------
+    dict
+        JSON-ready sections "reconstruction", "denoising", "vae", "latent", "membership", "likelihood"; non-finite
+        numbers as None.
+
+    Raises
+    ------
+    DatasetError
+        The data set has no test images.
+    ConfigError
+        `iwae_k` below 1 (runs of a VAE).
+    """
     model, cfg = run.model, run.config
     if not len(data.x_test):
         raise DatasetError(f"{data.name} has no test images (its test split is empty), and every number in "
@@ -272,7 +302,20 @@ def current_metrics(run: Run) -> dict[str, Any] | None:
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
-    """Write `metrics` to run_dir/metrics.json atomically; returns the path."""
+    """Write metrics to the run's metrics.json, atomically.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    metrics : dict
+        As `compute_metrics` returns it.
+
+    Returns
+    -------
+    Path
+        run_dir/metrics.json.
+    """
     path = Path(run_dir) / METRICS
     atomic_write_text(path, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return path

@@ -10,8 +10,7 @@ the prior samples show the same blur everywhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,7 +33,29 @@ MAX_IMAGES = 5000
 
 @dataclass(frozen=True)
 class PosteriorDiagnostics:
-    """Per-dimension KL (nats, mean over images) and variance of the posterior mean, and what they say."""
+    """What a VAE's posterior says about collapse, as `diagnose_posterior` measures it.
+
+    Parameters
+    ----------
+    kl_per_dim : list of float
+        KL(q(z|x) || p(z)) per latent dimension, nats, mean over images.
+    posterior_mean_variance : list of float
+        Variance over images of the posterior mean, per dimension.
+    active_units : int
+        Dimensions whose posterior mean varies by more than 0.01 (Burda et al. 2016).
+    latent_dim : int
+        Dimensions in all.
+    total_kl : float
+        Sum of `kl_per_dim`, nats per image.
+    beta : float or None
+        The model's KL weight, if it has one.
+    n_images : int
+        Images measured.
+    collapsed : bool
+        No active unit, or under 0.1 nats of KL per image.
+    warnings : list of str, default []
+        Plain-words warnings (collapse, beta = 0).
+    """
 
     kl_per_dim: list[float]
     posterior_mean_variance: list[float]
@@ -45,10 +66,6 @@ class PosteriorDiagnostics:
     n_images: int
     collapsed: bool
     warnings: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON: lists of floats, ints, a bool and strings."""
-        return asdict(self)
 
 
 def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +98,27 @@ def _own_kl(model: nn.Module) -> bool:
 
 
 def diagnose_posterior(model: nn.Module, x: np.ndarray, max_images: int = MAX_IMAGES) -> PosteriorDiagnostics:
-    """Posterior diagnostics of a model with a prior on uint8 images `x` (the first `max_images` of them)."""
+    """Posterior diagnostics of a model with a prior.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with a posterior (a VAE).
+    x : numpy.ndarray
+        uint8 images as stored, (N, H, W) or (N, H, W, 3); at least 2.
+    max_images : int, default MAX_IMAGES
+        Only the first this many are measured.
+
+    Returns
+    -------
+    PosteriorDiagnostics
+        KL and posterior-mean variance per dimension, active units, collapse and warnings.
+
+    Raises
+    ------
+    ConfigError
+        A model without a prior, or fewer than 2 images.
+    """
     x = x[:max_images]
     kl, variance = posterior_stats(model, x)
     beta = _beta(model)

@@ -59,12 +59,6 @@ def _gaussian_taps(size: int, sigma: float) -> Tensor:
     return g / g.sum()
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
-    """The normalised 2-D Gaussian of SSIM, as (1, 1, size, size) float64."""
-    g = _gaussian_taps(size, sigma)
-    return torch.outer(g, g)[None, None]
-
-
 def ssim(clean: Any, other: Any, size: int = 11, sigma: float = 1.5, batch_size: int = BATCH) -> np.ndarray:
     """Structural similarity per image (Wang et al. 2004): Gaussian window 11 / sigma 1.5, data range 1,
     K1 = 0.01, K2 = 0.03, local statistics over 'valid' window positions only (18 x 18 of them on 28 x 28),

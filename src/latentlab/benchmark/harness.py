@@ -117,14 +117,47 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
               classes: list[int] | tuple[int, ...] | None = None, seeds: tuple[int, ...] = (0,),
               out: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True,
               jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None) -> dict[str, Any]:
-    """Run the one-class benchmark on `dataset` (a registered name, a labelled folder or .npz, or an `ImageData`)
-    and return the result as plain data; with `out`, also write one-class-<dataset>.json, .md and .png there.
+    """Run the one-class benchmark: per class, train on that class only and score the whole test set.
 
-    `preset` defaults to the dense deep autoencoder of the data set's family; `steps` is the optimizer steps per
-    class (rounded up to whole epochs); `classes` the class numbers to run (default all); one model per class and
-    seed in `seeds`, scores averaged over seeds. `jobs`, `executor` and `threads` are `run_tasks`'s: classes at
-    once in worker processes (1: here, in order), on an Executor or "dask://HOST:PORT", torch threads per task.
-    Raises RunError naming the classes that failed (the others' results are lost with them: run those again).
+    Parameters
+    ----------
+    dataset : str or Path or ImageData
+        A registered name, a labelled folder or .npz, or images in memory.
+    preset : str, optional
+        The model (default: the dense deep autoencoder of the data set's family).
+    steps : int, default STEPS
+        Optimizer steps per class, rounded up to whole epochs.
+    classes : list of int, optional
+        The class numbers to run (default all).
+    seeds : tuple of int, default (0,)
+        One model per class and seed, scores averaged over seeds.
+    out : str or Path, optional
+        Also write one-class-DATASET.json, .md and .png there.
+    data_dir : str or Path, optional
+        Where the published data sets are.
+    progress : bool, default True
+        A progress bar and a line per class on stderr.
+    jobs : int, default 1
+        Classes at once in worker processes (1: here, in order).
+    command : str, default ""
+        Recorded as the command that made the result.
+    executor : concurrent.futures.Executor or str, optional
+        An Executor, a distributed.Client or "dask://HOST:PORT".
+    threads : int, optional
+        torch threads per task.
+
+    Returns
+    -------
+    dict
+        Plain data: per class and score AUROC and AUPR (percent), the raw-pixel baseline, the published rows of
+        the data set, settings, machine and wall time.
+
+    Raises
+    ------
+    ConfigError
+        Steps, seeds or jobs below 1, unknown classes, a data set without labels.
+    RunError
+        Naming the classes that failed (run those again).
     """
     from latentlab.runner import run_tasks, summary
     from latentlab.training import resolve_device

@@ -80,6 +80,7 @@ MNIST = (
 )
 
 PUBLISHED: dict[str, tuple[PublishedRow, ...]] = {"fashion-mnist": FASHION, "mnist": MNIST}
+"""Published one-class results, quoted from the papers (never computed): data set -> its rows."""
 
 
 def family(name: str) -> str | None:

@@ -29,7 +29,29 @@ DEFAULT = "default"  # the key of the default detector's results, whatever score
 
 @dataclass(frozen=True)
 class ClassTask:
-    """Class `label` of a data set: train on `x_train` (its training images only), score all of `x_test`."""
+    """One class of the one-class benchmark: train on that class's training images, score the whole test set.
+
+    Parameters
+    ----------
+    label : int
+        The class number.
+    name : str
+        The class's name.
+    x_train : numpy.ndarray
+        uint8 (n, H, W) or (n, H, W, 3): this class's training images only.
+    x_test : numpy.ndarray
+        uint8 (m, H, W) or (m, H, W, 3): the whole test set.
+    normal : numpy.ndarray
+        bool (m,): True for the test images of this class.
+    config : RunConfig
+        The preset's; epochs and seed are set per task.
+    steps : int, default STEPS
+        Optimizer steps, rounded up to whole epochs.
+    seeds : tuple of int, default (0,)
+        One model per seed; scores averaged.
+    knn_k : int, default KNN_K
+        Neighbours of the raw-pixel k-NN baseline.
+    """
 
     label: int
     name: str  # the class's name
@@ -90,7 +112,19 @@ def _mean(per_seed: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def run_class(task: ClassTask) -> dict[str, Any]:
-    """Train one model per seed on the class, fit the detectors, score the test set; AUROC/AUPR as plain data."""
+    """Train one model per seed on the class, fit the detectors, and score the test set.
+
+    Parameters
+    ----------
+    task : ClassTask
+        The class and its images.
+
+    Returns
+    -------
+    dict
+        Plain data: AUROC and AUPR (in [0, 1], the normal class positive) per score and seed and their means, the
+        raw-pixel k-NN baseline, epochs, and the seconds spent training and scoring.
+    """
     from latentlab.training import train
 
     started = time.perf_counter()

@@ -59,11 +59,26 @@ def all_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def in_flags(message: str, flags: Mapping[str, str] | None = None, fields: Sequence[str] = ()) -> str:
-    """`message` with a note naming the command-line flag of each Python name it is about: first `fields`, the
-    names an error carries (`exc.field`), then those the message mentions (for errors that carry none). `flags`
-    (dest -> flag) are the flags of the command that was run (default: those of every command); a dotted config
-    field without a flag of its own is set with `--set` where the command has it, and any other name without a flag
-    is left as the message says it."""
+    """A library message with a note naming the command-line flag of each Python name it is about.
+
+    First `fields`, the names an error carries (`exc.field`), then those the message mentions (for errors that
+    carry none). A dotted config field without a flag of its own is set with `--set` where the command has it; any
+    other name without a flag is left as the message says it.
+
+    Parameters
+    ----------
+    message : str
+        An error message in the library's words (argument and config-field names).
+    flags : mapping of str to str, optional
+        dest -> flag of the command that was run (default: those of every command).
+    fields : sequence of str, optional
+        Names the error carries (its `field`), noted first.
+
+    Returns
+    -------
+    str
+        `message`, followed by " (on the command line: NAME is --FLAG; ...)" when it names any.
+    """
     if flags is None:
         from latentlab.cli.parser import build_parser
 
@@ -86,6 +101,19 @@ def in_flags(message: str, flags: Mapping[str, str] | None = None, fields: Seque
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `latentlab` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: sys.argv[1:]).
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 1 some tasks failed, 2 a usage or latentlab error (printed as one line naming the
+        flags), 130 interrupted, 141 the reader of stdout went away.
+    """
     from latentlab.cli.parser import build_parser
 
     argv = list(sys.argv[1:] if argv is None else argv)

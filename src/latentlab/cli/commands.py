@@ -203,7 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from latentlab.runner.sweep import TABLE_MD, markdown, sweep
+    from latentlab.runner.sweeps import TABLE_MD, markdown, sweep
 
     table = sweep(args.preset, dict(args.set_grid), seeds=args.seeds, epochs=args.epochs, profile=args.profile,
                   out=args.out, dataset_name=args.dataset, data_dir=args.data_dir, overrides=dict(args.set or []),

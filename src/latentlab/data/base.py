@@ -17,12 +17,26 @@ SPLIT_SEED = 0
 
 @dataclass(frozen=True)
 class ImageData:
-    """Images as uint8 arrays, channels last as numpy and Pillow store them: (N, H, W) grey or (N, H, W, 3) colour
-    (MNIST: (N, 28, 28)); labels as int64 (N,) or None when unlabeled. `image_shape` is (channels, H, W), what a
-    model is built for; floats (N, C, H, W) are made one batch at a time, never for the whole set.
+    """A data set in memory: images as uint8 arrays, channels last as numpy and Pillow store them.
 
-    ``path`` is the absolute path of the user's folder or .npz the images were read from (None for the
-    registered data sets and samples); ``ref`` is what loads them again from any working directory.
+    Floats (N, C, H, W) for a model are made one batch at a time, never for the whole set.
+
+    Parameters
+    ----------
+    name : str
+        The registered name, or the folder's or file's name.
+    x_train, x_test : numpy.ndarray
+        uint8 images, shape (N, H, W) grey or (N, H, W, 3) colour (MNIST: (N, 28, 28)).
+    y_train, y_test : numpy.ndarray or None
+        int64 labels, shape (N,), or None when unlabelled.
+    classes : tuple of str
+        Class names in label order.
+    source : str
+        Where the images came from, in words (printed on the data line).
+    is_sample : bool, default False
+        Whether these are a bundled sample rather than the full set.
+    path : Path or None, default None
+        The absolute path of the user's folder or .npz (None for registered sets); see `ref`.
     """
 
     name: str
@@ -37,13 +51,24 @@ class ImageData:
 
     @property
     def ref(self) -> str:
-        """What ``load_dataset`` (and a run's ``config.dataset``) takes to load these images again: the
-        absolute path of a folder or .npz, else the registered name."""
+        """What ``load_dataset`` (and a run's ``config.dataset``) takes to load these images again.
+
+        Returns
+        -------
+        str
+            The absolute path of a folder or .npz, else the registered name.
+        """
         return str(self.path) if self.path is not None else self.name
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of the images: (1, H, W) for grey, (3, H, W) for colour."""
+        """The shape a model is built for.
+
+        Returns
+        -------
+        tuple of int
+            (channels, height, width): (1, H, W) for grey, (3, H, W) for colour.
+        """
         return image_shape_of(self.x_train)
 
 
@@ -82,7 +107,24 @@ def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_tes
 
 def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = TEST_FRACTION,
                      seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic train/test index arrays (sorted) taking ``test_fraction`` of each class for test."""
+    """Split indices into train and test, taking ``test_fraction`` of each class for test, deterministically.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray or None
+        int labels, shape (n,); None splits the images as one group.
+    n : int
+        Number of images.
+    test_fraction : float, default TEST_FRACTION
+        Fraction of each class for test.
+    seed : int, default SPLIT_SEED
+        Seed of the draw: the same arguments give the same split.
+
+    Returns
+    -------
+    train, test : numpy.ndarray
+        Sorted int64 indices into the n images, disjoint, together all of them.
+    """
     rng = np.random.default_rng(seed)
     groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
     test = [rng.permutation(g)[: round(len(g) * test_fraction)] for g in groups]

@@ -14,6 +14,17 @@ def default_data_dir(data_dir: str | Path | None) -> Path | None:
 
 
 def cache_dir(name: str) -> Path:
-    """Where downloads of dataset ``name`` live: ``$XDG_CACHE_HOME/latentlab/<name>``."""
+    """Where downloads of a data set live.
+
+    Parameters
+    ----------
+    name : str
+        The data set's registry name.
+
+    Returns
+    -------
+    Path
+        ``$XDG_CACHE_HOME/latentlab/<name>`` (default ``~/.cache/latentlab/<name>``); it may not exist yet.
+    """
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "latentlab" / name

@@ -14,7 +14,29 @@ ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A downloadable dataset as pure data; ``files`` maps each of ``ROLES`` to (file name, md5)."""
+    """A downloadable data set of IDX files, as pure data.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``mnist``).
+    classes : tuple of str
+        Class names in label order.
+    files : dict
+        Each of ``ROLES`` ("train_images", ...) -> (published file name, md5 of the gzipped file).
+    mirrors : tuple of str
+        Base URLs tried in order; every file is checked against its md5 whatever the mirror.
+    system_dirs : tuple of str, default ()
+        Folders where a system package installs a copy (Debian's ``/usr/share/datasets/fashion-mnist``).
+    licence : str, default ""
+        The data's licence, as said by ``latentlab datasets``.
+    raw_md5 : dict, default {}
+        md5 of each file unpacked, so that re-gzipped or unpacked copies are accepted.
+    system_package : str, default ""
+        The Debian package suggested when nothing is found.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width) of the published images.
+    """
 
     name: str
     classes: tuple[str, ...]
@@ -29,7 +51,25 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class SampleSpec:
-    """A small real subset shipped inside the package as a .npz with x_train, y_train, x_test, y_test."""
+    """A small real subset shipped inside the package as a .npz with x_train, y_train, x_test, y_test.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``mnist-sample``).
+    filename : str
+        The .npz under ``latentlab/data/samples/``.
+    sha256 : str
+        Its checksum, verified on load.
+    classes : tuple of str
+        Class names in label order.
+    n_train, n_test : int
+        Images in each split.
+    of_total : int
+        Size of the full data set it was drawn from (for the description).
+    licence : str
+        The data's licence.
+    """
 
     name: str
     filename: str
@@ -80,6 +120,7 @@ DATASETS: dict[str, DatasetSpec] = {
         licence="MIT, Zalando Research",
     ),
 }
+"""The downloadable IDX data sets: name -> `DatasetSpec` (MNIST, Fashion-MNIST)."""
 
 # The sha256 values are printed by scripts/build_samples.py; rebuild the samples and paste them here.
 SAMPLES: dict[str, SampleSpec] = {
@@ -96,13 +137,40 @@ SAMPLES: dict[str, SampleSpec] = {
         licence="MIT, Zalando Research",
     ),
 }
+"""The samples shipped inside the package: name -> `SampleSpec`."""
 
 
 @dataclass(frozen=True)
 class ArchiveSpec:
     """A data set published as one archive of fixed-size binary records: each record is `label_bytes` label bytes
     (the class is the last of them) then the image channel after channel, each row-major (CIFAR-10's binary
-    version: 1 label byte, then 1024 red, 1024 green and 1024 blue bytes of a 32x32 image)."""
+    version: 1 label byte, then 1024 red, 1024 green and 1024 blue bytes of a 32x32 image).
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``cifar10``).
+    classes : tuple of str
+        Class names in label order.
+    archive : tuple of str
+        (file name, md5 of the published archive).
+    folder : str
+        The folder of the members inside the archive, as unpacked.
+    train_members, test_members : tuple of str
+        The member files of each split.
+    image_shape : tuple of int
+        (channels, height, width) of one record's image.
+    mirrors : tuple of str
+        Base URLs tried in order.
+    label_bytes : int, default 1
+        Label bytes at the start of each record.
+    system_dirs : tuple of str, default ()
+        Folders where a system package installs a copy.
+    licence : str, default ""
+        The data's licence.
+    n_train, n_test : int, default 0
+        Published split sizes, for ``latentlab datasets``.
+    """
 
     name: str
     classes: tuple[str, ...]
@@ -120,6 +188,13 @@ class ArchiveSpec:
 
     @property
     def record_bytes(self) -> int:
+        """Bytes of one record.
+
+        Returns
+        -------
+        int
+            ``label_bytes + channels * height * width`` (3,073 for CIFAR-10).
+        """
         c, h, w = self.image_shape
         return self.label_bytes + c * h * w
 
@@ -146,11 +221,24 @@ ARCHIVES: dict[str, ArchiveSpec] = {
         n_train=50_000, n_test=10_000,
     ),
 }
+"""The data sets published as one archive of binary records: name -> `ArchiveSpec` (CIFAR-10)."""
 
 
 @dataclass(frozen=True)
 class BuiltSpec:
-    """A small real data set made on the spot, offline, by `latentlab.data.tiles` from files already installed."""
+    """A small real data set made on the spot, offline, by `latentlab.data.tiles` from files already installed.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``photo-tiles``).
+    description : str
+        One line for ``latentlab datasets``.
+    classes : tuple of str
+        Class names in label order.
+    licence : str
+        The source files' licence.
+    """
 
     name: str
     description: str
@@ -166,8 +254,16 @@ BUILT: dict[str, BuiltSpec] = {
         "tinted-digits", "mnist-sample digits in two tints of one luminance: colour is the only difference",
         ("pink", "blue"), "CC BY-SA 3.0 (MNIST)"),
 }
+"""The data sets built on the spot, offline: name -> `BuiltSpec`."""
 
 
 def dataset_names() -> list[str]:
-    """Built-in dataset names followed by the bundled samples and the sets built on the spot."""
+    """Every name `load_dataset` knows.
+
+    Returns
+    -------
+    list of str
+        The downloadable data sets, then the archives (CIFAR-10), the bundled samples and the sets built on the
+        spot.
+    """
     return [*DATASETS, *ARCHIVES, *SAMPLES, *BUILT]

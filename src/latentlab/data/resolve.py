@@ -45,14 +45,41 @@ def load_dataset(
     image_size: str | int | tuple[int, int] | None = None,
     grayscale: bool = False,
 ) -> ImageData:
-    """Load a built-in dataset, a bundled sample, an image folder or an .npz file.
+    """Load a built-in data set, a bundled sample, a built set, an image folder or an .npz file.
 
-    ``name_or_path`` may also be a ``DatasetSpec`` or an ``ArchiveSpec`` (e.g. the registry entry with other
-    mirrors). With ``progress`` the source used is printed as one line on stderr, and downloads show a progress
-    bar. Images keep their own size and colour unless ``image_size`` ((height, width), or "HxW") or ``grayscale``
-    convert them on purpose, which the source line says. ``auto`` (image folders read grey at a square
-    ``image_size`` only) turns the automatic steps of `latentlab.images` on or off. Raises ``DatasetError``
-    (``ConfigError`` for a bad ``image_size``).
+    Built-in sets are looked for in `data_dir`, the cache, system copies, then downloaded from their mirrors and
+    verified. Images keep their own size and colour unless `image_size` or `grayscale` convert them on purpose,
+    which the source line says.
+
+    Parameters
+    ----------
+    name_or_path : str or DatasetSpec or ArchiveSpec
+        A name of `dataset_names()`, the path of a folder (``class/*.png`` or flat) or .npz, or a registry entry
+        (e.g. one with other mirrors).
+    data_dir : str or Path, optional
+        A folder holding the published files (default: ``$LATENTLAB_DATA``).
+    download : bool, default True
+        Whether a missing built-in set may be downloaded.
+    progress : bool, default True
+        Print the source used as one line on stderr, and a progress bar for downloads.
+    auto : bool, default True
+        The automatic digit steps of `latentlab.images` for folders read grey at a square `image_size`.
+    image_size : str or int or tuple of int, optional
+        Resize to (height, width), "HxW" or a side, in pixels (8 to 256).
+    grayscale : bool, default False
+        Convert colour images to grey.
+
+    Returns
+    -------
+    ImageData
+        uint8 images (N, H, W) or (N, H, W, 3), int64 labels (N,) or None.
+
+    Raises
+    ------
+    DatasetError
+        Nothing found (the message lists where it looked and what to do), a failed checksum, a malformed file.
+    ConfigError
+        A bad `image_size`.
     """
     size = parse_size(image_size)
     if isinstance(name_or_path, DatasetSpec) or name_or_path in DATASETS:

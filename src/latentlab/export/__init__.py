@@ -17,5 +17,6 @@ from latentlab.runs import Run
 FORMATS: dict[str, Callable[[Run | str | Path, str | Path], dict[str, Path]]] = {
     "onnx": to_onnx,
 }
+"""Export formats: name -> `exporter(run_or_path, out_dir) -> {name: path}`."""
 
 __all__ = ["FORMATS", "model_card", "to_onnx"]

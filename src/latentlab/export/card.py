@@ -34,8 +34,23 @@ def data_licence(name: str) -> str:
 
 
 def model_card(run: Run, graphs: dict[str, dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
-    """The card of `run`'s export: `graphs` describes each exported file (its inputs and outputs), `versions` the
-    exporting libraries (latentlab's own is added)."""
+    """The model card of a run's export: what the graphs take and give, and where the model came from.
+
+    Parameters
+    ----------
+    run : Run
+        The exported run.
+    graphs : dict
+        Each exported file's name -> its inputs and outputs (names, dtypes, shapes).
+    versions : dict
+        The exporting libraries' versions (latentlab's own is added).
+
+    Returns
+    -------
+    dict
+        JSON-ready: data set and its licence, image shape, latent size, preprocessing, the run's metrics.json if it
+        has one, the graphs and the versions.
+    """
     cfg, meta, model = run.config, run.meta, run.model
     dataset = meta.get("dataset") or cfg.dataset
     from latentlab.analysis.evaluate import current_metrics

@@ -94,9 +94,30 @@ def _describe(name: str, shape: list[Any], meaning: str) -> dict[str, Any]:
 
 
 def to_onnx(run_or_path: Run | str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """Write encoder.onnx, decoder.onnx and model_card.json for a run (a `Run` or its directory) into `out_dir`;
-    returns their paths under the keys "encoder", "decoder" and "card". Needs the `onnx` extra (ConfigError
-    otherwise); RunError for a run directory that cannot be loaded."""
+    """Write a run as two ONNX graphs with a dynamic batch size, and a model card.
+
+    encoder.onnx maps "images" float32 (N, C, H, W) in [0, 1] to "codes" float32 (N, latent_dim) (a VAE's
+    posterior mean); decoder.onnx maps "codes" to "images" in [0, 1], after the sigmoid.
+
+    Parameters
+    ----------
+    run_or_path : Run or str or Path
+        A loaded run or its directory.
+    out_dir : str or Path
+        The folder to write into (created if missing).
+
+    Returns
+    -------
+    dict of str to Path
+        The paths under "encoder", "decoder" and "card" (model_card.json).
+
+    Raises
+    ------
+    ConfigError
+        The `onnx` extra is missing (onnx, onnxscript, onnxruntime).
+    RunError
+        A run directory that cannot be loaded.
+    """
     require_onnx()
     import onnx
 

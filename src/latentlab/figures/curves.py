@@ -23,8 +23,23 @@ def training_curves_figure(history: list[dict], title: str = "Training curves", 
     """Loss per epoch, train and validation; VAEs (a "kl" entry) get reconstruction and KL panels too. `beta`, the
     VAE's weight of the KL term, names the first panel: the negative ELBO at 1, "reconstruction + beta x KL" else.
 
-    `history` holds one dict per epoch: {"epoch", "train": {"loss", "recon", "kl"?}, "val": {...} or None,
-    "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
+    Parameters
+    ----------
+    history : list of dict
+        One dict per epoch, as history.jsonl: {"epoch", "train": {"loss", "recon", "kl"?}, "val": {...} or None,
+        "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
+    title : str, default "Training curves"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One to three panels.
+
+    Raises
+    ------
+    ValueError
+        An empty history.
     """
     if not history:
         raise ValueError("history is empty: train for at least one epoch before plotting curves")

@@ -22,7 +22,22 @@ def _mosaic(images: np.ndarray, nrows: int, ncols: int, pad: int) -> np.ndarray:
 
 
 def samples_figure(images: np.ndarray, title: str = "Samples from the prior", ncols: int = 8) -> Figure:
-    """Images tiled `ncols` to a row (e.g. decoded draws from the prior)."""
+    """Images tiled `ncols` to a row (e.g. decoded draws from the prior).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        (N, H, W) or (N, H, W, 3), uint8 or floats in [0, 1].
+    title : str, default "Samples from the prior"
+        The figure's title.
+    ncols : int, default 8
+        Images per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One mosaic.
+    """
     images = as_unit_images(images)
     ncols = max(1, min(ncols, len(images)))
     nrows = math.ceil(len(images) / ncols)
@@ -46,12 +61,32 @@ def _sparse_ticks(axis: Axis, values: np.ndarray, cell: int) -> None:
 def manifold_figure(
     images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray, title: str = "Generated from a latent grid"
 ) -> Figure:
-    """One mosaic of images decoded on a 2-D latent grid, with ticks in latent coordinates; grey (rows, cols, h, w)
-    or colour (rows, cols, h, w, 3).
+    """One mosaic of images decoded on a 2-D latent grid, with ticks in latent coordinates.
 
-    Convention: images[i, j] was decoded at (grid_x[j], grid_y[i]). Any order of grid_x / grid_y is
-    accepted: both are sorted here (x ascending left to right, y ascending bottom to top) and the images
-    reordered with them, so larger y is always drawn higher. `latent_grid` already returns that order.
+    Convention: images[i, j] was decoded at (grid_x[j], grid_y[i]). Any order of grid_x / grid_y is accepted:
+    both are sorted here (x ascending left to right, y ascending bottom to top) and the images reordered with them,
+    so larger y is always drawn higher. `latent_grid` already returns that order.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Grey (rows, cols, h, w) or colour (rows, cols, h, w, 3), floats in [0, 1] or uint8.
+    grid_x : numpy.ndarray
+        float (cols,) latent x of each column.
+    grid_y : numpy.ndarray
+        float (rows,) latent y of each row.
+    title : str, default "Generated from a latent grid"
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The mosaic.
+
+    Raises
+    ------
+    ValueError
+        The grid's sizes do not match the images'.
     """
     arr = np.asarray(images)
     grid_x, grid_y = np.asarray(grid_x, dtype=np.float64), np.asarray(grid_y, dtype=np.float64)
@@ -80,10 +115,24 @@ def latent_grid(
     n: int,
     extent: float | tuple[float, float, float, float] = 3.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`n` evenly spaced latent coordinates per axis for `manifold_figure`.
+    """Evenly spaced latent coordinates per axis for `manifold_figure`.
 
-    `extent` is a half-width (3.0 -> [-3, 3]^2) or (xmin, xmax, ymin, ymax). Returns grid_x ascending and
-    grid_y descending, so grid_y[0] is the top row of the mosaic.
+    Parameters
+    ----------
+    n : int
+        Points per axis, at least 1.
+    extent : float or tuple of float, default 3.0
+        A half-width (3.0 -> [-3, 3]^2) or (xmin, xmax, ymin, ymax).
+
+    Returns
+    -------
+    grid_x, grid_y : numpy.ndarray
+        float (n,) each: grid_x ascending, grid_y descending, so grid_y[0] is the top row of the mosaic.
+
+    Raises
+    ------
+    ValueError
+        n < 1, or an empty extent.
     """
     if n < 1:
         raise ValueError(f"n={n} is invalid: the grid needs at least 1 point per axis")

@@ -49,6 +49,7 @@ PROJECTIONS: dict[str, tuple[Callable[[np.ndarray], tuple[np.ndarray, tuple[str,
     "tsne": (_tsne, "t-SNE", TSNE_MAX_POINTS),
     "umap": (_umap, "UMAP", None),
 }
+"""Projections of d > 2 codes to the plane: name -> (function, display name, the most points it is given)."""
 
 
 def _resolve_projection(name: str) -> str:
@@ -145,12 +146,40 @@ def latent_scatter_figure(
     max_points: int = 10000,
     ax: Axes | None = None,
 ) -> Figure:
-    """Scatter latent codes (N, d) coloured by class.
+    """Scatter latent codes coloured by class.
 
-    d == 2 is drawn as is; d == 1 as a strip plot (one row per class, or random jitter without labels);
-    d > 2 is projected with `projection` ("auto" = "pca", "tsne" or "umap") and the plot says so.
-    At most `max_points` (t-SNE: 3000) points are drawn, a fixed random subset. `mark` puts a star at a
-    latent point and only makes sense for d == 2. With `ax`, draws there and returns its figure.
+    d == 2 is drawn as is; d == 1 as a strip plot (one row per class, or random jitter without labels); d > 2 is
+    projected with `projection` and the plot says so. At most `max_points` (t-SNE: 3000) points are drawn, a fixed
+    random subset.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        float (N, d) codes.
+    labels : numpy.ndarray, optional
+        int (N,) class of each code.
+    class_names : sequence of str, optional
+        Names of the labels, for the legend.
+    title : str, default "Latent space"
+        The figure's title.
+    mark : tuple of float, optional
+        A latent point to star; only for d == 2.
+    projection : str, default "auto"
+        "auto" (= "pca"), "pca", "tsne" or "umap" (needs umap-learn), for d > 2.
+    max_points : int, default 10000
+        Most points drawn.
+    ax : matplotlib.axes.Axes, optional
+        Draw there and return its figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The scatter.
+
+    Raises
+    ------
+    ValueError
+        Codes not (N, d), labels of another length, a mark on codes that are not 2-D, an unknown projection.
     """
     codes = np.asarray(codes, dtype=np.float64)
     codes = codes.reshape(-1, 1) if codes.ndim == 1 else codes
@@ -226,7 +255,28 @@ def decoded_point_figure(
     class_names: Sequence[str] | None,
     title: str | None = None,
 ) -> Figure:
-    """The latent scatter with `point` starred, next to the image decoded there; codes must be 2-D."""
+    """The latent scatter with a point starred, next to the image decoded there.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The decoded image, (H, W) or (H, W, 3), floats in [0, 1] or uint8.
+    point : tuple of float
+        (x, y) in latent space.
+    codes : numpy.ndarray
+        float (N, 2) codes; must be 2-D.
+    labels : numpy.ndarray or None
+        int (N,) classes of the codes.
+    class_names : sequence of str or None
+        Names of the labels.
+    title : str, optional
+        The figure's title (default: names the point).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Scatter and image side by side.
+    """
     one = np.ndim(image) == 2 or (np.ndim(image) == 3 and np.shape(image)[2] == 3)  # (h, w) or (h, w, 3)
     picture = as_unit_images(np.asarray(image)[None] if one else image, "image")[0]
     fig = new_figure(10.5 if labels is not None else 9.0, 4.8)

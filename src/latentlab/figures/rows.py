@@ -40,7 +40,22 @@ def _first_n(n: int, **arrays: np.ndarray) -> int:
 def reconstruction_figure(
     originals: np.ndarray, reconstructions: np.ndarray, title: str = "Reconstructions", n: int = 10
 ) -> Figure:
-    """The first `n` originals in the top row, their reconstructions underneath."""
+    """The first `n` originals in the top row, their reconstructions underneath.
+
+    Parameters
+    ----------
+    originals, reconstructions : numpy.ndarray
+        Images, (N, H, W) or (N, H, W, 3) (or any layout `as_unit_images` takes), uint8 or floats in [0, 1].
+    title : str, default "Reconstructions"
+        The figure's title.
+    n : int, default 10
+        Columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows of images.
+    """
     originals = as_unit_images(originals, "originals")
     reconstructions = as_unit_images(reconstructions, "reconstructions")
     n = _first_n(n, originals=originals, reconstructions=reconstructions)
@@ -48,7 +63,18 @@ def reconstruction_figure(
 
 
 def code_grid_shape(d: int) -> tuple[int, int]:
-    """A near-square (rows, cols) for a d-long code: an exact factorisation unless it is too thin."""
+    """A near-square grid for drawing a code as a small image.
+
+    Parameters
+    ----------
+    d : int
+        Length of the code.
+
+    Returns
+    -------
+    tuple of int
+        (rows, cols): an exact factorisation unless it is too thin (32 -> (4, 8)); cells beyond d stay blank.
+    """
     rows = max(r for r in range(1, math.isqrt(d) + 1) if d % r == 0)
     if d // rows <= 4 * rows or d <= 3:  # 32 -> 4x8, 10 -> 2x5, 3 -> 1x3
         return rows, d // rows
@@ -66,8 +92,24 @@ def denoising_figure(
 ) -> Figure:
     """Four rows for the first `n` images: original, noisy input, its code (as a small image), decoded.
 
-    A d-long code is laid out on a near-square grid (32 -> 4x8; blank cells pad awkward sizes), coloured
-    with viridis on one scale shared by the whole row so codes can be compared with each other.
+    A d-long code is laid out on a near-square grid (32 -> 4x8; blank cells pad awkward sizes), coloured with
+    viridis on one scale shared by the whole row so codes can be compared with each other.
+
+    Parameters
+    ----------
+    originals, noisy, decoded : numpy.ndarray
+        Images, (N, H, W) or (N, H, W, 3), uint8 or floats in [0, 1].
+    codes : numpy.ndarray
+        float (N, d) codes of the noisy images.
+    title : str, default "Denoising"
+        The figure's title.
+    n : int, default 10
+        Columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four rows of images.
     """
     originals, noisy = as_unit_images(originals, "originals"), as_unit_images(noisy, "noisy")
     decoded = as_unit_images(decoded, "decoded")

@@ -23,16 +23,43 @@ CODE_CMAP = colormaps["viridis"].with_extremes(bad="white")  # codes are not ima
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A figure built through the object API (no pyplot state, so safe in a web server's threads)."""
+    """A figure built through the object API (no pyplot state, so safe in a web server's threads).
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Empty, with the house style's facecolour.
+    """
     return Figure(figsize=(width, height), layout="constrained", facecolor="white")
 
 
 def as_unit_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """Grey (n, h, w), (n, 1, h, w) or square (n, h*h) pixels -> float (n, h, w) in [0, 1]; colour (n, h, w, 3)
-    or (n, 3, h, w) -> float (n, h, w, 3), shown as RGB.
+    """Images in any of the usual layouts, as floats in [0, 1] ready to draw.
 
-    uint8, and whole numbers above 1 in any dtype, are taken as 0..255; other values are clipped to [0, 1]
-    (a decoder without a sigmoid can overshoot a little).
+    uint8, and whole numbers above 1 in any dtype, are taken as 0..255; other values are clipped to [0, 1] (a
+    decoder without a sigmoid can overshoot a little).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Grey (n, h, w), (n, 1, h, w) or square (n, h*h) pixels; colour (n, h, w, 3) or (n, 3, h, w).
+    name : str, default "images"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        float (n, h, w) grey or (n, h, w, 3) colour, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        An empty array or another shape.
     """
     arr = np.asarray(images)
     floats = arr.astype(np.float64)
@@ -71,8 +98,27 @@ FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf",
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
-    """Write `fig` in the format `path`'s suffix names (PNG, JPEG, PDF or SVG) at `dpi` (200 = 2x for sharp
-    screens), atomically: a reader (a web page, a report) never sees a half-written file."""
+    """Write a figure atomically: a reader (a web page, a report) never sees a half-written file.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or Path
+        Its suffix names the format: .png, .jpg/.jpeg, .pdf or .svg.
+    dpi : int, default 200
+        Dots per inch (200 = 2x for sharp screens).
+
+    Returns
+    -------
+    Path
+        `path`.
+
+    Raises
+    ------
+    ConfigError
+        A suffix of no supported format.
+    """
     fmt = FIGURE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ConfigError(f"cannot write a figure to {str(path)!r}: name the file with one of the suffixes "

@@ -29,11 +29,27 @@ MODELS: dict[str, Callable[[ModelConfig], LatentModel]] = {
     "wae": WAE.from_config,
     "cvae": CVAE.from_config,
 }
+"""The model registry: `ModelConfig.kind` -> a factory taking the config and returning a fresh `LatentModel`."""
 
 
 def build_model(cfg: ModelConfig) -> LatentModel:
-    """A freshly initialised model for `cfg` (uses torch's global RNG for the weights); ConfigError for an unknown
-    `cfg.kind`, listing the registry's names."""
+    """A freshly initialised model for a config, from the `MODELS` registry.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        The architecture; `cfg.kind` picks the registry entry.
+
+    Returns
+    -------
+    LatentModel
+        On the CPU, in training mode; the weights come from torch's global RNG (seed it for reproducible weights).
+
+    Raises
+    ------
+    ConfigError
+        An unknown `cfg.kind`, listing the registry's names.
+    """
     return choose(MODELS, cfg.kind, "model.kind")(cfg)
 
 

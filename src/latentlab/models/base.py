@@ -24,7 +24,22 @@ from latentlab.models.likelihoods import likelihood as get_likelihood
 
 
 class LatentModel(nn.Module):
-    """Base class of the models: images (B, C, H, W) in [0, 1] <-> codes (B, latent_dim)."""
+    """Base class of the models: images (B, C, H, W) float32 in [0, 1] <-> codes (B, latent_dim).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Size of the code.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width) of the images.
+    likelihood : str, default "bernoulli"
+        The decoder's distribution: "bernoulli" or "gaussian".
+
+    Raises
+    ------
+    ConfigError
+        An unknown likelihood.
+    """
 
     #: Per-image terms `per_image` returns (besides "code"): "nll" nats per image under the model's likelihood,
     #: "bce" nats per image, "mse" per pixel, and for models with a posterior "kl" nats.
@@ -44,36 +59,136 @@ class LatentModel(nn.Module):
 
     @property
     def loss_units(self) -> str:
-        """The unit of `loss(...)["loss"]`, for axes and logs."""
+        """The unit of `loss(...)["loss"]`, for axes and logs.
+
+        Returns
+        -------
+        str
+            E.g. "binary cross-entropy per pixel", or "nats per image" for a VAE.
+        """
         return f"{self.p_x.pixel_loss} per pixel"
 
     def encode(self, x: Tensor) -> Tensor:
-        """Codes (B, latent_dim) of images `x` (B, C, H, W)."""
+        """Codes of images; each model defines it.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            Codes, float32 (B, latent_dim).
+
+        Raises
+        ------
+        NotImplementedError
+            On the base class.
+        """
         raise NotImplementedError
 
     def decode_logits(self, z: Tensor) -> Tensor:
-        """Logits (B, C, H, W) of the images at latent positions `z` (B, latent_dim)."""
+        """Logits of the images at latent positions.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes, float32 (B, latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, float32 (B, C, H, W); `decode` applies the sigmoid.
+        """
         return self.decoder(z).view(-1, *self.image_shape)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Images (B, C, H, W) in [0, 1] at latent positions `z` (B, latent_dim)."""
+        """Images at latent positions.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes, float32 (B, latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        """
         return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x: Tensor) -> Tensor:
+        """The reconstruction ``decode(encode(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            Reconstructions, float32 (B, C, H, W) in [0, 1].
+        """
         return self.decode(self.encode(x))
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Batch-mean loss terms of reconstructing `target` (default `x`) from `x`; "loss" is minimised."""
+        """Batch-mean loss terms of reconstructing `target` from `x`; each model defines it.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input images, float32 (B, C, H, W) in [0, 1] (noisy ones for a denoiser).
+        target : torch.Tensor, optional
+            The images to reconstruct, same shape (default `x`).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars: "loss" (what the optimizer minimises, in `loss_units`) and its terms.
+
+        Raises
+        ------
+        NotImplementedError
+            On the base class.
+        """
         raise NotImplementedError
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Per-image terms of images `x`: "code" (B, latent_dim), "bce" (B,) the Bernoulli negative log-likelihood
-        of `x` under the decoded code in nats per image, "mse" (B,) the mean squared error per pixel."""
+        """Per-image terms, deterministic (at the code, no sampling).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        generator : torch.Generator, optional
+            Unused by deterministic models; a VAE draws its one-sample ELBO terms with it.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            "code" (B, latent_dim); "nll" (B,) nats per image under the model's likelihood; "bce" (B,) the
+            Bernoulli negative log-likelihood in nats per image; "mse" (B,) the mean squared error per pixel.
+        """
         code = self.encode(x)
         return {"code": code, **self.reconstruction_terms(self.decode_logits(code), x)}
 
     def reconstruction_terms(self, logits: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """"nll" under the model's likelihood and "bce" (nats per image), "mse" (per pixel), each (B,)."""
+        """The reconstruction terms of logits against target images.
+
+        Parameters
+        ----------
+        logits : torch.Tensor
+            Decoder logits, (B, C, H, W).
+        target : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            "nll" under the model's likelihood and "bce" (nats per image), "mse" (per pixel), each (B,).
+        """
         logits = logits.float()
         bce = bernoulli_nll(logits, target)
         nll = bce if self.likelihood == "bernoulli" else self.p_x.per_image(logits, target)
@@ -81,8 +196,19 @@ class LatentModel(nn.Module):
 
 
 def has_prior(model: nn.Module) -> bool:
-    """True for models with a Gaussian posterior and a prior they measure a KL to (they declare a "kl" term): a VAE,
-    an IWAE, a VampPrior VAE, a conditional VAE."""
+    """Whether a model has a Gaussian posterior and a prior it measures a KL to.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; the answer comes from its `TERMS`.
+
+    Returns
+    -------
+    bool
+        True when it declares a "kl" term (a VAE, an IWAE, a VampPrior VAE, a conditional VAE): ELBO scores, prior
+        samples and the manifold apply.
+    """
     return "kl" in getattr(model, "TERMS", ())
 
 

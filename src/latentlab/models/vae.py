@@ -34,12 +34,39 @@ class VAE(LatentModel):
 
     Loss terms are in nats per image: `recon` is -E_q[log p(x|z)] (one sample), `kl` is KL(q || p)
     in closed form, and `loss` = recon + beta * kl is the negative ELBO when beta = 1.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 2
+        Size of the latent space.
+    encoder : str, default "dense"
+        "dense" or "conv".
+    beta : float, default 1.0
+        Weight of the KL term.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+
+    Raises
+    ------
+    ConfigError
+        An unknown encoder.
     """
 
     TERMS = ("nll", "bce", "mse", "kl")
 
     @property
     def loss_units(self) -> str:
+        """The unit of the loss.
+
+        Returns
+        -------
+        str
+            "nats per image".
+        """
         return "nats per image"
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
@@ -56,16 +83,50 @@ class VAE(LatentModel):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> VAE:
+        """The model a config describes (the `MODELS` entry "vae").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, beta, image_shape and likelihood.
+
+        Returns
+        -------
+        VAE
+            Freshly initialised (torch's default initialisation).
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
                    image_shape=cfg.image_shape, likelihood=cfg.likelihood)
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z|x), each (B, latent_dim)."""
+        """The posterior q(z|x).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        mu, logvar : torch.Tensor
+            Mean and log-variance, each float32 (B, latent_dim).
+        """
         mu, logvar = self.heads(self.encoder(x)).chunk(2, dim=1)
         return mu, logvar
 
     def encode(self, x: Tensor) -> Tensor:
-        """The posterior mean: the point in latent space that stands for `x`."""
+        """The posterior mean: the point in latent space that stands for each image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            Codes, float32 (B, latent_dim).
+        """
         return self.posterior(x)[0]
 
     def log_prior(self, z: Tensor) -> Tensor:
@@ -78,7 +139,20 @@ class VAE(LatentModel):
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` images decoded from draws of the prior."""
+        """Images decoded from draws of the prior.
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
+        """
         return self.decode(self.prior_codes(n, generator))
 
     @staticmethod
@@ -101,9 +175,22 @@ class VAE(LatentModel):
         return self._kl(mu, logvar)
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """The base terms at the posterior mean ("code", "bce", "mse") plus "kl", KL(q(z|x) || p(z)) in closed form
-        (nats). With a `generator`, also the one-sample ELBO terms: "recon" = -log p(x|z) at z ~ q(z|x) and
-        "neg_elbo" = recon + kl (nats per image), reproducible for a seeded generator."""
+        """Per-image terms at the posterior mean, and with a generator the one-sample ELBO terms.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        generator : torch.Generator, optional
+            When given, also draws z ~ q(z|x) once per image, reproducibly for a seeded generator.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            "code" (B, latent_dim), "nll", "bce" (nats per image), "mse" (per pixel) and "kl" (KL(q(z|x) || p(z))
+            in closed form, nats), each (B,); with a generator also "recon" (-log p(x|z)) and "neg_elbo" = recon +
+            kl (nats per image).
+        """
         mu, logvar = self.posterior(x)
         out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu), x), "kl": self.kl(mu, logvar, generator)}
         if generator is not None:
@@ -112,8 +199,20 @@ class VAE(LatentModel):
         return out
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Batch means (nats per image) of the reconstruction term at one z ~ q(z|x) and of the KL; summed in one
-        pass (the training hot path)."""
+        """The training loss: the negative ELBO (for beta = 1) at one draw z ~ q(z|x) per image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input images, float32 (B, C, H, W) in [0, 1].
+        target : torch.Tensor, optional
+            Images to reconstruct, same shape (default `x`).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars, batch means in nats per image: "loss" = recon + beta * kl, "recon", "kl".
+        """
         target = x if target is None else target
         mu, logvar = self.posterior(x)
         logits = self.decode_logits(self._draw(mu, logvar))

@@ -26,7 +26,6 @@ from latentlab.report.tasks import RunTask, run_experiment
 from latentlab.runner import check_workers, dataset, default_jobs, run_tasks
 from latentlab.runs import META, load_run, read_json, versions
 from latentlab.training import shape_from_data
-from latentlab.training.reuse import ensure_run  # noqa: F401  (its home before the runner; callers import it here)
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,7 @@ SECTIONS = (
             "this machine, else 32x32 tiles of two photographs (photo-tiles, built offline).",
             profiles=("full",), fallback="photo-tiles", download=False),
 )
+"""The report's sections in page order: number, title, the preset it trains, its introduction on the page."""
 DECODE_AT = (-1.0, 3.0)
 # The one-class benchmark's section: all ten classes in the full profile, the two hardest to tell apart (T-shirt
 # and shirt) in the quick one, on Fashion-MNIST or its bundled sample. `--presets one-class` selects it alone.
@@ -100,14 +100,47 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
                  data_dir: str | Path | None = None, overrides: dict[str, Any] | None = None, iwae_k: int = 100,
                  progress: bool = True, command: str = "", jobs: int | None = None,
                  executor: Executor | str | Any | None = None, threads: int | None = None) -> Path:
-    """Reproduce the seed report into `out`/index.html (+ figures/, runs/, metrics.json); returns the page path.
+    """Reproduce the seed report: every experiment trained (or reused), measured and drawn into one HTML page.
 
-    Each experiment (training, metrics, figures) is a task of `latentlab.runner.run_tasks`: `jobs` at once in
-    local worker processes (1: here, one after another), or on `executor` (an Executor or "dask://HOST:PORT"),
-    with `threads` torch threads each (see `run_tasks`: the same count gives the same numbers, bit for bit).
-    An experiment that fails is listed on the page and under "failed" in metrics.json with its error, and the
-    others go on; running the same call again reuses finished runs and resumes or redoes the rest. `command` is
-    shown on the page as the command that made it (the CLI passes its own)."""
+    Each experiment (training, metrics, figures) is a task of `latentlab.runner.run_tasks`. An experiment that
+    fails is listed on the page and under "failed" in metrics.json with its error, and the others go on; running
+    the same call again reuses finished runs and resumes or redoes the rest.
+
+    Parameters
+    ----------
+    out : str or Path, default "report"
+        The output folder: index.html, figures/, runs/, metrics.json.
+    profile : str, default "quick"
+        "quick" (minutes) or "full" (the published epochs).
+    presets : list of str, optional
+        Only these experiments (preset names, or "one-class" for the one-class benchmark).
+    data_dir : str or Path, optional
+        Where the published data sets are (as `load_dataset`).
+    overrides : dict, optional
+        Dotted config fields set in every experiment, e.g. {"train.epochs": 1}.
+    iwae_k : int, default 100
+        Importance samples per image for the VAEs' IWAE bound.
+    progress : bool, default True
+        Progress bars and a line per experiment on stderr.
+    command : str, default ""
+        Shown on the page as the command that made it.
+    jobs : int, optional
+        Experiments at once in local worker processes (1: here, one after another; default `default_jobs()`).
+    executor : concurrent.futures.Executor or str, optional
+        An Executor, a distributed.Client or "dask://HOST:PORT" instead of local workers.
+    threads : int, optional
+        torch threads per task (the same count gives the same numbers, bit for bit).
+
+    Returns
+    -------
+    Path
+        The page, out/index.html.
+
+    Raises
+    ------
+    ConfigError
+        jobs, threads or iwae_k below 1, a data_dir that is not a folder, an unknown preset or override.
+    """
     check_workers(jobs, threads)
     check_count("iwae_k", iwae_k, "samples per image for the IWAE bound, at least 1")
     if data_dir is not None and not Path(data_dir).is_dir():

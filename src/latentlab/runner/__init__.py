@@ -3,7 +3,8 @@
 `run_tasks(fn, tasks, jobs=...)` is the one entry point: the report, the sweep and the benchmarks submit their
 per-run work through it. A task is a picklable value and `fn` a module's top-level function; `dataset` loads a
 data set once per worker process, so a task can carry a data set's name instead of its arrays.
-`sweep(preset, grid, seeds=...)` is imported on first use (it brings torch).
+`sweep(preset, grid, seeds=...)` is imported on first use (it brings torch); its module is `sweeps`, a name of
+its own, because importing a submodule named `sweep` would rebind `latentlab.runner.sweep` to the module.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["THREADS_PER_JOB", "Outcome", "check_workers", "dataset", "default_jo
 
 def __getattr__(name: str) -> Any:
     if name == "sweep":
-        from latentlab.runner.sweep import sweep
+        from latentlab.runner.sweeps import sweep
 
         return sweep
     raise AttributeError(f"module 'latentlab.runner' has no attribute {name!r}")

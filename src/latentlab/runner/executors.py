@@ -22,13 +22,25 @@ from latentlab.runner.worker import cores, init_worker
 #: torch threads one training is given when `jobs` is left to choose: small models gain little from more, and
 #: two jobs on four cores finish sooner than one job with four threads.
 THREADS_PER_JOB = 2
+"""torch threads one task gets when `jobs` is left to choose (`default_jobs`)."""
 DASK = "dask://"
 CONNECT_TIMEOUT_S = 10.0  # seconds for the scheduler to answer (a TCP connection and Dask's handshake)
 WORKER_TIMEOUT_S = 60.0  # seconds for the scheduler to have at least one worker
 
 
 def default_jobs(threads_per_job: int = THREADS_PER_JOB) -> int:
-    """How many tasks run at once when `jobs` is not given: cores // threads_per_job, at least 1."""
+    """How many tasks run at once when `jobs` is not given.
+
+    Parameters
+    ----------
+    threads_per_job : int, default THREADS_PER_JOB
+        torch threads each task gets.
+
+    Returns
+    -------
+    int
+        cores // threads_per_job, at least 1.
+    """
     return max(1, cores() // max(1, threads_per_job))
 
 

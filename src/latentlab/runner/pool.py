@@ -33,8 +33,23 @@ GRACE_S = 30.0
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one task ended: `result` when it finished, else `error`, the exception it raised (with the worker's
-    `traceback`) or why it could not run (its worker died: TaskError)."""
+    """How one task of `run_tasks` ended.
+
+    Parameters
+    ----------
+    task : object
+        The task as given.
+    label : str
+        Its name in the lines printed.
+    result : object, default None
+        What `fn(task)` returned, when it finished.
+    error : BaseException or None, default None
+        The exception it raised, or why it could not run (its worker died: TaskError).
+    traceback : str, default ""
+        The worker's traceback of `error`.
+    seconds : float, default 0.0
+        Wall time of the task.
+    """
 
     task: Any
     label: str
@@ -45,17 +60,42 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the task finished.
+
+        Returns
+        -------
+        bool
+            True when there is no error.
+        """
         return self.error is None
 
     @property
     def why(self) -> str:
-        """The error in one line, "Kind: message"; empty when the task finished."""
+        """The error in one line.
+
+        Returns
+        -------
+        str
+            "Kind: message"; empty when the task finished.
+        """
         return "" if self.error is None else f"{type(self.error).__name__}: {self.error}"
 
 
 def check_workers(jobs: int | None, threads: int | None) -> None:
-    """Raise ConfigError unless `jobs` and `threads` are None or whole numbers >= 1 (callers that load data
-    first ask before they do, so a bad value costs nothing)."""
+    """Check `jobs` and `threads` before any work (callers that load data first ask before they do).
+
+    Parameters
+    ----------
+    jobs : int or None
+        Tasks at once; None for the default.
+    threads : int or None
+        torch threads per task; None for the default.
+
+    Raises
+    ------
+    ConfigError
+        Either is not None and not a whole number >= 1.
+    """
     if jobs is not None:
         check_count("jobs", jobs, "a whole number of tasks at once, at least 1 (1 runs them here, one after another)")
     if threads is not None:
@@ -66,19 +106,47 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | Non
               executor: Executor | str | Any | None = None, threads: int | None = None, progress: bool = True,
               desc: str = "tasks", label: Callable[[Any], str] = str,
               cost: Callable[[Any], float] | None = None) -> list[Outcome]:
-    """`fn(task)` for every task; returns one Outcome per task, in task order. A task that raises, or whose worker
-    dies, is an Outcome with an error; the other tasks go on. Ctrl-C cancels what has not started, asks the
-    running tasks to stop, shuts the workers down and re-raises KeyboardInterrupt.
+    """Call `fn(task)` for every task, here or in worker processes or on a cluster.
 
-    `jobs`: tasks at once on a local process pool (default `default_jobs()`); 1 runs them here, in order.
-    `executor`: any concurrent.futures.Executor (used as is and left open), a distributed.Client, or
-    "dask://HOST:PORT" (a client to that scheduler, closed at the end); `jobs` is then not used.
-    `threads`: torch threads per task; by default a local pool's share of the cores (cores // workers), and with
-    jobs=1 this process's own setting. Give the same number to compare jobs=1 and a pool bit for bit.
-    `fn` and the tasks must be picklable for anything but jobs=1: `fn` a module's top-level function, and the tasks
-    small (a data set's name rather than its arrays, where a worker can load it). `label(task)` names a task in
-    the lines printed with `progress` (on stderr: a bar, a line per task, a summary). `cost(task)`, a rough
-    guess of a task's time, sends the costliest first to a pool, so that the longest does not start last.
+    A task that raises, or whose worker dies, is an Outcome with an error; the other tasks go on. Ctrl-C cancels
+    what has not started, asks the running tasks to stop, shuts the workers down and re-raises KeyboardInterrupt.
+    `fn` and the tasks must be picklable for anything but jobs=1: `fn` a module's top-level function, and the
+    tasks small (a data set's name rather than its arrays, where a worker can load it).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(task) -> result``.
+    tasks : iterable
+        The tasks.
+    jobs : int, optional
+        Tasks at once on a local process pool (default `default_jobs()`); 1 runs them here, in order.
+    executor : concurrent.futures.Executor or str, optional
+        Any Executor (used as is and left open), a distributed.Client, or "dask://HOST:PORT" (a client to that
+        scheduler, closed at the end); `jobs` is then not used.
+    threads : int, optional
+        torch threads per task; by default a local pool's share of the cores, and with jobs=1 this process's own
+        setting. Give the same number to compare jobs=1 and a pool bit for bit.
+    progress : bool, default True
+        On stderr: a bar, a line per task, a summary.
+    desc : str, default "tasks"
+        What the tasks are, in those lines.
+    label : callable, default str
+        ``label(task)`` names a task in those lines.
+    cost : callable, optional
+        ``cost(task)``, a rough relative cost: the costliest tasks are submitted first.
+
+    Returns
+    -------
+    list of Outcome
+        One per task, in task order.
+
+    Raises
+    ------
+    ConfigError
+        jobs or threads below 1.
+    KeyboardInterrupt
+        Re-raised after the workers are shut down.
     """
     tasks = list(tasks)
     check_workers(jobs, threads)
@@ -110,7 +178,20 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int | Non
 
 
 def summary(outcomes: list[Outcome], desc: str = "tasks") -> str:
-    """"DESC: N of M finished", and a line for each failure with its error."""
+    """The outcomes in words.
+
+    Parameters
+    ----------
+    outcomes : list of Outcome
+        As `run_tasks` returns them.
+    desc : str, default "tasks"
+        What the tasks are.
+
+    Returns
+    -------
+    str
+        "DESC: N of M finished", and a line for each failure with its error.
+    """
     failed = [o for o in outcomes if not o.ok]
     head = f"{desc}: {len(outcomes) - len(failed)} of {len(outcomes)} finished"
     if not failed:

@@ -104,8 +104,25 @@ def _portable(exc: Exception) -> Exception:
 
 
 def dataset(name: str, data_dir: str | Path | None = None, progress: bool = False) -> Any:
-    """`load_dataset(name, data_dir)`, once per process: tasks that share a worker (or the parent, with jobs=1)
-    share the arrays instead of reading and verifying the files again."""
+    """`load_dataset(name, data_dir)`, once per process.
+
+    Tasks that share a worker (or the parent, with jobs=1) share the arrays instead of reading and verifying the
+    files again.
+
+    Parameters
+    ----------
+    name : str
+        A data set's name or path.
+    data_dir : str or Path, optional
+        Where the published files are.
+    progress : bool, default False
+        Print the source line on stderr.
+
+    Returns
+    -------
+    ImageData
+        The data set (the same object for the same arguments in one process).
+    """
     from latentlab.data import load_dataset
 
     key = (name, str(data_dir or ""))

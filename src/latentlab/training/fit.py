@@ -40,6 +40,20 @@ __all__ = ["Callback", "EpochCallback", "TrainResult", "fit", "loss_units"]
 
 @dataclass
 class TrainResult:
+    """What `fit` and `train` return.
+
+    Parameters
+    ----------
+    run_dir : Path or None
+        The run directory written, or None when training was not saved.
+    model : torch.nn.Module
+        The trained model (unwrapped from DDP and torch.compile), on the training device.
+    history : list of dict
+        One record per epoch, as in history.jsonl: "epoch", "train" and "val" loss terms, "lr", "samples_per_s",
+        "time_s".
+    status : str
+        "finished", "early-stopped" or "interrupted".
+    """
     run_dir: Path | None
     model: nn.Module
     history: list[dict[str, Any]]
@@ -61,24 +75,69 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
         info: dist.DistInfo | None = None, meta: dict[str, Any] | None = None, max_steps: int | None = None,
         callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False,
         y_train: np.ndarray | None = None, y_val: np.ndarray | None = None) -> TrainResult:
-    """Train `model` on images `x_train`, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8
-    0..255 or float in [0, 1], validating on `x_val` after every epoch. Images are kept uint8 on the device; each
-    batch is made float on its own.
+    """Train any model that honours the `LatentModel` contract.
 
-    `cfg` (a `RunConfig` or its dict) must describe `model` (ConfigError names each field it contradicts; TypeError
-    for a module without the model contract). `cfg.train` sets the optimisation; `cfg` as a whole is written
-    beside the weights when `run_dir` is given, so that `load_run` can rebuild the model (rank 0 checkpoints there
-    after every epoch and on SIGINT/SIGTERM).
-    `max_steps` stops as if interrupted after that many optimizer steps (tests of resume use it). The model is
-    moved to `device` (default: the device of its parameters). The caller's global torch RNG is left as it was.
-    The writing process holds `run_dir`'s lock (RunLockedError names another holder's PID and start). A resume
-    refuses other training images than the run's (DataChangedError, both described) unless `allow_data_change`,
-    then recorded in the next epoch's history and meta.json's "data_changes". A checkpoint is written whole or
-    not at all (CheckpointError, the previous one kept). TrainingError on a non-finite loss or an unfit resume.
-    `callbacks` (`Callback`s or functions of (record, model) called after each epoch) run on rank 0, after a
-    `PrintEpochs` that prints a line per epoch unless `quiet`.
-    A conditional model (`model.conditional`, the conditional VAE) trains on class labels `y_train` (N,) and
-    validates on `y_val`, integers in [0, model.n_classes); other models ignore labels.
+    Images are kept uint8 on the device; each batch is made float on its own. `cfg.train` sets the optimisation;
+    `cfg` as a whole is written beside the weights when `run_dir` is given, so that `load_run` can rebuild the model
+    (rank 0 checkpoints there after every epoch and on SIGINT/SIGTERM, each checkpoint whole or not at all, and
+    holds the run's lock while it writes). The caller's global torch RNG is left as it was. On a CPU, the steps run
+    under this process's thread governor (`latentlab.threads`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to train, in place.
+    x_train : numpy.ndarray
+        Training images, (N, H, W) grey or (N, H, W, 3) colour as `model.image_shape` says, uint8 0..255 or float
+        in [0, 1].
+    x_val : numpy.ndarray or None
+        Validation images of the same shape, measured after every epoch; None or empty for none.
+    cfg : RunConfig or dict
+        Must describe `model`.
+    run_dir : Path, optional
+        Where to write the run directory; None trains without saving.
+    resume : bool, default False
+        Continue the run in `run_dir` from its last checkpoint.
+    quiet : bool, default False
+        No progress bar or per-epoch lines.
+    device : torch.device, optional
+        Where to train (default: the device of the model's parameters).
+    info : latentlab.training.dist.DistInfo, optional
+        The torchrun process group (default: from the environment).
+    meta : dict, optional
+        Extra entries for meta.json.
+    max_steps : int, optional
+        Stop as if interrupted after that many optimizer steps.
+    callbacks : sequence of Callback or EpochCallback, default ()
+        Run on rank 0, after a `PrintEpochs` that prints a line per epoch unless `quiet`.
+    allow_data_change : bool, default False
+        Let a resume go on with other training images than the run's; recorded in the next epoch's history and
+        meta.json's "data_changes".
+    y_train, y_val : numpy.ndarray, optional
+        Class labels (N,), integers in [0, model.n_classes), for a conditional model (the conditional VAE); other
+        models ignore them.
+
+    Returns
+    -------
+    TrainResult
+        The trained model, its history and how training ended.
+
+    Raises
+    ------
+    ConfigError
+        `cfg` contradicts `model` (each field named), `resume` without `run_dir`.
+    TypeError
+        `cfg` is not a RunConfig or dict, or a module without the model contract.
+    RunLockedError
+        Another process is writing `run_dir` (its PID and start time named).
+    DataChangedError
+        A resume with other training images than the run's, without `allow_data_change` (both described).
+    CheckpointError
+        A checkpoint could not be written (the disk, its free space and the space needed named); the previous one
+        is kept.
+    TrainingError
+        Images not of the model's shape or not uint8 / [0, 1] floats, a non-finite loss, a resume that does not
+        fit the run directory.
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
@@ -291,7 +350,18 @@ class _Loop:
 
 
 def loss_units(model: nn.Module) -> str:
-    """The unit of the model's "loss" (`LatentModel.loss_units`: a VAE's negative ELBO in nats per image, an
-    autoencoder's BCE or MSE per pixel); "loss" for a model that does not say."""
+    """The unit of a model's "loss".
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    str
+        `LatentModel.loss_units` (a VAE's negative ELBO in nats per image, an autoencoder's BCE or MSE per pixel);
+        "loss" for a model that does not say.
+    """
     return str(getattr(model, "loss_units", "loss"))
 

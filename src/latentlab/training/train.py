@@ -24,8 +24,23 @@ from latentlab.training.optim import OPTIMIZERS, SCHEDULES
 
 
 def check_config(cfg: RunConfig) -> RunConfig:
-    """Check the fields that name registry entries against their registries; returns `cfg`. ConfigError names the
-    field and lists the registry's names."""
+    """Check the fields that name registry entries against their registries.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The config to check (model.kind, model.encoder, train.noise.kind, train.optimizer, train.schedule).
+
+    Returns
+    -------
+    RunConfig
+        `cfg` itself.
+
+    Raises
+    ------
+    ConfigError
+        Names the field and lists the registry's names.
+    """
     for field, value, names in (("model.kind", cfg.model.kind, MODELS), ("model.encoder", cfg.model.encoder, ENCODERS),
                                 ("train.noise.kind", cfg.train.noise.kind, NOISES),
                                 ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
@@ -35,7 +50,25 @@ def check_config(cfg: RunConfig) -> RunConfig:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; under torchrun each process takes the GPU of its local rank."""
+    """The torch device a device name means on this machine.
+
+    Parameters
+    ----------
+    name : str
+        "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    local_rank : int, default 0
+        Under torchrun, the process's local rank: "auto" and "cuda" take that GPU.
+
+    Returns
+    -------
+    torch.device
+        The device to train on.
+
+    Raises
+    ------
+    ConfigError
+        The device is not available here, listing those that are.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
@@ -61,8 +94,22 @@ def available_devices() -> list[str]:
 
 
 def shape_from_data(cfg: RunConfig, x_train: np.ndarray) -> tuple[RunConfig, str]:
-    """`cfg` with `model.image_shape` set to the (channels, height, width) of uint8 images `x_train`, and a sentence
-    saying so when that changed it (a preset is made for one shape, the data may have another); "" when it fit."""
+    """Fit a config's image shape to the data it will train on.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The config (a preset's shape is its data set's).
+    x_train : numpy.ndarray
+        uint8 images, (N, H, W) or (N, H, W, 3).
+
+    Returns
+    -------
+    cfg : RunConfig
+        `cfg` with `model.image_shape` the images' (channels, height, width).
+    note : str
+        A sentence saying so when that changed the shape; "" when it fit.
+    """
     shape = stored_shape(np.asarray(x_train))
     if not shape or tuple(shape) == tuple(cfg.model.image_shape):
         return cfg, ""
@@ -76,11 +123,50 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
           meta: dict[str, Any] | None = None, max_steps: int | None = None,
           callbacks: Sequence[Callback | EpochCallback] = (), allow_data_change: bool = False,
           y_train: np.ndarray | None = None, y_val: np.ndarray | None = None) -> TrainResult:
-    """Build `cfg.model` (weights seeded by `cfg.train.seed`, identical on every rank) and `fit` it on images
-    (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1]; `cfg` may be a `RunConfig` or its dict.
-    Checkpoints to `run_dir` every epoch (rank 0 only). `callbacks` (a `TensorBoardLogger`, say) run on rank 0.
-    A conditional model (model.kind="cvae") trains on the labels `y_train` and validates with `y_val`; see `fit`
-    for the rest.
+    """Build `cfg.model` and `fit` it on images; the usual way to train.
+
+    The weights are seeded by `cfg.train.seed`, identically on every rank; the model is built for the images'
+    shape (`shape_from_data`).
+
+    Parameters
+    ----------
+    cfg : RunConfig or dict
+        The run config (a preset's, or its dict).
+    x_train : numpy.ndarray
+        Training images, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+    x_val : numpy.ndarray or None
+        Validation images of the same shape, or None.
+    run_dir : Path or None
+        Where to write the run directory (rank 0 only); None trains without saving.
+    resume : bool, default False
+        Continue the run in `run_dir`.
+    quiet : bool, default False
+        No progress bar or per-epoch lines.
+    info : latentlab.training.dist.DistInfo, optional
+        The torchrun process group (default: from the environment).
+    meta : dict, optional
+        Extra entries for meta.json.
+    max_steps : int, optional
+        Stop as if interrupted after that many optimizer steps.
+    callbacks : sequence of Callback or EpochCallback, default ()
+        Run on rank 0 (a `training.tensorboard.TensorBoardLogger`, say).
+    allow_data_change : bool, default False
+        Let a resume go on with other training images (see `fit`).
+    y_train, y_val : numpy.ndarray, optional
+        Class labels of a conditional model (model.kind="cvae"); other models ignore them.
+
+    Returns
+    -------
+    TrainResult
+        The trained model, its history and how training ended.
+
+    Raises
+    ------
+    ConfigError
+        An invalid config or unknown registry name.
+    TrainingError
+        No training images, images that are not uint8 / [0, 1] floats, a non-finite loss, a resume that does not
+        fit (and the errors of `fit`).
     """
     cfg = check_config(as_config(cfg))
     if not len(x_train):

@@ -54,7 +54,18 @@ class ShownJSON(JSONResponse):
 
 
 def discover_runs(roots: Sequence[Path]) -> list[Path]:
-    """Run directories (holding meta.json and model.safetensors) under the first root that has any."""
+    """The run directories under the first root that has any.
+
+    Parameters
+    ----------
+    roots : sequence of Path
+        Folders searched in order (runs/, then report/runs/).
+
+    Returns
+    -------
+    list of Path
+        Sorted directories holding meta.json and model.safetensors; empty when none has any.
+    """
     for root in roots:
         found = sorted({p.parent for p in Path(root).rglob(META) if (p.parent / MODEL).is_file()})
         if found:
@@ -102,9 +113,24 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
 
 def create_app(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | None = None,
                hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
-    """The app serving `run_dirs`. `datasets` maps a run's `config.dataset` to its images, for runs whose data
-    set cannot be loaded by name (tests, or data already in memory); others are loaded with `load_dataset`.
-    `hosts`: the Host names answered (default this machine's loopback names; see `web.guard.served_hosts`)."""
+    """The FastAPI app serving the page and its JSON API for some runs.
+
+    Parameters
+    ----------
+    run_dirs : sequence of Path
+        The runs to serve; ids are the directory names.
+    datasets : mapping of str to ImageData, optional
+        A run's `config.dataset` -> its images, for runs whose data set cannot be loaded by name (tests, data
+        already in memory); others are loaded with `load_dataset`.
+    hosts : sequence of str, default LOCAL_HOSTS
+        The Host names answered (this machine's loopback names by default; see `web.guard.served_hosts`); other
+        hosts get 400.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The app (needs the `web` extra).
+    """
     services = load_services(run_dirs, datasets)
     page = {name: (STATIC / name).read_bytes() for name in ("index.html", *PAGE_FILES)}
     # No /docs or /redoc: FastAPI's pages fetch Swagger UI from a CDN, and this server works offline.
@@ -148,8 +174,24 @@ def _warm(s: RunService) -> None:
 
 def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000,
           allow_hosts: Sequence[str] = ()) -> None:
-    """Load the runs, print the page's URL and serve until interrupted. Requests are answered for the names of
-    `served_hosts(host, allow_hosts)` only."""
+    """Load the runs, print the page's URL and serve until interrupted.
+
+    Parameters
+    ----------
+    run_dirs : sequence of Path
+        The runs to serve.
+    host : str, default "127.0.0.1"
+        Address to listen on (this machine only by default).
+    port : int, default 8000
+        Port, 1 to 65535.
+    allow_hosts : sequence of str, default ()
+        More Host names to answer besides `served_hosts(host)` ("*" answers any).
+
+    Raises
+    ------
+    ConfigError
+        A port out of range.
+    """
     import uvicorn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:

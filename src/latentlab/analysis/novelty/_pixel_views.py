@@ -18,7 +18,7 @@ Two views of each image, both fixed once for all data sets (no parameter is fitt
   are brightness alone, which A already sees, and adding them lowered Fashion-MNIST from 95.04 to 94.21 and
   mnist-sample from 98.20 to 96.16.
 Measured on the one-class protocol (train on one class, all 10,000 test images; 2-core CPU): Fashion-MNIST mean
-AUROC 95.05 (raw-pixel 5-NN 92.31), no class under 86.4; each view alone: A 93.9, B 92.5 (see README).
+AUROC 95.05 (raw-pixel 5-NN 92.31), no class under 86.4; each view alone: A 93.9, B 92.5 (docs/concepts/detector.md).
 """
 
 from __future__ import annotations

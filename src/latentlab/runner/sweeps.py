@@ -68,10 +68,49 @@ def sweep(preset: str, grid: dict[str, Sequence[Any]], *, seeds: int = 3, epochs
           data_dir: str | Path | None = None, overrides: dict[str, Any] | None = None, metrics: bool = False,
           jobs: int | None = None, executor: Executor | str | Any | None = None, threads: int | None = None,
           progress: bool = True) -> dict[str, Any]:
-    """Train `preset` at every combination of `grid` ({"train.lr": [1e-3, 3e-3], ...}) with `seeds` seeds
-    (train.seed, train.seed + 1, ...) and write `out`/sweep.md and sweep.json (default out: sweeps/PRESET).
-    Returns the JSON table: one row per grid point, with mean and standard deviation over the seeds that
-    finished, and the error of each that failed. `jobs`, `executor` and `threads` are those of `run_tasks`."""
+    """Train a preset at every combination of a grid of config values, with several seeds, and tabulate the results.
+
+    Writes out/sweep.md and sweep.json (default out: sweeps/PRESET), and each training's run directory under
+    out/runs/.
+
+    Parameters
+    ----------
+    preset : str
+        A preset's name.
+    grid : dict
+        Dotted config field -> its values, e.g. {"train.lr": [1e-3, 3e-3]}; every combination is trained.
+    seeds : int, default 3
+        Seeds per grid point: train.seed, train.seed + 1, ...
+    epochs : int, optional
+        Epochs of every run (default: the profile's).
+    profile : str, default "quick"
+        The preset's epoch budget.
+    out : str or Path, optional
+        The output folder.
+    dataset_name : str, optional
+        A data set's name or path instead of the preset's.
+    data_dir : str or Path, optional
+        Where the published data sets are.
+    overrides : dict, optional
+        Dotted config fields fixed for every run.
+    metrics : bool, default False
+        Also measure each run's test PSNR and SSIM.
+    jobs, executor, threads
+        As `run_tasks`.
+    progress : bool, default True
+        Progress lines on stderr.
+
+    Returns
+    -------
+    dict
+        The JSON table: one row per grid point with the mean and standard deviation over the seeds that finished
+        (final and best validation loss, training time), and the error of each that failed.
+
+    Raises
+    ------
+    ConfigError
+        seeds below 1, an unknown field or value in the grid.
+    """
     base = preset_config(preset, profile)
     fixed = dict(overrides or {})
     if epochs is not None:
