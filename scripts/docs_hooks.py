@@ -7,7 +7,9 @@ A page asks for a part with a marker line:
   face), each documented once, where it is first exported;
 - `<!-- generated: bench -->`: the tables of every `bench/*.json`, rendered by `bench.table.markdown`;
 - `<!-- generated: layers -->`: the layer order of tests/test_layers.py;
-- `<!-- generated: presets -->`: the presets of `latentlab.PRESETS`.
+- `<!-- generated: presets -->`: the presets of `latentlab.PRESETS`;
+- `<!-- generated: contention -->`: the busy-machine table of bench/results-contention.json;
+- `<!-- generated: models -->`: the model registry and the terms each kind declares.
 
 `public_api()` is also what tests/test_docstrings.py checks.
 """
@@ -140,8 +142,38 @@ def presets_table() -> str:
     return "\n".join(rows)
 
 
+def contention_table() -> str:
+    """bench/results-contention.json's contention section, as `make bench` prints it (issue #21)."""
+    path = ROOT / "bench" / "results-contention.json"
+    if not path.is_file():
+        return "*Not measured yet: `make bench ONLY=contention` writes it.*"
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.contention import markdown
+    finally:
+        sys.path.remove(str(ROOT))
+    results = json.loads(path.read_text())
+    machine = results.get("machine", {})
+    head = (f"Measured by `make bench ONLY=contention` on {machine.get('cpu', 'this machine')}, "
+            f"{machine.get('cores', '?')} cores, load average {results.get('load_average_start')} at the start:")
+    return head + "\n\n" + markdown(results["contention"])
+
+
+def models_table() -> str:
+    """The model registry: each kind, its class and the per-image terms it declares (what figures and metrics
+    it gets: "kl" means a posterior and a prior)."""
+    from latentlab.config import ModelConfig
+    from latentlab.models import MODELS, build_model
+
+    rows = ["| `model.kind` | class | per-image terms (`TERMS`) |", "|---|---|---|"]
+    for kind in MODELS:
+        model = build_model(ModelConfig(kind=kind, hidden=(8,), latent_dim=2))
+        rows.append(f"| `{kind}` | `{type(model).__name__}` | {', '.join(model.TERMS)} |")
+    return "\n".join(rows)
+
+
 GENERATORS = {"presets": presets_table, "cli": cli_reference, "api": api_reference, "bench": bench_reference,
-              "layers": layers_table}
+              "layers": layers_table, "contention": contention_table, "models": models_table}
 
 
 def on_config(config: Any) -> Any:

@@ -59,7 +59,8 @@ class ModelConfig:
     Parameters
     ----------
     kind : str, default "dense"
-        The `latentlab.MODELS` entry: "dense", "conv" or "vae".
+        The `latentlab.MODELS` entry: "dense", "conv", "vae" (and beta-VAE), "iwae", "vamp", "vqvae", "wae" or
+        "cvae".
     hidden : tuple of int, default ()
         Encoder widths (dense, 1 to 8192 each) or channel counts (conv, 1 to 3 of them); the decoder mirrors them.
     latent_dim : int, default 32
