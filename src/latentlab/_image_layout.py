@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from latentlab._image_objects import objects_allowed
 from latentlab.errors import ConfigError
 
 SIDE = 28
@@ -27,7 +28,9 @@ class Layout:
     (``by="mass"``, MNIST) or box centre (``by="box"``, Fashion-MNIST) sits on; `ink` how bright its objects are:
     the median over images of the 90th percentile of their lit pixels, in (0, 1] (0.99 for MNIST's saturated
     strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
-    images dark), which the automatic steps for uploads assume. Raises `ConfigError` if impossible."""
+    images dark), which the automatic steps for uploads assume; `objects` how many separate parts one object of
+    the data may show (`_image_objects`; 2 by default, MNIST's count, measured on its training images). Raises
+    `ConfigError` if impossible."""
 
     frame: int = 20
     by: str = "mass"
@@ -35,6 +38,7 @@ class Layout:
     side: int = SIDE
     ink: float = 1.0
     on_black: bool = True
+    objects: int = 2
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
@@ -42,6 +46,8 @@ class Layout:
         if not MIN_SIDE <= self.side <= MAX_SIDE or not 1 <= self.frame <= self.side or not 0 < self.ink <= 1:
             raise ConfigError(f"Layout(frame={self.frame}, side={self.side}, ink={self.ink}): need {MIN_SIDE} <= "
                               f"side <= {MAX_SIDE}, 1 <= frame <= side and 0 < ink <= 1")
+        if not (isinstance(self.objects, int) and self.objects >= 1):
+            raise ConfigError(f"Layout(objects={self.objects!r}) is invalid: the parts one object may show, >= 1")
 
     @classmethod
     def for_side(cls, side: int) -> Layout:
@@ -68,7 +74,8 @@ class Layout:
         by, centres = ("mass", mass) if mass.std(0).sum() <= box.std(0).sum() else ("box", box)
         c = centres.mean(0)
         ink = round(float(np.median([ink_level(img / 255.0) for img in x[:n] if img.any()])), 2)
-        return cls(int(np.clip(np.median(sides), 1, side)), by, (float(c[0]), float(c[1])), side, max(ink, 0.01))
+        return cls(int(np.clip(np.median(sides), 1, side)), by, (float(c[0]), float(c[1])), side, max(ink, 0.01),
+                   objects=objects_allowed(x[:n]))
 
 
 def fit(g: np.ndarray, layout: Layout) -> tuple[np.ndarray, tuple[int, int]]:

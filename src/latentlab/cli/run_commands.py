@@ -150,11 +150,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if path in failed:
             results.append({"path": path, "error": failed[path]})
             continue
-        score, member = float(scores[path]), bool(scores[path] >= detector.offset_)
-        steps = list(prepared[path].steps) + (["inverted (--invert)"] if args.invert else [])
+        p = prepared[path]
+        score, member = float(scores[path]), bool(scores[path] >= detector.offset_) and not p.several
+        steps = list(p.steps) + (["inverted (--invert)"] if args.invert else [])
+        # Several objects squeezed into one frame are no digit: the score of that frame answers nothing.
+        verdict = "several objects" if p.several else "in" if member else "out"
         results.append({"path": path, "score": score, "threshold": float(detector.offset_), "member": member,
-                        "verdict": "in" if member else "out", "steps": steps,
-                        "source_size": list(prepared[path].source_size)})
+                        "verdict": verdict, "objects": p.objects, "steps": steps, "source_size": list(p.source_size)})
     print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
     for error in failed.values():
         print(f"latentlab detect: error: {error}", file=sys.stderr)
@@ -167,7 +169,8 @@ def _detect_table(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append((r["path"], "-", "-", "not read (see below)", ""))
             continue
-        verdict = "in (like the training data)" if r["member"] else "OUT (novel)"
+        verdict = {"in": "in (like the training data)", "out": "OUT (novel)",
+                   "several objects": f"NOT ONE OBJECT ({r['objects']}; crop to one)"}[r["verdict"]]
         rows.append((r["path"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict, "; ".join(r["steps"]) or "-"))
     return table(rows)
 

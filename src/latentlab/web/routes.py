@@ -138,6 +138,9 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
         raise HTTPException(422, f"score={score!r} is not a score of this run; choose one of {', '.join(valid)}")
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
-        return {**s.detect(prepared.pixels, score), **_described(prepared)}
+        answer = {**s.detect(prepared.pixels, score), **_described(prepared), "objects": prepared.objects}
     except (DatasetError, RunError, ValueError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
+    if prepared.several:  # as `latentlab detect`: several objects in one frame are no digit, whatever they score
+        answer |= {"member": False, "verdict": f"not one object: {prepared.objects} separate objects; crop to one"}
+    return answer

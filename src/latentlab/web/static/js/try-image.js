@@ -31,6 +31,10 @@ export function tryHint(run) {
 }
 
 function verdictOf(d) {
+  // Several objects in one frame (a row of digits, a screenshot): the server says so instead of in or out.
+  if (d.objects > 1 && !d.member && /not one object/.test(d.verdict || "")) {
+    return ["out", "Not one object", `${d.verdict}; its score ${fmt(d.score)} says nothing about one object`];
+  }
   return [d.member ? "in" : "out", d.member ? "Part of the data set" : "Not part of the data set",
           `score ${fmt(d.score)} ${d.member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
 }

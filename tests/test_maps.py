@@ -1,0 +1,86 @@
+"""Anomaly maps: shapes, units, the neighbours against a brute-force search, and the hull map's identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from latentlab.analysis.maps import (
+    combined_map,
+    explain_pixels,
+    object_mask,
+    per_pixel,
+    reconstruction_map,
+    summary,
+)
+from latentlab.analysis.pixel_views import K_HULL, K_NEAREST, soft, view_distances, views
+
+
+def test_neighbours_are_the_brute_force_nearest_under_each_view(bars) -> None:
+    x_train, _, x_test, _ = bars
+    ref = x_train[:200]
+    out = explain_pixels(x_test[:16], views(ref))
+    a_q, a_r = soft(x_test[:16]).double(), soft(ref).double()
+    d_a = torch.cdist(a_q, a_r)
+    b_q = a_q / a_q.norm(dim=1, keepdim=True).sqrt()
+    b_r = a_r / a_r.norm(dim=1, keepdim=True).sqrt()
+    d_b = torch.cdist(b_q, b_r)
+    for i in range(16):
+        want_a = np.argsort(d_a[i].numpy(), kind="stable")[:K_NEAREST]
+        assert set(out.neighbour_index[i]) == set(want_a)
+        np.testing.assert_allclose(out.neighbour_distance[i], np.sort(d_a[i].numpy())[:K_NEAREST], atol=1e-4)
+        assert set(out.hull_index[i]) == set(np.argsort(d_b[i].numpy(), kind="stable")[:K_HULL])
+    assert out.neighbour_distance.shape == (16, K_NEAREST) and out.hull_index.shape == (16, K_HULL)
+
+
+def test_maps_have_the_image_shape_and_add_up_to_the_detector_distances(bars) -> None:
+    x_train, _, x_test, _ = bars
+    ref_views = views(x_train)
+    out = explain_pixels(x_test[:8], ref_views)
+    for m in out.maps.values():
+        assert m.shape == (8, 28, 28) and m.dtype == np.float32 and (m >= 0).all()
+    stats = view_distances(views(x_test[:8]), ref_views)
+    a_norm = soft(x_test[:8]).norm(dim=1).sqrt().numpy()
+    # The hyperplane map, back in view B's units, is the residual whose norm the detector scores.
+    hull = np.sqrt((out.maps["hyperplane"] ** 2).reshape(8, -1).sum(1)) / a_norm
+    np.testing.assert_allclose(hull, stats["hull"], rtol=1e-4)
+    # The neighbour map's units are view A's: never above 1.
+    assert out.maps["neighbour"].max() <= 1.0
+    np.testing.assert_allclose(out.neighbour_distance.mean(1), stats["pixel_knn"], rtol=1e-5)
+
+
+def test_colour_maps_are_channels_last() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (30, 12, 10, 3), dtype=np.uint8)
+    out = explain_pixels(ref[:4], views(ref), skip=torch.arange(4))
+    assert out.maps["neighbour"].shape == (4, 12, 10, 3)
+    assert per_pixel(out.maps["neighbour"], colour=True).shape == (4, 12, 10)
+    # Left out: no image is its own neighbour.
+    assert not any(i in out.neighbour_index[i] for i in range(4))
+
+
+def test_a_pasted_patch_lights_up_the_map_where_it_was_pasted(bars) -> None:
+    x_train, _, x_test, _ = bars
+    img = x_test[:1].copy()
+    img[0, 2:9, 2:9] = 255  # a block in a corner, where no bar ever reaches
+    out = explain_pixels(img, views(x_train))
+    m = combined_map(out.maps["neighbour"], out.maps["hyperplane"])[0]
+    inside = np.zeros((28, 28), bool)
+    inside[1:10, 1:10] = True
+    assert m[inside].mean() > 5 * m[~inside].mean()
+    peak = summary(m, inside)["peak"]
+    assert 1 <= peak[0] <= 9 and 1 <= peak[1] <= 9
+
+
+def test_reconstruction_map_units_and_summary() -> None:
+    x = np.zeros((1, 4, 4), np.uint8)
+    x[0, 1, 1] = 255
+    rec = np.zeros((1, 4, 4), np.float32)
+    rec[0, 2, 2] = 0.5
+    m = reconstruction_map(x, rec)
+    assert m[0, 1, 1] == 1.0 and m[0, 2, 2] == 0.5 and m.sum() == 1.5
+    s = summary(m[0], object_mask(x[0]))
+    assert s["peak"] == [1, 1] and s["mass"] == 1.5
+    assert s["in_object"] == 1.0  # (2, 2) is next to the lit pixel: the object widened by one pixel holds it
+    s = summary(m[0], x[0] > 0)
+    assert abs(s["in_object"] - 1 / 1.5) < 1e-9
