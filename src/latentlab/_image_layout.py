@@ -29,7 +29,7 @@ class Layout:
     the median over images of the 90th percentile of their lit pixels, in (0, 1] (0.99 for MNIST's saturated
     strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
     images dark), which the automatic steps for uploads assume; `objects` how many separate parts one object of
-    the data may show (`_image_objects`; 2 by default, MNIST's count, measured on its training images). Raises
+    the data may show (`_image_objects`; 1 by default, MNIST's count, measured on its training images). Raises
     `ConfigError` if impossible."""
 
     frame: int = 20
@@ -38,7 +38,7 @@ class Layout:
     side: int = SIDE
     ink: float = 1.0
     on_black: bool = True
-    objects: int = 2
+    objects: int = 1
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):

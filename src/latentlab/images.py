@@ -87,8 +87,9 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
             return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
         n = count_objects(pixels)
         several = n > layout.objects
-        found = (f"{n} separate objects (one of the training data shows at most {layout.objects} parts); crop to "
-                 "one",) if several else ()
+        k = layout.objects
+        found = (f"{n} separate objects; crop to one (an object of the training data shows at most {k} separate "
+                 f"part{'s' if k > 1 else ''})",) if several else ()
         return Prepared(pixels, (*steps, *more, *found), (gray.shape[0], gray.shape[1]), max(n, 1), several)
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
