@@ -27,7 +27,7 @@ def overlay(image: np.ndarray, m: np.ndarray, top: float | None = None, alpha: f
 
 
 def examples_figure(images: np.ndarray, masks: np.ndarray, maps: np.ndarray, labels: Sequence[str],
-                    title: str = "Synthetic defects: image, ground truth, anomaly map") -> Figure:
+                    title: str = "Defects: image, mask, map") -> Figure:
     """One row per example: the defective image, its mask, its map (its own scale). `images` uint8 (n, H, W[, 3]),
     `masks` bool (n, H, W), `maps` float (n, H, W), `labels` one per row."""
     n = len(images)
