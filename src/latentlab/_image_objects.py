@@ -5,7 +5,8 @@ images can be counted the same way: the 8-connected components of the clearly li
 brightest, as `_image_layout.core` crops by) that hold at least MIN_PART of the lit pixels' ink. How many parts is
 still one object comes from the training images (`Layout.of`: the count that OBJECTS_QUANTILE of them do not
 exceed), never from test labels: on MNIST that is one part, so the 0.5% of its digits drawn in two
-disconnected parts are said to be several objects too (the price of catching a digit with a caption). A helper of `latentlab.images`; numpy and scipy only.
+disconnected parts are said to be several objects too (the price of catching a digit with a caption).
+A helper of `latentlab.images`; numpy and scipy only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from scipy import ndimage
 
 CORE = 0.15  # as `_image_layout.CORE`
 MIN_PART = 0.04  # a part with less of the ink than this is a speck or a serif, not an object
-OBJECTS_QUANTILE = 0.99  # measured: 99.5% of mnist-sample's training digits are one part, 96.6% of Fashion-MNIST's items
+# Measured: 99.5% of mnist-sample's training digits are one part, 96.6% of Fashion-MNIST's items.
+OBJECTS_QUANTILE = 0.99
 _EIGHT = np.ones((3, 3), bool)
 
 

@@ -173,7 +173,7 @@ def write_result(result: dict[str, Any], out: str | Path, defects: Defects,
                  maps: dict[str, np.ndarray]) -> dict[str, str]:
     """Write localise-<data>.json, .md and .png (examples: image, mask, default map) into `out`."""
     from latentlab.figures import save_figure
-    from latentlab.figures.localise import examples_figure
+    from latentlab.figures.maps import examples_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -55,22 +55,39 @@ def explanation_figure(image: np.ndarray, reconstruction: np.ndarray, m: np.ndar
     """Why an image got its verdict, in one row: the input as the model sees it, its reconstruction, the anomaly map
     `m` (H, W) over the input, then its nearest training images `neighbours` (k, H, W[, 3]) each titled with its
     distance and label (None: unknown). Images uint8 or [0, 1]."""
-    k = len(neighbours)
-    if not k == len(distances) == len(labels):
-        raise ValueError(f"explanation_figure needs a distance and a label per neighbour; got {k} neighbours, "
-                         f"{len(distances)} distances, {len(labels)} labels")
-    fig = new_figure(1.25 * (3 + k) + 0.3, 1.9)
-    axes = fig.subplots(1, 3 + k, squeeze=False)[0]
-    show_image(axes[0], as_unit_images(np.asarray(image)[None])[0])
-    show_image(axes[1], as_unit_images(np.asarray(reconstruction)[None])[0])
-    show_image(axes[2], overlay(image, m))
-    for ax, name in zip(axes[:3], ("input", "reconstruction", "map over input"), strict=True):
-        ax.set_title(name, fontsize=LABEL_SIZE)
-    unit = as_unit_images(neighbours) if k else []
-    for j in range(k):
-        show_image(axes[3 + j], unit[j])
-        label = "" if labels[j] is None else f"{labels[j]}\n"
-        axes[3 + j].set_title(f"{label}d={distances[j]:.2f}", fontsize=LABEL_SIZE)
+    return explanations_figure([{"image": image, "reconstruction": reconstruction, "map": m, "neighbours": neighbours,
+                                 "distances": distances, "labels": labels, "title": ""}], title)
+
+
+def explanations_figure(rows: Sequence[dict], title: str = "") -> Figure:
+    """Explanations stacked, one row each (the keys of `explanation_figure`'s arguments: "image",
+    "reconstruction", "map", "neighbours", "distances", "labels", and "title", the row's label)."""
+    if not rows:
+        raise ValueError("explanations_figure needs at least one row")
+    k = max(len(r["neighbours"]) for r in rows)
+    for r in rows:
+        if not len(r["neighbours"]) == len(r["distances"]) == len(r["labels"]):
+            raise ValueError(f"each neighbour needs a distance and a label; got {len(r['neighbours'])} neighbours, "
+                             f"{len(r['distances'])} distances, {len(r['labels'])} labels")
+    fig = new_figure(1.25 * (3 + k) + 0.6, 1.75 * len(rows) + (0.4 if title else 0.1))
+    axes = fig.subplots(len(rows), 3 + k, squeeze=False)
+    for i, r in enumerate(rows):
+        ax = axes[i]
+        show_image(ax[0], as_unit_images(np.asarray(r["image"])[None])[0])
+        show_image(ax[1], as_unit_images(np.asarray(r["reconstruction"])[None])[0])
+        show_image(ax[2], overlay(r["image"], r["map"]))
+        for a, name in zip(ax[:3], ("input", "reconstruction", "map over input"), strict=True):
+            a.set_title(name, fontsize=LABEL_SIZE)
+        if r.get("title"):
+            ax[0].set_ylabel(r["title"], fontsize=LABEL_SIZE)
+        unit = as_unit_images(r["neighbours"]) if len(r["neighbours"]) else []
+        for j in range(k):
+            if j >= len(unit):
+                ax[3 + j].axis("off")
+                continue
+            show_image(ax[3 + j], unit[j])
+            label = "" if r["labels"][j] is None else f"{r['labels'][j]} "
+            ax[3 + j].set_title(f"{label}d={r['distances'][j]:.2f}", fontsize=LABEL_SIZE)
     if title:
         fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
