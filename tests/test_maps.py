@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from latentlab.analysis.maps import (
+    DEFAULT_MAP,
+    MAPS,
     combined_map,
     explain_pixels,
     object_mask,
@@ -14,6 +20,19 @@ from latentlab.analysis.maps import (
     summary,
 )
 from latentlab.analysis.pixel_views import K_HULL, K_NEAREST, soft, view_distances, views
+
+
+@pytest.fixture(scope="module")
+def vae_run_small(bars, tmp_path_factory: pytest.TempPathFactory):
+    from latentlab.config import override
+    from latentlab.presets import preset_config
+    from latentlab.runs import load_run
+    from latentlab.training import train
+
+    run_dir: Path = tmp_path_factory.mktemp("maps") / "run"
+    cfg = override(preset_config("mnist-vae"), {"train.epochs": 1})
+    train(cfg, bars[0], None, run_dir, quiet=True)
+    return load_run(run_dir)
 
 
 def test_neighbours_are_the_brute_force_nearest_under_each_view(bars) -> None:
@@ -84,3 +103,41 @@ def test_reconstruction_map_units_and_summary() -> None:
     assert s["in_object"] == 1.0  # (2, 2) is next to the lit pixel: the object widened by one pixel holds it
     s = summary(m[0], x[0] > 0)
     assert abs(s["in_object"] - 1 / 1.5) < 1e-9
+
+
+def test_explain_neighbours_are_the_brute_force_nearest_with_their_labels(bars, vae_run_small) -> None:
+    from latentlab.analysis.novelty import NoveltyDetector
+
+    x_train, y_train, x_test, _ = bars
+    det = NoveltyDetector(vae_run_small).fit(x_train)
+    exps = det.explain(x_test[:6], labels=y_train)
+    scores = det.score_samples(x_test[:6])
+    a_q, a_r = soft(x_test[:6]).double(), soft(x_train).double()
+    d = torch.cdist(a_q, a_r).numpy()
+    for i, e in enumerate(exps):
+        near = e.neighbours["pixel-knn"]
+        assert near["index"] == list(np.argsort(d[i], kind="stable")[:K_NEAREST])
+        np.testing.assert_allclose(near["distance"], np.sort(d[i])[:K_NEAREST], atol=1e-4)
+        assert near["label"] == [int(y_train[j]) for j in near["index"]]
+        np.testing.assert_array_equal(e.nearest_images[0], x_train[near["index"][0]])
+        # The contributions add up to the score; the maps are in the image's shape.
+        assert sum(e.contributions.values()) == pytest.approx(scores[i], abs=1e-9)
+        assert set(e.contributions) == {"pixel-knn", "hyperplane", "model veto"}
+        assert {k: v.shape for k, v in e.maps.items()} == {k: (28, 28) for k in MAPS}
+        assert e.member == (scores[i] >= det.offset_)
+        s = e.summary()
+        assert set(s["maps"][DEFAULT_MAP]) == {"peak", "peak_value", "mass", "in_object"}
+        json.dumps(s)  # plain data
+
+
+def test_explain_maps_a_subset_of_references_back_to_training_rows(bars, vae_run_small, monkeypatch) -> None:
+    import latentlab.analysis.novelty as novelty
+
+    monkeypatch.setattr(novelty, "MAX_REFERENCE", 300)
+    x_train, y_train, x_test, _ = bars
+    det = novelty.NoveltyDetector(vae_run_small).fit(x_train)
+    e = det.explain(x_test[:2], labels=y_train)[0]
+    rows = e.neighbours["pixel-knn"]["index"]
+    np.testing.assert_array_equal(e.nearest_images, x_train[rows])
+    d = torch.cdist(soft(x_test[:1]).double(), soft(x_train[rows]).double()).numpy()[0]
+    np.testing.assert_allclose(e.neighbours["pixel-knn"]["distance"], d, atol=1e-4)
