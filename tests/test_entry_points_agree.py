@@ -107,3 +107,30 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
     assert web["steps"] == cli["steps"] and web["objects"] == 3
     assert main(["detect", str(sample_run), str(path), "--quiet"]) == 0
     assert "NOT ONE OBJECT (3; crop to one)" in capsys.readouterr().out
+
+
+def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys) -> None:
+    from latentlab.analysis.novelty import NoveltyDetector
+    from latentlab.images import layout_for, read_image
+    from latentlab.runs import load_run
+
+    data = load_dataset("mnist-sample", progress=False)
+    path = _files(data.x_test[5], tmp_path)[4]  # dark ink on white paper
+    out = tmp_path / "explained"
+    assert main(["detect", str(sample_run), str(path), "--json", "--quiet", "--explain", str(out)]) == 0
+    cli = json.loads(capsys.readouterr().out)["explanation"]
+    assert (out / f"{path.stem}-explained.png").stat().st_size > 2000
+    web = TestClient(create_app([sample_run])).post("/api/runs/run/detect",
+                                                     files={"file": (path.name, path.read_bytes())}).json()
+    run = load_run(sample_run)
+    pixels = read_image(path, layout=layout_for((1, 28, 28), data.x_train)).pixels
+    py = NoveltyDetector.load(sample_run, run).explain(pixels[None], labels=data.y_train)[0].summary()
+    near = py["neighbours"]["pixel-knn"]
+    assert cli["neighbours"]["pixel-knn"]["index"] == near["index"]
+    assert [n["index"] for n in web["explanation"]["neighbours"]] == near["index"]
+    assert [n["label"] for n in web["explanation"]["neighbours"]] == near["label"] == [
+        int(data.y_train[i]) for i in near["index"]]
+    np.testing.assert_allclose([n["distance"] for n in web["explanation"]["neighbours"]], near["distance"], rtol=1e-5)
+    for summary in (cli["maps"], web["explanation"]["map_summary"]):
+        assert summary["combined"]["peak"] == py["maps"]["combined"]["peak"]
+        assert summary["combined"]["in_object"] == pytest.approx(py["maps"]["combined"]["in_object"], abs=1e-5)

@@ -35,7 +35,8 @@ class Explanation:
     score: its own value); `neighbours` view -> {"index": rows of the images the detector was fitted on (nearest
     first), "distance": the view's distances, "label": their labels or None}; `maps` name -> float32 (H, W) or
     (H, W, C) (see `_maps`); `reconstruction` float32 in [0, 1], the image's layout; `object` bool (H, W);
-    `nearest_images` uint8 (K_NEAREST, H, W[, C]): view A's nearest training images, nearest first."""
+    `nearest_images` uint8 (K_NEAREST, H, W[, C]): view A's nearest training images, nearest first; `image` the
+    uint8 input itself."""
 
     score: float
     threshold: float
@@ -46,6 +47,7 @@ class Explanation:
     reconstruction: np.ndarray
     object: np.ndarray
     nearest_images: np.ndarray
+    image: np.ndarray
 
     def map2d(self, name: str = DEFAULT_MAP) -> np.ndarray:
         """Map `name` as (H, W): a colour map's channels joined by their root sum of squares."""
@@ -88,7 +90,7 @@ def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[E
               for view, (idx, dist) in found.items()}
         out.append(Explanation(float(scores[i]), float(det.offset_), bool(scores[i] >= det.offset_),
                                {k: float(v[i]) for k, v in parts.items()}, nb, {k: v[i] for k, v in maps.items()},
-                               recon[i], object_mask(x[i]), nearest[i]))
+                               recon[i], object_mask(x[i]), nearest[i], x[i]))
     return out
 
 

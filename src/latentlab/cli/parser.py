@@ -224,6 +224,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="skip the automatic steps of grey runs (inverting a light background, cropping, fitting and "
                         "centring like the training data): only decode and resize to the run's size")
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
+    p.add_argument("--explain", metavar="DIR",
+                   help="write one PNG per image into DIR: the input as the model sees it, its reconstruction, the "
+                   "anomaly map over it and its nearest training images with their distances and labels")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image: path, score, threshold, verdict, member, steps, source_size "
                         "(height, width)")
