@@ -49,9 +49,15 @@ class Explanation:
     nearest_images: np.ndarray
     image: np.ndarray
 
-    def map2d(self, name: str = DEFAULT_MAP) -> np.ndarray:
-        """Map `name` as (H, W): a colour map's channels joined by their root sum of squares."""
-        m = self.maps[name]
+    @property
+    def default_map(self) -> str:
+        """The map to show: "combined" where the detector has pixel references, else "reconstruction"."""
+        return DEFAULT_MAP if DEFAULT_MAP in self.maps else "reconstruction"
+
+    def map2d(self, name: str | None = None) -> np.ndarray:
+        """Map `name` (default: `default_map`) as (H, W): a colour map's channels joined by their root sum of
+        squares."""
+        m = self.maps[name or self.default_map]
         return per_pixel(m, m.ndim == 3)
 
     def summary(self) -> dict[str, Any]:
@@ -60,7 +66,7 @@ class Explanation:
         return {"score": self.score, "threshold": self.threshold, "member": self.member,
                 "contributions": self.contributions, "neighbours": self.neighbours,
                 "maps": {k: summary(self.map2d(k), self.object) for k in self.maps},
-                "default_map": DEFAULT_MAP}
+                "default_map": self.default_map}
 
 
 def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[Explanation]:
