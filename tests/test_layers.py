@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "latentlab"
 LAYERS = [
     {"_version", "errors", "files", "memory"},
     {"config"},
-    {"presets", "images", "_image_layout", "_image_paper", "_image_pixels"},
+    {"presets", "images", "_image_layout", "_image_objects", "_image_paper", "_image_pixels"},
     {"data"},
     {"models"},
     {"runs"},

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentlab.analysis.maps import (
+from latentlab.analysis.novelty._maps import (
     DEFAULT_MAP,
     MAPS,
     combined_map,
@@ -19,7 +19,7 @@ from latentlab.analysis.maps import (
     reconstruction_map,
     summary,
 )
-from latentlab.analysis.pixel_views import K_HULL, K_NEAREST, soft, view_distances, views
+from latentlab.analysis.novelty._pixel_views import K_HULL, K_NEAREST, soft, view_distances, views
 
 
 @pytest.fixture(scope="module")
@@ -131,11 +131,11 @@ def test_explain_neighbours_are_the_brute_force_nearest_with_their_labels(bars, 
 
 
 def test_explain_maps_a_subset_of_references_back_to_training_rows(bars, vae_run_small, monkeypatch) -> None:
-    import latentlab.analysis.novelty as novelty
+    from latentlab.analysis.novelty import NoveltyDetector, _detector
 
-    monkeypatch.setattr(novelty, "MAX_REFERENCE", 300)
+    monkeypatch.setattr(_detector, "MAX_REFERENCE", 300)
     x_train, y_train, x_test, _ = bars
-    det = novelty.NoveltyDetector(vae_run_small).fit(x_train)
+    det = NoveltyDetector(vae_run_small).fit(x_train)
     e = det.explain(x_test[:2], labels=y_train)[0]
     rows = e.neighbours["pixel-knn"]["index"]
     np.testing.assert_array_equal(e.nearest_images, x_train[rows])

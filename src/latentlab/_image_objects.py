@@ -40,3 +40,13 @@ def objects_allowed(x: np.ndarray) -> int:
     their counts, at least 1."""
     counts = [count_objects(img) for img in x if img.any()]
     return max(1, int(np.quantile(counts, OBJECTS_QUANTILE, method="higher"))) if counts else 1
+
+
+def separate_objects(pixels: np.ndarray, allowed: int) -> tuple[int, tuple[str, ...]]:
+    """(the objects counted in grey model input `pixels`, the step that says so when they are more than `allowed`,
+    the parts one object of the training data may show; else ())."""
+    n = count_objects(pixels)
+    if n <= allowed:
+        return n, ()
+    return n, (f"{n} separate objects; crop to one (an object of the training data shows at most {allowed} separate "
+               f"part{'s' if allowed > 1 else ''})",)

@@ -26,6 +26,14 @@ class RunError(LatentlabError, RuntimeError):
     """A run directory is missing, incomplete or damaged."""
 
 
+class DetectorFileError(RunError, ValueError):
+    """A run's saved novelty detector cannot be used: damaged, of another format, or fitted for other weights."""
+
+
+class MissingDetectorError(DetectorFileError, FileNotFoundError):
+    """A run has no saved novelty detector for the score asked for."""
+
+
 class TrainingError(LatentlabError, RuntimeError):
     """Training cannot go on (non-finite loss, a resume that does not fit, no such device)."""
 

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from latentlab._image_layout import MAX_SIDE, MIN_SIDE, SIDE, Layout, fit, ink_level
-from latentlab._image_objects import count_objects
+from latentlab._image_objects import separate_objects
 from latentlab._image_paper import fit_paper
 from latentlab._image_pixels import colour_pixels, conform, gray_pixels
 from latentlab._image_pixels import to_uint8 as _u8
@@ -85,12 +85,8 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
         pixels, more = to_model_input(gray, layout, auto)
         if not (auto and layout.on_black):
             return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
-        n = count_objects(pixels)
-        several = n > layout.objects
-        k = layout.objects
-        found = (f"{n} separate objects; crop to one (an object of the training data shows at most {k} separate "
-                 f"part{'s' if k > 1 else ''})",) if several else ()
-        return Prepared(pixels, (*steps, *more, *found), (gray.shape[0], gray.shape[1]), max(n, 1), several)
+        n, found = separate_objects(pixels, layout.objects)
+        return Prepared(pixels, (*steps, *more, *found), (gray.shape[0], gray.shape[1]), max(n, 1), bool(found))
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
     return Prepared(pixels, (*native.steps, *more), native.source_size)

@@ -10,7 +10,7 @@ __all__ = ["NoveltyDetector", "PosteriorDiagnostics", "compute_metrics", "detect
            "write_metrics"]
 
 _LAZY = {"NoveltyDetector": "latentlab.analysis.novelty", "compute_metrics": "latentlab.analysis.evaluate",
-         "write_metrics": "latentlab.analysis.evaluate", "detector_for_run": "latentlab.analysis.detectors",
+         "write_metrics": "latentlab.analysis.evaluate", "detector_for_run": "latentlab.analysis.novelty",
          "diagnose_posterior": "latentlab.analysis.posterior", "PosteriorDiagnostics": "latentlab.analysis.posterior"}
 
 

@@ -27,9 +27,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from latentlab._version import __version__
-from latentlab.analysis.detectors import detector_for_run
 from latentlab.analysis.inference import embed, iwae_log_likelihood, per_image, reconstruct, to_float, to_images
-from latentlab.analysis.novelty import NoveltyDetector, valid_scores
+from latentlab.analysis.novelty import detector_for_run, valid_scores
 from latentlab.analysis.ood import detector_unsupported, membership_table, ood_sets
 from latentlab.analysis.posterior import beta_warnings, diagnose_posterior
 from latentlab.analysis.quality import psnr, ssim
@@ -209,12 +208,11 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
     rows, target_fpr = [], None
     # One detector at a time, fitted then scored: the eight alive together held ~350 MiB of the 1,036 MiB resident
     # while the Fashion-VAE's sets were scored. What they compute of a set in common (the model's pass, the pixel
-    # views) is made once and kept in `shared`: mnist-sample VAE 20.6 -> 11.2 s, the rows the same.
-    shared: dict[int, dict] = {}
+    # views) is made once, kept by content in the detector's memo: mnist-sample VAE 20.6 -> 11.2 s, the rows the same.
     for score in valid_scores(run.model):
         detector = detector_for_run(run, data, score)
         target_fpr = detector.target_fpr if score == "combined" else target_fpr
-        rows += membership_table({score: _SharedScorer(detector, shared)}, data.x_test, sets)
+        rows += membership_table({score: detector}, data.x_test, sets)
         del detector
         release_memory()  # each detector's fit and scoring leave freed heap, as the metric stages do
     for row in rows:
@@ -227,17 +225,6 @@ def membership_metrics(run: Run, data: ImageData) -> dict[str, Any]:
         "sets": {name: len(x) for name, x in sets.items()},
         "rows": rows,
     }
-
-
-class _SharedScorer:
-    """A detector whose statistics of an image set are shared with the other detectors of its run (`shared` holds
-    one dict per set, by identity: the sets live as long as the table is made)."""
-
-    def __init__(self, detector: NoveltyDetector, shared: dict[int, dict]) -> None:
-        self.detector, self.shared, self.offset_ = detector, shared, detector.offset_
-
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
-        return self.detector.score_samples(x, shared=self.shared.setdefault(id(x), {}))
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:

@@ -95,8 +95,8 @@ def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any,
 def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from latentlab.analysis.detectors import detector_for_run
     from latentlab.analysis.inference import image_layout
+    from latentlab.analysis.novelty import detector_for_run
     from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import DatasetError, ImageError
     from latentlab.images import layout_for, read_image
@@ -120,10 +120,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
                           f"latentlab plot recon {args.run})")
     if data is None and run.meta.get("data_source") == IN_MEMORY:
         from latentlab.analysis.novelty import NoveltyDetector
+        from latentlab.errors import DetectorFileError
 
         try:  # without its data only a saved detector will do: fitting one would load config.dataset instead
             NoveltyDetector.load(run.path, run, score=args.score)
-        except (FileNotFoundError, ValueError):
+        except DetectorFileError:
             raise DatasetError(why) from None  # said once, as the error (not also as the notice below)
     if not args.quiet:
         print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from latentlab.errors import DatasetError, ImageError, RunError
+from latentlab.errors import ConfigError, DatasetError, ImageError, RunError
 from latentlab.images import MAX_UPLOAD_BYTES, Prepared, data_url, png, read_image
 from latentlab.web.service import RunService
 
@@ -139,7 +139,7 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
         answer = {**s.detect(prepared.pixels, score), **_described(prepared), "objects": prepared.objects}
-    except (DatasetError, RunError, ValueError) as exc:
+    except (ConfigError, DatasetError, RunError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
     if prepared.several:  # as `latentlab detect`: several objects in one frame are no digit, whatever they score
         answer |= {"member": False, "verdict": f"not one object: {prepared.objects} separate objects; crop to one"}

@@ -25,7 +25,7 @@ from latentlab.analysis import inference as evaluate
 from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
-from latentlab.errors import DatasetError
+from latentlab.errors import DatasetError, DetectorFileError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
 from latentlab.runs import METRICS, Run, is_current
@@ -210,8 +210,7 @@ class RunService:
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""
-        from latentlab.analysis.detectors import detector_for_run
-        from latentlab.analysis.novelty import NoveltyDetector
+        from latentlab.analysis.novelty import NoveltyDetector, detector_for_run
 
         with self._detector_lock:
             if self.membership_unavailable:
@@ -226,7 +225,7 @@ class RunService:
                     # Without the training images only a saved detector can be used: never download here.
                     try:
                         self._detectors[score] = NoveltyDetector.load(run.path, run, score=score)
-                    except (FileNotFoundError, ValueError) as exc:
+                    except DetectorFileError as exc:
                         raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} "
                                            f"({exc}) and {self.data_error}") from None
             return self._detectors[score]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from latentlab.analysis.inference import reconstruct
-from latentlab.analysis.maps import (
+from latentlab.analysis.novelty._maps import (
     DEFAULT_MAP,
     combined_map,
     explain_pixels,
@@ -22,6 +22,7 @@ from latentlab.analysis.maps import (
     reconstruction_map,
     summary,
 )
+from latentlab.analysis.novelty._scores import VETO_Z, robust_z
 from latentlab.analysis.statistics import as_uint8_images
 
 VIEWS = {"pixel-knn": "pixel_knn", "hyperplane": "hull", "palette": "palette"}
@@ -81,7 +82,7 @@ def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[E
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     nearest = np.zeros((len(x), 0, *x.shape[1:]), np.uint8)
     if hasattr(det, "reference_images_"):
-        pix = explain_pixels(x, _reference_views(det))
+        pix = explain_pixels(x, det._references().views())
         rows = reference_rows(det, None if labels is None else len(labels))
         remap = (lambda i: i) if rows is None else (lambda i: rows[i])
         found = {"pixel-knn": (remap(pix.neighbour_index), pix.neighbour_distance),
@@ -112,23 +113,11 @@ def reference_rows(det: Any, n_fit: int | None) -> np.ndarray | None:
     return rows
 
 
-def _reference_views(det: Any) -> dict:
-    return det._reference_views()
-
-
-def _robust_z(det: Any, s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each pixel statistic (and the model's squared error) as the detector's robust z."""
-    names = ("pixel_knn", "hull", "mse", "palette")
-    return {name: (s[name] - c) / scale for name, (c, scale) in zip(names, det.robust_, strict=False) if name in s}
-
-
 def _contributions(det: Any, stats: dict[str, np.ndarray], scores: np.ndarray) -> dict[str, np.ndarray]:
     """The terms of each image's score: per view and the veto for "combined", the score itself otherwise."""
-    from latentlab.analysis.novelty import VETO_Z
-
     if det.score != "combined":
         return {det.score: scores}
-    z = _robust_z(det, stats)
+    z = robust_z(det, stats)
     parts = {view: -z[key] for view, key in VIEWS.items() if key in z}
     parts["model veto"] = -np.maximum(0.0, z["mse"] - VETO_Z)
     return parts

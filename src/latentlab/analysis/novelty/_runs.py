@@ -5,9 +5,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from latentlab.analysis.novelty import NoveltyDetector
+from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData
+from latentlab.errors import DetectorFileError
 from latentlab.runs import Run, load_run_data
 
 
@@ -25,7 +26,7 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
     fresh._checked_model()  # an unknown score fails here, before any data set is loaded
     try:
         saved = NoveltyDetector.load(run.path, run, score=score)
-    except (FileNotFoundError, ValueError):
+    except DetectorFileError:
         saved = None
     if saved is not None:
         if data is None or not same_data or saved.data_sha256_ == data_fingerprint(data.x_train):

@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 from safetensors.numpy import save as save_tensors
 
+from latentlab.errors import DetectorFileError, MissingDetectorError
 from latentlab.files import atomic_write_bytes, atomic_write_text
 
 
@@ -31,18 +32,18 @@ def write_detector(run_dir: str | Path, score: str, info: dict[str, Any], arrays
 
 def read_detector(run_dir: str | Path, score: str, kind: str, fmt: int) -> tuple[Path, dict[str, Any],
                                                                                  dict[str, np.ndarray]]:
-    """(JSON path, info, arrays) of the detector for `score` in `run_dir`. FileNotFoundError when there is none;
-    ValueError when it is damaged, of another class than `kind` or of another format than `fmt`."""
+    """(JSON path, info, arrays) of the detector for `score` in `run_dir`. `MissingDetectorError` when there is none;
+    `DetectorFileError` when it is damaged, of another class than `kind` or of another format than `fmt`."""
     run_dir = Path(run_dir)
     stem = file_stem(score)
     path = run_dir / f"{stem}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
+        raise MissingDetectorError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
     try:
         info = json.loads(path.read_text())
         arrays = load_file(str(run_dir / f"{stem}.safetensors"))
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
-        raise ValueError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
+        raise DetectorFileError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
     if info.get("class") != kind or info.get("format", 0) != fmt:
-        raise ValueError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
+        raise DetectorFileError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
     return path, info, arrays

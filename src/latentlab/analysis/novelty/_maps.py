@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from latentlab.analysis.pixel_views import K_HULL, K_NEAREST, RIDGE, neighbours, views
+from latentlab.analysis.novelty._pixel_views import K_HULL, K_NEAREST, RIDGE, neighbours, views
 
 MAPS = ("combined", "neighbour", "hyperplane", "reconstruction")
 DEFAULT_MAP = "combined"
