@@ -279,3 +279,16 @@ def test_gpu_script_parses_prints_its_commands_and_fails_fast_without_a_gpu():
     if not torch.cuda.is_available():
         real = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
         assert real.returncode == 3 and "no CUDA device" in real.stderr
+
+
+def test_explain_section_runs_in_smoke_mode():
+    from bench import explain
+    from bench.common import Data
+
+    from latentlab import load_dataset
+
+    d = load_dataset("mnist-sample", progress=False)
+    r = explain.measure(Data(d.x_train[:600], d.x_test[:40], "mnist-sample", "sample", True), n=32, reps=1, uploads=2)
+    assert r["images"] == 32 and r["explain_s"] > 0 and r["ratio"] > 0
+    assert r["web"]["status"] == "measured" and r["web"]["p95_ms"] > 0
+    assert "target <= 3x" in explain.line(r)

@@ -33,8 +33,8 @@ FORMAT = 1
 
 MIN_SHARE = 0.05  # image-level AUROC is also given for defects covering at least this share of the object
 REFERENCE = [{
-    "method": "PatchCore ensemble (WRN-101, ResNeXt-101, DenseNet-201)", "dataset": "MVTec AD (another data set: "
-    "real defects on photographs of 15 object and texture categories)", "image_auroc": 99.6, "pixel_auroc": 98.2,
+    "method": "PatchCore ensemble (WRN-101, ResNeXt-101, DenseNet-201)", "dataset": "MVTec AD: real defects on "
+    "photographs of 15 object and texture categories", "image_auroc": 99.6, "pixel_auroc": 98.2,
     "aupro": 94.9, "source": "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022 "
     "(arXiv:2106.08265); the numbers from the authors' repository README (amazon-science/patchcore-inspection, "
     "'Expected performance of pretrained models'), which says they may deviate slightly from the paper's"}]
