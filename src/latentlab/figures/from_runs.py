@@ -130,10 +130,10 @@ def explain_figure(run: Run, data: ImageData, n_test: int = 2000, n_ood: int = 2
     det = detector_for_run(run, data, same_data=False)
     x = data.x_test[:n_test]
     scores = det.score_samples(x)
-    picks = [("most typical test image", x[int(np.argmax(scores))]),
-             ("least typical test image", x[int(np.argmin(scores))])]
+    picks = [("most typical\ntest image", x[int(np.argmax(scores))]),
+             ("least typical\ntest image", x[int(np.argmin(scores))])]
     for name, images in ood_sets(data.x_test[:n_ood]).items():
-        picks.append((f"most novel: {name}", images[int(np.argmin(det.score_samples(images)))]))
+        picks.append((f"most novel:\n{name}", images[int(np.argmin(det.score_samples(images)))]))
     names = class_names(run, data)
     rows = []
     for (title, _), e in zip(picks, det.explain(np.stack([p[1] for p in picks]), labels=data.y_train), strict=True):

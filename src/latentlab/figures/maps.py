@@ -77,7 +77,8 @@ def explanations_figure(rows: Sequence[dict], title: str = "") -> Figure:
         show_image(ax[1], as_unit_images(np.asarray(r["reconstruction"])[None])[0])
         show_image(ax[2], overlay(r["image"], r["map"]))
         for a, name in zip(ax[:3], ("input", "reconstruction", "map over input"), strict=True):
-            a.set_title(name, fontsize=LABEL_SIZE)
+            if i == 0:  # the columns are the same in every row
+                a.set_title(name, fontsize=LABEL_SIZE)
         if r.get("title"):
             ax[0].set_ylabel(r["title"], fontsize=LABEL_SIZE)
         unit = as_unit_images(r["neighbours"]) if len(r["neighbours"]) else []
