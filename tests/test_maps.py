@@ -141,3 +141,15 @@ def test_explain_maps_a_subset_of_references_back_to_training_rows(bars, vae_run
     np.testing.assert_array_equal(e.nearest_images, x_train[rows])
     d = torch.cdist(soft(x_test[:1]).double(), soft(x_train[rows]).double()).numpy()[0]
     np.testing.assert_allclose(e.neighbours["pixel-knn"]["distance"], d, atol=1e-4)
+
+
+def test_labels_name_neighbours_only_for_the_images_the_detector_was_fitted_on(bars, vae_run_small) -> None:
+    from latentlab.analysis.novelty import NoveltyDetector, fitted_labels
+    from latentlab.data.base import image_data
+
+    x_train, y_train, x_test, y_test = bars
+    det = NoveltyDetector(vae_run_small).fit(x_train)
+    same = image_data("bars", x_train, y_train, x_test, y_test, tuple("0123456789"), "test")
+    other = image_data("bars", x_train[::-1], y_train[::-1], x_test, y_test, tuple("0123456789"), "test")
+    assert fitted_labels(det, same) is y_train or np.array_equal(fitted_labels(det, same), y_train)
+    assert fitted_labels(det, other) is None and fitted_labels(det, None) is None

@@ -148,8 +148,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
     explained = {}
     if args.json or args.explain:
-        labels = None if data is None else data.y_train
-        explained = dict(zip(prepared, detector.explain(pixels, labels=labels), strict=True))
+        from latentlab.analysis.novelty import fitted_labels
+
+        explained = dict(zip(prepared, detector.explain(pixels, labels=fitted_labels(detector, data)), strict=True))
     results = []
     for path in args.images:
         if path in failed:

@@ -123,7 +123,7 @@ def explain_figure(run: Run, data: ImageData, n_test: int = 2000, n_ood: int = 2
     """Explanations, one row each, of the most and the least typical of the first `n_test` test images by the run's
     default detector (saved beside the run, else fitted and saved), and of the most novel image of each
     out-of-distribution set (`ood.ood_sets` of the first `n_ood` test images)."""
-    from latentlab.analysis.novelty import detector_for_run
+    from latentlab.analysis.novelty import detector_for_run, fitted_labels
     from latentlab.analysis.ood import ood_sets
     from latentlab.figures.maps import explanations_figure
 
@@ -136,7 +136,8 @@ def explain_figure(run: Run, data: ImageData, n_test: int = 2000, n_ood: int = 2
         picks.append((f"most novel:\n{name}", images[int(np.argmin(det.score_samples(images)))]))
     names = class_names(run, data)
     rows = []
-    for (title, _), e in zip(picks, det.explain(np.stack([p[1] for p in picks]), labels=data.y_train), strict=True):
+    labels = fitted_labels(det, data)
+    for (title, _), e in zip(picks, det.explain(np.stack([p[1] for p in picks]), labels=labels), strict=True):
         near = e.neighbours.get("pixel-knn", {"distance": [], "label": None})
         labels = near["label"] or [None] * len(e.nearest_images)
         rows.append({"title": f"{title}\n{'in' if e.member else 'OUT'}, score {e.score:.1f}", "image": e.image,

@@ -125,6 +125,7 @@ class RunService:
         self.data_error = data_error
         self._lock = threading.Lock()
         self._detectors: dict[str, Any] = {}  # score -> detector
+        self._labels: dict[str, Any] = {}  # score -> the training labels its detector's neighbours are named by
         self._detector_lock = threading.RLock()
         self.image_shape = tuple(int(v) for v in self.model.image_shape)  # (channels, height, width)
         self.x_test = data.x_test if data is not None else np.zeros((0, *evaluate.image_layout(self.model)), np.uint8)
@@ -185,7 +186,11 @@ class RunService:
         PNG data URLs with their distances and classes, the default map over the input, and the map's summary."""
         with self._detector_lock:  # the detector's model copy is used by one request at a time
             detector = self.detector(score)
-            labels = None if self.data is None else self.data.y_train
+            labels = self._labels.get(score)
+            if score not in self._labels:  # the training images hashed once per detector, not per upload
+                from latentlab.analysis.novelty import fitted_labels
+
+                labels = self._labels[score] = fitted_labels(detector, self.data)
             e = detector.explain(image[None], labels=labels)[0]
         score, threshold, member = e.score, e.threshold, e.member  # member: predict()'s +1, score >= threshold
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,

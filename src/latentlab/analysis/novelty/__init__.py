@@ -16,8 +16,9 @@ from latentlab.analysis.novelty._maps import (
     per_pixel,
     reconstruction_map,
 )
-from latentlab.analysis.novelty._runs import detector_for_run
+from latentlab.analysis.novelty._runs import detector_for_run, fitted_labels
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 
 __all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "Explanation", "FitInput", "NoveltyDetector", "Score",
-           "combined_map", "detector_for_run", "explain_pixels", "per_pixel", "reconstruction_map", "valid_scores"]
+           "combined_map", "detector_for_run", "explain_pixels", "fitted_labels", "per_pixel", "reconstruction_map",
+           "valid_scores"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData
@@ -38,3 +40,11 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
         data = load_run_data(run, data_dir=data_dir)
     fresh.fit(data.x_train).save(run.path)
     return fresh
+
+
+def fitted_labels(detector: NoveltyDetector, data: ImageData | None) -> np.ndarray | None:
+    """`data.y_train` when `detector` was fitted on exactly `data.x_train` (so its neighbours' rows name their
+    classes), else None: a saved detector may have been fitted on other images."""
+    if data is None or data.y_train is None or detector.data_sha256_ != data_fingerprint(data.x_train):
+        return None
+    return data.y_train
