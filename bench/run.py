@@ -7,6 +7,7 @@ warm-up; every comparison is a ratio measured in this one invocation with its tw
     python bench/run.py --only parallel # one section (its own sizes), e.g. --jobs 2 vs 1 (about 15 minutes)
     python bench/run.py --smoke         # every code path on tiny sizes, in seconds (used by the tests)
     python bench/run.py --only family   # the VAE family against pythae (bench/family.py; pythae in its own venv)
+    python bench/run.py --only explain  # issue #25: explain vs score_samples on 1,000 images, the web's detect
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench import (  # noqa: E402
     colour,
     compiled,
     contention,
+    explain,
     family,
     flops,
     inference,
@@ -79,6 +81,8 @@ class Plan:
     contention: tuple[tuple[tuple[str, str], ...], int, tuple[int, ...], tuple[int, ...]] = (
         (("mnist-vae", "mnist-sample"), ("mnist-conv", "mnist-sample"), ("fashion-vae", "fashion-mnist")), 3,
         (0, 1, 2), (0, 1))
+    explain_images: int = 1000  # issue #25: explain on 1,000 images costs at most 3x score_samples
+    explain_uploads: int = 20
 
 
 # Every model's first repetition runs the canonical loop's full 10 epochs, so that time to quality is measured,
@@ -97,7 +101,7 @@ SMOKE = Plan(runs={m: (2, 2, 1, 2) for m in MODELS}, peak_seconds=0.05, profile_
              colour=(2, 1, 2_000, 256), parallel_classes=(0, 1), timeout_s=300.0, tiny_data=True,
              # one experiment of one epoch, and two classes of two steps, on the bench's few images
              report_args=("--presets", "mnist-simple", "--epochs", "1", "--iwae-k", "2"),
-             one_class_args=("--steps", "2"),
+             one_class_args=("--steps", "2"), explain_images=64, explain_uploads=2,
              contention=((("mnist-simple", "mnist-sample"),), 1, (0, 1), ()))
 
 
@@ -172,6 +176,11 @@ def run(plan: Plan, sections: set[str], log=print, data: Data | None = None) -> 
                     f"{n_memory:,} colour images")
         results["colour"] = colour.run(epochs, reps, n_memory, n_train, None if n_train is None else n_train // 4)
         log_section("  " + colour.line(results["colour"]))
+    if "explain" in sections:  # issue #25: explain against score_samples, the web's detect with its explanation
+        log_section(f"explain: {plan.explain_images:,} test images, explain vs score_samples; web detect")
+        results["explain"] = explain.measure(data, plan.explain_images, reps=plan.score_reps,
+                                             uploads=plan.explain_uploads)
+        log_section("  " + explain.line(results["explain"]))
     with parallel.tiny_data(data.x_train, data.x_test) if plan.tiny_data else nullcontext():
         if "parallel" in sections:
             _parallel(results, plan, log_section)
@@ -277,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     # parallel (about 15 minutes) and report-full (the full report once: 20-40 minutes) make the default run about
     # 70 minutes, but they are issue #13's targets, and `make bench` is to print them all.
     parser.add_argument("--only", default="peak,throughput,profile,memory,inference,scaling,parallel,report-full,"
-                        "contention,report", help="comma-separated sections to run (also: compile, colour, family)")
+                        "contention,report", help="comma-separated sections to run (also: compile, colour, family, "
+                        "explain)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     results = run(plan, set(args.only.split(",")), log=lambda m: print(m, file=sys.stderr, flush=True))

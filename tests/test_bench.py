@@ -411,3 +411,16 @@ def test_family_smoke_trains_both_tools_and_evaluates_with_one_code(tmp_path, mo
     else:
         assert vae["pythae"]["mapping_max_abs_diff"] < 1e-4 and vae["pythae"]["test"]["nll"] > 0
         assert vae["ratios"]["metric"] == "nll" and wae["ratios"]["metric"] == "bce_at_code"
+
+
+def test_explain_section_runs_in_smoke_mode():
+    from bench import explain
+    from bench.common import Data
+
+    from latentlab import load_dataset
+
+    d = load_dataset("mnist-sample", progress=False)
+    r = explain.measure(Data(d.x_train[:600], d.x_test[:40], "mnist-sample", "sample", True), n=32, reps=1, uploads=2)
+    assert r["images"] == 32 and r["explain_s"] > 0 and r["ratio"] > 0
+    assert r["web"]["status"] == "measured" and r["web"]["p95_ms"] > 0
+    assert "target <= 3x" in explain.line(r)

@@ -91,3 +91,46 @@ def test_cli_and_web_give_the_same_input_score_and_verdict(sample_run: Path, tmp
         assert np.abs(inputs[name].astype(int) - inputs["alpha-black"]).max() <= 1, name
     assert np.abs(inputs["sixteen-bit"].astype(int) - inputs["dark-on-white"]).max() <= 1
     assert any("inverted" in s for s in cli[str(tmp_path / "dark-on-white.png")]["steps"])
+
+
+def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, tmp_path: Path, capsys) -> None:
+    digits = load_dataset("mnist-sample", progress=False).x_test[:3]
+    row = np.concatenate([np.pad(np.kron(d, np.ones((3, 3), np.uint8)), 12) for d in digits], axis=1)
+    path = tmp_path / "row.png"
+    Image.fromarray(255 - row).save(path)
+    assert main(["detect", str(sample_run), str(path), "--json", "--quiet"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["verdict"] == "several objects" and cli["objects"] == 3 and not cli["member"]
+    web = TestClient(create_app([sample_run])).post("/api/runs/run/detect",
+                                                     files={"file": ("row.png", path.read_bytes())}).json()
+    assert web["verdict"] == "not one object: 3 separate objects; crop to one" and not web["member"]
+    assert web["steps"] == cli["steps"] and web["objects"] == 3
+    assert main(["detect", str(sample_run), str(path), "--quiet"]) == 0
+    assert "NOT ONE OBJECT (3; crop to one)" in capsys.readouterr().out
+
+
+def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys) -> None:
+    from latentlab.analysis.novelty import NoveltyDetector
+    from latentlab.images import layout_for, read_image
+    from latentlab.runs import load_run
+
+    data = load_dataset("mnist-sample", progress=False)
+    path = _files(data.x_test[5], tmp_path)[4]  # dark ink on white paper
+    out = tmp_path / "explained"
+    assert main(["detect", str(sample_run), str(path), "--json", "--quiet", "--explain", str(out)]) == 0
+    cli = json.loads(capsys.readouterr().out)["explanation"]
+    assert (out / f"{path.stem}-explained.png").stat().st_size > 2000
+    web = TestClient(create_app([sample_run])).post("/api/runs/run/detect",
+                                                     files={"file": (path.name, path.read_bytes())}).json()
+    run = load_run(sample_run)
+    pixels = read_image(path, layout=layout_for((1, 28, 28), data.x_train)).pixels
+    py = NoveltyDetector.load(sample_run, run).explain(pixels[None], labels=data.y_train)[0].summary()
+    near = py["neighbours"]["pixel-knn"]
+    assert cli["neighbours"]["pixel-knn"]["index"] == near["index"]
+    assert [n["index"] for n in web["explanation"]["neighbours"]] == near["index"]
+    assert [n["label"] for n in web["explanation"]["neighbours"]] == near["label"] == [
+        int(data.y_train[i]) for i in near["index"]]
+    np.testing.assert_allclose([n["distance"] for n in web["explanation"]["neighbours"]], near["distance"], rtol=1e-5)
+    for summary in (cli["maps"], web["explanation"]["map_summary"]):
+        assert summary["combined"]["peak"] == py["maps"]["combined"]["peak"]
+        assert summary["combined"]["in_object"] == pytest.approx(py["maps"]["combined"]["in_object"], abs=1e-5)

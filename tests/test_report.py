@@ -27,8 +27,9 @@ def test_report_has_every_figure_and_table(report):
     assert html.count("<img") == len(list((out / "figures").glob("*.png")))
     for kind in ("recon", "denoise", "curves", "latent"):
         assert (out / "figures" / f"mnist-denoise-{kind}.png").is_file()
-    for kind in ("recon", "curves", "latent", "manifold", "samples", "point"):
+    for kind in ("recon", "curves", "latent", "manifold", "samples", "point", "explain"):
         assert (out / "figures" / f"mnist-vae-{kind}.png").is_file()
+    assert "the most and least typical test images and the most novel image" in html
     # self-contained: figures are data URIs and nothing is fetched from the network
     assert not re.search(r'src="(?!data:)', html) and "http://" not in html.replace("http://www.w3.org", "")
     assert "1.3 A denoising autoencoder" in html and "1.4 A variational autoencoder" in html
@@ -101,9 +102,9 @@ def test_figure_commands_on_the_report_runs(report, tmp_path):
     vae = str(out / "runs" / "mnist-vae")
     assert main(["decode", vae, "-1", "3", "-o", str(tmp_path / "d.png")]) == 0
     assert main(["generate", vae, "-n", "8", "-o", str(tmp_path / "g.png")]) == 0
-    for kind in ("recon", "curves", "latent", "manifold", "point"):
+    for kind in ("recon", "curves", "latent", "manifold", "point", "explain"):
         assert main(["plot", kind, vae, "-o", str(tmp_path / f"{kind}.png")]) == 0
-    assert all((tmp_path / f"{k}.png").stat().st_size > 1000 for k in ("d", "g", "recon", "manifold"))
+    assert all((tmp_path / f"{k}.png").stat().st_size > 1000 for k in ("d", "g", "recon", "manifold", "explain"))
     assert main(["decode", str(out / "runs" / "mnist-denoise"), "0", "0", "-o", str(tmp_path / "x.png")]) == 2
 
 

@@ -201,6 +201,16 @@ def test_uploading_a_png_shows_its_reconstruction(browser, bars, tmp_path):
     assert "projected on (PC1, PC2)" in browser.page.text_content("#try-position")
     browser.page.locator("#panel-try").screenshot(path=tmp_path / "upload.png")
     assert (tmp_path / "upload.png").stat().st_size > 5_000
+    # The nearest training images under the verdict, and the map as an overlay switched on and off.
+    assert browser.page.locator("#try-neighbours img").count() == 5
+    assert "d " in browser.page.text_content("#try-neighbours figcaption")
+    plain = browser.page.get_attribute("#try-input", "src")
+    browser.page.check("#try-map-toggle")
+    overlaid = browser.page.get_attribute("#try-input", "src")
+    assert overlaid.startswith("data:image/png") and overlaid != plain
+    assert browser.image("#try-input").shape[:2] == (28, 28)
+    browser.page.uncheck("#try-map-toggle")
+    assert browser.page.get_attribute("#try-input", "src") == plain
 
 
 def test_run_picker_denoise_and_run_details(browser):

@@ -236,6 +236,20 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_localise(args: argparse.Namespace) -> int:
+    from latentlab.benchmark.localise import localise, markdown
+
+    command = f"latentlab benchmark localise --dataset {args.dataset} --per-cell {args.per_cell} --clean {args.clean}"
+    command += f" --seed {args.seed}" + (f" --run {args.run}" if args.run else f" --steps {args.steps}")
+    result = localise(args.dataset, preset=args.preset, steps=args.steps, run=args.run, per_cell=args.per_cell,
+                      n_clean=args.clean, seed=args.seed, out=args.out, data_dir=args.data_dir,
+                      progress=not args.quiet, command=command)
+    print(markdown(result))
+    for path in result["files"].values():
+        print(path)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from latentlab.web.app import discover_runs, serve

@@ -177,6 +177,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="skip the automatic steps of grey runs (inverting a light background, cropping, fitting and "
                         "centring like the training data): only decode and resize to the run's size")
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
+    p.add_argument("--explain", metavar="DIR", help="one PNG per image into DIR: input, reconstruction, anomaly "
+                   "map over the input, nearest training images with distances and labels")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image: path, score, threshold, verdict, member, steps, source_size "
                         "(height, width)")
@@ -231,6 +233,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-class lines")
     p.set_defaults(func=c.cmd_benchmark)
+
+    p = bench.add_parser("localise", help="synthetic defects with masks: pixel AUROC and AUPRO per kind and map, "
+                         "image-level AUROC", description="Defects (patch, stroke, erased part, noise; seeded) on test "
+                         "images of DATASET; writes localise-DATASET.json, .md and .png into --out.")
+    p.add_argument("--dataset", required=True, metavar="DATASET", help="a data set name, an image folder or .npz")
+    p.add_argument("--run", metavar="RUN_DIR", help="use this run's model instead of training --preset")
+    p.add_argument("--preset", help="the model to train (default: as benchmark one-class)")
+    p.add_argument("--steps", type=int, default=STEPS, help=f"optimizer steps of training (default {STEPS})")
+    p.add_argument("--per-cell", type=int, default=50, metavar="N", help="defective images per kind and size (50)")
+    p.add_argument("--clean", type=int, default=500, metavar="N", help="clean test images (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the defects and the model (default 0)")
+    p.add_argument("--out", default="benchmarks", help="output folder (default: benchmarks)")
+    p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=c.cmd_localise)
 
     p = sub.add_parser("serve", help="explore trained runs in the browser: latent plane, drawing, denoising")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR",

@@ -170,20 +170,52 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.invert:
         pixels = 255 - pixels  # on top of whatever the automatic steps did: the user asked for it
     scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
+    explained = {}
+    if args.json or args.explain:
+        from latentlab.analysis.novelty import fitted_labels
+
+        explained = dict(zip(prepared, detector.explain(pixels, labels=fitted_labels(detector, data)), strict=True))
     results = []
     for path in args.images:
         if path in failed:
             results.append({"path": path, "error": failed[path]})
             continue
-        score, member = float(scores[path]), bool(scores[path] >= detector.offset_)
-        steps = list(prepared[path].steps) + (["inverted (--invert)"] if args.invert else [])
+        p = prepared[path]
+        score, member = float(scores[path]), bool(scores[path] >= detector.offset_) and not p.several
+        steps = list(p.steps) + (["inverted (--invert)"] if args.invert else [])
+        # Several objects squeezed into one frame are no digit: the score of that frame answers nothing.
+        verdict = "several objects" if p.several else "in" if member else "out"
         results.append({"path": path, "score": score, "threshold": float(detector.offset_), "member": member,
-                        "verdict": "in" if member else "out", "steps": steps,
-                        "source_size": list(prepared[path].source_size)})
+                        "verdict": verdict, "objects": p.objects, "steps": steps, "source_size": list(p.source_size)})
+        if path in explained:
+            results[-1]["explanation"] = explained[path].summary()
+    if args.explain:
+        _write_explanations(args.explain, explained, pixels, data)
     print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
     for error in failed.values():
         print(f"latentlab detect: error: {error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: Any) -> None:
+    """One PNG per image into `out` (named after the image's file), printed as written."""
+    from latentlab.figures import save_figure
+    from latentlab.figures.maps import explanation_figure
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for i, (path, e) in enumerate(explained.items()):
+        near = e.neighbours.get("pixel-knn")
+        names = [None if near is None or near["label"] is None else _label_name(data, near["label"][j])
+                 for j in range(len(e.nearest_images))]
+        fig = explanation_figure(pixels[i], e.reconstruction, e.map2d(), e.nearest_images,
+                                 [] if near is None else near["distance"], names,
+                                 title=f"{Path(path).name}: score {e.score:.2f}, threshold {e.threshold:.2f}")
+        print(save_figure(fig, Path(out) / f"{Path(path).stem}-explained.png"), file=sys.stderr)
+
+
+def _label_name(data: Any, label: int) -> str:
+    classes = getattr(data, "classes", None) or ()
+    return str(classes[label]) if 0 <= label < len(classes) else str(label)
 
 
 def _detect_table(results: list[dict[str, Any]]) -> str:
@@ -192,7 +224,8 @@ def _detect_table(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append((r["path"], "-", "-", "not read (see below)", ""))
             continue
-        verdict = "in (like the training data)" if r["member"] else "OUT (novel)"
+        verdict = {"in": "in (like the training data)", "out": "OUT (novel)",
+                   "several objects": f"NOT ONE OBJECT ({r['objects']}; crop to one)"}[r["verdict"]]
         rows.append((r["path"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict, "; ".join(r["steps"]) or "-"))
     return table(rows)
 

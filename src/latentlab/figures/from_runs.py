@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from latentlab.analysis import inference as evaluate
 from latentlab.analysis import sampling
+from latentlab.analysis.ood import detector_unsupported
 from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
@@ -140,6 +141,34 @@ def point_figure(run: Run, data: ImageData, point: tuple[float, float] = (-1.0, 
                                         title=f"{run.name}: the image at z = ({point[0]:g}, {point[1]:g})")
 
 
+def explain_figure(run: Run, data: ImageData, n_test: int = 2000, n_ood: int = 200) -> Figure:
+    """Explanations, one row each, of the most and the least typical of the first `n_test` test images by the run's
+    default detector (saved beside the run, else fitted and saved), and of the most novel image of each
+    out-of-distribution set (`ood.ood_sets` of the first `n_ood` test images)."""
+    from latentlab.analysis.novelty import detector_for_run, fitted_labels
+    from latentlab.analysis.ood import ood_sets
+    from latentlab.figures.maps import explanations_figure
+
+    det = detector_for_run(run, data, same_data=False)
+    x = data.x_test[:n_test]
+    scores = det.score_samples(x)
+    picks = [("most typical\ntest image", x[int(np.argmax(scores))]),
+             ("least typical\ntest image", x[int(np.argmin(scores))])]
+    for name, images in ood_sets(data.x_test[:n_ood]).items():
+        picks.append((f"most novel:\n{name}", images[int(np.argmin(det.score_samples(images)))]))
+    names = class_names(run, data)
+    rows = []
+    labels = fitted_labels(det, data)
+    for (title, _), e in zip(picks, det.explain(np.stack([p[1] for p in picks]), labels=labels), strict=True):
+        near = e.neighbours.get("pixel-knn", {"distance": [], "label": None})
+        labels = near["label"] or [None] * len(e.nearest_images)
+        rows.append({"title": f"{title}\n{'in' if e.member else 'OUT'}, score {e.score:.1f}", "image": e.image,
+                     "reconstruction": e.reconstruction, "map": e.map2d(), "neighbours": e.nearest_images,
+                     "distances": near["distance"], "labels": [None if v is None else names[v] if names else v
+                                                                for v in labels]})
+    return explanations_figure(rows, title=f"{run.name}: why typical, why novel (threshold {det.offset_:.1f})")
+
+
 PLOTS: dict[str, Callable[..., Figure]] = {
     "recon": recon_figure,
     "denoise": denoise_figure,
@@ -149,6 +178,7 @@ PLOTS: dict[str, Callable[..., Figure]] = {
     "samples": samples_figure,
     "point": point_figure,
     "classes": classes_figure,
+    "explain": explain_figure,
 }
 
 
@@ -164,11 +194,13 @@ def figures_for(run: Run) -> list[str]:
         kinds.append("samples")
     if is_conditional(run.model):
         kinds.append("classes")
+    if not detector_unsupported(tuple(run.model.image_shape)):
+        kinds.append("explain")
     return kinds
 
 
 #: The figures drawn from the test split; the others need no images at all.
-FROM_TEST = ("recon", "denoise", "latent", "point")
+FROM_TEST = ("recon", "denoise", "latent", "point", "explain")
 
 
 def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from latentlab.errors import ConfigError
+from latentlab.images._objects import objects_allowed
 
 SIDE = 28
 MIN_DECODE_SIDE = 8  # the smallest side of an image file read (config's MIN_MODEL_SIDE is a model's)
@@ -27,7 +28,9 @@ class Layout:
     (``by="mass"``, MNIST) or box centre (``by="box"``, Fashion-MNIST) sits on; `ink` how bright its objects are:
     the median over images of the 90th percentile of their lit pixels, in (0, 1] (0.99 for MNIST's saturated
     strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
-    images dark), which the automatic steps for uploads assume. Raises `ConfigError` if impossible."""
+    images dark), which the automatic steps for uploads assume; `objects` how many separate parts one object of
+    the data may show (`images._objects`; 1 by default, MNIST's count, measured on its training images). Raises
+    `ConfigError` if impossible."""
 
     frame: int = 20
     by: str = "mass"
@@ -35,6 +38,7 @@ class Layout:
     side: int = SIDE
     ink: float = 1.0
     on_black: bool = True
+    objects: int = 1
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
@@ -43,6 +47,8 @@ class Layout:
         if not lo <= self.side <= hi or not 1 <= self.frame <= self.side or not 0 < self.ink <= 1:
             raise ConfigError(f"Layout(frame={self.frame}, side={self.side}, ink={self.ink}): need {lo} <= side <= "
                               f"{hi}, 1 <= frame <= side and 0 < ink <= 1")
+        if not (isinstance(self.objects, int) and self.objects >= 1):
+            raise ConfigError(f"Layout(objects={self.objects!r}) is invalid: the parts one object may show, >= 1")
 
     @classmethod
     def for_side(cls, side: int) -> Layout:
@@ -69,7 +75,8 @@ class Layout:
         by, centres = ("mass", mass) if mass.std(0).sum() <= box.std(0).sum() else ("box", box)
         c = centres.mean(0)
         ink = round(float(np.median([ink_level(img / 255.0) for img in x[:n] if img.any()])), 2)
-        return cls(int(np.clip(np.median(sides), 1, side)), by, (float(c[0]), float(c[1])), side, max(ink, 0.01))
+        return cls(int(np.clip(np.median(sides), 1, side)), by, (float(c[0]), float(c[1])), side, max(ink, 0.01),
+                   objects=objects_allowed(x[:n]))
 
 
 def fit(g: np.ndarray, layout: Layout) -> tuple[np.ndarray, tuple[int, int]]:

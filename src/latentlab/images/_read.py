@@ -23,6 +23,7 @@ from latentlab.errors import ImageError
 from latentlab.images._arrays import to_uint8 as _u8
 from latentlab.images._decode import _decode, _source
 from latentlab.images._layout import Layout, fit, ink_level
+from latentlab.images._objects import separate_objects
 from latentlab.images._paper import fit_paper
 from latentlab.images._pixels import conform
 
@@ -33,11 +34,16 @@ BLANK = 0.02  # ~5/255: an image whose ink stands out less than this from its ba
 class Prepared:
     """A model input: `pixels` uint8, (height, width) for grey (light strokes on black after the automatic steps)
     or (height, width, 3) for colour; `steps` says in words what was done to the file (empty when nothing was);
-    `source_size` is (height, width) of the decoded, upright image, as --image-size and the steps give sizes."""
+    `source_size` is (height, width) of the decoded, upright image, as --image-size and the steps give sizes.
+    `objects` is how many separate objects the automatic steps found in it (1 when not counted: colour, auto off);
+    `several` says they are more than one object of the training data shows (`Layout.objects`): the image is not
+    one digit or one garment, and a detector's verdict on it means nothing until it is cropped to one."""
 
     pixels: np.ndarray
     steps: tuple[str, ...]
     source_size: tuple[int, int]
+    objects: int = 1
+    several: bool = False
 
 
 def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None = None, auto: bool = True,
@@ -56,8 +62,12 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
             raise ImageError(f"layout.side={layout.side} does not fit shape={tuple(shape or ())}; pass a Layout of "
                              f"side {h}")
         gray, steps = _decode(data, name, cap)
-        pixels, more = to_model_input(gray, layout or Layout.for_side(h), auto)
-        return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
+        layout = layout or Layout.for_side(h)
+        pixels, more = to_model_input(gray, layout, auto)
+        if not (auto and layout.on_black):
+            return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
+        n, found = separate_objects(pixels, layout.objects)
+        return Prepared(pixels, (*steps, *more, *found), (gray.shape[0], gray.shape[1]), max(n, 1), bool(found))
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
     return Prepared(pixels, (*native.steps, *more), native.source_size)

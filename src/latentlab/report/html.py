@@ -17,6 +17,9 @@ FIGURE_CAPTIONS = {
     "manifold": "Images decoded from a regular grid over the latent plane.",
     "samples": "Images decoded from random draws of the prior N(0, I).",
     "point": "The image decoded at a chosen latent position, marked on the cluster plot.",
+    "explain": "Why the membership check judged as it did: the most and least typical test images and the most "
+               "novel image of each out-of-distribution set, each with its reconstruction, the anomaly map over it "
+               "(where it departs from its nearest training images) and its five nearest training images.",
 }
 
 CSS = """

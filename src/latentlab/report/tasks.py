@@ -50,7 +50,9 @@ def run_experiment(task: RunTask) -> dict[str, Any]:
     how, train_s = ensure_run(task.cfg, task.run_dir, data, task.progress)
     run = load_run(task.run_dir)
     metrics = _metrics(run, data, how, task.iwae_k, task.progress)
-    return {"how": how, "train_s": train_s, "metrics": metrics, "figures": _figures(run, data, task)}
+    # Without a membership check (too few training images for a detector) there is nothing to explain.
+    skip = ("explain",) if metrics.get("membership_skipped") or not metrics.get("membership") else ()
+    return {"how": how, "train_s": train_s, "metrics": metrics, "figures": _figures(run, data, task, skip)}
 
 
 def _metrics(run: Run, data: ImageData, how: str, iwae_k: int, progress: bool) -> dict[str, Any]:
@@ -62,9 +64,9 @@ def _metrics(run: Run, data: ImageData, how: str, iwae_k: int, progress: bool) -
     return metrics
 
 
-def _figures(run: Run, data: ImageData, task: RunTask) -> list[tuple[str, Path]]:
+def _figures(run: Run, data: ImageData, task: RunTask, skip: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
     out = []
-    for kind in plots.figures_for(run):
+    for kind in (k for k in plots.figures_for(run) if k not in skip):
         options = {"point": DECODE_AT} if kind == "point" else {}
         fig = plots.make(kind, run, data, **options)
         out.append((kind, save_figure(fig, task.fig_dir / f"{task.preset}-{kind}.png")))

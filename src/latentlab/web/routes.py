@@ -163,6 +163,9 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
         raise HTTPException(422, str(exc)) from None
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
-        return {**s.detect(prepared.pixels, score), **_described(prepared)}
+        answer = {**s.detect(prepared.pixels, score), **_described(prepared), "objects": prepared.objects}
     except (ConfigError, DatasetError, RunError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
+    if prepared.several:  # as `latentlab detect`: several objects in one frame are no digit, whatever they score
+        answer |= {"member": False, "verdict": f"not one object: {prepared.objects} separate objects; crop to one"}
+    return answer

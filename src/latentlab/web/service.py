@@ -121,6 +121,7 @@ class RunService:
         self._lock = threading.Lock()
         self._detectors: dict[str, Any] = {}  # score -> detector
         self._detector_notes: dict[str, str] = {}  # score -> where it was saved, when not in the run (read-only)
+        self._labels: dict[str, Any] = {}  # score -> the training labels its detector's neighbours are named by
         self._detector_lock = threading.RLock()
         self.image_shape = tuple(int(v) for v in self.model.image_shape)  # (channels, height, width)
         self.x_test = data.x_test if data is not None else np.zeros((0, *evaluate.image_layout(self.model)), np.uint8)
@@ -177,15 +178,37 @@ class RunService:
                 "error": float(np.mean((recon - image / 255.0) ** 2))}
 
     def detect(self, image: np.ndarray, score: str = "combined") -> dict[str, Any]:
+        """The verdict on one uint8 image, with its explanation (`explanation`): the nearest training images as
+        PNG data URLs with their distances and classes, the default map over the input, and the map's summary."""
         with self._detector_lock:  # the detector's model copy is used by one request at a time
             detector = self.detector(score)
-            score = float(detector.score_samples(image[None])[0])
-        threshold = float(detector.offset_)
-        member = score >= threshold  # the detector's predict(): +1 where decision_function >= 0
+            labels = self._labels.get(score)
+            if score not in self._labels:  # the training images hashed once per detector, not per upload
+                from latentlab.analysis.novelty import fitted_labels
+
+                labels = self._labels[score] = fitted_labels(detector, self.data)
+            e = detector.explain(image[None], labels=labels)[0]
+        score, threshold, member = e.score, e.threshold, e.member  # member: predict()'s +1, score >= threshold
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
-                "higher_is_more_typical": True, "score_name": detector.score,
+                "higher_is_more_typical": True, "score_name": detector.score, "explanation": self._explained(e),
                 **({"detector_note": note} if (note := self._detector_notes.get(detector.score)) else {})}
+
+    def _explained(self, e: Any) -> dict[str, Any]:
+        from latentlab.figures.maps import overlay
+        from latentlab.images import data_url
+
+        near = e.neighbours.get("pixel-knn")
+        neighbours = [] if near is None else [
+            {"index": near["index"][j], "distance": near["distance"][j], "image": data_url(e.nearest_images[j]),
+             "label": None if near["label"] is None else near["label"][j],
+             "name": None if near["label"] is None else self.label_name(near["label"][j])}
+            for j in range(len(e.nearest_images))]
+        summary = e.summary()
+        return {"neighbours": neighbours, "contributions": summary["contributions"],
+                "map": data_url(overlay(e.image, e.map2d())), "map_summary": summary["maps"],
+                "default_map": summary["default_map"]}
+
 
     def detector(self, score: str = "combined") -> Any:
         """The run's novelty detector for `score`: loaded or fitted (and saved beside the run) on first use, once."""

@@ -3,11 +3,22 @@
 The face of the package; its modules are private. `SCORES` names every registered score (`valid_scores(model)`
 those a model can have), `Score` is what one entry says (`_score`), and `detector_for_run` reuses a run's saved
 detector or fits one. Adding a score is adding one entry to `_scores.REGISTRY` (and its test).
+`NoveltyDetector.explain` says why (`Explanation`); the anomaly maps it holds are functions on arrays (`_maps`).
 """
 
 from latentlab.analysis.novelty._detector import FORMAT, SCORES, NoveltyDetector, valid_scores
+from latentlab.analysis.novelty._explain import Explanation
+from latentlab.analysis.novelty._maps import (
+    DEFAULT_MAP,
+    MAPS,
+    combined_map,
+    explain_pixels,
+    per_pixel,
+    reconstruction_map,
+)
 from latentlab.analysis.novelty._runs import (
     detector_for_run,
+    fitted_labels,
     load_saved_detector,
     locate_detector,
     run_cache_dir,
@@ -15,5 +26,6 @@ from latentlab.analysis.novelty._runs import (
 )
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 
-__all__ = ["FORMAT", "NEEDS", "SCORES", "FitInput", "NoveltyDetector", "Score", "detector_for_run",
-           "load_saved_detector", "locate_detector", "run_cache_dir", "saved_detector", "valid_scores"]
+__all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "Explanation", "FitInput", "NoveltyDetector", "Score",
+           "combined_map", "detector_for_run", "explain_pixels", "fitted_labels", "load_saved_detector",
+           "locate_detector", "per_pixel", "reconstruction_map", "run_cache_dir", "saved_detector", "valid_scores"]

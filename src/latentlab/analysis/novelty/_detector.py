@@ -108,6 +108,15 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         """+1 for in-distribution images, -1 for novel ones."""
         return np.where(self.decision_function(x) >= 0, 1, -1)
 
+    def explain(self, x: np.ndarray, labels: np.ndarray | None = None) -> list:
+        """Why each image scored as it did: one `Explanation` per image (its nearest training images in each pixel
+        view, each view's share of the score and the model's veto, the anomaly maps in the image's layout).
+        `labels`: those of the images `fit` was given, in order, to name the neighbours' classes."""
+        from latentlab.analysis.novelty._explain import explain
+
+        check_is_fitted(self, "offset_")
+        return explain(self, x, labels)
+
     # ---- what the scores are computed from ---------------------------------------------------------------
 
     def _fit_pixel_references(self, model: nn.Module, entry: Score, x: np.ndarray) -> FitInput:

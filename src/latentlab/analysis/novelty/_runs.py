@@ -11,6 +11,8 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.novelty._files import file_stem
 from latentlab.analysis.statistics import data_fingerprint
@@ -109,3 +111,11 @@ def saved_detector(run: Run, score: str, why: str) -> NoveltyDetector:
     except DetectorFileError as exc:
         raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} ({exc}) and "
                            f"{why}") from None
+
+
+def fitted_labels(detector: NoveltyDetector, data: ImageData | None) -> np.ndarray | None:
+    """`data.y_train` when `detector` was fitted on exactly `data.x_train` (so its neighbours' rows name their
+    classes), else None: a saved detector may have been fitted on other images."""
+    if data is None or data.y_train is None or detector.data_sha256_ != data_fingerprint(data.x_train):
+        return None
+    return data.y_train

@@ -31,14 +31,48 @@ export function tryHint(run) {
 }
 
 function verdictOf(d) {
+  // Several objects in one frame (a row of digits, a screenshot): the server says so instead of in or out.
+  if (d.objects > 1 && !d.member && /not one object/.test(d.verdict || "")) {
+    return ["out", "Not one object", `${d.verdict}; its score ${fmt(d.score)} says nothing about one object`];
+  }
   return [d.member ? "in" : "out", d.member ? "Part of the data set" : "Not part of the data set",
           `score ${fmt(d.score)} ${d.member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
+}
+
+// The caption under one nearest training image: its class (when known) and its distance in the detector's view.
+export function neighbourCaption(n) {
+  const name = n.name ?? (n.label === null || n.label === undefined ? "" : String(n.label));
+  return `${name ? `${name} · ` : ""}d ${fmt(n.distance, 2)}`;
+}
+
+// Which picture the input box shows: the map over the input when the toggle is on and there is one.
+export function inputSource(shown, wantMap) {
+  return wantMap && shown.map ? shown.map : shown.input;
 }
 
 export function initTryImage({ store }) {
   const canvas = byId("draw"), ctx = canvas.getContext("2d");
   let down = false, last = null, timer = 0;
   let lastImage = null;  // the last image tried, checked again with the next run
+  const shown = { input: null, map: null };  // the input as the model sees it, and the map over it
+  const toggle = byId("try-map-toggle");
+
+  function showInput() {
+    const src = inputSource(shown, toggle.checked);
+    if (src) byId("try-input").src = src;
+  }
+
+  function showNeighbours(explanation) {
+    const box = byId("try-neighbours");
+    const near = explanation ? explanation.neighbours : [];
+    box.replaceChildren(...near.map((n) => {
+      const img = el("img", { className: "pixels thumb-small" });
+      img.src = n.image;
+      img.alt = neighbourCaption(n);
+      return el("figure", {}, img, el("figcaption", { text: neighbourCaption(n) }));
+    }));
+    if (near.length) box.prepend(el("span", { className: "hint", text: "Nearest training images:" }));
+  }
 
   function clearDrawing() {
     ctx.fillStyle = "#000";
@@ -77,7 +111,11 @@ export function initTryImage({ store }) {
       return;
     }
     const r = recon.value;
-    byId("try-input").src = r.input;
+    const explanation = detect.status === "fulfilled" ? detect.value.explanation : null;
+    shown.input = r.input;
+    shown.map = explanation ? explanation.map : null;
+    showInput();
+    showNeighbours(explanation);
     byId("try-recon").src = r.reconstruction;
     byId("try-position").textContent = positionText(view.latent.plane, r);
     if (detect.status === "rejected") setVerdict("error", "Membership check unavailable", detect.reason.message);
@@ -111,6 +149,8 @@ export function initTryImage({ store }) {
     clearDrawing();
     lastImage = null;
     for (const id of ["try-input", "try-recon"]) byId(id).removeAttribute("src");
+    shown.input = shown.map = null;
+    showNeighbours(null);
     setVerdict("empty", "Draw or upload an image.");
     byId("try-position").textContent = "";
     store.set({ mine: null });
@@ -120,6 +160,7 @@ export function initTryImage({ store }) {
     if (file) check(file, file.name);
     e.target.value = "";  // choosing the same file again still fires "change"
   });
+  toggle.addEventListener("change", showInput);
   clearDrawing();
 
   return {
