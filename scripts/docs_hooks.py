@@ -8,7 +8,7 @@ A page asks for a part with a marker line:
 - `<!-- generated: bench -->`: the tables of every `bench/*.json`, rendered by `bench.table.markdown`;
 - `<!-- generated: layers -->`: the layer order of tests/test_layers.py;
 - `<!-- generated: presets -->`: the presets of `latentlab.PRESETS`;
-- `<!-- generated: contention -->`: the busy-machine table of bench/results-contention.json;
+- `<!-- generated: contention -->`: the busy-machine table of bench/contention-2026-12-07.json;
 - `<!-- generated: models -->`: the model registry and the terms each kind declares.
 
 `public_api()` is also what tests/test_docstrings.py checks.
@@ -143,8 +143,8 @@ def presets_table() -> str:
 
 
 def contention_table() -> str:
-    """bench/results-contention.json's contention section, as `make bench` prints it (issue #21)."""
-    path = ROOT / "bench" / "results-contention.json"
+    """bench/contention-2026-12-07.json's contention section, as `make bench` prints it (issue #21)."""
+    path = ROOT / "bench" / "contention-2026-12-07.json"
     if not path.is_file():
         return "*Not measured yet: `make bench ONLY=contention` writes it.*"
     sys.path.insert(0, str(ROOT))
