@@ -63,7 +63,7 @@ def _web(model: Any, cfg: Any, det: Any, data: Data, uploads: int) -> dict[str, 
         run_dir = Path(tmp) / "bench-simple"
         save_checkpoint(run_dir, cfg, model, None, {"epoch": 0}, {"status": "finished"})
         det.save(run_dir)
-        client = TestClient(create_app([run_dir]))
+        client = TestClient(create_app([run_dir]), base_url="http://127.0.0.1")  # a Host the server answers
         ms = []
         for i in range(uploads + 2):
             buf = io.BytesIO()

@@ -101,7 +101,7 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
     assert main(["detect", str(sample_run), str(path), "--json", "--quiet"]) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli["verdict"] == "several objects" and cli["objects"] == 3 and not cli["member"]
-    web = TestClient(create_app([sample_run])).post("/api/runs/run/detect",
+    web = TestClient(create_app([sample_run]), base_url="http://127.0.0.1").post("/api/runs/run/detect",
                                                      files={"file": ("row.png", path.read_bytes())}).json()
     assert web["verdict"] == "not one object: 3 separate objects; crop to one" and not web["member"]
     assert web["steps"] == cli["steps"] and web["objects"] == 3
@@ -110,7 +110,7 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
 
 
 def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys) -> None:
-    from latentlab.analysis.novelty import NoveltyDetector
+    from latentlab.analysis.novelty import load_saved_detector
     from latentlab.images import layout_for, read_image
     from latentlab.runs import load_run
 
@@ -120,11 +120,12 @@ def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, t
     assert main(["detect", str(sample_run), str(path), "--json", "--quiet", "--explain", str(out)]) == 0
     cli = json.loads(capsys.readouterr().out)["explanation"]
     assert (out / f"{path.stem}-explained.png").stat().st_size > 2000
-    web = TestClient(create_app([sample_run])).post("/api/runs/run/detect",
+    web = TestClient(create_app([sample_run]), base_url="http://127.0.0.1").post("/api/runs/run/detect",
                                                      files={"file": (path.name, path.read_bytes())}).json()
     run = load_run(sample_run)
     pixels = read_image(path, layout=layout_for((1, 28, 28), data.x_train)).pixels
-    py = NoveltyDetector.load(sample_run, run).explain(pixels[None], labels=data.y_train)[0].summary()
+    # The detector detect used: beside the run, or in the user's cache when one for these weights was there first.
+    py = load_saved_detector(run).explain(pixels[None], labels=data.y_train)[0].summary()
     near = py["neighbours"]["pixel-knn"]
     assert cli["neighbours"]["pixel-knn"]["index"] == near["index"]
     assert [n["index"] for n in web["explanation"]["neighbours"]] == near["index"]

@@ -74,6 +74,21 @@ class ModelConfig:
         the data.
     likelihood : str, default "bernoulli"
         The decoder's distribution: "bernoulli" (binary cross-entropy, the seed's) or "gaussian" (squared error).
+    iwae_samples : int, default 5
+        iwae only: K, importance samples per image in the training objective, 1 to 10000.
+    pseudo_inputs : int, default 500
+        vamp only: K, learned pseudo-inputs whose posteriors make the prior, 1 to 100000.
+    codebook_size : int, default 512
+        vqvae only: the number of codebook entries, 2 to 65536.
+    code_dim : int, default 2
+        vqvae only: width of one code vector, 1 to 4096 and a divisor of `latent_dim`; each image has
+        latent_dim / code_dim code vectors.
+    commitment : float, default 0.25
+        vqvae only: weight of the commitment loss, 0 to 100 (van den Oord et al. use 0.25).
+    mmd_weight : float, default 10.0
+        wae only: lambda, weight of the MMD between the codes and the prior, 0 to 10000.
+    n_classes : int, default 10
+        cvae only: the number of classes the encoder and decoder are conditioned on, 2 to 1000.
 
     Raises
     ------

@@ -18,9 +18,22 @@ T = TypeVar("T")
 class LatentlabError(Exception):
     """Base of every error latentlab raises on purpose; anything else escaping is a bug.
 
-    `LatentlabError(problem, hint=..., field=..., value=..., allowed=...)`: the message is `problem`, or
-    "problem: hint" when there is a hint; the parts stay attributes (`problem`, `hint`, `field`, `value`,
-    `allowed`), None where not given."""
+    The message is `problem`, or "problem: hint" when there is a hint; the parts stay attributes (`problem`,
+    `hint`, `field`, `value`, `allowed`), None where not given.
+
+    Parameters
+    ----------
+    problem : str
+        What went wrong, in words; the message (before the hint).
+    hint : str or None, default None
+        What to do about it; appended to the message after a colon when given.
+    field : str or None, default None
+        The config field or argument at fault (e.g. ``model.latent_dim``), when there is one.
+    value : Any, default None
+        The offending value, when there is one.
+    allowed : tuple or None, default None
+        The values that would have been accepted, when they are a finite set.
+    """
 
     def __init__(self, problem: str, *, hint: str | None = None, field: str | None = None, value: Any = None,
                  allowed: tuple[Any, ...] | None = None) -> None:

@@ -35,10 +35,35 @@ def no_bound(model: nn.Module) -> str:
 
 def estimate_nll(model: nn.Module, x: np.ndarray, k: int = NLL_K, n_images: int = NLL_IMAGES,
                  seed: int = SCORE_SEED) -> dict[str, Any]:
-    """On the first `n_images` of uint8 images `x` as stored: "nll" (mean -log p(x), nats per image, importance
-    sampled with `k` draws each) and its standard error "nll_sem", "elbo", "kl" (one-draw ELBO terms from `seed`),
-    "active_units" of `latent_dim`, "k", "n_images". For a model without a likelihood: "nll" None, "no_bound" the
-    reason, and the reconstruction "bce" (nats per image) and "mse" (per pixel) on the same images."""
+    """Importance-sampled negative log-likelihood and ELBO terms on the first `n_images` of `x`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A trained latent model; one without a likelihood (no bound) gets only its reconstruction terms.
+    x : ndarray
+        Images, uint8 as stored, of shape (N, H, W) or (N, H, W, 3).
+    k : int
+        Importance samples per image, at least 1.
+    n_images : int
+        How many of the first images of `x` to estimate on, at least 1.
+    seed : int
+        Seeds the importance samples and the one-draw ELBO terms.
+
+    Returns
+    -------
+    dict[str, Any]
+        "nll" (mean -log p(x), nats per image, importance sampled with `k` draws each) and its standard error
+        "nll_sem", "elbo" and "kl" (one-draw ELBO terms, nats per image), "active_units" of "latent_dim",
+        the reconstruction "bce" (nats per image) and "mse" (per pixel), "k", "n_images", "subset" (which images)
+        and "no_bound" (""). For a model without a likelihood, "nll", "nll_sem", "elbo", "kl" and "active_units"
+        are None and "no_bound" gives the reason.
+
+    Raises
+    ------
+    ConfigError
+        `k` or `n_images` below 1 (from `check_count`).
+    """
     check_count("k", k, "importance samples per image, at least 1")
     check_count("n_images", n_images, "test images to estimate on, at least 1")
     xs = x[:n_images]

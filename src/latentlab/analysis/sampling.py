@@ -78,9 +78,40 @@ def training_codes(model: nn.Module, x: np.ndarray, y: np.ndarray | None = None)
 def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int = 0, label: int | None = None,
              x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
              n_components: int = N_COMPONENTS) -> np.ndarray:
-    """`n` images float32 in [0, 1], (n, H, W) or (n, H, W, 3), decoded from codes of `sampler` ("prior" or "gmm";
-    the gmm sampler needs `x_train`). A conditional model draws class `label` (None: classes 0, 1, ... in turn);
-    `label` for another model is a ConfigError. Reproducible for a given `seed`."""
+    """Images decoded from codes drawn by a sampler of the `SAMPLERS` registry; reproducible for a given `seed`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A trained latent model (it is put in eval mode); a conditional one (model.kind "cvae") draws classes.
+    n : int
+        The number of images to draw, 1 to `MAX_SAMPLES`.
+    sampler : str
+        "prior" (the model's own prior) or "gmm" (a Gaussian mixture fitted to the codes of `x_train`).
+    seed : int
+        Seeds the sampler's draws.
+    label : int or None
+        For a conditional model, the class to draw, in [0, n_classes); None draws classes 0, 1, ... in turn.
+        Must be None for any other model.
+    x_train : ndarray or None
+        Training images, uint8 as stored, (N, H, W) or (N, H, W, 3); the "gmm" sampler needs at least
+        `n_components` of them (it fits to at most `GMM_IMAGES`). Ignored by "prior".
+    y_train : ndarray or None
+        Integer labels (N,) of `x_train`, used by the "gmm" sampler to encode them with a conditional model.
+    n_components : int
+        The number of mixture components of the "gmm" sampler, at least 1.
+
+    Returns
+    -------
+    ndarray
+        `n` images, float32 in [0, 1], of shape (n, H, W) (grayscale) or (n, H, W, 3) (colour).
+
+    Raises
+    ------
+    ConfigError
+        `n` out of range, an unknown `sampler`, a `label` for a model that is not conditional or outside
+        [0, n_classes), a "prior" sampler for a model without a prior, or too few `x_train` for "gmm".
+    """
     check_count("n", n, f"images to draw, 1 to {MAX_SAMPLES:,}")
     if n > MAX_SAMPLES:
         raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
@@ -109,10 +140,34 @@ def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int
 @torch.inference_mode()
 def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, label: int | None = None
                 ) -> np.ndarray:
-    """`n` images float32 in [0, 1], (n, H, W) or (n, H, W, 3), decoded at evenly spaced points of the straight line
-    from the code of image `a` to that of `b` (uint8 or float images as stored, (H, W) or (H, W, 3)); the first and
-    last are their reconstructions. A conditional model decodes class `label` (default: the class it infers for
-    `a`)."""
+    """Images decoded at evenly spaced points of the straight line from the code of image `a` to that of `b`.
+
+    The first and last images are the reconstructions of `a` and `b`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A trained latent model (it is put in eval mode).
+    a : ndarray
+        The start image, uint8 or float as stored, of shape (H, W) or (H, W, 3).
+    b : ndarray
+        The end image, of the same shape and dtype as `a`.
+    n : int
+        The number of images along the path, at least 2.
+    label : int or None
+        For a conditional model, the class to decode; None uses the class the model infers for `a`. Must be None
+        for any other model.
+
+    Returns
+    -------
+    ndarray
+        `n` images, float32 in [0, 1], of shape (n, H, W) (grayscale) or (n, H, W, 3) (colour).
+
+    Raises
+    ------
+    ConfigError
+        `n` below 2, or a `label` for a model that is not conditional.
+    """
     check_count("n", n, "images along the path, at least 2")
     if n < 2:
         raise ConfigError(f"n={n!r} is invalid: images along the path, at least 2")

@@ -122,8 +122,7 @@ def _model(data: ImageData, preset: str | None, steps: int, run: str | Path | No
 def _maps(detector: Any, model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     """The four maps of images `x`, as (N, H, W) (colour joined per pixel)."""
     from latentlab.analysis.inference import reconstruct
-    from latentlab.analysis.novelty import combined_map, explain_pixels, per_pixel, reconstruction_map
-    from latentlab.analysis.novelty._pixel_views import views
+    from latentlab.analysis.novelty import combined_map, explain_pixels, per_pixel, reconstruction_map, views
 
     shape = x.shape[1:]
     ref = detector.reference_images_.reshape(-1, *shape)

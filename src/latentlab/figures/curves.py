@@ -30,6 +30,9 @@ def training_curves_figure(history: list[dict], title: str = "Training curves", 
         "samples_per_s", "time_s"}. Validation points are drawn wherever they exist.
     title : str, default "Training curves"
         The figure's title.
+    beta : float, default 1.0
+        The VAE's weight of the KL term; it only names the first panel of a VAE ("negative ELBO" at 1,
+        "reconstruction + beta x KL" otherwise).
 
     Returns
     -------

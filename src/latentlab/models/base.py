@@ -213,15 +213,48 @@ def has_prior(model: nn.Module) -> bool:
 
 
 def can_sample(model: nn.Module) -> bool:
-    """True for models with a prior over their codes to draw from (`prior_codes`)."""
+    """Whether a model has a prior over its codes to draw from.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; the answer comes from whether it has a callable `prior_codes`.
+
+    Returns
+    -------
+    bool
+        True for models with a prior over their codes to draw from (`prior_codes`).
+    """
     return callable(getattr(model, "prior_codes", None))
 
 
 def has_likelihood(model: nn.Module) -> bool:
-    """True for models with an importance-sampled estimate of log p(x) (`iwae_log_likelihood`)."""
+    """Whether a model has an importance-sampled estimate of log p(x).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    bool
+        True when it has a prior (`has_prior`) and a callable `iwae_log_likelihood`.
+    """
     return has_prior(model) and callable(getattr(model, "iwae_log_likelihood", None))
 
 
 def is_conditional(model: nn.Module) -> bool:
-    """True for models trained on class labels (`conditional = True`)."""
+    """Whether a model is trained on class labels.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; the answer comes from its `conditional` attribute (False when it has none).
+
+    Returns
+    -------
+    bool
+        True for models trained on class labels (`conditional = True`).
+    """
     return bool(getattr(model, "conditional", False))

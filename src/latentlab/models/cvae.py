@@ -23,7 +23,25 @@ from latentlab.models.vae import IWAE_DECODES, VAE
 
 class CVAE(VAE):
     """A dense or conv `VAE` conditioned on `n_classes` classes: the one-hot joins the image at the encoder's input
-    (dense) or its features (conv), and the code at the decoder's input."""
+    (dense) or its features (conv), and the code at the decoder's input.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 2
+        Size of the latent space.
+    encoder : str, default "dense"
+        "dense" (the one-hot joins the pixels) or "conv" (it joins the trunk's features).
+    beta : float, default 1.0
+        Weight of the KL term.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+    n_classes : int, default 10
+        Number of classes; labels are in [0, n_classes - 1].
+    """
 
     conditional = True
 
@@ -47,11 +65,43 @@ class CVAE(VAE):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> CVAE:
+        """The model a config describes (the `MODELS` entry "cvae").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, beta, image_shape, likelihood and n_classes.
+
+        Returns
+        -------
+        CVAE
+            Freshly initialised (torch's default initialisation).
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
                    image_shape=cfg.image_shape, likelihood=cfg.likelihood, n_classes=cfg.n_classes)
 
     def one_hot(self, y: Tensor | int, n: int, device: torch.device) -> Tensor:
-        """(n, n_classes) float one-hots of labels `y` ((n,) or one int for all); ValueError outside the range."""
+        """One-hot encodings of class labels.
+
+        Parameters
+        ----------
+        y : torch.Tensor or int
+            Labels, int64 (n,), or one int for all `n`.
+        n : int
+            Number of rows (used when `y` is an int).
+        device : torch.device
+            Device of the result.
+
+        Returns
+        -------
+        torch.Tensor
+            One-hots, float32 (n, n_classes).
+
+        Raises
+        ------
+        ValueError
+            A label outside [0, n_classes - 1] (checked eagerly only, not while compiling or exporting).
+        """
         y = torch.full((n,), int(y), device=device) if isinstance(y, int) else y.to(device).long()
         # Checked eagerly only: torch.export (ONNX) cannot branch on values; the comparison below needs no check.
         # (Batch sizes here are x.shape[0], not len(x): len() would fix the exported batch size.)
@@ -62,7 +112,20 @@ class CVAE(VAE):
         return (y[:, None] == torch.arange(self.n_classes, device=device)).float()
 
     def posterior(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z|x, y), each (B, latent_dim); the class is inferred without `y`."""
+        """The posterior q(z|x, y).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        y : torch.Tensor, optional
+            Labels, int64 (B,); without them the class is inferred (`classify`).
+
+        Returns
+        -------
+        mu, logvar : torch.Tensor
+            Mean and log-variance, each float32 (B, latent_dim).
+        """
         y = self.classify(x) if y is None else y
         c = self.one_hot(y, x.shape[0], x.device).to(x.dtype)
         # Dense: the one-hot joins the pixels; conv: it joins the trunk's features (a map has no place for it).
@@ -71,14 +134,55 @@ class CVAE(VAE):
         return mu, logvar
 
     def decode_logits(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
-        """Logits (B, C, H, W) at codes `z` for classes `y` (default class 0)."""
+        """Decoder logits at codes `z` for classes `y`.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes, float32 (B, latent_dim).
+        y : torch.Tensor or int, optional
+            Labels, int64 (B,), or one int for all (default class 0).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, float32 (B, C, H, W).
+        """
         c = self.one_hot(0 if y is None else y, z.shape[0], z.device).to(z.dtype)
         return self.decoder(torch.cat([z, c], 1)).view(-1, *self.image_shape)
 
     def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """Images at latent positions for classes `y`.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes, float32 (B, latent_dim).
+        y : torch.Tensor or int, optional
+            Labels, int64 (B,), or one int for all (default class 0).
+
+        Returns
+        -------
+        torch.Tensor
+            Images, the sigmoid of `decode_logits`, float32 (B, C, H, W) in [0, 1].
+        """
         return torch.sigmoid(self.decode_logits(z, y))
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The posterior mean of q(z|x, y): the point in latent space that stands for each image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        y : torch.Tensor, optional
+            Labels, int64 (B,); without them the class is inferred (`classify`).
+
+        Returns
+        -------
+        torch.Tensor
+            Codes, float32 (B, latent_dim).
+        """
         return self.posterior(x, y)[0]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,12 +190,39 @@ class CVAE(VAE):
         return self.decode(self.posterior(x, y)[0], y)
 
     def sample(self, n: int, generator: torch.Generator | None = None, y: Tensor | int = 0) -> Tensor:
-        """`n` images of class(es) `y` decoded from prior draws."""
+        """Images of class(es) `y` decoded from draws of the prior N(0, I).
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+        y : torch.Tensor or int, default 0
+            Labels, int64 (n,), or one int for all.
+
+        Returns
+        -------
+        torch.Tensor
+            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
+        """
         return self.decode(self.prior_codes(n, generator), y)
 
     @torch.no_grad()
     def classify(self, x: Tensor) -> Tensor:
-        """The class (B,) int64 whose ELBO at the posterior mean (no sampling) is highest for each image."""
+        """The class whose ELBO at the posterior mean (no sampling) is highest for each image. Runs without
+        gradients.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            Classes, int64 (B,).
+        """
         scores = []
         for c in range(self.n_classes):
             y = torch.full((x.shape[0],), c, device=x.device, dtype=torch.long)
@@ -101,7 +232,24 @@ class CVAE(VAE):
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None,
                   y: Tensor | None = None) -> dict[str, Tensor]:
-        """The VAE's terms, for classes `y` or, without them, for the class `classify` infers."""
+        """The VAE's per-image terms, for classes `y` or, without them, for the class `classify` infers.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        generator : torch.Generator, optional
+            When given, also draws z ~ q(z|x, y) once per image, reproducibly for a seeded generator.
+        y : torch.Tensor, optional
+            Labels, int64 (B,).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            "code" (B, latent_dim), "nll", "bce" (nats per image), "mse" (per pixel) and "kl" (KL(q(z|x, y) || p(z))
+            in closed form, nats), each (B,); with a generator also "recon" (-log p(x|z, y)) and "neg_elbo" = recon +
+            kl (nats per image).
+        """
         y = self.classify(x) if y is None else y.to(x.device).long()
         mu, logvar = self.posterior(x, y)
         out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu, y), x), "kl": self._kl(mu, logvar)}
@@ -111,6 +259,27 @@ class CVAE(VAE):
         return out
 
     def loss(self, x: Tensor, target: Tensor | None = None, y: Tensor | None = None) -> dict[str, Tensor]:
+        """The training loss: the negative ELBO (for beta = 1) at one draw z ~ q(z|x, y) per image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input images, float32 (B, C, H, W) in [0, 1].
+        target : torch.Tensor, optional
+            Images to reconstruct, same shape (default `x`).
+        y : torch.Tensor
+            Labels, int64 (B,); required (None raises).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars, batch means in nats per image: "loss" = recon + beta * kl, "recon", "kl".
+
+        Raises
+        ------
+        TrainingError
+            No labels `y`.
+        """
         if y is None:
             raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)")
         target = x if target is None else target
@@ -122,7 +291,27 @@ class CVAE(VAE):
     @torch.no_grad()
     def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES,
                             generator: torch.Generator | None = None, y: Tensor | None = None) -> Tensor:
-        """log p(x|y) per image with `y`; without, log p(x) = logsumexp_c log p(x|c) - log C (uniform classes)."""
+        """Importance-weighted estimate of log p(x|y) per image with `y`; without, log p(x) = logsumexp_c log p(x|c) -
+        log C (uniform classes). Runs without gradients.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        k : int, default 100
+            Importance samples per image (and per class without `y`).
+        max_decodes : int, default IWAE_DECODES
+            Images decoded at a time, to bound memory; does not change the values.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+        y : torch.Tensor, optional
+            Labels, int64 (B,).
+
+        Returns
+        -------
+        torch.Tensor
+            log p(x|y) or log p(x) estimates, (B,), nats.
+        """
         if y is not None:
             return torch.logsumexp(self.log_weights(x, k, generator, max_decodes, y=y.to(x.device).long()), 0) \
                 - math.log(k)

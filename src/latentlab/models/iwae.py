@@ -16,7 +16,30 @@ from latentlab.models.vae import VAE
 class IWAE(VAE):
     """A `VAE` whose `loss` is minus the K-sample importance-weighted bound (nats per image); `beta` is kept but
     does not apply (the bound has no separate KL term to weigh). Posterior, prior, codes and per-image terms are the
-    VAE's, so every figure and metric of a VAE works unchanged."""
+    VAE's, so every figure and metric of a VAE works unchanged.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 2
+        Size of the latent space.
+    encoder : str, default "dense"
+        "dense" or "conv".
+    samples : int, default 5
+        K, the importance samples per image of the training bound (`iwae_samples`).
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+    beta : float, default 1.0
+        Kept for the VAE's interface; the bound does not use it.
+
+    Raises
+    ------
+    ConfigError
+        An unknown encoder.
+    """
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  samples: int = 5, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli",
@@ -26,19 +49,62 @@ class IWAE(VAE):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> IWAE:
+        """The model a config describes (the `MODELS` entry "iwae").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, iwae_samples, image_shape, likelihood and beta.
+
+        Returns
+        -------
+        IWAE
+            Freshly initialised (torch's default initialisation).
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, samples=cfg.iwae_samples,
                    image_shape=cfg.image_shape, likelihood=cfg.likelihood, beta=cfg.beta)
 
     def bound(self, x: Tensor, k: int | None = None, generator: torch.Generator | None = None,
               target: Tensor | None = None) -> Tensor:
-        """The K-sample bound on log p(target) given `x` per image (B,), nats (K = `iwae_samples` by default); a
-        logsumexp, so weights of -1e4 nats do not underflow."""
+        """The K-sample bound on log p(target) given `x` per image; a logsumexp, so weights of -1e4 nats do not
+        underflow. Differentiable.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images the posterior is taken at, float32 (B, C, H, W) in [0, 1].
+        k : int, optional
+            K, the draws per image (default, and when 0, `iwae_samples`).
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+        target : torch.Tensor, optional
+            Images whose likelihood is bounded, same shape as `x` (default `x`).
+
+        Returns
+        -------
+        torch.Tensor
+            The bound, (B,), nats.
+        """
         k = k or self.iwae_samples
         return torch.logsumexp(self.log_weights(x, k, generator, target=target), dim=0) - math.log(k)
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """"loss" = -bound (nats per image, batch mean); "recon" (mean over the K draws of -log p(x|z)) and "kl"
-        (closed form) are the ELBO's terms, logged to compare with a VAE, not optimised."""
+        """The training loss: minus the K-sample bound (K = `iwae_samples`).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input images, float32 (B, C, H, W) in [0, 1].
+        target : torch.Tensor, optional
+            Images to reconstruct, same shape (default `x`).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars, batch means in nats per image: "loss" = -bound; "recon" (mean over the K draws of
+            -log p(x|z)) and "kl" (closed form) are the ELBO's terms, logged to compare with a VAE, not optimised
+            (detached).
+        """
         k = self.iwae_samples
         log_px_z, log_pz, neg_log_qz, mu, logvar = self._weight_terms(x, k, None, 1 << 30, target)
         bound = torch.logsumexp(log_px_z + log_pz + neg_log_qz, dim=0) - math.log(k)

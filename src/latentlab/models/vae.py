@@ -130,11 +130,35 @@ class VAE(LatentModel):
         return self.posterior(x)[0]
 
     def log_prior(self, z: Tensor) -> Tensor:
-        """log p(z) in nats for codes z (..., latent_dim) -> (...): the standard normal."""
+        """log p(z) in nats under the standard normal prior.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes, float32 (..., latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            log p(z), float32 (...), nats.
+        """
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` draws (n, latent_dim) of the prior p(z)."""
+        """Draws of the prior p(z) = N(0, I).
+
+        Parameters
+        ----------
+        n : int
+            Number of codes.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Codes (n, latent_dim), on the model's device and dtype.
+        """
         p = next(self.parameters())
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
@@ -167,11 +191,35 @@ class VAE(LatentModel):
 
     @staticmethod
     def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
-        """KL(q(z_d|x) || p(z_d)) per image and latent dimension (B, latent_dim), nats, in closed form."""
+        """KL(q(z_d|x) || p(z_d)) per image and latent dimension, in closed form.
+
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor
+            Posterior mean and log-variance, each float32 (B, latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (B, latent_dim), nats.
+        """
         return gaussian_kl(mu, logvar)
 
     def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """KL(q(z|x) || p(z)) per image (B,), nats: in closed form for the standard normal prior."""
+        """KL(q(z|x) || p(z)) per image: in closed form for the standard normal prior.
+
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor
+            Posterior mean and log-variance, each float32 (B, latent_dim).
+        generator : torch.Generator, optional
+            Unused here (the closed form draws nothing); subclasses whose KL is estimated draw with it.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (B,), nats.
+        """
         return self._kl(mu, logvar)
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -223,9 +271,29 @@ class VAE(LatentModel):
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
                     max_decodes: int = IWAE_DECODES, target: Tensor | None = None, y: Tensor | None = None
                     ) -> Tensor:
-        """Log importance weights log p(x|z) + log p(z) - log q(z|x) (k, B), nats, at `k` draws z ~ q(z|x) per image
-        of `target` (default `x`) given `x` (and labels `y` (B,), for a conditional model), decoded `max_decodes`
-        images at a time (differentiable: the IWAE objective trains on them)."""
+        """Log importance weights log p(x|z) + log p(z) - log q(z|x) at `k` draws z ~ q(z|x) per image
+        (differentiable: the IWAE objective trains on them).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images the posterior is taken at, float32 (B, C, H, W) in [0, 1].
+        k : int
+            Draws per image.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+        max_decodes : int, default IWAE_DECODES
+            Images decoded at a time (whole draws of the batch: at least one draw), to bound memory.
+        target : torch.Tensor, optional
+            Images whose likelihood is weighed, same shape as `x` (default `x`).
+        y : torch.Tensor, optional
+            Labels, int64 (B,), for a conditional model (the `CVAE`); None otherwise.
+
+        Returns
+        -------
+        torch.Tensor
+            Log weights, (k, B), nats.
+        """
         return sum(self._weight_terms(x, k, generator, max_decodes, target, y)[:3])  # type: ignore[return-value]
 
     def _weight_terms(self, x: Tensor, k: int, generator: torch.Generator | None, max_decodes: int,
@@ -247,6 +315,23 @@ class VAE(LatentModel):
     @torch.no_grad()
     def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES,
                             generator: torch.Generator | None = None) -> Tensor:
-        """Importance-weighted estimate of log p(x) per image (B,), in nats, with `k` samples (Burda et al. 2016):
-        logsumexp of the log weights minus log k, which never overflows."""
+        """Importance-weighted estimate of log p(x) per image with `k` samples (Burda et al. 2016): logsumexp of the
+        log weights minus log k, which never overflows. Runs without gradients.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+        k : int, default 100
+            Importance samples per image.
+        max_decodes : int, default IWAE_DECODES
+            Images decoded at a time, to bound memory; does not change the values.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            log p(x) estimates, (B,), nats.
+        """
         return torch.logsumexp(self.log_weights(x, k, generator, max_decodes), dim=0) - math.log(k)

@@ -22,7 +22,30 @@ class VampPrior(VAE):
 
     The KL has no closed form: `loss` and `per_image` estimate it with one draw z ~ q(z|x), log q(z|x) - log p(z),
     as the paper does. Without a generator, `per_image` draws with a fixed seed (0), so its terms are reproducible.
-    Samples from the prior pick a pseudo-input uniformly, encode it and draw from its posterior."""
+    Samples from the prior pick a pseudo-input uniformly, encode it and draw from its posterior.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 2
+        Size of the latent space.
+    encoder : str, default "dense"
+        "dense" or "conv".
+    beta : float, default 1.0
+        Weight of the KL term.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+    pseudo_inputs : int, default 500
+        K, the number of pseudo-inputs (mixture components of the prior).
+
+    Raises
+    ------
+    ConfigError
+        An unknown encoder.
+    """
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli",
@@ -33,20 +56,55 @@ class VampPrior(VAE):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> VampPrior:
+        """The model a config describes (the `MODELS` entry "vamp").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, beta, image_shape, likelihood and pseudo_inputs.
+
+        Returns
+        -------
+        VampPrior
+            Freshly initialised, pseudo-inputs near 0.05.
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
                    image_shape=cfg.image_shape, likelihood=cfg.likelihood, pseudo_inputs=cfg.pseudo_inputs)
 
     def pseudo_images(self) -> Tensor:
-        """The pseudo-inputs as images (K, C, H, W) in [0, 1]."""
+        """The pseudo-inputs as images (hard-tanh of the parameters).
+
+        Returns
+        -------
+        torch.Tensor
+            Images (K, C, H, W) in [0, 1].
+        """
         return nn.functional.hardtanh(self.pseudo, 0.0, 1.0)
 
     def components(self) -> tuple[Tensor, Tensor]:
-        """Means and log-variances (K, latent_dim) of the prior's mixture components."""
+        """The prior's mixture components: the encoder's posteriors at the pseudo-inputs.
+
+        Returns
+        -------
+        mu, logvar : torch.Tensor
+            Means and log-variances, each (K, latent_dim).
+        """
         return self.posterior(self.pseudo_images())
 
     def log_prior(self, z: Tensor) -> Tensor:
-        """log p(z) (...,) in nats for codes (..., latent_dim): a logsumexp over the K components, expanded as
-        matmuls so that memory grows with rows x K, not rows x K x latent_dim."""
+        """log p(z) under the mixture prior: a logsumexp over the K components, expanded as matmuls so that memory
+        grows with rows x K, not rows x K x latent_dim; computed in float32 even under autocast.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Codes (..., latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            log p(z), float32 (...), nats.
+        """
         m, logvar = (t.float() for t in self.components())
         # float32 even under a GPU's bfloat16 autocast: the expanded square cancels terms of hundreds of nats.
         with torch.autocast(z.device.type, enabled=False):
@@ -60,6 +118,20 @@ class VampPrior(VAE):
         return torch.cat(out).view(z.shape[:-1])
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draws of the mixture prior: a pseudo-input picked uniformly, then a draw from its posterior.
+
+        Parameters
+        ----------
+        n : int
+            Number of codes.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Codes (n, latent_dim), on the model's device and dtype.
+        """
         m, logvar = self.components()
         pick = torch.randint(self.pseudo_inputs, (n,), generator=generator, device=m.device)
         eps = torch.randn((n, self.latent_dim), generator=generator, device=m.device, dtype=m.dtype)
@@ -69,16 +141,38 @@ class VampPrior(VAE):
         return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
     def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One-draw Monte Carlo estimate of KL(q(z|x) || p(z)) per image (B,), nats (unbiased; one image's may be
-        negative). Without a generator the draw is seeded with 0."""
+        """One-draw Monte Carlo estimate of KL(q(z|x) || p(z)) per image (unbiased; one image's may be negative).
+
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor
+            Posterior mean and log-variance, each float32 (B, latent_dim).
+        generator : torch.Generator, optional
+            For the draw; without one the draw is seeded with 0.
+
+        Returns
+        -------
+        torch.Tensor
+            log q(z|x) - log p(z), float32 (B,), nats.
+        """
         gen = generator or torch.Generator(device=mu.device).manual_seed(0)
         z = self._draw(mu, logvar, gen)
         return self._log_q(z, mu, logvar) - self.log_prior(z)
 
     def kl_per_dim(self, mu: Tensor, logvar: Tensor) -> Tensor:  # type: ignore[override]
-        """Per latent dimension (B, latent_dim): the one-draw (seed 0) estimate of the KL between the marginals
-        q(z_d|x) and p(z_d), a 1-D mixture; their sum is not the joint KL, but each shows how much dimension d
-        carries."""
+        """Per latent dimension: the one-draw (seed 0) estimate of the KL between the marginals q(z_d|x) and p(z_d),
+        a 1-D mixture; their sum is not the joint KL, but each shows how much dimension d carries.
+
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor
+            Posterior mean and log-variance, each float32 (B, latent_dim).
+
+        Returns
+        -------
+        torch.Tensor
+            (B, latent_dim), nats.
+        """
         gen = torch.Generator(device=mu.device).manual_seed(0)
         z = self._draw(mu, logvar, gen)
         m, lv = self.components()
@@ -90,7 +184,21 @@ class VampPrior(VAE):
         return log_q - torch.cat(out)
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """Batch means (nats per image) of -log p(x|z) and of log q(z|x) - log p(z) at one draw z ~ q(z|x)."""
+        """The training loss at one draw z ~ q(z|x) per image.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input images, float32 (B, C, H, W) in [0, 1].
+        target : torch.Tensor, optional
+            Images to reconstruct, same shape (default `x`).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Scalars, batch means in nats per image: "recon" -log p(x|z), "kl" log q(z|x) - log p(z) and "loss" =
+            recon + beta * kl.
+        """
         target = x if target is None else target
         mu, logvar = self.posterior(x)
         z = self._draw(mu, logvar)

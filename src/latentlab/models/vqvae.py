@@ -34,7 +34,27 @@ DEAD_SHARE = 0.03
 class VQVAE(LatentModel):
     """Images -> z_e (B, latent_dim) -> nearest codebook entries z_q (the code) -> logits. `loss` terms (batch
     means): "recon" nats per image, "codebook" and "commit" squared distances, "perplexity" exp(entropy) of the
-    codes used in the batch (the number of entries in effective use) and "usage" the share of entries used."""
+    codes used in the batch (the number of entries in effective use) and "usage" the share of entries used.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 16
+        Size of the encoder's output, cut into latent_dim // code_dim code vectors (positions).
+    encoder : str, default "dense"
+        "dense" or "conv".
+    codebook_size : int, default 512
+        Number of codebook entries.
+    code_dim : int, default 2
+        Size of each code vector and codebook entry.
+    commitment : float, default 0.25
+        Weight beta of the commitment loss (0.25 in the paper).
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+    """
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 16, encoder: str = "dense",
                  codebook_size: int = 512, code_dim: int = 2, commitment: float = 0.25,
@@ -55,20 +75,63 @@ class VQVAE(LatentModel):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> VQVAE:
+        """The model a config describes (the `MODELS` entry "vqvae").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, codebook_size, code_dim, commitment, image_shape and likelihood.
+
+        Returns
+        -------
+        VQVAE
+            Freshly initialised; the codebook is set to encoder outputs at the first training batch.
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, codebook_size=cfg.codebook_size,
                    code_dim=cfg.code_dim, commitment=cfg.commitment, image_shape=cfg.image_shape,
                    likelihood=cfg.likelihood)
 
     @property
     def loss_units(self) -> str:
+        """The unit of the loss.
+
+        Returns
+        -------
+        str
+            "nats per image".
+        """
         return "nats per image"
 
     def encode_continuous(self, x: Tensor) -> Tensor:
-        """z_e (B, latent_dim): the encoder's output before quantisation."""
+        """z_e: the encoder's output before quantisation.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            z_e, (B, latent_dim).
+        """
         return self.head(self.encoder(x))
 
     def quantize(self, z_e: Tensor) -> tuple[Tensor, Tensor]:
-        """(z_q (B, latent_dim), indices (B, positions) int64): each code vector's nearest codebook entry."""
+        """Each code vector's nearest codebook entry (squared Euclidean distance).
+
+        Parameters
+        ----------
+        z_e : torch.Tensor
+            Encoder outputs (B, latent_dim).
+
+        Returns
+        -------
+        z_q : torch.Tensor
+            The quantised codes (B, latent_dim), in the dtype of `z_e`.
+        indices : torch.Tensor
+            The codebook entries picked, int64 (B, positions).
+        """
         flat = z_e.reshape(-1, self.code_dim)
         book = self.codebook.to(flat.dtype)
         dist = flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ book.T + book.pow(2).sum(1)
@@ -76,18 +139,54 @@ class VQVAE(LatentModel):
         return book[idx].view_as(z_e), idx.view(z_e.shape[0], self.positions)
 
     def encode(self, x: Tensor) -> Tensor:
-        """The quantised code z_q (B, latent_dim): codebook entries, side by side."""
+        """The quantised code z_q: codebook entries, side by side.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, float32 (B, C, H, W) in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            z_q, (B, latent_dim).
+        """
         return self.quantize(self.encode_continuous(x))[0]
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` codes (n, latent_dim) whose entries are drawn per position from their use in training (uniformly
-        before any training)."""
+        """Codes whose entries are drawn per position from their use in training (uniformly before any training).
+
+        Parameters
+        ----------
+        n : int
+            Number of codes.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Codes (n, latent_dim), codebook entries side by side (detached from the codebook).
+        """
         probs = self.code_counts.float() + 1e-12
         idx = torch.multinomial(probs / probs.sum(1, keepdim=True), n, replacement=True, generator=generator)
         return self.codebook.detach()[idx.T].reshape(n, self.latent_dim)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` images decoded from `prior_codes`."""
+        """Images decoded from `prior_codes`.
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Images, (n, C, H, W) in [0, 1], on the model's device.
+        """
         return self.decode(self.prior_codes(n, generator))
 
     @torch.no_grad()

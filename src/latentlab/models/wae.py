@@ -33,7 +33,23 @@ def imq_mmd(a: Tensor, b: Tensor) -> Tensor:
 
 class WAE(LatentModel):
     """Images -> code (B, latent_dim) -> logits. `loss` = recon (nats per image) + mmd_weight * MMD^2(codes, prior
-    draws); the draws use torch's global RNG, which `fit` seeds."""
+    draws); the draws use torch's global RNG, which `fit` seeds.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (512,)
+        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    latent_dim : int, default 8
+        Size of the latent space.
+    encoder : str, default "dense"
+        "dense" or "conv".
+    mmd_weight : float, default 10.0
+        Weight of the MMD^2 penalty in the loss.
+    image_shape : tuple of int, default (1, 28, 28)
+        (channels, height, width).
+    likelihood : str, default "bernoulli"
+        "bernoulli" or "gaussian".
+    """
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 8, encoder: str = "dense",
                  mmd_weight: float = 10.0, image_shape: tuple[int, ...] = (1, 28, 28),
@@ -46,22 +62,68 @@ class WAE(LatentModel):
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> WAE:
+        """The model a config describes (the `MODELS` entry "wae").
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            Uses hidden, latent_dim, encoder, mmd_weight, image_shape and likelihood.
+
+        Returns
+        -------
+        WAE
+            Freshly initialised.
+        """
         return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, mmd_weight=cfg.mmd_weight,
                    image_shape=cfg.image_shape, likelihood=cfg.likelihood)
 
     @property
     def loss_units(self) -> str:
+        """The unit of the loss.
+
+        Returns
+        -------
+        str
+            "nats per image".
+        """
         return "nats per image"
 
     def encode(self, x: Tensor) -> Tensor:
         return self.head(self.encoder(x))
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """`n` draws (n, latent_dim) of the prior the codes are pulled towards, N(0, I)."""
+        """Draws of the prior the codes are pulled towards, N(0, I).
+
+        Parameters
+        ----------
+        n : int
+            Number of codes.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Codes (n, latent_dim), on the model's device and dtype.
+        """
         p = self.head.weight
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Images decoded from draws of the prior N(0, I) (`prior_codes`).
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
+        """
         return self.decode(self.prior_codes(n, generator))
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:

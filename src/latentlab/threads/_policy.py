@@ -95,6 +95,25 @@ def configure_threads(threads: int | None = None, env: Mapping[str, str] | None 
 
     Call it first thing in a notebook or script that trains with latentlab (before `import torch` for the wait to
     change too): `latentlab.configure_threads()`. The command line and its workers call it themselves.
+
+    Parameters
+    ----------
+    threads : int or None, default None
+        torch's intra-op thread count, asked for explicitly (as `--threads`); it wins over OMP_NUM_THREADS and
+        the CPU share. None: decide from the environment and the usable CPUs.
+    env : Mapping[str, str] or None, default None
+        The environment the policy is decided from (LATENTLAB_THREADS, OMP_NUM_THREADS, OMP_WAIT_POLICY,
+        GOMP_SPINCOUNT, LOCAL_WORLD_SIZE); None reads `os.environ`. Variables the policy sets still go to
+        `os.environ`.
+    workers : int, default 1
+        How many processes share the CPUs (a pool's jobs); at 1 it is read from LOCAL_WORLD_SIZE (torchrun),
+        else 1.
+
+    Returns
+    -------
+    ThreadPolicy
+        The policy now in force (also what `active()` returns): the thread count, whether the governor adapts it,
+        the wait, where the count came from and the variables set.
     """
     global _ACTIVE
     env = os.environ if env is None else env

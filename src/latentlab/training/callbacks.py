@@ -14,6 +14,12 @@ from torch import nn
 
 #: Called after every epoch with the epoch's record (as in history.jsonl) and the model, on rank 0 only.
 EpochCallback = Callable[[dict[str, Any], nn.Module], None]
+"""A plain per-epoch callback: ``fn(record, model) -> None``, called after every epoch on rank 0 only.
+
+`record` is the epoch's record as written to history.jsonl (a dict with "epoch", "train", "val", "units",
+"samples_per_s", "time_s", ...) and `model` the `nn.Module` being trained. `fit` wraps it in a `Callback` whose
+`on_epoch_end` calls it.
+"""
 
 
 class Callback:
@@ -22,13 +28,40 @@ class Callback:
     when an error stops training) and is always called once `on_train_begin` was."""
 
     def on_train_begin(self, model: nn.Module, epoch: int, epochs: int) -> None:
-        """Before the first step; `epochs` is the number of epochs the config asks for."""
+        """Called before the first step; a no-op by default.
+
+        Parameters
+        ----------
+        model : nn.Module
+            The model about to be trained.
+        epoch : int
+            The epoch training starts at: 0, or the number of epochs already done when resuming.
+        epochs : int
+            The number of epochs the config asks for.
+        """
 
     def on_epoch_end(self, record: dict[str, Any], model: nn.Module) -> None:
-        """After each epoch's record is made, before that epoch's checkpoint is written."""
+        """Called after each epoch's record is made, before that epoch's checkpoint is written; a no-op by default.
+
+        Parameters
+        ----------
+        record : dict[str, Any]
+            The epoch's record, as written to history.jsonl ("epoch", "train", "val", "units", "samples_per_s",
+            "time_s", ...).
+        model : nn.Module
+            The model being trained.
+        """
 
     def on_train_end(self, model: nn.Module, status: str) -> None:
-        """After the last epoch, an interruption or an error."""
+        """Called after the last epoch, an interruption or an error; a no-op by default.
+
+        Parameters
+        ----------
+        model : nn.Module
+            The model that was trained.
+        status : str
+            How training ended: "finished", "early-stopped", "interrupted" or "failed".
+        """
 
 
 class _EveryEpoch(Callback):
@@ -45,12 +78,27 @@ def as_callbacks(callbacks: Sequence[Callback | EpochCallback]) -> list[Callback
 
 
 class PrintEpochs(Callback):
-    """One line per epoch on stderr: every loss term of training and validation, the units, the speed."""
+    """One line per epoch on stderr: every loss term of training and validation, the units, the speed.
+
+    Parameters
+    ----------
+    epochs : int
+        The total number of epochs, shown as the denominator of "epoch i/epochs".
+    """
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
 
     def on_epoch_end(self, record: dict[str, Any], model: nn.Module) -> None:
+        """Print the epoch's line (see `epoch_line`) to stderr and flush it.
+
+        Parameters
+        ----------
+        record : dict[str, Any]
+            The epoch's record, as written to history.jsonl.
+        model : nn.Module
+            The model being trained (unused).
+        """
         print(epoch_line(record, self.epochs), file=sys.stderr, flush=True)
 
 

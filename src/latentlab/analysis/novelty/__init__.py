@@ -16,6 +16,7 @@ from latentlab.analysis.novelty._maps import (
     per_pixel,
     reconstruction_map,
 )
+from latentlab.analysis.novelty._pixel_views import views
 from latentlab.analysis.novelty._runs import (
     detector_for_run,
     fitted_labels,
@@ -28,4 +29,5 @@ from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 
 __all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "Explanation", "FitInput", "NoveltyDetector", "Score",
            "combined_map", "detector_for_run", "explain_pixels", "fitted_labels", "load_saved_detector",
-           "locate_detector", "per_pixel", "reconstruction_map", "run_cache_dir", "saved_detector", "valid_scores"]
+           "locate_detector", "per_pixel", "reconstruction_map", "run_cache_dir", "saved_detector", "valid_scores",
+           "views"]

@@ -53,6 +53,31 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     images; `predict` gives +1 (in) or -1 (out). What a score computes of a set of images (the model's pass, the
     pixel views' distances, zlib sizes) is kept for the process by content: detectors of one run, or of other
     models on the same images, reuse it.
+
+    Parameters
+    ----------
+    model_or_run : torch.nn.Module or Run or str or pathlib.Path
+        The trained latentlab model (autoencoder or VAE), a `Run`, or a run directory (loaded once, when first needed).
+    score : str, default "combined"
+        The novelty score, one of `SCORES` (the entries of `_scores.REGISTRY`); those that need a prior ("elbo",
+        ...) only for VAEs (see `valid_scores`).
+    k : int, default 5
+        Number of nearest neighbours of the neighbour scores (an integer >= 1).
+    target_fpr : float, default 0.05
+        Share of in-distribution images to reject, in (0, 1): `offset_` is this quantile of the calibration scores.
+    holdout : float, default 0.2
+        Fraction in (0, 1) of the `fit` images the model scores set aside to calibrate on (unused by pixel scores).
+    random_state : int, default 0
+        Seed of the hold-out split and of the reference subsampling.
+
+    Attributes
+    ----------
+    offset_ : float
+        The threshold: `decision_function` is `score_samples - offset_`.
+    model_sha256_, data_sha256_ : str
+        Fingerprints of the model's weights and of the `fit` images.
+    n_reference_, n_holdout_ : int
+        Numbers of reference and held-out images `fit` used.
     """
 
     def __init__(self, model_or_run: nn.Module | Run | str | Path, score: str = "combined", k: int = 5,
@@ -67,8 +92,29 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     # ---- the estimator contract -------------------------------------------------------------------------
 
     def fit(self, x_train: np.ndarray, y: None = None) -> Self:
-        """Fit on in-distribution images of the model's shape ((N, H, W) grey or (N, H, W, 3) colour, uint8 or
-        [0, 1] floats); returns self."""
+        """Fit on in-distribution images of the model's shape, and set the threshold `offset_`.
+
+        Parameters
+        ----------
+        x_train : numpy.ndarray
+            In-distribution images of the model's shape, (N, H, W) grey or (N, H, W, 3) colour, uint8 0..255 or
+            float in [0, 1].
+        y : None
+            Ignored (scikit-learn's contract).
+
+        Returns
+        -------
+        NoveltyDetector
+            self, fitted.
+
+        Raises
+        ------
+        ConfigError
+            Too few images for `holdout` (at least 20 held out and `k` references), or an invalid parameter (a
+            score the model cannot have, `k`, `target_fpr`, `holdout`).
+        TypeError
+            `model_or_run` is not a latentlab model, a `Run` or a run directory.
+        """
         model, entry = self._checked_model(), REGISTRY[self.score]
         x = as_uint8_images(x_train, model.image_shape)
         n_hold = int(round(self.holdout * len(x)))
@@ -95,23 +141,80 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         return self
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
-        """Normality of each image (higher = more like the training data), float64 (N,)."""
+        """Normality of each image (higher = more like the training data).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (N,): higher for more normal images.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit` (or `load`).
+        """
         check_is_fitted(self, "offset_")
         model = self._checked_model()
         return REGISTRY[self.score].score(self, self._statistics(model, as_uint8_images(x, model.image_shape)))
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        """`score_samples - offset_`: negative for images the detector rejects."""
+        """`score_samples - offset_`: negative for images the detector rejects.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 (N,): >= 0 for accepted (in-distribution) images, < 0 for rejected (novel) ones.
+        """
         return self.score_samples(x) - self.offset_
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """+1 for in-distribution images, -1 for novel ones."""
+        """+1 for in-distribution images, -1 for novel ones.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 (N,): +1 where `decision_function` >= 0, else -1.
+        """
         return np.where(self.decision_function(x) >= 0, 1, -1)
 
     def explain(self, x: np.ndarray, labels: np.ndarray | None = None) -> list:
-        """Why each image scored as it did: one `Explanation` per image (its nearest training images in each pixel
-        view, each view's share of the score and the model's veto, the anomaly maps in the image's layout).
-        `labels`: those of the images `fit` was given, in order, to name the neighbours' classes."""
+        """Why each image scored as it did: one `Explanation` per image.
+
+        Each explanation holds the image's nearest training images in each pixel view, each view's share of the score
+        and the model's veto, and the anomaly maps in the image's layout.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+        labels : numpy.ndarray or None, default None
+            Integer labels (M,) of the images `fit` was given, in order, to name the neighbours' classes.
+
+        Returns
+        -------
+        list of Explanation
+            N explanations, in the order of `x`.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit` (or `load`).
+        """
         from latentlab.analysis.novelty._explain import explain
 
         check_is_fitted(self, "offset_")
@@ -179,7 +282,23 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
     # ---- persistence: JSON + safetensors, never pickle --------------------------------------------------
 
     def save(self, run_dir: str | Path) -> Path:
-        """Write detector[-SCORE].json and .safetensors into `run_dir`; returns the JSON path."""
+        """Write detector[-SCORE].json and .safetensors into `run_dir`.
+
+        Parameters
+        ----------
+        run_dir : str or pathlib.Path
+            The folder to write into (usually the run directory).
+
+        Returns
+        -------
+        pathlib.Path
+            The JSON file's path.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit`.
+        """
         check_is_fitted(self, "offset_")
         entry = REGISTRY[self.score]
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in entry.saved_arrays()}
@@ -191,9 +310,31 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, run_dir: str | Path, model: nn.Module | Run, score: str = "combined") -> NoveltyDetector:
-        """Read a detector saved by `save` for `model`. Raises `MissingDetectorError` (a FileNotFoundError) when
-        there is none, `DetectorFileError` (a RunError and ValueError) when it is damaged, of another format or
-        fitted for other weights, `ConfigError` for a score the model cannot have."""
+        """Read a detector saved by `save` for `model`.
+
+        Parameters
+        ----------
+        run_dir : str or pathlib.Path
+            The folder `save` wrote into.
+        model : torch.nn.Module or Run
+            The model the detector was fitted for (its weights must match), or its `Run`.
+        score : str, default "combined"
+            Which of the folder's detectors to read.
+
+        Returns
+        -------
+        NoveltyDetector
+            The fitted detector.
+
+        Raises
+        ------
+        MissingDetectorError
+            (a FileNotFoundError) There is no detector for `score` in `run_dir`.
+        DetectorFileError
+            (a RunError and ValueError) The files are damaged, of another format, or fitted for other weights.
+        ConfigError
+            A score the model cannot have.
+        """
         path, info, arrays = read_detector(run_dir, score, cls.__name__, FORMAT)
         det = cls(model, **info["params"])
         if model_fingerprint(det._checked_model()) != info["model_sha256_"]:

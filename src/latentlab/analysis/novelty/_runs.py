@@ -76,6 +76,24 @@ def detector_for_run(run: Run, data: ImageData | None = None, score: str = "comb
     With `same_data` (what metrics.json needs) a saved detector fitted on other training images than `data.x_train`
     is refitted and replaced, with a warning saying so; without it (the web page, `latentlab detect`) the saved
     detector is used as it is, so one a user fitted from Python is never silently overwritten.
+
+    Parameters
+    ----------
+    run : Run
+        The trained run.
+    data : ImageData or None, default None
+        The images to fit on (`data.x_train`, uint8 (N, H, W) or (N, H, W, 3)); None loads the run's data set.
+    score : str, default "combined"
+        The novelty score (see `NoveltyDetector`).
+    data_dir : str or pathlib.Path or None, default None
+        Where to look up the run's data set when `data` is None.
+    same_data : bool, default True
+        Refit (and replace) a saved detector fitted on other training images than `data.x_train`.
+
+    Returns
+    -------
+    NoveltyDetector
+        Fitted for the run's weights.
     """
     detector, note = locate_detector(run, data, score, data_dir, same_data)
     if note:
