@@ -32,7 +32,7 @@ def shape_differences(expected: Mapping[str, torch.Tensor], got: Mapping[str, to
     out = [f"{k} has shape {list(got[k].shape)} in {mine}, {list(expected[k].shape)} from {theirs}"
            for k in expected if k in got and tuple(got[k].shape) != tuple(expected[k].shape)]
     missing = [k for k in expected if k not in got]
-    extra = [k for k in got if k not in expected]
+    extra = sorted(k for k in got if k not in expected)  # a file's names: sorted, whatever order it kept
     if missing:
         out.append(f"{mine} lacks {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
     if extra:
