@@ -135,3 +135,12 @@ def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, t
     for summary in (cli["maps"], web["explanation"]["map_summary"]):
         assert summary["combined"]["peak"] == py["maps"]["combined"]["peak"]
         assert summary["combined"]["in_object"] == pytest.approx(py["maps"]["combined"]["in_object"], abs=1e-5)
+
+
+def test_explain_onto_a_file_is_refused_before_any_work(sample_run: Path, tmp_path: Path, capsys) -> None:
+    digit = load_dataset("mnist-sample", progress=False).x_test[3]
+    path = _files(digit, tmp_path)[0]
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert main(["detect", str(sample_run), str(path), "--explain", str(afile)]) == 2
+    assert "--explain" in capsys.readouterr().err and afile.read_text() == "mine"

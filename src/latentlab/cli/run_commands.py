@@ -128,6 +128,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from latentlab.images import layout_for, read_image
     from latentlab.runs import IN_MEMORY, load_run
 
+    if args.explain and Path(args.explain).exists() and not Path(args.explain).is_dir():
+        raise ConfigError(f"--explain {args.explain} is a file: give a folder for the explanation PNGs (it is made "
+                          "if missing)")
     run = load_run(args.run)
     data, why = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
