@@ -133,6 +133,32 @@ class LatentModel(nn.Module):
         """
         return self.decode(self.encode(x))
 
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Images decoded from draws of the model's prior over its codes (`prior_codes`).
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        generator : torch.Generator, optional
+            Seeded for reproducible draws.
+
+        Returns
+        -------
+        torch.Tensor
+            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
+
+        Raises
+        ------
+        TypeError
+            The model has no prior over its codes (a plain autoencoder): fit one to its codes instead
+            (`latentlab.generate(..., sampler="gmm")`).
+        """
+        if not callable(getattr(self, "prior_codes", None)):
+            raise TypeError(f"{type(self).__name__} has no prior over its codes to sample from; use "
+                            "latentlab.generate(model, n, sampler='gmm', x_train=...) instead")
+        return self.decode(self.prior_codes(n, generator))
+
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         """Batch-mean loss terms of reconstructing `target` from `x`; each model defines it.
 

@@ -162,23 +162,6 @@ class VAE(LatentModel):
         p = next(self.parameters())
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Images decoded from draws of the prior.
-
-        Parameters
-        ----------
-        n : int
-            Number of images.
-        generator : torch.Generator, optional
-            Seeded for reproducible draws.
-
-        Returns
-        -------
-        torch.Tensor
-            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
-        """
-        return self.decode(self.prior_codes(n, generator))
-
     @staticmethod
     def _draw(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One reparameterised draw z ~ q(z|x)."""

@@ -172,23 +172,6 @@ class VQVAE(LatentModel):
         idx = torch.multinomial(probs / probs.sum(1, keepdim=True), n, replacement=True, generator=generator)
         return self.codebook.detach()[idx.T].reshape(n, self.latent_dim)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Images decoded from `prior_codes`.
-
-        Parameters
-        ----------
-        n : int
-            Number of images.
-        generator : torch.Generator, optional
-            Seeded for reproducible draws.
-
-        Returns
-        -------
-        torch.Tensor
-            Images, (n, C, H, W) in [0, 1], on the model's device.
-        """
-        return self.decode(self.prior_codes(n, generator))
-
     @torch.no_grad()
     def _restart(self, z_e: Tensor) -> None:
         """Move the first time all entries, later the dead ones, to encoder outputs z_e of this batch (plus a little

@@ -109,23 +109,6 @@ class WAE(LatentModel):
         p = self.head.weight
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Images decoded from draws of the prior N(0, I) (`prior_codes`).
-
-        Parameters
-        ----------
-        n : int
-            Number of images.
-        generator : torch.Generator, optional
-            Seeded for reproducible draws.
-
-        Returns
-        -------
-        torch.Tensor
-            Images, (n, C, H, W) in [0, 1], on the model's device and dtype.
-        """
-        return self.decode(self.prior_codes(n, generator))
-
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         target = x if target is None else target
         z = self.encode(x)
