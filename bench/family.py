@@ -144,8 +144,9 @@ def evaluate(model: torch.nn.Module, x_test: np.ndarray, plan: Plan) -> dict[str
     return out
 
 
-def run(plan: Plan = FULL, log=print, workdir: Path | None = None) -> dict[str, Any]:
-    """Every (data set, latent size, model) case of `plan`: both tools' times and metrics, and their ratios."""
+def run(plan: Plan = FULL, log=print, workdir: Path | None = None, on_case=None) -> dict[str, Any]:
+    """Every (data set, latent size, model) case of `plan`: both tools' times and metrics, and their ratios.
+    `on_case(results)` is called after each case, so that a run stopped after an hour keeps what it measured."""
     from latentlab.runs import load_run
 
     python = pythae_python()
@@ -176,6 +177,8 @@ def run(plan: Plan = FULL, log=print, workdir: Path | None = None) -> dict[str, 
                         case["pythae"]["test"] = evaluate(theirs, x_test, plan)
                         case["ratios"] = ratios(case)
                     results["cases"].append(case)
+                    if on_case is not None:
+                        on_case({**results, "wall_s": time.perf_counter() - started, "partial": True})
     results["wall_s"] = time.perf_counter() - started
     results["load_average_end"] = load_average()
     return results
@@ -215,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results-family.json")
     args = p.parse_args(argv)
-    results = run(SMOKE if args.smoke else FULL, log=lambda m: print(m, file=sys.stderr, flush=True))
+    def keep(partial: dict[str, Any]) -> None:
+        args.out.with_suffix(".partial.json").write_text(json.dumps(partial, indent=2) + "\n")
+
+    results = run(SMOKE if args.smoke else FULL, log=lambda m: print(m, file=sys.stderr, flush=True), on_case=keep)
+    args.out.with_suffix(".partial.json").unlink(missing_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
     args.out.with_suffix(".md").write_text(table + "\n")
