@@ -16,7 +16,7 @@ from latentlab.config import ModelConfig, RunConfig, TrainConfig
 from latentlab.errors import ConfigError, TrainingError
 from latentlab.models import IWAE, MODELS, VAE, VampPrior, build_model, can_sample, has_likelihood, is_conditional
 from latentlab.models.likelihoods import Likelihood
-from latentlab.models.wae import imq_mmd
+from latentlab.models.wae import MMD_BLOCK, imq_mmd
 from latentlab.presets import PRESETS
 from latentlab.runs import load_run
 from latentlab.training import train
@@ -234,6 +234,25 @@ def test_mmd_is_the_unbiased_imq_estimate_near_zero_for_one_distribution():
     yy = sum(k(v[i], v[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     xy = sum(k(u[i], v[j]) for i in range(n) for j in range(n)) / n**2
     assert float(imq_mmd(u, v)) == pytest.approx(xx + yy - 2 * xy, rel=1e-4)
+
+
+def test_mmd_of_a_large_batch_is_the_mean_of_its_blocks_and_estimates_the_same_value():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(1000, 4, generator=g) + 0.5, torch.randn(1000, 4, generator=g)
+    blocks = -(-1000 // MMD_BLOCK)  # 4 blocks of 250
+    parts = [float(imq_mmd(p, q)) for p, q in zip(a.tensor_split(blocks), b.tensor_split(blocks), strict=True)]
+    assert float(imq_mmd(a, b)) == pytest.approx(sum(parts) / blocks, rel=1e-6)
+    # The full n^2 estimate of the same two samples, written out: the block mean estimates the same MMD^2.
+    def full(u, v):
+        n = len(u)
+        sq = torch.cdist(torch.cat([u, v]), torch.cat([u, v])).pow(2)
+        k = sum(8.0 * s / (8.0 * s + sq) for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0))
+        off = 1.0 - torch.eye(n)
+        return float(((k[:n, :n] * off).sum() + (k[n:, n:] * off).sum()) / (n * (n - 1)) - 2 * k[:n, n:].mean())
+
+    assert float(imq_mmd(a, b)) == pytest.approx(full(a, b), rel=0.15)
+    # A training batch of up to MMD_BLOCK codes is one block: its loss is the plain estimate.
+    assert float(imq_mmd(a[:MMD_BLOCK], b[:MMD_BLOCK])) == pytest.approx(full(a[:MMD_BLOCK], b[:MMD_BLOCK]), rel=1e-5)
 
 
 def test_vqvae_reports_its_codebook_and_samples_from_code_counts(family_runs, bars):

@@ -16,11 +16,20 @@ from latentlab.models.base import LatentModel
 from latentlab.models.layers import channels_last_, trunks
 
 SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+# Codes per MMD block. The estimate costs n^2: validation batches of 2,048 took 0.8 s each (20 s of a 5-epoch
+# Fashion-MNIST run, against 21 s of training), and blocks of 256 take 0.01 s. The mean of unbiased block estimates
+# is unbiased too; training batches up to 256 are one block, so their loss is unchanged.
+MMD_BLOCK = 256
 
 
 def imq_mmd(a: Tensor, b: Tensor) -> Tensor:
-    """Unbiased estimate of MMD^2 between samples `a` and `b` (n, d) under the IMQ kernel summed over SCALES."""
+    """Unbiased estimate of MMD^2 between samples `a` and `b` (n, d) under the IMQ kernel summed over SCALES; over
+    n > MMD_BLOCK, the mean of the estimates of about equal blocks of at most MMD_BLOCK rows."""
     n, d = a.shape
+    if n > MMD_BLOCK:
+        blocks = -(-n // MMD_BLOCK)
+        return torch.stack([imq_mmd(pa, pb) for pa, pb in zip(a.tensor_split(blocks), b.tensor_split(blocks),
+                                                                 strict=True)]).mean()
     if n < 2:
         return a.new_zeros(())
     pts = torch.cat([a, b])
