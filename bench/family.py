@@ -63,6 +63,7 @@ class Plan:
     n_test: int | None = None
     timeout_s: float = 3600.0
     threads: int | None = None  # torch threads in both tools' processes; None: each tool's default
+    seed: int = 0  # both tools' training seed (weights and shuffling; each draws them its own way)
 
 
 FULL = Plan()
@@ -104,7 +105,7 @@ def train_latentlab(model: str, latent: int, data: Path, plan: Plan, out: Path) 
     sets = [f"model.kind={kind}", *(f"{k}={v}" for k, v in fields.items())]
     cmd = [sys.executable, "-m", "latentlab", "train", "mnist-vae", "--dataset", str(data), "--epochs",
            str(plan.epochs), "--batch-size", str(plan.batch), "--lr", str(plan.lr), "--latent-dim", str(latent),
-           "--device", "cpu", "--seed", "0", "--out", str(out), "--quiet", "--overwrite",
+           "--device", "cpu", "--seed", str(plan.seed), "--out", str(out), "--quiet", "--overwrite",
            *(a for s in sets for a in ("--set", s))]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, timeout=plan.timeout_s, env=_env(plan), capture_output=True, text=True)
@@ -116,8 +117,8 @@ def train_latentlab(model: str, latent: int, data: Path, plan: Plan, out: Path) 
 def train_pythae(python: str, model: str, latent: int, data: Path, plan: Plan, out: Path) -> dict[str, Any]:
     _, _, name, options = CASES[model]
     cmd = [python, str(ROOT / "bench" / "family_pythae.py"), "--model", name, "--latent", str(latent), "--data",
-           str(data), "--epochs", str(plan.epochs), "--batch", str(plan.batch), "--lr", str(plan.lr), "--seed", "0",
-           "--options", json.dumps(options), "--out", str(out)]
+           str(data), "--epochs", str(plan.epochs), "--batch", str(plan.batch), "--lr", str(plan.lr),
+           "--seed", str(plan.seed), "--options", json.dumps(options), "--out", str(out)]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, timeout=plan.timeout_s, env=_env(plan), capture_output=True, text=True,
                    cwd=out.parent)
