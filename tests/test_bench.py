@@ -424,3 +424,29 @@ def test_explain_section_runs_in_smoke_mode():
     assert r["images"] == 32 and r["explain_s"] > 0 and r["ratio"] > 0
     assert r["web"]["status"] == "measured" and r["web"]["p95_ms"] > 0
     assert "target <= 3x" in explain.line(r)
+
+
+def test_views_study_runs_in_smoke_mode():
+    """bench/views.py (issue #25's combination rules): every rule on every split, AUROC in percent; on the bundled
+    digits 0 and 1 the hyperplane view is near perfect on the test split, and chance-free on the training split."""
+    from bench import views
+
+    from latentlab import load_dataset
+
+    d = load_dataset("mnist-sample", progress=False)
+    result = views.study(d, classes=[0, 1], n_anomalies=200, per_cell=2, max_loo=300)
+    assert set(result) == set(views.RULES)
+    assert all(set(r) == {"test", "validation", "defects"} for r in result.values())
+    assert result["B (hyperplane)"]["test"] > 95 and result["B (hyperplane)"]["validation"] > 95
+    assert all(0 <= v <= 100 for r in result.values() for v in r.values())
+    assert views.table(result).count("\n") == len(views.RULES) + 1
+
+
+def test_views_surprise_is_the_empirical_p_value_with_a_tail():
+    from bench.views import surprise
+
+    cal = np.arange(1.0, 100.0)  # 99 calibration distances 1..99
+    s = surprise(cal, np.array([0.5, 50.0, 99.0, 120.0]))
+    # p = (1 + #{cal >= d}) / 100: 1.0 below all, 0.5 at 50, 0.02 at the largest; beyond it the tail keeps growing
+    assert np.allclose(s[:3], -np.log([1.0, 0.51, 0.02]))
+    assert s[3] > s[2]

@@ -11,6 +11,7 @@ import torch
 
 from latentlab.analysis.novelty._maps import (
     DEFAULT_MAP,
+    MAP_SIGMA,
     MAPS,
     combined_map,
     explain_pixels,
@@ -89,6 +90,34 @@ def test_a_pasted_patch_lights_up_the_map_where_it_was_pasted(bars) -> None:
     assert m[inside].mean() > 5 * m[~inside].mean()
     peak = summary(m, inside)["peak"]
     assert 1 <= peak[0] <= 9 and 1 <= peak[1] <= 9
+
+
+def _kernel_centre(sigma: float) -> float:
+    """The centre weight of a normalised 1-D Gaussian truncated at 4 sigma (scipy's), computed here from its formula."""
+    r = int(4 * sigma + 0.5)
+    return float(1 / np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2)).sum())
+
+
+@pytest.mark.parametrize("side", [28, 56])
+def test_the_default_map_is_the_mean_of_the_two_blurred_by_a_sigma_that_scales_with_the_side(side: int) -> None:
+    neighbour, hyperplane = np.zeros((2, side, side), np.float32), np.zeros((2, side, side), np.float32)
+    neighbour[0, side // 2, side // 2] = 2.0  # the mean of the two maps is 1 at one pixel, far from the borders
+    m = combined_map(neighbour, hyperplane)
+    sigma = MAP_SIGMA * side / 28  # 1.5 px at 28 px, 3 px at 56 px
+    assert m.dtype == np.float32 and m.shape == (2, side, side)
+    assert m[0].sum() == pytest.approx(1.0, rel=1e-5)  # a weighted mean: the mass is kept
+    assert m[0].max() == m[0, side // 2, side // 2] == pytest.approx(_kernel_centre(sigma) ** 2, rel=1e-5)
+    assert not m[1].any()  # images are blurred apart
+
+
+def test_the_default_map_blurs_colour_channels_apart_and_takes_only_batches() -> None:
+    n = np.zeros((1, 28, 28, 3), np.float32)
+    n[0, 14, 14, 1] = 2.0
+    m = combined_map(n, np.zeros_like(n))
+    assert m[..., 1].sum() == pytest.approx(1.0, rel=1e-5) and not m[..., 0].any() and not m[..., 2].any()
+    assert combined_map(np.zeros((0, 28, 28)), np.zeros((0, 28, 28))).shape == (0, 28, 28)
+    with pytest.raises(ValueError, match=r"a batch of maps \(N, H, W\)"):
+        combined_map(np.zeros((28, 28)), np.zeros((28, 28)))
 
 
 def test_reconstruction_map_units_and_summary() -> None:

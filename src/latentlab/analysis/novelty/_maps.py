@@ -10,7 +10,13 @@ the image departs more. Three kinds, all from arrays (no detector object needed)
   multiplied by that back). The map's root sum of squares divided by sqrt(|soft(x)|) is the detector's "hull"
   distance of the image, exactly: what the score measures is what the map shows.
 - "reconstruction": |x / 255 - the model's reconstruction|, in intensity (0..1) units.
-- "combined", the default map: the mean of "neighbour" and "hyperplane", as the default score sums those two views.
+- "combined", the default map: the mean of "neighbour" and "hyperplane" (as the default score sums those two views),
+  Gaussian-blurred over the image plane (sigma MAP_SIGMA px per 28 px of side). One pixel's residual is noisy; its
+  neighbourhood's is not. Chosen on synthetic defects made on held-out *training* images (never the test split,
+  `benchmark localise`'s protocol otherwise): pixel AUROC, mean of the four kinds, unblurred / sigma 1 / 1.5 / 2 / 3:
+  mnist-sample 93.8 / 95.9 / 96.5 / 96.8 / 96.6, Fashion-MNIST 91.3 / 93.5 / 93.9 / 93.9 / 93.4; AUPRO to FPR 0.3:
+  74.2 / 78.7 / 79.3 / 78.8 / 75.8 and 68.0 / 69.5 / 68.9 / 67.4 / 63.1. 1.5 has the best AUPRO on mnist-sample
+  and all but the best pixel AUROC on both. Units stay view A's (a weighted local mean of them).
 For a single (H, W) summary of a colour map use `per_pixel` (the root sum of squares over channels).
 """
 
@@ -20,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import Tensor
 
 from latentlab.analysis.novelty._pixel_views import K_HULL, K_NEAREST, RIDGE, neighbours, views
 
 MAPS = ("combined", "neighbour", "hyperplane", "reconstruction")
 DEFAULT_MAP = "combined"
+MAP_SIGMA = 1.5  # the default map's blur, pixels per 28 pixels of the image's side (see the module's docstring)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +93,16 @@ def reconstruction_map(x: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
 
 
 def combined_map(neighbour: np.ndarray, hyperplane: np.ndarray) -> np.ndarray:
-    """The default map: the mean of the neighbour and hyperplane maps (view A units)."""
-    return (0.5 * (np.asarray(neighbour, np.float32) + np.asarray(hyperplane, np.float32))).astype(np.float32)
+    """The default map of N images: the mean of their neighbour and hyperplane maps, (N, H, W) grey or (N, H, W, C)
+    colour, blurred over each image's plane by a Gaussian of sigma MAP_SIGMA x max(H, W) / 28 pixels (each channel
+    apart; borders reflected), float32 in view A units."""
+    m = 0.5 * (np.asarray(neighbour, np.float32) + np.asarray(hyperplane, np.float32))
+    if m.ndim < 3:
+        raise ValueError(f"combined_map takes a batch of maps (N, H, W) or (N, H, W, C); got shape {m.shape}")
+    if m.size == 0:
+        return m
+    sigma = MAP_SIGMA * max(m.shape[1:3]) / 28
+    return ndimage.gaussian_filter(m, (0, sigma, sigma, 0)[:m.ndim]).astype(np.float32)
 
 
 def per_pixel(m: np.ndarray, colour: bool) -> np.ndarray:
@@ -117,5 +133,5 @@ def object_mask(x: np.ndarray, core: float = 0.15) -> np.ndarray:
     return np.any([p[1 + dr:1 + dr + h, 1 + dc:1 + dc + w] for dr in (-1, 0, 1) for dc in (-1, 0, 1)], axis=0)
 
 
-__all__ = ["DEFAULT_MAP", "MAPS", "PixelExplanation", "as_images", "combined_map", "explain_pixels", "hull_residual",
-           "object_mask", "per_pixel", "reconstruction_map", "summary"]
+__all__ = ["DEFAULT_MAP", "MAPS", "MAP_SIGMA", "PixelExplanation", "as_images", "combined_map", "explain_pixels",
+           "hull_residual", "object_mask", "per_pixel", "reconstruction_map", "summary"]
