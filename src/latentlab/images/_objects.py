@@ -5,11 +5,12 @@ model input itself for data of light objects on black (after the paper is taken 
 data kept as drawn (dark strokes on light paper, or any other polarity, at any size) what stands out from the paper
 fitted to the image's border (`_paper.fit_paper`). Objects are the 8-connected components of the clearly lit
 pixels (above CORE x the brightest, as `images._layout.core` crops by) that hold at least MIN_PART of the lit
-pixels' ink. How many parts is still one object comes from the training images (`Layout.of`: the count that OBJECTS_QUANTILE of them do not
-exceed), never from test labels: on MNIST that is one part, so the 0.5% of its digits drawn in two
-disconnected parts are said to be several objects too (the price of catching a digit with a caption).
-An image whose ink stands out less than BLANK from its background holds nothing (`is_blank`), at any size and
-polarity. A helper of `latentlab.images`; numpy and scipy only.
+pixels' ink. How many parts is still one object comes from the training images (`Layout.of`: the count that
+OBJECTS_QUANTILE of them do not exceed), never from test labels: on MNIST that is one part, so the 0.5% of its
+digits drawn in two disconnected parts are said to be several objects too (the price of catching a digit with a
+caption). An image whose ink stands out less than BLANK from its background holds nothing (`is_blank`), at any size
+and polarity.
+A helper of `latentlab.images`; numpy and scipy only.
 """
 
 from __future__ import annotations
