@@ -100,6 +100,10 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
             detector, note = locate_detector(run, data, score=args.score, data_dir=args.data_dir, same_data=False,
                                              allow_data_change=args.allow_data_change)
         except ConfigError as exc:
+            if exc.field == "x_train":  # too few images for any threshold: only more images help
+                raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's {exc.value} "
+                                  f"training images ({exc.problem}); train the run on a data set with that many "
+                                  "images or more") from None
             if exc.field != "holdout":
                 raise
             # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
