@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from latentlab.images._paper import fit_paper
+from latentlab.images._paper import GRAIN, fit_paper
 
 BLANK = 0.02  # ~5/255: an image whose ink stands out less than this from its background holds nothing
 CORE = 0.15  # as `images._layout.CORE`
@@ -45,7 +45,8 @@ def count_objects(g: np.ndarray) -> int:
 def ink_of(g: np.ndarray, on_black: bool = True) -> np.ndarray | None:
     """The ink of a grey image (H, W), uint8 or float in [0, 1], as float64 light strokes on black: the image itself
     when the data's objects are light on black (`on_black`, as the framed model input is); otherwise what stands
-    out from the paper fitted to its border, whichever way (dark strokes on light paper, or light on dark). None
+    out from the paper fitted to its border, whichever way (dark strokes on light paper, or light on dark), less
+    GRAIN times the paper's grain (`Paper.noise`). None
     when the border is not plain paper: a picture, whose parts are no objects to count."""
     g = np.asarray(g)
     g = g / 255.0 if g.dtype == np.uint8 else g.astype(np.float64)
@@ -55,7 +56,8 @@ def ink_of(g: np.ndarray, on_black: bool = True) -> np.ndarray | None:
     if not paper.is_plain:
         return None
     ink = g - paper.surface
-    return np.clip(-ink if float(-ink.min()) > float(ink.max()) else ink, 0.0, 1.0)
+    ink = -ink if float(-ink.min()) > float(ink.max()) else ink
+    return np.clip(ink - GRAIN * paper.noise, 0.0, 1.0)  # the paper's grain is not ink
 
 
 def is_blank(ink: np.ndarray | None) -> bool:

@@ -24,7 +24,7 @@ from latentlab.images._arrays import to_uint8 as _u8
 from latentlab.images._decode import _decode, _source
 from latentlab.images._layout import Layout, fit, ink_level
 from latentlab.images._objects import BLANK, ink_of, is_blank, separate_objects
-from latentlab.images._paper import fit_paper
+from latentlab.images._paper import GRAIN, fit_paper
 from latentlab.images._pixels import conform
 
 _EMPTY = "blank image: nothing stands out from the background"
@@ -154,7 +154,7 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         ink = -ink
         steps.append("inverted: light background")
     top = float(ink.max())
-    if top < BLANK:
+    if top < max(BLANK, GRAIN * paper.noise):  # nothing stands out from the paper more than its grain does
         return np.zeros((s, s), np.uint8), (*steps, _EMPTY)
     out, (bw, bh) = fit(np.clip(ink / top, 0.0, 1.0), layout)
     # Then as bright as the data's objects: resampling to ~20 px dims thin strokes, and a faint pencil line or a
