@@ -138,7 +138,9 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         if background - float(g.min()) > float(g.max()) - background:
             g, background = 1.0 - g, 1.0 - background
             steps.append("inverted: light background")
-        if float(g.max()) - background < max(BLANK, GRAIN * fit_paper(g).noise):  # no more than the paper's grain
+        spread = float(g.max()) - background
+        # Nothing stands out more than the paper's grain does (fitted only for faint images: most are clear).
+        if spread < BLANK or (spread < 8 * BLANK and spread < GRAIN * fit_paper(g).noise):
             return np.zeros((s, s), np.uint8), (*steps, _EMPTY)
         return _u8(g), tuple(steps)
     paper = fit_paper(g)
