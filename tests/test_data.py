@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
-import os
 import re
 import shutil
 from pathlib import Path
@@ -629,18 +628,3 @@ def test_a_file_named_npz_that_is_no_zip_is_said_for_what_it_is(tmp_path, conten
     with pytest.raises(DatasetError) as info:
         load_dataset(str(tmp_path / "data.npz"), progress=False)
     assert str(info.value).startswith(f"{tmp_path / 'data.npz'}: {what}; save the images with numpy.savez(")
-
-
-def test_the_tests_never_touch_the_users_cache(private_cache) -> None:
-    # conftest's session fixture: every cache folder latentlab reads is under this session's tmp folder.
-    from latentlab.analysis.novelty import run_cache_dir
-
-    assert os.environ["XDG_CACHE_HOME"] == str(private_cache)
-    assert D.cache_dir("mnist") == private_cache / "latentlab" / "mnist"
-    home = Path.home() / ".cache" / "latentlab"
-    assert home not in D.cache_dir("classifiers").parents
-
-    class FakeRun:
-        meta = {"files": {"model.safetensors": "ab" * 32}}
-
-    assert run_cache_dir(FakeRun()) == private_cache / "latentlab" / "runs" / ("ab" * 8)

@@ -92,7 +92,7 @@ def _sheet(side: int, light_paper: bool, shapes: list[tuple[int, int, int]], see
 @pytest.mark.parametrize("light_paper", [True, False])
 def test_at_its_own_size_a_blank_page_is_blank_and_two_shapes_are_two_in_either_polarity(light_paper) -> None:
     side = 48
-    training = np.stack([_sheet(side, light_paper, [(24 + d, 24 - d, 10 + d % 5)], seed=d) for d in range(-4, 5)])
+    training = np.stack([_sheet(side, light_paper, [(24 + d, 24 - d, 10 + d % 5)], seed=d + 4) for d in range(-4, 5)])
     layout = Layout.of(training)
     assert layout.objects == 1 and layout.side == side
     assert layout.on_black is (not light_paper)  # light on dark is framed data; dark on light is kept as drawn
