@@ -23,7 +23,7 @@ def shape(side: int, rng: np.random.Generator, centre: tuple[float, float] | Non
     (or the given ones)."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
     r = radius if radius is not None else rng.uniform(0.22, 0.34) * side
-    cy, cx = centre if centre is not None else rng.uniform(r + 2, side - r - 2, 2)
+    cy, cx = centre if centre is not None else rng.uniform(r + 5, side - r - 5, 2)  # a margin of paper
     if rng.random() < 0.5:
         d = np.abs(np.hypot(yy - cy, xx - cx) - r)
     else:
@@ -96,9 +96,13 @@ def test_a_run_accepts_its_own_training_files_with_one_score_from_cli_python_and
     client = TestClient(create_app([run_dir]), base_url="http://127.0.0.1")
     web = [client.post("/api/runs/run/detect", files={"file": (p.name, p.read_bytes())}).json() for p in mine]
     assert [w["member"] for w in web] == [True] * 4
-    for ours, theirs, py in zip(cli, web, python, strict=True):
-        assert ours["score"] == pytest.approx(py, rel=1e-5) == pytest.approx(theirs["score"], rel=1e-5)
-        assert ours["threshold"] == pytest.approx(detector.offset_, rel=1e-6)
+    # Scored in the same batches (the CLI: the four together; the web: one at a time), as float32 matmuls differ in
+    # the last bits between batch sizes, which the model's veto, scaled by its small spread here, would magnify.
+    one_by_one = [detector.score_samples(p[None])[0] for p in pixels]
+    for ours, theirs, py, py_one in zip(cli, web, python, one_by_one, strict=True):
+        assert ours["score"] == pytest.approx(py, rel=1e-6) and theirs["score"] == pytest.approx(py_one, rel=1e-6)
+        assert ours["score"] == pytest.approx(theirs["score"], abs=0.02)
+        assert ours["threshold"] == pytest.approx(detector.offset_, rel=1e-9) == theirs["threshold"]
         assert ours["steps"] == theirs["steps"]
 
 
@@ -126,6 +130,7 @@ def test_detect_refuses_a_folder_changed_since_training_unless_allowed(tmp_path,
     run = tmp_path / "run"
     assert main(["train", "mnist-simple", "--dataset", str(tmp_path / "shapes"), "--grayscale", "--image-size",
                  "28x28", "--batch-size", "16", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
     asked = training_files(files)[:1]
     files[-1].unlink()  # the folder changes after training: one drawing less
     code, _, err = detect_json(run, asked, capsys, "--quiet")

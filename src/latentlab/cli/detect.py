@@ -112,11 +112,13 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
                               f"images, retrain the run on more images, or fit one in Python, "
                               f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
                               f".save({str(run.path)!r}), which detect then uses") from None
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     for w in caught:
-        if issubclass(w.category, UserWarning):
-            print(f"latentlab detect: warning: {w.message}", file=sys.stderr)
-        else:
+        if not issubclass(w.category, UserWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    # A detector fitted on few images is said every time it is used, not only when it is fitted.
+    for message in dict.fromkeys([*said, *filter(None, [detector.unreliable()])]):
+        print(f"latentlab detect: warning: {message}", file=sys.stderr)
     if note:
         print(f"latentlab detect: note: {note}", file=sys.stderr)
     return detector

@@ -145,41 +145,59 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             setattr(self, key, value)
         calibration = entry.calibrate(self, inp) if entry.calibrate else entry.score(self, inp.stats)
         self.offset_ = float(np.quantile(calibration, self.target_fpr))  # the one place the threshold is set
+        if note := self.unreliable():
+            warnings.warn(note, UserWarning, stacklevel=2)
         return self
 
     def _held_out(self, n: int, entry: Score) -> int:
         """How many of `n` fit images the model scores hold out (0 for pixel scores, which calibrate on all of them
-        left out one by one). Too few for `holdout` to give MIN_CALIBRATION: that many instead, said in a warning;
-        under RELIABLE images a warning says the threshold is unreliable. ConfigError when not even that fits."""
+        left out one by one): `holdout` of them, or MIN_CALIBRATION when that gives fewer (`unreliable` says so).
+        ConfigError when not even that fits."""
         if entry.pixel_references:
             need = max(MIN_CALIBRATION, self.k + 1)
             if n < need:
                 raise ConfigError(f"score={self.score!r} needs at least {need} images to set its threshold on (each "
                                   f"scored against the others); got {n}", hint="pass more images",
                                   field="x_train", value=n)
-            if n < RELIABLE:
-                _warn(f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {n} "
-                      f"training images' scores (each scored leave-one-out against the others), so it is "
-                      f"unreliable; {RELIABLE} or more images give a reliable one")
             return 0
         n_hold = int(round(self.holdout * n))
         if max(n_hold, MIN_CALIBRATION) + self.k > n:
             raise ConfigError(f"fit needs at least {MIN_CALIBRATION} held-out images and {self.k} reference images; "
                               f"got {n} images with holdout={self.holdout}",
                               hint="pass more images or a larger holdout", field="holdout", value=self.holdout)
-        if n_hold < MIN_CALIBRATION:
-            default = math.ceil(MIN_CALIBRATION / self.holdout)
-            kept = n - MIN_CALIBRATION
-            _warn(f"the {self.score} detector held out {MIN_CALIBRATION} of {n} images ({MIN_CALIBRATION / n:.0%}) "
-                  f"to set its threshold on, not holdout={self.holdout} of them ({n_hold}), and kept {kept} as "
-                  f"references; its threshold is unreliable on so few, and {default} or more images give the "
-                  "default split")
-            return MIN_CALIBRATION
-        if n < RELIABLE:
-            _warn(f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {n_hold} "
-                  f"held-out images' scores (of {n}), so it is unreliable; {RELIABLE} or more images give a "
-                  "reliable one")
-        return n_hold
+        return max(n_hold, MIN_CALIBRATION)
+
+    def unreliable(self) -> str:
+        """What makes the fitted threshold unreliable, in words ("" when nothing does): fewer than RELIABLE images,
+        and for model scores 20 held out where `holdout` gave fewer. `fit` warns with it; `latentlab detect` says it
+        each time it uses such a detector.
+
+        Returns
+        -------
+        str
+            The sentence, naming the score, how many images were used and how many give the default.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit` (or `load`).
+        """
+        check_is_fitted(self, "offset_")
+        n, held = self.n_reference_ + self.n_holdout_, self.n_holdout_
+        if REGISTRY[self.score].pixel_references:
+            return "" if n >= RELIABLE else (
+                f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {n} training "
+                f"images' scores (each scored leave-one-out against the others), so it is unreliable; {RELIABLE} or "
+                "more images give a reliable one")
+        asked = int(round(self.holdout * n))
+        if held > asked:
+            return (f"the {self.score} detector held out {held} of {n} images ({held / n:.0%}) to set its threshold "
+                    f"on, not holdout={self.holdout} of them ({asked}), and kept {n - held} as references; its "
+                    f"threshold is unreliable on so few, and {math.ceil(MIN_CALIBRATION / self.holdout)} or more "
+                    "images give the default split")
+        return "" if n >= RELIABLE else (
+            f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {held} held-out "
+            f"images' scores (of {n}), so it is unreliable; {RELIABLE} or more images give a reliable one")
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """Normality of each image (higher = more like the training data).
@@ -392,6 +410,3 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             det.neighbors_ = NearestNeighbors(n_neighbors=det.k).fit(det.reference_codes_)
         return det
 
-
-def _warn(message: str) -> None:
-    warnings.warn(message, UserWarning, stacklevel=4)  # at the caller of `fit`
