@@ -94,7 +94,7 @@ def test_at_its_own_size_a_blank_page_is_blank_and_two_shapes_are_two_in_either_
     side = 48
     training = np.stack([_sheet(side, light_paper, [(24 + d, 24 - d, 10 + d % 5)], seed=d + 4) for d in range(-4, 5)])
     layout = Layout.of(training)
-    assert layout.objects == 1 and layout.side == side
+    assert layout.objects == 1 and layout.side == side and layout.drawn
     assert layout.on_black is (not light_paper)  # light on dark is framed data; dark on light is kept as drawn
     blank = read_image(png_bytes(_sheet(side, light_paper, [], seed=11)), layout=layout, shape=(1, side, side))
     assert blank.blank and blank.objects == 0 and not blank.several

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from latentlab.errors import ConfigError
-from latentlab.images._objects import objects_allowed
+from latentlab.images._objects import DRAWN, drawn_share, objects_allowed
 
 SIDE = 28
 MIN_DECODE_SIDE = 8  # the smallest side of an image file read (config's MIN_MODEL_SIDE is a model's)
@@ -30,7 +30,8 @@ class Layout:
     strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
     images dark), which the automatic steps for uploads assume; `objects` how many separate parts one object of
     the data may show (`images._objects`; 1 by default, MNIST's count, measured on its training images, on black or
-on paper). Raises
+on paper); `drawn` whether images not on black are drawings on plain paper (`images._objects.DRAWN` of them
+    are), for which a blank page or separate objects mean something, unlike grey tiles of photographs. Raises
     `ConfigError` if impossible."""
 
     frame: int = 20
@@ -40,6 +41,7 @@ on paper). Raises
     ink: float = 1.0
     on_black: bool = True
     objects: int = 1
+    drawn: bool = True
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
@@ -72,8 +74,9 @@ on paper). Raises
         sample = x[:n]
         borders = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)
         if len(sample) and np.median(np.median(borders, axis=1)) > DARK:
+            drawn = drawn_share(sample) >= DRAWN
             return cls(side, "box", ((side - 1) / 2, (side - 1) / 2), side, 1.0, on_black=False,
-                       objects=objects_allowed(sample, on_black=False))
+                       objects=objects_allowed(sample, on_black=False) if drawn else 1, drawn=drawn)
         stats = [s for s in (measure(img / 255.0) for img in x[:n]) if s is not None]
         if not stats:
             return cls.for_side(side)

@@ -25,6 +25,9 @@ CORE = 0.15  # as `images._layout.CORE`
 MIN_PART = 0.04  # a part with less of the ink than this is a speck or a serif, not an object
 # Measured: 99.5% of mnist-sample's training digits are one part, 96.6% of Fashion-MNIST's items.
 OBJECTS_QUANTILE = 0.99
+# Data not on black count as drawings (blank pages and separate objects mean something) when this share of them are
+# drawings on plain paper: all of a folder of scanned shapes, not the grey tiles of photographs (sky is blank).
+DRAWN = 0.95
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -63,6 +66,13 @@ def ink_of(g: np.ndarray, on_black: bool = True) -> np.ndarray | None:
 def is_blank(ink: np.ndarray | None) -> bool:
     """Whether ink of `ink_of` holds nothing: none stands out BLANK or more (False for a picture, None)."""
     return ink is not None and float(ink.max(initial=0.0)) < BLANK
+
+
+def drawn_share(x: np.ndarray) -> float:
+    """The share of uint8 images (N, H, W) that are drawings on plain paper with something on it (their `ink_of`
+    off black is neither None nor blank): 1.0 for scans of drawings, far less for tiles of photographs."""
+    inks = [ink_of(img, on_black=False) for img in x]
+    return float(np.mean([ink is not None and not is_blank(ink) for ink in inks])) if inks else 0.0
 
 
 def objects_allowed(x: np.ndarray, on_black: bool = True) -> int:

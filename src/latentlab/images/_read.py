@@ -69,8 +69,9 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
         pixels, more = to_model_input(gray, layout, auto)
         size = (gray.shape[0], gray.shape[1])
         # Counted on the model input as the training images were (`Layout.of`): framed ink on black, or, for data
-        # kept as drawn, what stands out from the paper; a picture without plain paper is not counted.
-        ink = ink_of(pixels, layout.on_black) if auto else None
+        # kept as drawn, what stands out from the paper; a picture without plain paper, or data of pictures (photo
+        # tiles: `Layout.drawn`), is not counted.
+        ink = ink_of(pixels, layout.on_black) if auto and (layout.on_black or layout.drawn) else None
         if ink is None:
             return Prepared(pixels, (*steps, *more), size)
         if is_blank(ink):
