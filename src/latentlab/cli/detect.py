@@ -24,7 +24,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     from latentlab.analysis.inference import image_layout
     from latentlab.analysis.ood import detector_unsupported
-    from latentlab.cli.run_commands import _framing, _run_data
     from latentlab.errors import ImageError
     from latentlab.images import layout_for, read_image
     from latentlab.runs import IN_MEMORY, load_run
@@ -87,6 +86,23 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for error in failed.values():
         print(f"latentlab detect: error: {error}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _framing(data: Any) -> tuple[Any, Any]:
+    """What `latentlab.images.layout_for` takes of a run's data: its training images and the layout they were framed
+    by (None, None without data)."""
+    return (None, None) if data is None else (data.x_train, data.layout)
+
+
+def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
+    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
+    from latentlab.errors import DatasetError, RunError
+    from latentlab.runs import load_run_data
+
+    try:
+        return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
+    except (DatasetError, RunError) as exc:
+        return None, str(exc)
 
 
 def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:

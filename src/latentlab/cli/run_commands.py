@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from latentlab.cli.detect import cmd_detect
+from latentlab.cli.detect import _framing, _run_data, cmd_detect
 from latentlab.cli.tables import format_summary, warn
 from latentlab.errors import ConfigError
 
@@ -106,23 +106,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
                            "space")
     return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))
-
-
-def _framing(data: Any) -> tuple[Any, Any]:
-    """What `latentlab.images.layout_for` takes of a run's data: its training images and the layout they were framed
-    by (None, None without data)."""
-    return (None, None) if data is None else (data.x_train, data.layout)
-
-
-def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
-    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
-    from latentlab.errors import DatasetError, RunError
-    from latentlab.runs import load_run_data
-
-    try:
-        return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
-    except (DatasetError, RunError) as exc:
-        return None, str(exc)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
