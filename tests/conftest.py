@@ -25,6 +25,18 @@ def make_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Iterator:
+    """The session's own cache: $XDG_CACHE_HOME, the one variable latentlab's cache folders are read from
+    (`data.places.cache_dir`: downloads and the sample-quality classifiers; `analysis.novelty.run_cache_dir`: what a
+    read-only run cannot hold), points into this session's tmp folder, for the tests and the commands they start.
+    Tests never read what the user's ~/.cache/latentlab holds, nor leave anything there."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def bars() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): 512 + 128 synthetic bar images."""

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import make_images
 from latentlab.cli import main
 from latentlab.presets import PRESETS
 
@@ -382,7 +383,7 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     from PIL import Image
 
     path = tmp_path / "small.npz"
-    np.savez(path, x=bars[0][:40], x_test=bars[2][:10])
+    np.savez(path, x=bars[0][:15], x_test=bars[2][:10])
     run = tmp_path / "run"
     assert main(["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
     assert main(["evaluate", str(run), "--quiet"]) == 0
@@ -390,14 +391,16 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     # which weights the numbers are of, so that a later resume cannot leave them standing as the run's
     assert metrics["weights_sha256"] == json.loads((run / "meta.json").read_text())["files"]["model.safetensors"]
     skipped = metrics["membership_skipped"]
-    assert skipped.startswith("the novelty detectors could not be fitted on the 40 training images")
+    assert skipped.startswith("the novelty detectors could not be fitted on the 15 training images")
     assert skipped.endswith("train the run on more images to measure membership")
     Image.fromarray(bars[2][0]).save(tmp_path / "digit.png")
     capsys.readouterr()
     assert main(["detect", str(run), str(tmp_path / "digit.png"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "retrain the run on more images, or fit one in Python, latentlab.NoveltyDetector(run" in err
-    assert "pass more images or a larger holdout" not in err
+    assert ("the combined detector cannot be fitted on the run's 15 training images (score='combined' needs at least "
+            "20 images to set its threshold on (each scored against the others); got 15); train the run on a data "
+            "set with that many images or more") in err
+    assert "pass more images" not in err
 
 
 def test_output_into_a_closed_pipe_ends_quietly():
@@ -452,3 +455,62 @@ def test_counts_below_one_are_refused_by_the_flag_before_any_work(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and f"argument {argv[-2]}:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["plot", "recon", "RUN"], ["decode", "RUN", "0", "0"], ["generate", "RUN"],
+                                     ["interpolate", "RUN", "a.png", "b.png"]])
+def test_an_output_file_in_a_missing_folder_is_refused_naming_it(command, tmp_path, capsys):
+    missing = tmp_path / "missing" / "dir"
+    with pytest.raises(SystemExit) as caught:
+        main([*command, "-o", str(missing / "x.png")])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert (f"argument -o/--output: the folder {missing} does not exist; create it first (mkdir -p {missing}) or "
+            "write into a folder that exists") in err
+    assert not (tmp_path / "missing").exists()  # nothing made on the way
+
+
+def test_output_folders_latentlab_owns_are_made_and_files_in_existing_folders_are_taken(tmp_path):
+    from latentlab.cli.parser import build_parser
+
+    owned = tmp_path / "a" / "b"
+    cases = [(["export", "RUN", "-o", str(owned)], "output"), (["detect", "RUN", "x.png", "--explain", str(owned)],
+             "explain"), (["report", "--out", str(owned)], "out"), (["train", "mnist-simple", "--out", str(owned)],
+             "out"), (["train", "mnist-simple", "--tensorboard", str(owned)], "tensorboard"),
+             (["sweep", "mnist-simple", "--set-grid", "train.lr=1,2", "--out", str(owned)], "out"),
+             (["plot", "recon", "RUN", "-o", str(tmp_path / "x.png")], "output")]
+    for argv, dest in cases:
+        args = build_parser(argv[0]).parse_args(argv)
+        assert getattr(args, dest) == argv[argv.index(getattr(args, dest))], argv
+    assert not (tmp_path / "a").exists()  # made only when written (detect --explain, export, ...)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(SystemExit):
+        build_parser("export").parse_args(["export", "RUN", "-o", str(afile)])
+    with pytest.raises(SystemExit):
+        build_parser("plot").parse_args(["plot", "recon", "RUN", "-o", str(tmp_path)])  # a folder, not a file
+
+
+def test_a_conditional_preset_on_unlabelled_images_says_what_to_give_in_cli_terms(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i, image in enumerate(make_images(12, seed=3)[0]):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    assert main(["train", "mnist-cvae", "--dataset", str(folder), "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("latentlab train: error: mnist-cvae is a conditional model (cvae): it trains on class "
+                          "labels, and flat has none")
+    assert "give it one subfolder per class (flat/<class>/*.png) or an .npz with y and y_test" in err
+    assert "y_train" not in err and "y_val" not in err and "Traceback" not in err
+    labelled = tmp_path / "twelve"
+    for i, image in enumerate(make_images(24, seed=4)[0]):
+        (labelled / f"c{i % 12}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(labelled / f"c{i % 12}" / f"{i}.png")
+    assert main(["train", "mnist-cvae", "--dataset", str(labelled), "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "trains on class labels, 10 of them, and twelve has 12 classes: pass --set model.n_classes=12" in err
+    assert "y_train" not in err

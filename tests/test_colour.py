@@ -180,9 +180,11 @@ def test_64x48_rgb_folder_with_a_2d_vae(tmp_path, capsys):
     assert main(["decode", str(run), "0", "0", "-o", str(tmp_path / "z.png"), "--scale", "2"]) == 0
     assert _png((tmp_path / "z.png").read_bytes()).shape == (96, 128, 3)
     capsys.readouterr()
-    assert main(["detect", str(run), str(folder / "warm" / "0.png")]) == 2
+    assert main(["detect", str(run), str(folder / "warm" / "0.png")]) == 0
     err = capsys.readouterr().err
-    assert "detector cannot be fitted" in err  # 20 training pictures are too few for a detector, and it says so
+    # A few dozen training pictures fit the default detector (it needs no held-out split), and detect says how few.
+    assert "latentlab detect: warning: the combined detector's threshold is the 5% quantile of only " in err
+    assert "so it is unreliable; 100 or more images give a reliable one" in err
     client = TestClient(create_app([run]), base_url="http://127.0.0.1")
     export = client.get("/api/runs/pics/decoder").json()
     assert export["shape"] == [3, 48, 64] and export["layers"][-1]["out"] == 3 * 48 * 64

@@ -142,5 +142,8 @@ def test_explain_onto_a_file_is_refused_before_any_work(sample_run: Path, tmp_pa
     path = _files(digit, tmp_path)[0]
     afile = tmp_path / "afile"
     afile.write_text("mine")
-    assert main(["detect", str(sample_run), str(path), "--explain", str(afile)]) == 2
-    assert "--explain" in capsys.readouterr().err and afile.read_text() == "mine"
+    with pytest.raises(SystemExit) as caught:  # refused by the flag's type, as every output flag (cli.arg_types)
+        main(["detect", str(sample_run), str(path), "--explain", str(afile)])
+    assert caught.value.code == 2
+    assert f"argument --explain: {afile} is a file; give a folder (it is made if missing)" in capsys.readouterr().err
+    assert afile.read_text() == "mine"

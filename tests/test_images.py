@@ -373,6 +373,7 @@ def test_a_run_of_pictures_not_on_black_gets_no_digit_steps():
     tiles = load_dataset("photo-tiles", progress=False, grayscale=True, image_size=(28, 28))
     layout = Layout.of(tiles.x_train)
     assert not layout.on_black and Layout.of(np.load(SAMPLES / "mnist-sample.npz")["x_train"]).on_black
+    assert not layout.drawn  # tiles of photographs, not drawings: a smooth sky tile is no blank page
     for tile in tiles.x_test[:20]:
         got = read_image(encode(Image.fromarray(tile)), layout=layout)
         assert np.array_equal(got.pixels, tile) and got.steps == ()

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -183,3 +184,20 @@ def test_changing_a_runs_weights_removes_its_metrics_and_marks_its_exports_stale
     (d / "metrics.json").write_text(json.dumps(made_now))
     assert not is_current(made_now, run.meta) and headline_metrics(run)["source"] != "metrics.json"
     assert is_current({"reconstruction": {}}, run.meta)  # written before the digest was recorded: cannot tell
+
+
+def test_the_tests_never_touch_the_users_cache(private_cache) -> None:
+    # conftest's session fixture: every cache folder latentlab reads is under this session's tmp folder.
+    import os
+
+    from latentlab.analysis.novelty import run_cache_dir
+    from latentlab.data import cache_dir
+
+    class FakeRun:
+        meta = {"files": {"model.safetensors": "ab" * 32}}
+
+    assert os.environ["XDG_CACHE_HOME"] == str(private_cache)
+    home = Path.home() / ".cache" / "latentlab"
+    for folder in (cache_dir("mnist"), cache_dir("classifiers"), run_cache_dir(FakeRun())):
+        assert private_cache in folder.parents and home not in folder.parents
+    assert run_cache_dir(FakeRun()) == private_cache / "latentlab" / "runs" / ("ab" * 8)

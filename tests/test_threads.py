@@ -63,9 +63,50 @@ def test_the_users_settings_win_and_are_not_adapted() -> None:
     assert wait.wait == "OMP_WAIT_POLICY=PASSIVE (yours)" and not wait.set_env and wait.threads == 2
 
 
-@pytest.mark.parametrize("value", ["", "abc", "0", "-2"])
-def test_an_unusable_omp_num_threads_is_ignored(value: str) -> None:
-    assert decide(CPUs(2), {"OMP_NUM_THREADS": value}).threads == 2
+def test_an_empty_omp_num_threads_is_unset() -> None:
+    assert decide(CPUs(2), {"OMP_NUM_THREADS": " "}).threads == 2
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "2.5", ",3"])
+def test_an_unusable_omp_num_threads_is_an_error_naming_the_variable(value: str) -> None:
+    from latentlab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        decide(CPUs(2), {"OMP_NUM_THREADS": value})
+    err = caught.value
+    assert (err.field, err.value) == ("OMP_NUM_THREADS", value)
+    assert str(err).startswith(f"the environment variable OMP_NUM_THREADS={value!r} is invalid: it sets the number "
+                               "of threads, a whole number >= 1: set it to one (e.g. export OMP_NUM_THREADS=2), or "
+                               "unset it")
+
+
+@pytest.mark.parametrize("threads", [0, -1, True, 2.0])
+def test_an_unusable_thread_count_from_python_is_an_error(threads) -> None:
+    from latentlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"threads=.* is invalid: torch threads are a whole number >= 1") as caught:
+        decide(CPUs(2), {}, threads=threads)
+    assert caught.value.field == "threads"
+
+
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_the_cli_says_which_variable_is_wrong_and_what_to_set(value: str, monkeypatch, capsys) -> None:
+    from latentlab.cli import main
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert main(["presets"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"latentlab presets: error: the environment variable OMP_NUM_THREADS={value!r} is invalid")
+    assert "export OMP_NUM_THREADS=2" in err and "unset OMP_NUM_THREADS" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_the_threads_flag_takes_a_whole_number_from_one(value: str, capsys) -> None:
+    from latentlab.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["detect", "run", "x.png", "--threads", value])
+    assert caught.value.code == 2 and "--threads" in capsys.readouterr().err
 
 
 def test_latentlab_threads_torch_leaves_torch_alone() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+from pathlib import Path
 from typing import Any
 
 from latentlab.config import MAX_SAMPLES
@@ -20,6 +22,29 @@ def parse_set(text: str) -> tuple[str, Any]:
             # A list with a word in it ([256,abc]): kept a list, so the config can name the element that is wrong.
             return key, [parse_item(v.strip()) for v in value[1:-1].split(",") if v.strip()]
         return key, value
+
+
+def output_file(text: str) -> str:
+    """A file latentlab writes (-o/--output of plot, decode, generate, interpolate): its folder must exist already.
+    The one rule of every output flag: a missing folder is said, not made, because a mistyped path would otherwise
+    leave a new folder tree behind; only flags documented as a folder latentlab owns make theirs (`output_dir`)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it (e.g. {Path(text) / 'out.png'})")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"the folder {folder} {what}; create it first (mkdir -p "
+                                         f"{shlex.quote(str(folder))}) or write into a folder that exists")
+    return text
+
+
+def output_dir(text: str) -> str:
+    """A folder latentlab owns and writes into (a run directory, --out of report, sweep and benchmark, --explain,
+    export's -o, --tensorboard): made, with any missing parents, when it is written; refused when it is a file."""
+    if Path(text).expanduser().exists() and not Path(text).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a folder (it is made if missing)")
+    return text
 
 
 def sample_count(text: str) -> int:

@@ -68,6 +68,24 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _check_labels(cfg: RunConfig, data: Any) -> None:
+    """A conditional model trains on class labels: said in the command line's terms (the folder or .npz to give,
+    the flag to set) before training, where the library would name its Python arguments (y_train, y_val)."""
+    from latentlab.models import MODELS, is_conditional
+
+    if not is_conditional(getattr(MODELS[cfg.model.kind], "__self__", None)):  # the entries are classes' from_config
+        return
+    what = f"{cfg.preset or cfg.name} is a conditional model ({cfg.model.kind}): it trains on class labels"
+    if data.y_train is None or (len(data.x_test) and data.y_test is None):
+        raise ConfigError(f"{what}, and {data.name} has none ({data.source})",
+                          hint=f"give it one subfolder per class ({data.name}/<class>/*.png) or an .npz with y and "
+                               "y_test, or train a preset that needs no labels (`latentlab presets`)")
+    n = max(len(data.classes), int(data.y_train.max(initial=-1)) + 1)
+    if n > cfg.model.n_classes:
+        raise ConfigError(f"{what}, {cfg.model.n_classes} of them, and {data.name} has {n} classes",
+                          hint=f"pass --set model.n_classes={n}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from latentlab.locks import run_lock
     from latentlab.training import check_config, dist
@@ -101,6 +119,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
     if not len(data.x_train):
         raise ConfigError(f"{data.name} has no training images ({data.source}); training needs at least one: "
                           "give the data set some (an .npz's x, or a train/ folder)")
+    _check_labels(cfg, data)
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
     cfg = replace(cfg, dataset=data.ref)
     # How the data were loaded, so plot, evaluate, detect and serve load the same images (`runs.load_run_data`).

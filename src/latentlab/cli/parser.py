@@ -9,7 +9,16 @@ from latentlab._version import __version__
 from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
-from latentlab.cli.arg_types import parse_classes, parse_grid, parse_set, port, positive_int, sample_count
+from latentlab.cli.arg_types import (
+    output_dir,
+    output_file,
+    parse_classes,
+    parse_grid,
+    parse_set,
+    port,
+    positive_int,
+    sample_count,
+)
 from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
 
@@ -65,7 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)")
     p.add_argument("--name", help="run name (default: the preset's)")
-    p.add_argument("--out", help="run directory (default: runs/NAME)")
+    p.add_argument("--out", type=output_dir, help="run directory, made if missing (default: runs/NAME)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run, with its own config (give no PRESET)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in the output directory")
@@ -74,8 +83,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "history); without it such a resume is refused")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
-    p.add_argument("--tensorboard", metavar="DIR",
-                   help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
+    p.add_argument("--tensorboard", metavar="DIR", type=output_dir,
+                   help="log losses, images and the latent space for TensorBoard to DIR, made if missing (needs "
+                        "latentlab[tensorboard])")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     _add_threads_flag(p)
     p.set_defaults(func=c.cmd_train)
@@ -88,7 +98,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=c.cmd_datasets)
     p = sub.add_parser("report", help="reproduce the whole seed report as one HTML page")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="quick (minutes) or full (published epochs)")
-    p.add_argument("--out", default="report", help="output folder (default: report)")
+    p.add_argument("--out", default="report", type=output_dir, help="output folder, made if missing (default: report)")
     p.add_argument("--presets", nargs="+", metavar="PRESET",
                    help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family)")
     p.add_argument("--epochs", type=int, help="override every experiment's epochs")
@@ -110,7 +120,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="fix a config field")
     p.add_argument("--metrics", action="store_true", help="also measure each run's test reconstruction")
-    p.add_argument("--out", help="output folder (default: sweeps/PRESET)")
+    p.add_argument("--out", type=output_dir, help="output folder, made if missing (default: sweeps/PRESET)")
     _add_runner_flags(p, "trainings")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     p.set_defaults(func=c.cmd_sweep)
@@ -125,7 +135,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("kind", choices=kinds, metavar="KIND",
                    help="the figure: " + (", ".join(kinds) if kinds else "one of the report's figures"))
     p.add_argument("run", help="run directory")
-    p.add_argument("-o", "--output", help="PNG path (default: RUN/KIND.png)")
+    p.add_argument("-o", "--output", type=output_file, help="PNG path, in a folder that exists (default: RUN/KIND.png)")
     p.add_argument("--mark", nargs=2, type=float, metavar=("X", "Y"), help="latent point to mark / decode")
     _add_data_flags(p, "to draw the figure from")
     p.set_defaults(func=r.cmd_plot)
@@ -134,7 +144,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory (of a run with a 2-D latent space)")
     p.add_argument("x", type=float, help="first latent coordinate")
     p.add_argument("y", type=float, help="second latent coordinate")
-    p.add_argument("-o", "--output", default="decoded.png", help="PNG path (default: decoded.png)")
+    p.add_argument("-o", "--output", default="decoded.png", type=output_file,
+                   help="PNG path, in a folder that exists (default: decoded.png)")
     p.add_argument("--scale", type=int, default=8, help="upscale factor of the saved PNG (default 8)")
     p.set_defaults(func=r.cmd_decode)
 
@@ -146,7 +157,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    "gmm (a Gaussian mixture fitted to the training codes; needs the run's data)")
     p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)")
     p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to draw (e.g. 7)")
-    p.add_argument("-o", "--output", help="image path: .png, .jpg, .pdf or .svg (default: RUN/samples.png)")
+    p.add_argument("-o", "--output", type=output_file,
+                   help="image path: .png, .jpg, .pdf or .svg, in a folder that exists (default: RUN/samples.png)")
     _add_data_flags(p, "to check the posterior for collapse and fit --sampler gmm")
     p.set_defaults(func=r.cmd_generate)
 
@@ -156,7 +168,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("b", help="last image")
     p.add_argument("-n", type=sample_count, default=10, help="images along the path, 2 or more (default 10)")
     p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to decode")
-    p.add_argument("-o", "--output", help="image path (default: RUN/interpolation.png)")
+    p.add_argument("-o", "--output", type=output_file,
+                   help="image path, in a folder that exists (default: RUN/interpolation.png)")
     _add_data_flags(p, "to frame the images like its training data")
     p.set_defaults(func=r.cmd_interpolate)
 
@@ -177,12 +190,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="skip the automatic steps of grey runs (inverting a light background, cropping, fitting and "
                         "centring like the training data): only decode and resize to the run's size")
     p.add_argument("--invert", action="store_true", help="invert the model input (useful with --no-auto)")
-    p.add_argument("--explain", metavar="DIR", help="one PNG per image into DIR: input, reconstruction, anomaly "
-                   "map over the input, nearest training images with distances and labels")
+    p.add_argument("--explain", metavar="DIR", type=output_dir, help="one PNG per image into DIR, made if missing: "
+                   "input, reconstruction, anomaly map over the input, nearest training images with distances and "
+                   "labels")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per image: path, score, threshold, verdict, member, steps, source_size "
                         "(height, width)")
     _add_data_flags(p, "if the detector must be fitted first")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="fit the detector on the run's data set as it is now, although its training images differ "
+                        "from those the run was trained on; without it that is refused (a detector saved with the run "
+                        "is used as it is)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_threads_flag(p)
     p.set_defaults(func=r.cmd_detect)
@@ -209,7 +227,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="a run's encoder and decoder as files for other tools (ONNX), with a model card")
     p.add_argument("run", help="run directory")
     p.add_argument("--format", choices=formats, default="onnx", help="file format (default onnx)")
-    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: RUN/FORMAT)")
+    p.add_argument("-o", "--output", metavar="DIR", type=output_dir,
+                   help="output folder, made if missing (default: RUN/FORMAT)")
     p.set_defaults(func=r.cmd_export)
 
     p = sub.add_parser("benchmark", help="measure latentlab on the field's benchmarks (one-class novelty detection)")
@@ -229,7 +248,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="models per class, seeds 0..N-1, scores averaged (default 1)")
     _add_runner_flags(p, "classes")
-    p.add_argument("--out", default="benchmarks", help="output folder (default: benchmarks)")
+    p.add_argument("--out", default="benchmarks", type=output_dir,
+                   help="output folder, made if missing (default: benchmarks)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-class lines")
     p.set_defaults(func=c.cmd_benchmark)
@@ -244,7 +264,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--per-cell", type=int, default=50, metavar="N", help="defective images per kind and size (50)")
     p.add_argument("--clean", type=int, default=500, metavar="N", help="clean test images (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the defects and the model (default 0)")
-    p.add_argument("--out", default="benchmarks", help="output folder (default: benchmarks)")
+    p.add_argument("--out", default="benchmarks", type=output_dir,
+                   help="output folder, made if missing (default: benchmarks)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=c.cmd_localise)

@@ -1,15 +1,16 @@
-"""The subcommands that look into a trained run: plot, decode, generate, interpolate, detect, evaluate."""
+"""The subcommands that look into a trained run: plot, decode, generate, interpolate, evaluate, export (detect is
+`cli.detect`, re-exported here)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from latentlab.cli.tables import format_summary, table, warn
+from latentlab.cli.detect import _framing, _run_data, cmd_detect
+from latentlab.cli.tables import format_summary, warn
 from latentlab.errors import ConfigError
 
 
@@ -99,138 +100,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     data, _ = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
-    layout = layout_for(shape, None if data is None else data.x_train)  # framed as `detect` frames images
+    layout = layout_for(shape, *_framing(data))  # framed as `detect` frames images
     a, b = (read_image(path, layout=layout, shape=shape).pixels for path in (args.a, args.b))
     images = interpolate(run.model, a, b, n=args.n, label=args.label)
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
                            "space")
     return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))
-
-
-def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
-    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
-    from latentlab.errors import DatasetError, RunError
-    from latentlab.runs import load_run_data
-
-    try:
-        return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
-    except (DatasetError, RunError) as exc:
-        return None, str(exc)
-
-
-def cmd_detect(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from latentlab.analysis.inference import image_layout
-    from latentlab.analysis.novelty import locate_detector
-    from latentlab.analysis.ood import detector_unsupported
-    from latentlab.errors import ImageError
-    from latentlab.images import layout_for, read_image
-    from latentlab.runs import IN_MEMORY, load_run
-
-    if args.explain and Path(args.explain).exists() and not Path(args.explain).is_dir():
-        raise ConfigError(f"--explain {args.explain} is a file: give a folder for the explanation PNGs (it is made "
-                          "if missing)")
-    run = load_run(args.run)
-    data, why = _run_data(run, args.data_dir, args.dataset)
-    shape = tuple(run.model.image_shape)
-    # At the run's size and colour; grey ones framed like its training images, as the web page does.
-    layout = layout_for(shape, None if data is None else data.x_train)
-    prepared, failed = {}, {}
-    for path in args.images:
-        try:
-            prepared[path] = read_image(path, layout=layout, auto=not args.no_auto, shape=shape)
-        except ImageError as exc:
-            failed[path] = str(exc)
-    unsupported = detector_unsupported(shape)
-    if unsupported:
-        raise ConfigError(f"{run.name}: {unsupported}; {len(prepared)} of {len(args.images)} images were read at "
-                          f"the run's shape, but there is nothing to judge them with (reconstructions work: "
-                          f"latentlab plot recon {args.run})")
-    if data is None and run.meta.get("data_source") == IN_MEMORY:
-        from latentlab.analysis.novelty import saved_detector
-
-        saved_detector(run, args.score, why)  # said once, as the error (not also as the notice below)
-    if not args.quiet:
-        print(f"{run.name}: loading or fitting the {args.score} detector ...", file=sys.stderr, flush=True)
-        if data is None:
-            print(f"{run.name}: its data set is not on this machine ({why}); laying images out with the default "
-                  "MNIST layout", file=sys.stderr)
-    try:
-        detector, note = locate_detector(run, data, score=args.score, data_dir=args.data_dir, same_data=False)
-    except ConfigError as exc:
-        if exc.field != "holdout":
-            raise
-        # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
-        raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
-                          f"({exc.problem}); retrain the run on more images, or fit one in Python, "
-                          f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
-                          f".save({str(run.path)!r}), which detect then uses") from None
-    if note:
-        print(f"latentlab detect: note: {note}", file=sys.stderr)
-    pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else
-              np.zeros((0, *image_layout(run.model)), np.uint8))
-    if args.invert:
-        pixels = 255 - pixels  # on top of whatever the automatic steps did: the user asked for it
-    scores = dict(zip(prepared, detector.score_samples(pixels), strict=True))
-    explained = {}
-    if args.json or args.explain:
-        from latentlab.analysis.novelty import fitted_labels
-
-        explained = dict(zip(prepared, detector.explain(pixels, labels=fitted_labels(detector, data)), strict=True))
-    results = []
-    for path in args.images:
-        if path in failed:
-            results.append({"path": path, "error": failed[path]})
-            continue
-        p = prepared[path]
-        score, member = float(scores[path]), bool(scores[path] >= detector.offset_) and not p.several
-        steps = list(p.steps) + (["inverted (--invert)"] if args.invert else [])
-        # Several objects squeezed into one frame are no digit: the score of that frame answers nothing.
-        verdict = "several objects" if p.several else "in" if member else "out"
-        results.append({"path": path, "score": score, "threshold": float(detector.offset_), "member": member,
-                        "verdict": verdict, "objects": p.objects, "steps": steps, "source_size": list(p.source_size)})
-        if path in explained:
-            results[-1]["explanation"] = explained[path].summary()
-    if args.explain:
-        _write_explanations(args.explain, explained, pixels, data)
-    print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
-    for error in failed.values():
-        print(f"latentlab detect: error: {error}", file=sys.stderr)
-    return 2 if failed else 0
-
-
-def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: Any) -> None:
-    """One PNG per image into `out` (named after the image's file), printed as written."""
-    from latentlab.figures import save_figure
-    from latentlab.figures.maps import explanation_figure
-
-    Path(out).mkdir(parents=True, exist_ok=True)
-    for i, (path, e) in enumerate(explained.items()):
-        near = e.neighbours.get("pixel-knn")
-        names = [None if near is None or near["label"] is None else _label_name(data, near["label"][j])
-                 for j in range(len(e.nearest_images))]
-        fig = explanation_figure(pixels[i], e.reconstruction, e.map2d(), e.nearest_images,
-                                 [] if near is None else near["distance"], names,
-                                 title=f"{Path(path).name}: score {e.score:.2f}, threshold {e.threshold:.2f}")
-        print(save_figure(fig, Path(out) / f"{Path(path).stem}-explained.png"), file=sys.stderr)
-
-
-def _label_name(data: Any, label: int) -> str:
-    classes = getattr(data, "classes", None) or ()
-    return str(classes[label]) if 0 <= label < len(classes) else str(label)
-
-
-def _detect_table(results: list[dict[str, Any]]) -> str:
-    rows = [("image", "score", "threshold", "verdict", "what was done")]
-    for r in results:
-        if "error" in r:
-            rows.append((r["path"], "-", "-", "not read (see below)", ""))
-            continue
-        verdict = {"in": "in (like the training data)", "out": "OUT (novel)",
-                   "several objects": f"NOT ONE OBJECT ({r['objects']}; crop to one)"}[r["verdict"]]
-        rows.append((r["path"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict, "; ".join(r["steps"]) or "-"))
-    return table(rows)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -275,3 +150,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in paths.values():
         print(path)
     return 0
+
+
+__all__ = ["cmd_decode", "cmd_detect", "cmd_evaluate", "cmd_export", "cmd_generate", "cmd_interpolate", "cmd_plot"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from latentlab.errors import DatasetError
+
+if TYPE_CHECKING:
+    from latentlab.images import Layout
 
 TEST_FRACTION = 0.15  # for data that comes without a test split
 SPLIT_SEED = 0
@@ -37,6 +40,10 @@ class ImageData:
         Whether these are a bundled sample rather than the full set.
     path : Path or None, default None
         The absolute path of the user's folder or .npz (None for registered sets); see `ref`.
+    layout : latentlab.images.Layout or None, default None
+        How the images were framed when reading them framed them (an image folder read grey at a square size with
+        the automatic steps: cropped, fitted and centred by `latentlab.images.read_image`); None when they were
+        not. Files asked about later are framed the same way (`latentlab.images.layout_for`).
     """
 
     name: str
@@ -48,6 +55,7 @@ class ImageData:
     source: str
     is_sample: bool = False
     path: Path | None = None
+    layout: Layout | None = None
 
     @property
     def ref(self) -> str:
@@ -91,7 +99,7 @@ def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
 
 def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray,
                 y_test: np.ndarray | None, classes: tuple[str, ...], source: str,
-                is_sample: bool = False, path: Path | None = None) -> ImageData:
+                is_sample: bool = False, path: Path | None = None, layout: Layout | None = None) -> ImageData:
     def labels(y: np.ndarray | None) -> np.ndarray | None:
         return None if y is None else np.ascontiguousarray(y, dtype=np.int64)
 
@@ -102,7 +110,7 @@ def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_tes
 
     return ImageData(name, np.ascontiguousarray(x_train, dtype=np.uint8), labels(y_train),
                      np.ascontiguousarray(x_test, dtype=np.uint8), labels(y_test), tuple(classes), source,
-                     is_sample, path)
+                     is_sample, path, layout)
 
 
 def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = TEST_FRACTION,

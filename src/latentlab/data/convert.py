@@ -87,4 +87,5 @@ def convert(data: ImageData, image_size: tuple[int, int] | None = None, grayscal
                      "(image_size)")
     if not notes:
         return data
-    return replace(data, x_train=x_train, x_test=x_test, source=f"{data.source}; {'; '.join(notes)}")
+    # Converted images are no longer framed as `data.layout` says: files are then framed as these images frame theirs.
+    return replace(data, x_train=x_train, x_test=x_test, source=f"{data.source}; {'; '.join(notes)}", layout=None)

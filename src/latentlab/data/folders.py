@@ -12,7 +12,7 @@ import numpy as np
 from latentlab.data.base import SPLIT_SEED, ImageData, image_data, stratified_split
 from latentlab.errors import DatasetError, ImageError
 from latentlab.files import shown_name
-from latentlab.images import conform, read_image, read_native
+from latentlab.images import Layout, conform, read_image, read_native
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Files an operating system leaves in image folders (Windows' thumbnail caches and folder settings, macOS' Finder
@@ -59,8 +59,11 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         x_train, x_test = x[train], x[test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
         how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
+    # Framed by the digit pipeline: files asked about later must be framed the same way, not as measured from these
+    # images (which gives another frame size: a drawing fitted to 20 px measures 21 after resampling).
+    framed = reader.framing.counted_on(x_train) if reader.framing is not None else None
     return image_data(shown_name(root.name), x_train, y_train, x_test, y_test, classes, f"{how}; {reader.describe()}",
-                      path=root.resolve())
+                      path=root.resolve(), layout=framed)
 
 
 @dataclass
@@ -80,6 +83,11 @@ class _Reader:
         """The digit pipeline: grey, at a square size, automatic steps on."""
         return self.grayscale and self.image_size is not None and self.image_size[0] == self.image_size[1]
 
+    @property
+    def framing(self) -> Layout | None:
+        """The layout the digit pipeline frames each file by (MNIST's at the side), None when nothing is framed."""
+        return Layout.for_side(self.image_size[0]) if self.digits and self.auto and self.image_size else None
+
     def read(self, files: list[tuple[Path, int | None]]) -> list[np.ndarray]:
         return [self._one(path) for path, _ in files]
 
@@ -90,7 +98,7 @@ class _Reader:
         try:
             if self.digits:
                 assert self.image_size is not None
-                prepared = read_image(path, auto=self.auto, shape=(1, *self.image_size))
+                prepared = read_image(path, layout=self.framing, auto=self.auto, shape=(1, *self.image_size))
             else:
                 prepared = read_native(path, grayscale=self.grayscale)
         except ImageError as exc:

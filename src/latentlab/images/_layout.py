@@ -6,13 +6,13 @@ A helper of `latentlab.images`, which re-exports `Layout`; numpy and Pillow only
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from latentlab.errors import ConfigError
-from latentlab.images._objects import objects_allowed
+from latentlab.images._objects import DRAWN, drawn_share, objects_allowed
 
 SIDE = 28
 MIN_DECODE_SIDE = 8  # the smallest side of an image file read (config's MIN_MODEL_SIDE is a model's)
@@ -29,7 +29,9 @@ class Layout:
     the median over images of the 90th percentile of their lit pixels, in (0, 1] (0.99 for MNIST's saturated
     strokes; 1.0 when unknown); `on_black` whether they are objects on a black background at all (the border of most
     images dark), which the automatic steps for uploads assume; `objects` how many separate parts one object of
-    the data may show (`images._objects`; 1 by default, MNIST's count, measured on its training images). Raises
+    the data may show (`images._objects`; 1 by default, MNIST's count, measured on its training images, on black or
+on paper); `drawn` whether images not on black are drawings on plain paper (`images._objects.DRAWN` of them
+    are), for which a blank page or separate objects mean something, unlike grey tiles of photographs. Raises
     `ConfigError` if impossible."""
 
     frame: int = 20
@@ -39,6 +41,7 @@ class Layout:
     ink: float = 1.0
     on_black: bool = True
     objects: int = 1
+    drawn: bool = True
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
@@ -56,6 +59,11 @@ class Layout:
         `Layout.for_side(28)` is `Layout()`."""
         return cls(max(1, round(side * 20 / SIDE)), "mass", (side / 2, side / 2), side)
 
+    def counted_on(self, x: np.ndarray) -> Layout:
+        """This layout with `objects` measured on uint8 images (N, side, side) it framed (light objects on black):
+        how a data set read through this framing records itself, so files framed later match it exactly."""
+        return replace(self, objects=objects_allowed(np.asarray(x)[:1000]))
+
     @classmethod
     def of(cls, x: np.ndarray, n: int = 1000) -> Layout:
         """The layout of uint8 images (N, side, side), from up to `n` of them; raises `ConfigError` on another shape."""
@@ -66,7 +74,9 @@ class Layout:
         sample = x[:n]
         borders = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)
         if len(sample) and np.median(np.median(borders, axis=1)) > DARK:
-            return cls(side, "box", ((side - 1) / 2, (side - 1) / 2), side, 1.0, on_black=False)
+            drawn = drawn_share(sample) >= DRAWN
+            return cls(side, "box", ((side - 1) / 2, (side - 1) / 2), side, 1.0, on_black=False,
+                       objects=objects_allowed(sample, on_black=False) if drawn else 1, drawn=drawn)
         stats = [s for s in (measure(img / 255.0) for img in x[:n]) if s is not None]
         if not stats:
             return cls.for_side(side)

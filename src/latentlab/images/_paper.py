@@ -17,17 +17,22 @@ BAND = 2  # border pixels per side that the surface is fitted to
 TOLERANCE = 0.08
 PLAIN = 0.8
 ROUNDS = 4
+# Ink must stand out from the paper by this many of its grain's standard deviations: a blank sheet's grain peaks at
+# ~4 of them over a model input's pixels, and is neither ink nor an object.
+GRAIN = 5.0
 
 
 @dataclass(frozen=True, eq=False)
 class Paper:
     """`surface` float32 (H, W): the background fitted to the border (a quadratic in x and y); `level` its median;
-    `spread` its range (max - min) over the image; `plain` the share of border pixels within TOLERANCE of it."""
+    `spread` its range (max - min) over the image; `plain` the share of border pixels within TOLERANCE of it;
+    `noise` the paper's grain: the robust standard deviation (1.4826 MAD) of those border pixels about it."""
 
     surface: np.ndarray
     level: float
     spread: float
     plain: float
+    noise: float = 0.0
 
     @property
     def is_plain(self) -> bool:
@@ -51,13 +56,16 @@ def fit_paper(g: np.ndarray) -> Paper:
         if keep.sum() < 2 * basis.shape[1]:
             break
         coef = np.linalg.lstsq(basis[keep], values[keep], rcond=None)[0]
-    plain = float(np.mean(np.abs(values - basis @ coef) <= TOLERANCE))
+    residual = values - basis @ coef
+    near = residual[np.abs(residual) <= TOLERANCE]
+    plain = float(len(near) / len(residual))
+    noise = 1.4826 * float(np.median(np.abs(near - np.median(near)))) if len(near) else 0.0
     # Evaluated by broadcasting, in float32: a 4096 x 4096 upload costs a few 64 MB arrays, not a (H*W, 6) basis.
     y = (np.arange(h, dtype=np.float32) / max(h - 1, 1) * 2 - 1)[:, None]
     x = (np.arange(w, dtype=np.float32) / max(w - 1, 1) * 2 - 1)[None, :]
     c = coef.astype(np.float32)
     surface = np.clip(c[0] + c[1] * x + c[2] * y + c[3] * x * x + c[4] * x * y + c[5] * y * y, 0.0, 1.0)
-    return Paper(surface, float(np.median(surface)), float(surface.max() - surface.min()), plain)
+    return Paper(surface, float(np.median(surface)), float(surface.max() - surface.min()), plain, noise)
 
 
 def _basis(y: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -23,11 +23,11 @@ from latentlab.errors import ImageError
 from latentlab.images._arrays import to_uint8 as _u8
 from latentlab.images._decode import _decode, _source
 from latentlab.images._layout import Layout, fit, ink_level
-from latentlab.images._objects import separate_objects
-from latentlab.images._paper import fit_paper
+from latentlab.images._objects import BLANK, ink_of, is_blank, separate_objects
+from latentlab.images._paper import GRAIN, fit_paper
 from latentlab.images._pixels import conform
 
-BLANK = 0.02  # ~5/255: an image whose ink stands out less than this from its background holds nothing
+_EMPTY = "blank image: nothing stands out from the background"
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare by
@@ -35,15 +35,18 @@ class Prepared:
     """A model input: `pixels` uint8, (height, width) for grey (light strokes on black after the automatic steps)
     or (height, width, 3) for colour; `steps` says in words what was done to the file (empty when nothing was);
     `source_size` is (height, width) of the decoded, upright image, as --image-size and the steps give sizes.
-    `objects` is how many separate objects the automatic steps found in it (1 when not counted: colour, auto off);
-    `several` says they are more than one object of the training data shows (`Layout.objects`): the image is not
-    one digit or one garment, and a detector's verdict on it means nothing until it is cropped to one."""
+    `objects` is how many separate objects the automatic steps found in it (1 when not counted: colour, auto off,
+    a picture without plain paper); `several` says they are more than one object of the training data shows
+    (`Layout.objects`): the image is not one digit or one garment, and a detector's verdict on it means nothing
+    until it is cropped to one. `blank` says nothing stands out from its background (an empty page, at any size and
+    polarity): there is nothing to judge, whatever a detector scores it."""
 
     pixels: np.ndarray
     steps: tuple[str, ...]
     source_size: tuple[int, int]
     objects: int = 1
     several: bool = False
+    blank: bool = False
 
 
 def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None = None, auto: bool = True,
@@ -64,22 +67,36 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
         gray, steps = _decode(data, name, cap)
         layout = layout or Layout.for_side(h)
         pixels, more = to_model_input(gray, layout, auto)
-        if not (auto and layout.on_black):
-            return Prepared(pixels, (*steps, *more), (gray.shape[0], gray.shape[1]))
-        n, found = separate_objects(pixels, layout.objects)
-        return Prepared(pixels, (*steps, *more, *found), (gray.shape[0], gray.shape[1]), max(n, 1), bool(found))
+        size = (gray.shape[0], gray.shape[1])
+        # Counted on the model input as the training images were (`Layout.of`): framed ink on black, or, for data
+        # kept as drawn, what stands out from the paper; a picture without plain paper, or data of pictures (photo
+        # tiles: `Layout.drawn`), is not counted.
+        ink = ink_of(pixels, layout.on_black) if auto and (layout.on_black or layout.drawn) else None
+        if ink is None:
+            return Prepared(pixels, (*steps, *more), size)
+        if is_blank(ink):
+            said = any(step.startswith("blank image") for step in more)
+            return Prepared(pixels, (*steps, *more, *(() if said else (_EMPTY,))), size, 0, blank=True)
+        n, found = separate_objects(pixels if layout.on_black else ink, layout.objects)
+        return Prepared(pixels, (*steps, *more, *found), size, max(n, 1), bool(found))
     native = _native(data, name, cap, grayscale=c == 1)
     pixels, more = conform(native.pixels, (c, h, w))
     return Prepared(pixels, (*native.steps, *more), native.source_size)
 
 
-def layout_for(shape: tuple[int, ...], x_train: np.ndarray | None = None) -> Layout | None:
-    """How uploads for a run of `shape` are framed: for grey square runs as its training images `x_train` frame their
-    objects (MNIST's framing at that size without them); None for colour and other shapes, which are only resized.
-    `latentlab detect` and the web page both ask this, so a file gives the same input in both."""
+def layout_for(shape: tuple[int, ...], x_train: np.ndarray | None = None,
+               framed: Layout | None = None) -> Layout | None:
+    """How uploads for a run of `shape` are framed: for grey square runs exactly as its training images were framed
+    when the data set framed them itself (`framed`: an image folder read through the digit pipeline, whose
+    `ImageData.layout` says how), else as its training images `x_train` frame their objects (`Layout.of`; MNIST's
+    framing at that size without them); None for colour and other shapes, which are only resized. `latentlab
+    detect`, `latentlab interpolate` and the web page all ask this, so a file gives the same input in each, and a
+    training file the input it was trained as."""
     c, h, w = shape
     if c != 1 or h != w:
         return None
+    if framed is not None:
+        return framed
     return Layout.of(x_train) if x_train is not None else Layout.for_side(h)
 
 
@@ -122,8 +139,10 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         if background - float(g.min()) > float(g.max()) - background:
             g, background = 1.0 - g, 1.0 - background
             steps.append("inverted: light background")
-        if float(g.max()) - background < BLANK:
-            return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
+        spread = float(g.max()) - background
+        # Nothing stands out more than the paper's grain does (fitted only for faint images: most are clear).
+        if spread < BLANK or (spread < 8 * BLANK and spread < GRAIN * fit_paper(g).noise):
+            return np.zeros((s, s), np.uint8), (*steps, _EMPTY)
         return _u8(g), tuple(steps)
     paper = fit_paper(g)
     if not paper.is_plain:
@@ -138,8 +157,8 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
         ink = -ink
         steps.append("inverted: light background")
     top = float(ink.max())
-    if top < BLANK:
-        return np.zeros((s, s), np.uint8), (*steps, "blank image: nothing stands out from the background")
+    if top < max(BLANK, GRAIN * paper.noise):  # nothing stands out from the paper more than its grain does
+        return np.zeros((s, s), np.uint8), (*steps, _EMPTY)
     out, (bw, bh) = fit(np.clip(ink / top, 0.0, 1.0), layout)
     # Then as bright as the data's objects: resampling to ~20 px dims thin strokes, and a faint pencil line or a
     # photo's greys would otherwise be judged against MNIST's saturated ink by brightness, not shape.

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from latentlab.errors import ConfigError
 from latentlab.threads._cpus import CPUs, available_cpus
 
 #: Environment variable that turns the policy off (`torch`: torch's own defaults, as before the policy).
@@ -50,8 +51,14 @@ def decide(cpus: CPUs, env: Mapping[str, str], threads: int | None = None, worke
     LOCAL_WORLD_SIZE). Pure: reads nothing else.
 
     Order: `threads` > OMP_NUM_THREADS > the usable CPUs divided among the workers. The governor adapts only a
-    count latentlab chose. The wait is left to OMP_WAIT_POLICY/GOMP_SPINCOUNT when either is set.
+    count latentlab chose. The wait is left to OMP_WAIT_POLICY/GOMP_SPINCOUNT when either is set. Raises
+    `ConfigError` (field "threads" or "OMP_NUM_THREADS") for a count that is not a whole number >= 1: ignoring it
+    would run with a count the user did not choose, and OpenMP itself would reject it.
     """
+    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        raise ConfigError(f"threads={threads!r} is invalid: torch threads are a whole number >= 1",
+                          hint="pass e.g. threads=2, or None to let latentlab choose", field="threads",
+                          value=threads)
     if env.get(OFF_VARIABLE, "").strip().lower() == "torch":
         return ThreadPolicy(0, False, "torch's default wait", f"{OFF_VARIABLE}=torch", managed=False)
     user_wait = [k for k in USER_WAIT if env.get(k, "").strip()]
@@ -61,15 +68,22 @@ def decide(cpus: CPUs, env: Mapping[str, str], threads: int | None = None, worke
         return ThreadPolicy(threads, False, wait, "--threads", set_env)
     omp = env.get("OMP_NUM_THREADS", "").strip()
     if omp:
-        try:
-            count = int(omp.split(",")[0])
-        except ValueError:
-            count = 0
-        if count >= 1:
-            return ThreadPolicy(count, False, wait, f"OMP_NUM_THREADS={omp}", set_env)
+        return ThreadPolicy(omp_count(omp), False, wait, f"OMP_NUM_THREADS={omp}", set_env)
     share = max(1, cpus.usable // max(1, workers))
     reason = cpus.describe() + (f", shared by {workers} processes" if workers > 1 else "")
     return ThreadPolicy(share, share > 1, wait, reason, set_env)
+
+
+def omp_count(text: str) -> int:
+    """The thread count of an OMP_NUM_THREADS value: its first number (OpenMP's "4,2" gives nested levels). Raises
+    `ConfigError` naming the variable when it is not a whole number >= 1 ("abc", "0", "-1", "2.5")."""
+    first = text.split(",")[0].strip()
+    if first.isdigit() and int(first) >= 1:
+        return int(first)
+    raise ConfigError(f"the environment variable OMP_NUM_THREADS={text!r} is invalid: it sets the number of threads, "
+                      "a whole number >= 1", hint="set it to one (e.g. export OMP_NUM_THREADS=2), or unset it "
+                      "(unset OMP_NUM_THREADS) to let latentlab choose from the CPUs", field="OMP_NUM_THREADS",
+                      value=text, allowed=None)
 
 
 # The wait chosen when the user set none: GNU OpenMP's own (spin a while, then sleep), left as it is. Measured on

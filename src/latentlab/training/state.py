@@ -129,7 +129,7 @@ def describe(d: dict[str, Any]) -> str:
     parts = [str(d["dataset"])] if "dataset" in d else []
     if "n_train" in d:
         parts.append(f"{d['n_train']:,} images")
-    if "classes" in d:
+    if d.get("classes"):  # an unlabelled set records none
         names = [str(c) for c in d["classes"]]
         parts.append(f"{len(names)} classes ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})")
     if "train_images_sha256" in d:

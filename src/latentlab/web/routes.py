@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from latentlab.errors import (
     ConfigError,
+    DataChangedError,
     DatasetError,
     ImageError,
     ImageFormatError,
@@ -164,8 +165,12 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
         answer = {**s.detect(prepared.pixels, score), **_described(prepared), "objects": prepared.objects}
-    except (ConfigError, DatasetError, RunError) as exc:
+    except (ConfigError, DatasetError, RunError, DataChangedError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
-    if prepared.several:  # as `latentlab detect`: several objects in one frame are no digit, whatever they score
+    # As `latentlab detect`: an empty page, or several objects in one frame, is no image of the data, whatever it
+    # scores.
+    if prepared.blank:
+        answer |= {"member": False, "verdict": "blank image: nothing stands out from the background, nothing to judge"}
+    elif prepared.several:
         answer |= {"member": False, "verdict": f"not one object: {prepared.objects} separate objects; crop to one"}
     return answer

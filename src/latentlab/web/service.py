@@ -135,7 +135,8 @@ class RunService:
         self.labels = self.y_test[:max_points]
         # Grey square uploads are laid out like the training images, as `latentlab detect` lays out its files;
         # colour and other shapes are only decoded and resized to the run's shape.
-        self.layout = layout_for(self.image_shape, None if data is None else data.x_train)
+        self.layout = layout_for(self.image_shape, None if data is None else data.x_train,
+                                 None if data is None else data.layout)
         self.membership_unavailable = detector_unsupported(self.image_shape)
 
     @property
@@ -222,7 +223,9 @@ class RunService:
                 # and meanwhile the page's other requests keep the shared model to themselves.
                 run = copy.deepcopy(self.run)
                 if self.data is not None:
-                    self._detectors[score], note = locate_detector(run, data=self.data, score=score, same_data=False)
+                    # Fitted only on the images the run was trained on, as `latentlab detect` (DataChangedError).
+                    self._detectors[score], note = locate_detector(run, data=self.data, score=score, same_data=False,
+                                                                   allow_data_change=False)
                     if note:  # a read-only run: said once on the server's stderr, and in every answer's JSON
                         self._detector_notes[score] = note
                         print(f"latentlab serve: note: {note}", file=sys.stderr, flush=True)

@@ -9,6 +9,8 @@ split into references and calibration images, the threshold (in one place, `fit`
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -34,6 +36,8 @@ FORMAT = 3  # bumped whenever a feature changes meaning: older files are refitte
 MAX_REFERENCE = 10_000  # reference images kept by the pixel views (memory: two float32 copies, 63 MB at 28x28)
 MAX_REFERENCE_VALUES = 32_000_000  # and at most this many values per view (128 MB): 3,472 images at 64x48 RGB
 MAX_LOO = 5_000  # reference images scored leave-one-out to standardise the pixel views
+MIN_CALIBRATION = 20  # scores the threshold is a quantile of, at the fewest (held-out, or left out one by one)
+RELIABLE = 100  # fewer images than this give an unreliable threshold: `fit` warns, naming how many were used
 _FITTED = ("offset_", "model_sha256_", "data_sha256_", "n_reference_", "n_holdout_")
 
 
@@ -110,18 +114,21 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         Raises
         ------
         ConfigError
-            Too few images for `holdout` (at least 20 held out and `k` references), or an invalid parameter (a
-            score the model cannot have, `k`, `target_fpr`, `holdout`).
+            Too few images: pixel scores (the default "combined", "pixel-knn", "hyperplane") need 20 (and more than
+            `k`), model scores 20 held out and `k` references; or an invalid parameter (a score the model cannot
+            have, `k`, `target_fpr`, `holdout`).
         TypeError
             `model_or_run` is not a latentlab model, a `Run` or a run directory.
+
+        Warns
+        -----
+        UserWarning
+            Under 100 images (the threshold is unreliable), and when `holdout` of the images is fewer than 20: 20 are
+            held out instead (`n_holdout_`), and the warning says how many images give the default split.
         """
         model, entry = self._checked_model(), REGISTRY[self.score]
         x = as_uint8_images(x_train, model.image_shape)
-        n_hold = int(round(self.holdout * len(x)))
-        if n_hold < 20 or len(x) - n_hold < self.k:
-            raise ConfigError(f"fit needs at least 20 held-out images and {self.k} reference images; got {len(x)} "
-                              f"images with holdout={self.holdout}", hint="pass more images or a larger holdout",
-                              field="holdout", value=self.holdout)
+        n_hold = self._held_out(len(x), entry)
         self.model_sha256_ = model_fingerprint(model)
         self.data_sha256_ = data_fingerprint(x)
         if entry.pixel_references:  # before the split: its copies are 45 MiB of 60,000 images, unused here
@@ -138,7 +145,59 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             setattr(self, key, value)
         calibration = entry.calibrate(self, inp) if entry.calibrate else entry.score(self, inp.stats)
         self.offset_ = float(np.quantile(calibration, self.target_fpr))  # the one place the threshold is set
+        if note := self.unreliable():
+            warnings.warn(note, UserWarning, stacklevel=2)
         return self
+
+    def _held_out(self, n: int, entry: Score) -> int:
+        """How many of `n` fit images the model scores hold out (0 for pixel scores, which calibrate on all of them
+        left out one by one): `holdout` of them, or MIN_CALIBRATION when that gives fewer (`unreliable` says so).
+        ConfigError when not even that fits."""
+        if entry.pixel_references:
+            need = max(MIN_CALIBRATION, self.k + 1)
+            if n < need:
+                raise ConfigError(f"score={self.score!r} needs at least {need} images to set its threshold on (each "
+                                  f"scored against the others); got {n}", hint="pass more images",
+                                  field="x_train", value=n)
+            return 0
+        n_hold = int(round(self.holdout * n))
+        if max(n_hold, MIN_CALIBRATION) + self.k > n:
+            raise ConfigError(f"fit needs at least {MIN_CALIBRATION} held-out images and {self.k} reference images; "
+                              f"got {n} images with holdout={self.holdout}",
+                              hint="pass more images or a larger holdout", field="holdout", value=self.holdout)
+        return max(n_hold, MIN_CALIBRATION)
+
+    def unreliable(self) -> str:
+        """What makes the fitted threshold unreliable, in words ("" when nothing does): fewer than RELIABLE images,
+        and for model scores 20 held out where `holdout` gave fewer. `fit` warns with it; `latentlab detect` says it
+        each time it uses such a detector.
+
+        Returns
+        -------
+        str
+            The sentence, naming the score, how many images were used and how many give the default.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit` (or `load`).
+        """
+        check_is_fitted(self, "offset_")
+        n, held = self.n_reference_ + self.n_holdout_, self.n_holdout_
+        if REGISTRY[self.score].pixel_references:
+            return "" if n >= RELIABLE else (
+                f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {n} training "
+                f"images' scores (each scored leave-one-out against the others), so it is unreliable; {RELIABLE} or "
+                "more images give a reliable one")
+        asked = int(round(self.holdout * n))
+        if held > asked:
+            return (f"the {self.score} detector held out {held} of {n} images ({held / n:.0%}) to set its threshold "
+                    f"on, not holdout={self.holdout} of them ({asked}), and kept {n - held} as references; its "
+                    f"threshold is unreliable on so few, and {math.ceil(MIN_CALIBRATION / self.holdout)} or more "
+                    "images give the default split")
+        return "" if n >= RELIABLE else (
+            f"the {self.score} detector's threshold is the {self.target_fpr:.0%} quantile of only {held} held-out "
+            f"images' scores (of {n}), so it is unreliable; {RELIABLE} or more images give a reliable one")
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """Normality of each image (higher = more like the training data).
@@ -350,3 +409,4 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         if "neighbours" in REGISTRY[det.score].needs:
             det.neighbors_ = NearestNeighbors(n_neighbors=det.k).fit(det.reference_codes_)
         return det
+

@@ -17,8 +17,10 @@ from latentlab.analysis.novelty._detector import NoveltyDetector
 from latentlab.analysis.novelty._files import file_stem
 from latentlab.analysis.statistics import data_fingerprint
 from latentlab.data import ImageData
-from latentlab.errors import DatasetError, DetectorFileError
-from latentlab.runs import Run, load_run_data, weights_digest
+from latentlab.data.base import data_meta
+from latentlab.errors import DataChangedError, DatasetError, DetectorFileError
+from latentlab.runs import Run, images_sha256, load_run_data, weights_digest
+from latentlab.training.state import data_changed, data_description, describe
 
 
 def run_cache_dir(run: Run) -> Path | None:
@@ -46,9 +48,15 @@ def load_saved_detector(run: Run, score: str = "combined") -> NoveltyDetector:
 
 
 def locate_detector(run: Run, data: ImageData | None = None, score: str = "combined",
-                    data_dir: str | Path | None = None, same_data: bool = True) -> tuple[NoveltyDetector, str]:
+                    data_dir: str | Path | None = None, same_data: bool = True,
+                    allow_data_change: bool = True) -> tuple[NoveltyDetector, str]:
     """`detector_for_run`, and a sentence saying where a newly fitted detector was saved when that is not the run
-    directory (a read-only or full one): the cache folder, or memory only. "" when there is nothing to say."""
+    directory (a read-only or full one): the cache folder, or memory only. "" when there is nothing to say.
+
+    Without `allow_data_change` (what `latentlab detect` and the web page pass), a detector is only fitted on the
+    training images the run was trained on: `DataChangedError` (field ``allow_data_change``), naming both, when
+    the run's data set no longer holds them (a folder changed since training; see `check_training_images`). A
+    detector saved with the run is used as it is either way."""
     fresh = NoveltyDetector(run, score=score)
     fresh._checked_model()  # an unknown score fails here, before any data set is loaded
     try:
@@ -63,8 +71,25 @@ def locate_detector(run: Run, data: ImageData | None = None, score: str = "combi
                       f"training images of {data.name} and replaced", stacklevel=2)
     if data is None:
         data = load_run_data(run, data_dir=data_dir)
+    if not allow_data_change:
+        check_training_images(run, data)
     fresh.fit(data.x_train)
     return fresh, _save(fresh, run)
+
+
+def check_training_images(run: Run, data: ImageData) -> None:
+    """`DataChangedError` (field ``allow_data_change``) naming both when `data.x_train` are not the training images
+    `run` recorded (meta.json's digest, count and classes); nothing for runs that recorded none."""
+    old = data_description(run.meta)
+    new = data_description({**data_meta(data), "train_images_sha256": images_sha256(data.x_train)})
+    if not data_changed(old, new):
+        return
+    raise DataChangedError(
+        f"{run.path}: its data set has changed since it was trained, and its novelty detector is fitted on the "
+        f"training images: it was trained on {describe(old)}; {data.ref} now gives {describe(new)}",
+        hint="put the training images back as they were (or pass dataset=PATH of a copy of them), or pass "
+             "allow_data_change=True to fit the detector on the images as they are now",
+        field="allow_data_change", value=False)
 
 
 def detector_for_run(run: Run, data: ImageData | None = None, score: str = "combined",
