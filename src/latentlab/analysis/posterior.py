@@ -74,9 +74,10 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     if not has_prior(model):
         what = "a plain autoencoder" if isinstance(model, Autoencoder) else f"a {type(model).__name__}, which has none"
         raise ConfigError("posterior diagnostics need a model with a Gaussian posterior and a prior (vae, iwae, vamp, "
-                          f"cvae); this one is {what}")
+                          f"cvae); this one is {what}", field="model", value=what)
     if len(x) < 2:
-        raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}")
+        raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}",
+                          field="x", value=len(x))
     model.eval()
     mus, kls = [], []
     with torch.inference_mode():

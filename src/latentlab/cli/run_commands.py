@@ -50,7 +50,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     point = np.array([[args.x, args.y]], dtype=np.float32)
     if run.model.latent_dim != 2:
         raise ConfigError(f"{args.run} has a {run.model.latent_dim}-D latent space; decode takes 2-D runs "
-                          "(e.g. mnist-vae)")
+                          "(e.g. mnist-vae)", field="run", value=args.run)
     image = decode_points(run.model, point)[0]  # (H, W) grey or (H, W, 3) colour
     from PIL import Image
 
@@ -79,7 +79,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (DatasetError, RunError) as exc:
         if args.sampler != "prior":
             raise ConfigError(f"--sampler {args.sampler} is fitted to the run's training codes, and its data are not "
-                              f"on this machine ({exc}); pass --data-dir, or use --sampler prior") from None
+                              f"on this machine ({exc}); pass --data-dir, or use --sampler prior",
+                              field="--sampler", value=args.sampler) from None
         data = None
         print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
               "checked (pass --data-dir)", file=sys.stderr)
@@ -130,7 +131,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     if args.explain and Path(args.explain).exists() and not Path(args.explain).is_dir():
         raise ConfigError(f"--explain {args.explain} is a file: give a folder for the explanation PNGs (it is made "
-                          "if missing)")
+                          "if missing)", field="--explain", value=args.explain)
     run = load_run(args.run)
     data, why = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
@@ -146,7 +147,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if unsupported:
         raise ConfigError(f"{run.name}: {unsupported}; {len(prepared)} of {len(args.images)} images were read at "
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
-                          f"latentlab plot recon {args.run})")
+                          f"latentlab plot recon {args.run})", field="run", value=args.run)
     if data is None and run.meta.get("data_source") == IN_MEMORY:
         from latentlab.analysis.novelty import saved_detector
 
@@ -165,7 +166,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's training images "
                           f"({exc.problem}); retrain the run on more images, or fit one in Python, "
                           f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
-                          f".save({str(run.path)!r}), which detect then uses") from None
+                          f".save({str(run.path)!r}), which detect then uses",
+                          field="score", value=args.score) from None
     if note:
         print(f"latentlab detect: note: {note}", file=sys.stderr)
     pixels = (np.stack([p.pixels for p in prepared.values()]) if prepared else

@@ -281,7 +281,8 @@ class CVAE(VAE):
             No labels `y`.
         """
         if y is None:
-            raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)")
+            raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)",
+                                field="y_train")
         target = x if target is None else target
         mu, logvar = self.posterior(x, y)
         recon = self.p_x.batch_sum(self.decode_logits(self._draw(mu, logvar), y), target) / len(x)

@@ -117,7 +117,8 @@ def trunks(hidden: tuple[int, ...], latent_dim: int, encoder: str, image_shape: 
     from latentlab.errors import ConfigError
 
     if encoder not in ENCODERS:
-        raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
+        raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}",
+                          field="model.encoder", value=encoder, allowed=tuple(ENCODERS))
     if encoder == "conv":
         channels = hidden or (32, 64)
         trunk, width = conv_encoder(channels, image_shape)
