@@ -10,6 +10,7 @@ from latentlab.benchmark import STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
 from latentlab.cli.arg_types import parse_classes, parse_grid, parse_set, port, positive_int, sample_count
+from latentlab.cli.flags import sets
 from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
 
@@ -56,14 +57,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="image folders read with --grayscale at a square --image-size: only decode and resize (no "
                         "inverting, cropping or centring like MNIST's digits)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
-    p.add_argument("--epochs", type=int, help="epochs to train (default: the profile's; train.epochs)")
-    p.add_argument("--batch-size", type=int, help="images per optimizer step (default: the preset's)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    p.add_argument("--latent-dim", type=int, help="size of the latent code (default: the preset's)")
-    p.add_argument("--noise", help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5")
-    p.add_argument("--seed", type=int, help="seed of the weights and the batch order (default 0)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)")
+    sets(p.add_argument("--epochs", type=int, help="epochs to train (default: the profile's; train.epochs)"),
+         "train.epochs")
+    sets(p.add_argument("--batch-size", type=int, help="images per optimizer step (default: the preset's)"),
+         "train.batch_size")
+    sets(p.add_argument("--lr", type=float, help="learning rate (default: the preset's)"), "train.lr")
+    sets(p.add_argument("--latent-dim", type=int, help="size of the latent code (default: the preset's)"),
+         "model.latent_dim")
+    sets(p.add_argument("--noise", help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5"),
+         "train.noise.kind", "train.noise.factor")
+    sets(p.add_argument("--seed", type=int, help="seed of the weights and the batch order (default 0)"), "train.seed")
+    sets(p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps"), "train.device")
+    sets(p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)"),
+         "train.compile")
     p.add_argument("--name", help="run name (default: the preset's)")
     p.add_argument("--out", help="run directory (default: runs/NAME)")
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -74,8 +80,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "history); without it such a resume is refused")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
-    p.add_argument("--tensorboard", metavar="DIR",
-                   help="log losses, images and the latent space for TensorBoard to DIR (needs latentlab[tensorboard])")
+    sets(p.add_argument("--tensorboard", metavar="DIR", help="log losses, images and the latent space for TensorBoard "
+                        "to DIR (needs latentlab[tensorboard])"), "tensorboard_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     _add_threads_flag(p)
     p.set_defaults(func=c.cmd_train)
@@ -91,7 +97,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="report", help="output folder (default: report)")
     p.add_argument("--presets", nargs="+", metavar="PRESET",
                    help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family)")
-    p.add_argument("--epochs", type=int, help="override every experiment's epochs")
+    sets(p.add_argument("--epochs", type=int, help="override every experiment's epochs"), "train.epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="override a config field")
@@ -101,10 +107,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
     p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
-    p.add_argument("--set-grid", action="append", type=parse_grid, required=True, metavar="KEY=V1,V2,...",
-                   help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)")
+    sets(p.add_argument("--set-grid", action="append", type=parse_grid, required=True, metavar="KEY=V1,V2,...",
+                        help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)"),
+         "grid")
     p.add_argument("--seeds", type=int, default=3, help="seeds per grid point (default 3)")
-    p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)")
+    sets(p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)"), "train.epochs")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="epoch budget of the preset (default quick)")
     p.add_argument("--dataset", help="dataset name instead of the preset's (e.g. mnist-sample)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
