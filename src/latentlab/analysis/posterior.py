@@ -19,7 +19,7 @@ from torch import nn
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
 from latentlab.models import VAE, Autoencoder, has_prior
-from latentlab.models.vae import gaussian_kl
+from latentlab.models.gaussian import gaussian_kl
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
