@@ -21,7 +21,7 @@ from torch import nn
 
 from latentlab.analysis.inference import embed, model_device, to_float, to_images
 from latentlab.config import MAX_SAMPLES, check_count
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 from latentlab.models import can_sample, is_conditional
 
 #: The most training images whose codes the mixture is fitted to: a full-covariance fit of 10 components on 20,000
@@ -116,11 +116,7 @@ def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int
     check_count("n", n, f"images to draw, 1 to {MAX_SAMPLES:,}")
     if n > MAX_SAMPLES:
         raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images", field="n", value=n)
-    try:
-        draw = SAMPLERS[sampler]
-    except KeyError:
-        raise ConfigError(f"sampler={sampler!r} is invalid: choose one of {', '.join(SAMPLERS)}",
-                          field="sampler", value=sampler, allowed=tuple(SAMPLERS)) from None
+    draw = choose(SAMPLERS, sampler, "sampler")
     conditional = is_conditional(model)
     if label is not None and not conditional:
         raise ConfigError(f"--class needs a conditional model (model.kind='cvae'); this one is a "

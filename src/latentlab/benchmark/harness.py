@@ -66,7 +66,8 @@ def _check_classes(classes: Any, data: ImageData) -> list[int]:
     chosen = present if classes is None else list(dict.fromkeys(classes))
     names = ", ".join(f"{c} ({data.classes[c]})" for c in present)
     if not chosen or not all(isinstance(c, int | np.integer) and c in present for c in chosen):
-        raise ConfigError(f"classes={classes!r} is invalid: choose among {names}", field="classes", value=classes)
+        raise ConfigError(f"classes={classes!r} is invalid: choose among {names}", field="classes", value=classes,
+                          allowed=tuple(present))
     for c in chosen:
         n = int((y_train == c).sum())
         if n < MIN_TRAIN:

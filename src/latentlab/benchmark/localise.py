@@ -26,7 +26,7 @@ from latentlab.benchmark import STEPS
 from latentlab.benchmark.defects import KINDS, SIZES, Defects, make_defects
 from latentlab.benchmark.pixel_metrics import FPR_LIMIT, aupro, pixel_auroc
 from latentlab.data import ImageData, load_dataset
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 from latentlab.files import atomic_write_text
 
 FORMAT = 1
@@ -111,9 +111,7 @@ def _model(data: ImageData, preset: str | None, steps: int, run: str | Path | No
     if run is not None:
         return load_run(run).model, f"the run {run}"
     preset = preset or DEFAULT_PRESETS.get(family(registered_name(data) or data.name) or "", OTHER_DATA_PRESET)
-    if preset not in PRESETS:
-        raise ConfigError(f"preset={preset!r} is invalid: choose one of {', '.join(PRESETS)}",
-                          field="preset", value=preset, allowed=tuple(PRESETS))
+    choose(PRESETS, preset, "preset")
     cfg = preset_config(preset, "full")
     epochs = epochs_for(steps, len(data.x_train), cfg.train.batch_size)
     cfg = replace(cfg, name=f"localise-{data.name}", train=replace(cfg.train, epochs=epochs, seed=seed))
