@@ -8,7 +8,6 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence

@@ -151,7 +151,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--sampler", choices=("prior", "gmm"), default="prior", help="prior (the model's own, default) or "
                    "gmm (a Gaussian mixture fitted to the training codes; needs the run's data)")
-    p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)")
+    sets(p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)"),
+         "n_components")
     p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to draw (e.g. 7)")
     p.add_argument("-o", "--output", help="image path: .png, .jpg, .pdf or .svg (default: RUN/samples.png)")
     _add_data_flags(p, "to check the posterior for collapse and fit --sampler gmm")
@@ -199,8 +200,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_data_flags(p, "to measure the run on")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--nll-k", type=positive_int, metavar="K", help="also the test NLL, K importance samples per image")
-    p.add_argument("--nll-images", type=positive_int, default=1000, metavar="N",
-                   help="the subset for --nll-k: the first N test images (default 1000)")
+    sets(p.add_argument("--nll-images", type=positive_int, default=1000, metavar="N",
+                        help="the subset for --nll-k: the first N test images (default 1000)"), "n_images")
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from latentlab.errors import choose
 from latentlab.models.base import LatentModel
-from latentlab.models.gaussian import LOG_2PI, GaussianPosterior
+from latentlab.models.gaussian import LOG_2PI, GaussianPosterior, gaussian_kl
 from latentlab.models.layers import ENCODERS, channels_last_, trunks
 
 __all__ = ["ENCODERS", "VAE"]
