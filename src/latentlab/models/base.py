@@ -54,6 +54,9 @@ class LatentModel(nn.Module):
     conditional: bool = False
     #: Constructor arguments read from a config field of another name by `from_config` (IWAE: samples).
     CONFIG_NAMES: dict[str, str] = {}
+    #: The unit of the loss where it is not the likelihood's per-pixel loss ("nats per image" for the VAE family
+    #: and the WAE, whose losses sum over the pixels of an image).
+    LOSS_UNITS: str | None = None
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28),
                  likelihood: str = "bernoulli") -> None:
@@ -90,7 +93,7 @@ class LatentModel(nn.Module):
         str
             E.g. "binary cross-entropy per pixel", or "nats per image" for a VAE.
         """
-        return f"{self.p_x.pixel_loss} per pixel"
+        return self.LOSS_UNITS or f"{self.p_x.pixel_loss} per pixel"
 
     def encode(self, x: Tensor) -> Tensor:
         """Codes of images; each model defines it.

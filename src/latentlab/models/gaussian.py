@@ -37,17 +37,7 @@ class GaussianPosterior:
     encoder: nn.Module
     beta: float
     latent_dim: int
-
-    @property
-    def loss_units(self) -> str:
-        """The unit of the loss.
-
-        Returns
-        -------
-        str
-            "nats per image".
-        """
-        return "nats per image"
+    LOSS_UNITS = "nats per image"
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The posterior q(z|x).

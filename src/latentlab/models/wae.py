@@ -44,6 +44,8 @@ class WAE(LatentModel):
         Weight of the MMD^2 penalty in the loss.
     """
 
+    LOSS_UNITS = "nats per image"
+
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 8, encoder: str = "dense",
                  mmd_weight: float = 10.0, image_shape: tuple[int, ...] = (1, 28, 28),
                  likelihood: str = "bernoulli") -> None:
@@ -52,17 +54,6 @@ class WAE(LatentModel):
         self.head = nn.Linear(width, latent_dim)
         self.mmd_weight = mmd_weight
         channels_last_(self)
-
-    @property
-    def loss_units(self) -> str:
-        """The unit of the loss.
-
-        Returns
-        -------
-        str
-            "nats per image".
-        """
-        return "nats per image"
 
     def encode(self, x: Tensor) -> Tensor:
         return self.head(self.encoder(x))
