@@ -281,46 +281,156 @@ def test_serve_in_python_refuses_a_port_out_of_range(tmp_path):
 
 
 # ---- the flags an error names are the command's own ---------------------------------------------------------------
+# Errors carry the name at fault (`exc.field`, and `exc.related`); the CLI maps each to the flag of the command that
+# was run through one table derived from the parser (cli.flags.flag_table). Nothing reads the message.
+
+# A minimal command line of every command that has options (its function is replaced by one that raises).
+COMMANDS = {
+    ("train",): ["train", "mnist-simple"],
+    ("report",): ["report"],
+    ("sweep",): ["sweep", "mnist-simple", "--set-grid", "train.lr=1e-3,3e-3"],
+    ("plot",): ["plot", "recon", "RUN"],
+    ("decode",): ["decode", "RUN", "0", "0"],
+    ("generate",): ["generate", "RUN"],
+    ("interpolate",): ["interpolate", "RUN", "a.png", "b.png"],
+    ("detect",): ["detect", "RUN", "a.png"],
+    ("evaluate",): ["evaluate", "RUN"],
+    ("export",): ["export", "RUN"],
+    ("benchmark", "one-class"): ["benchmark", "one-class", "--dataset", "mnist-sample"],
+    ("benchmark", "localise"): ["benchmark", "localise", "--dataset", "mnist-sample"],
+    ("serve",): ["serve"],
+    ("datasets",): ["datasets"],
+}
+# Names errors carry that no command has a flag for, on purpose: Python arguments (an array, a Layout, a detector's
+# parameters), positionals (a run directory or image is typed as itself; `run` is a flag of benchmark localise only)
+# and config sections.
+NO_FLAG = {"a", "assignments", "config", "fn", "holdout", "images", "k", "kind", "labels", "layout", "layout.by",
+           "layout.objects", "model", "path", "projection", "run_dir", "runs", "target_fpr", "x", "x_train",
+           "y_train"}
 
 
-def _flags(*command: str) -> dict[str, str]:
+def _error_fields() -> set[str]:
+    """Every name an error of src/ carries as a literal: field= and related= keywords, choose()'s field argument."""
+    import ast
+    from pathlib import Path
+
+    names: set[str] = set()
+    for path in (Path(__file__).parents[1] / "src" / "latentlab").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            values = [k.value for k in node.keywords if k.arg in ("field", "related")]
+            values += node.args[2:3] if callee == "choose" else node.args[:1] if callee == "check_count" else []
+            for value in values:
+                for item in (value.elts if isinstance(value, ast.Tuple) else [value]):
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        names.add(item.value)
+    return names
+
+
+def _parsers() -> dict[tuple[str, ...], object]:
     import argparse
 
-    from latentlab.cli import command_flags, command_parser
     from latentlab.cli.parser import build_parser
 
-    parser = build_parser(command[0])
-    args = argparse.Namespace(command=command[0], benchmark=command[1] if len(command) > 1 else None)
-    return command_flags(command_parser(parser, args))
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, parser
+        for action in subs:
+            for name, sub in action.choices.items():
+                yield from walk(sub, (*path, name))
+
+    return dict(walk(build_parser(), ()))
 
 
-def test_error_hints_name_only_flags_the_command_has():
-    from latentlab.cli import in_flags
+def _table(*command: str) -> dict[str, str]:
+    from latentlab.cli.flags import flag_table
 
-    train, evaluate, serve = _flags("train"), _flags("evaluate"), _flags("serve")
-    # `latentlab presets` is a command to type, and train has no --presets
-    assert in_flags("name a preset (see `latentlab presets`)", train) == "name a preset (see `latentlab presets`)"
-    assert in_flags("pass auto=False", train) == "pass auto=False (on the command line: auto=False is --no-auto)"
-    assert in_flags("pass auto=False", evaluate) == "pass auto=False"
-    assert in_flags("use device='cpu' or 'auto'", train) == "use device='cpu' or 'auto' (on the command line: " \
-        "device is --device)"  # 'auto' here is a value, not the argument auto
-    assert in_flags("train.lr=5 is invalid", train).endswith("(on the command line: train.lr is --lr)")
-    assert in_flags("train.schedule='x' is invalid", train).endswith("train.schedule is --set train.schedule=VALUE)")
-    assert in_flags("train.schedule='x' is invalid", evaluate) == "train.schedule='x' is invalid"  # no --set there
-    assert in_flags("pass dataset=X or data_dir=DIR", evaluate).endswith(
-        "(on the command line: dataset is --dataset; data_dir is --data-dir)")
-    assert in_flags("pass dataset=X or data_dir=DIR", serve) == "pass dataset=X or data_dir=DIR"
-    assert in_flags("classes=[7] is invalid", _flags("benchmark", "one-class")).endswith("classes is --classes)")
-    assert in_flags("classes=[7] is invalid", train) == "classes=[7] is invalid"
+    return flag_table(_parsers()[command])
 
 
-def test_every_renamed_python_name_is_a_flag_of_some_command():
-    # DESTS maps library names to argparse dests; a flag renamed in the parser must not leave a dead entry here.
-    from latentlab.cli import DESTS, all_flags
-    from latentlab.cli.parser import build_parser
+def _carried_and_flagged() -> list[tuple[tuple[str, ...], str]]:
+    fields = _error_fields()
+    return [(command, name) for command in COMMANDS for name in sorted(fields & set(_table(*command)))]
 
-    flags = all_flags(build_parser())
-    assert not [name for name, dest in DESTS.items() if dest not in flags]
+
+def test_the_commands_listed_here_are_the_parsers_commands():
+    assert set(COMMANDS) | {("presets",)} == set(_parsers())
+
+
+def test_every_field_an_error_carries_is_a_flag_a_config_field_or_python_only():
+    from latentlab.cli.flags import config_fields
+
+    fields = {n for n in _error_fields() if not n.startswith("--")}  # the CLI's own errors name their flag
+    flagged = {name for command in COMMANDS for name in _table(*command)}
+    assert len(fields) > 40
+    assert not sorted(fields - flagged - set(config_fields()) - NO_FLAG)
+    assert not NO_FLAG & flagged  # a name listed as flagless here has since got a flag: drop it from NO_FLAG
+
+
+@pytest.mark.parametrize(("command", "name"), _carried_and_flagged(), ids=lambda v: " ".join(v) if isinstance(
+    v, tuple) else v)
+def test_the_cli_message_names_the_flag_of_each_field_an_error_carries(command, name, capsys, monkeypatch):
+    from latentlab.cli import parser as parser_module
+    from latentlab.errors import ConfigError
+
+    real = parser_module.build_parser
+
+    def fails(args):
+        raise ConfigError("it is wrong", field=name)
+
+    def raising(chosen=None):
+        parser = real(chosen)
+        for sub in _subparsers(parser):
+            sub.set_defaults(func=fails)
+        return parser
+
+    monkeypatch.setattr(parser_module, "build_parser", raising)
+    assert main(COMMANDS[command]) == 2
+    note = _table(*command)[name]
+    assert capsys.readouterr().err.strip() == \
+        f"latentlab {command[0]}: error: it is wrong (on the command line: {note})"
+    assert note.startswith(name) and " is -" in note  # "train.lr is --lr", "auto=False is --no-auto", "... --set"
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield sub
+                yield from _subparsers(sub)
+
+
+def test_error_notes_name_only_flags_the_command_has():
+    from latentlab.cli.flags import with_flags
+    from latentlab.errors import ConfigError, DatasetError
+
+    train, evaluate, serve = _table("train"), _table("evaluate"), _table("serve")
+    assert with_flags(ConfigError("name a preset", field="preset"), train) == "name a preset"  # a positional
+    assert with_flags(ConfigError("pass auto=False", field="auto"), train) == \
+        "pass auto=False (on the command line: auto=False is --no-auto)"
+    assert with_flags(ConfigError("pass auto=False", field="auto"), evaluate) == "pass auto=False"
+    assert with_flags(ConfigError("device='x'", field="device"), train) == \
+        "device='x' (on the command line: device is --device)"
+    assert with_flags(ConfigError("bad", field="train.lr"), train) == "bad (on the command line: train.lr is --lr)"
+    assert with_flags(ConfigError("bad", field="train.schedule"), train) == \
+        "bad (on the command line: train.schedule is --set train.schedule=VALUE)"
+    assert with_flags(ConfigError("bad", field="train.schedule"), evaluate) == "bad"  # evaluate has no --set
+    both = DatasetError("pass dataset=X or data_dir=DIR", field="dataset", related=("data_dir",))
+    assert with_flags(both, evaluate) == \
+        "pass dataset=X or data_dir=DIR (on the command line: dataset is --dataset; data_dir is --data-dir)"
+    assert with_flags(both, serve) == "pass dataset=X or data_dir=DIR"
+    assert with_flags(ConfigError("classes=[7]", field="classes"), _table("benchmark", "one-class")).endswith(
+        "(on the command line: classes is --classes)")
+    assert with_flags(ConfigError("classes=[7]", field="classes"), train) == "classes=[7]"
+    assert with_flags(ConfigError("--seeds 0 is invalid", field="--seeds"), _table("benchmark", "one-class")) == \
+        "--seeds 0 is invalid"  # the CLI's own errors name their flag already
+    assert with_flags(ConfigError("bad grid", field="grid", related=("seeds",)), _table("sweep")) == \
+        "bad grid (on the command line: grid is --set-grid; seeds is --seeds)"
 
 
 def test_a_train_error_hints_no_flag_train_lacks(capsys):

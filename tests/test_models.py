@@ -156,3 +156,21 @@ def test_gaussian_likelihood_is_squared_error_with_a_fixed_sigma():
     torch.testing.assert_close(vae.per_image(x)["nll"], expected, rtol=1e-5, atol=1e-3)
     with pytest.raises(ConfigError, match="model.likelihood='poisson' is invalid: choose one of bernoulli, gaussian"):
         build_model(ModelConfig(kind="dense", likelihood="poisson"))
+
+
+# What each kind keeps of its config beyond hidden, latent_dim, image_shape and likelihood (LatentModel.from_config
+# reads every constructor argument from the config field of its name; IWAE's `samples` from iwae_samples).
+KEPT = {"dense": {}, "conv": {}, "vae": {"beta": 0.5}, "iwae": {"iwae_samples": 3, "beta": 0.5},
+        "vamp": {"pseudo_inputs": 5, "beta": 0.5}, "vqvae": {"codebook_size": 8, "code_dim": 2, "commitment": 0.5},
+        "wae": {"mmd_weight": 2.0}, "cvae": {"n_classes": 4, "beta": 0.5}}
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_from_config_reads_every_constructor_argument_from_the_config(kind):
+    cfg = ModelConfig(kind=kind, hidden=(16,), latent_dim=4, beta=0.5, image_shape=(1, 12, 12), likelihood="gaussian",
+                      iwae_samples=3, pseudo_inputs=5, codebook_size=8, code_dim=2, commitment=0.5, mmd_weight=2.0,
+                      n_classes=4)
+    model = build_model(cfg)
+    assert (model.latent_dim, model.image_shape, model.likelihood) == (4, (1, 12, 12), "gaussian")
+    assert {name: getattr(model, name) for name in KEPT[kind]} == KEPT[kind]
+    assert set(KEPT) == set(MODELS)

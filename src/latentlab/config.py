@@ -344,7 +344,8 @@ class RunConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"config is not valid JSON ({exc}); re-create it with `latentlab train`") from exc
+            raise ConfigError(f"config is not valid JSON ({exc}); re-create it with `latentlab train`",
+                              field="config") from exc
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -381,7 +382,8 @@ class RunConfig:
 
 def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"{prefix or 'config'} must be a JSON object, got {type(data).__name__}",
+                          field=prefix.rstrip(".") or "config", value=data)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     for old in [k for k in data if f"{prefix}{k}" in LEGACY and k not in known]:
@@ -390,7 +392,8 @@ def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown config field(s) {', '.join(prefix + u for u in unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+                          f"known: {', '.join(sorted(known))}",
+                          field=prefix.rstrip(".") or "config", value=unknown, allowed=tuple(sorted(known)))
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
@@ -398,7 +401,8 @@ def _from_dict(cls: type, data: Any, prefix: str, filled: list[str]) -> Any:
             kwargs[name] = _from_dict(hint, value, f"{prefix}{name}.", filled)
         elif typing.get_origin(hint) is tuple:
             if not isinstance(value, list | tuple):
-                raise ConfigError(f"{prefix}{name} must be a list of integers such as [256, 128], got {value!r}")
+                raise ConfigError(f"{prefix}{name} must be a list of integers such as [256, 128], got {value!r}",
+                                  field=f"{prefix}{name}", value=value)
             # Element by element, so the message names the one that is not an integer.
             kwargs[name] = tuple(_coerce(int, v, f"{prefix}{name}[{i}]") for i, v in enumerate(value))
         else:
@@ -421,7 +425,7 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
                 return False
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{name}={value!r} is invalid: true or false")
+        raise ConfigError(f"{name}={value!r} is invalid: true or false", field=name.split("[")[0], value=value)
     try:
         if hint is int:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -432,7 +436,8 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         if hint is str:
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} is invalid: expected {hint.__name__}") from None
+        raise ConfigError(f"{name}={value!r} is invalid: expected {hint.__name__}",
+                          field=name.split("[")[0], value=value) from None
     return value
 
 
@@ -458,7 +463,8 @@ def override(cfg: RunConfig, assignments: dict[str, Any]) -> RunConfig:
             if depth == len(parts) - 1 and part in node:
                 node[part] = value
             elif not isinstance(node.get(part), dict):
-                raise ConfigError(_unknown_field(key, data, node, ".".join(parts[:depth])))
+                raise ConfigError(_unknown_field(key, data, node, ".".join(parts[:depth])),
+                                  field="assignments", value=key)
             else:
                 node = node[part]
     return RunConfig.from_dict(data)

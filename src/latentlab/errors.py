@@ -2,9 +2,10 @@
 
 Every message names the thing, says what is wrong and what to do. Library errors speak Python (argument and
 config-field names); the command line maps them to its flags. An error also carries its data: `field` (the
-argument or config field), `value`, `allowed` (the valid choices, where they are a list) and `hint` (what to do),
-so no caller parses the message. Each kind also derives from the built-in exception a caller would have caught
-before it existed (ValueError, RuntimeError), so older code keeps working.
+argument or config field at fault), `value`, `allowed` (the valid choices, where they are a list), `hint` (what to
+do) and `related` (other names the hint tells the user to set), so no caller parses the message: the CLI notes the
+flag of `field` and of each `related` name from these attributes alone. Each kind also derives from the built-in
+exception a caller would have caught before it existed (ValueError, RuntimeError), so older code keeps working.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class LatentlabError(Exception):
     """Base of every error latentlab raises on purpose; anything else escaping is a bug.
 
     The message is `problem`, or "problem: hint" when there is a hint; the parts stay attributes (`problem`,
-    `hint`, `field`, `value`, `allowed`), None where not given.
+    `hint`, `field`, `value`, `allowed`, `related`), None (or ``()``) where not given.
 
     Parameters
     ----------
@@ -33,12 +34,16 @@ class LatentlabError(Exception):
         The offending value, when there is one.
     allowed : tuple or None, default None
         The values that would have been accepted, when they are a finite set.
+    related : tuple of str, default ()
+        Other arguments or config fields the message tells the user to set (``resume`` ... ``allow_data_change``);
+        the command line names their flags after that of `field`.
     """
 
     def __init__(self, problem: str, *, hint: str | None = None, field: str | None = None, value: Any = None,
-                 allowed: tuple[Any, ...] | None = None) -> None:
+                 allowed: tuple[Any, ...] | None = None, related: tuple[str, ...] = ()) -> None:
         super().__init__(problem if hint is None else f"{problem}: {hint}")
         self.problem, self.hint, self.field, self.value, self.allowed = problem, hint, field, value, allowed
+        self.related = related
 
 
 class ConfigError(LatentlabError, ValueError):
@@ -69,16 +74,16 @@ class CheckpointError(RunError):
     """A checkpoint could not be written (disk full, over quota, an I/O error); the previous one is kept whole.
     `path` is the run directory, `free` and `needed` are bytes (free is None when the disk could not be asked)."""
 
-    def __init__(self, message: str, path: str = "", free: int | None = None, needed: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, path: str = "", free: int | None = None, needed: int = 0, **data: Any) -> None:
+        super().__init__(message, **data)
         self.path, self.free, self.needed = path, free, needed
 
 
 class RunLockedError(RunError):
     """Another process is writing the run directory; `holder` is what its lock file says (pid, host, started)."""
 
-    def __init__(self, message: str, holder: dict | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, holder: dict | None = None, **data: Any) -> None:
+        super().__init__(message, **data)
         self.holder = holder or {}
 
 

@@ -96,7 +96,7 @@ def finish_commit(directory: str | Path) -> bool:
         raise RunError(f"{directory} holds a checkpoint whose writer stopped while moving it into place "
                        f"({directory / COMMIT}, whole and checked), and it could not be finished ({exc}); open the run "
                        "once where the directory is writable (any latentlab command on it, or latentlab.load_run), "
-                       "which finishes it") from None
+                       "which finishes it", field="run_dir", value=str(directory)) from None
     return True
 
 
@@ -172,7 +172,7 @@ def _write_error(directory: Path, exc: OSError, needed: int, what: str) -> Check
            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "check that disk and its permissions")
     return CheckpointError(f"could not write the {what} into {directory} ({reason}): {space}; nothing of it was "
                            f"kept and the previous {what} there is whole; {fix}, then try again",
-                           path=str(directory), free=free, needed=needed)
+                           path=str(directory), free=free, needed=needed, field="run_dir", value=str(directory))
 
 
 def _mount_point(path: Path) -> Path:

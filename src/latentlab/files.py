@@ -87,4 +87,4 @@ def check_name_lengths(path: str | Path, what: str, room: int = 0) -> None:
         if size > limit:
             raise ConfigError(f"{what}={shown_name(path)[:60]!r}...: the name {shown_name(part)[:40]!r}... has "
                               f"{size} bytes, more than the {limit} a file or folder name may have here; choose "
-                              "a shorter one")
+                              "a shorter one", field=what, value=str(path))

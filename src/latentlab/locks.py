@@ -77,17 +77,20 @@ def run_lock(directory: str | Path, what: str = "training") -> Iterator[Lock]:
 def _acquire(directory: Path, what: str) -> tuple[int, Lock]:
     path = directory / LOCK
     if directory.exists() and not directory.is_dir():
-        raise RunError(f"{directory} is a file, not a run directory; move it away or write the run elsewhere")
+        raise RunError(f"{directory} is a file, not a run directory; move it away or write the run elsewhere",
+                       field="run_dir", value=str(directory))
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"cannot make the run directory {directory} ({exc.strerror}); choose a writable place") from None
+        raise RunError(f"cannot make the run directory {directory} ({exc.strerror}); choose a writable place",
+                       field="run_dir", value=str(directory)) from None
     for _ in range(10):  # only loops while another process releases (and unlinks) the file between open and flock
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise RunError(f"cannot lock the run directory {directory} ({exc.strerror}: {path}); it must be writable "
-                           "to train into it; choose a writable one (--out)") from None
+                           "to train into it; choose a writable one (--out)",
+                           field="run_dir", value=str(directory)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -96,7 +99,8 @@ def _acquire(directory: Path, what: str) -> tuple[int, Lock]:
             raise RunLockedError(
                 f"{directory} is being written by another process: pid {holder.get('pid', '?')} on "
                 f"{holder.get('host', '?')}, {holder.get('what', 'writing')} since {holder.get('started', '?')}; "
-                f"wait for it to end (or stop it), or write elsewhere (--out)", holder) from None
+                f"wait for it to end (or stop it), or write elsewhere (--out)", holder, field="run_dir",
+                value=str(directory)) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -110,7 +114,7 @@ def _acquire(directory: Path, what: str) -> tuple[int, Lock]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         return fd, Lock(path, old or None)
-    raise RunLockedError(f"{directory}: its lock kept changing hands; try again")
+    raise RunLockedError(f"{directory}: its lock kept changing hands; try again", field="run_dir", value=str(directory))
 
 
 def _read(fd: int) -> dict[str, Any]:

@@ -186,17 +186,18 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load(path.read_bytes())  # bytes: safetensors opens only UTF-8 paths
     except (SafetensorError, OSError, ValueError) as exc:
         raise RunError(f"{path} is damaged or not a safetensors file ({exc}); "
-                       "retrain the run or restore the file") from None
+                       "retrain the run or restore the file", field="run_dir", value=str(path)) from None
 
 
 def read_json(path: Path) -> Any:
     if not path.is_file():
         raise RunError(f"{path} is missing: {path.parent} is not a complete latentlab run; "
-                       "train one with `latentlab train PRESET`")
+                       "train one with `latentlab train PRESET`", field="run_dir", value=str(path.parent))
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path} is not valid JSON ({exc}); retrain the run or restore the file") from None
+        raise RunError(f"{path} is not valid JSON ({exc}); retrain the run or restore the file",
+                       field="run_dir", value=str(path)) from None
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
@@ -209,20 +210,22 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise RunError(f"{path} line {i} is not valid JSON; delete that line or retrain") from None
+                raise RunError(f"{path} line {i} is not valid JSON; delete that line or retrain",
+                               field="run_dir", value=str(path)) from None
     return rows
 
 
 def verify_file(run_dir: Path, name: str, meta: dict[str, Any]) -> Path:
     path = run_dir / name
     if not path.is_file():
-        raise RunError(f"{path} is missing; retrain the run or restore the file")
+        raise RunError(f"{path} is missing; retrain the run or restore the file", field="run_dir", value=str(path))
     expected = meta.get("files", {}).get(name)
     if expected is None:
-        raise RunError(f"{run_dir / META} has no checksum for {name}; the run is incomplete, retrain it")
+        raise RunError(f"{run_dir / META} has no checksum for {name}; the run is incomplete, retrain it",
+                       field="run_dir", value=str(run_dir))
     if file_digest(path) != expected:
         raise RunError(f"{path} does not match its checksum in meta.json: it was changed or truncated; "
-                       "retrain the run or restore the file")
+                       "retrain the run or restore the file", field="run_dir", value=str(path))
     return path
 
 
@@ -249,19 +252,21 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     """
     run_dir = Path(path)
     if not run_dir.is_dir():
-        raise RunError(f"{run_dir} is not a directory; pass a run directory such as runs/mnist-vae")
+        raise RunError(f"{run_dir} is not a directory; pass a run directory such as runs/mnist-vae",
+                       field="run_dir", value=str(run_dir))
     finish_pending(run_dir)  # a checkpoint whose writer stopped mid-swap
     meta = read_json(run_dir / META)
     try:
         cfg = RunConfig.from_dict(read_json(run_dir / CONFIG))
     except ConfigError as exc:
-        raise RunError(f"{run_dir / CONFIG}: {exc}") from None
+        raise RunError(f"{run_dir / CONFIG}: {exc}", field="run_dir", value=str(run_dir)) from None
     if meta.get("format", 0) > FORMAT_VERSION:
-        raise RunError(f"{run_dir} was written by a newer latentlab (format {meta['format']}); upgrade latentlab")
+        raise RunError(f"{run_dir} was written by a newer latentlab (format {meta['format']}); upgrade latentlab",
+                       field="run_dir", value=str(run_dir))
     try:
         model = build_model(cfg.model)
     except ConfigError as exc:
-        raise RunError(f"{run_dir / CONFIG}: {exc}") from None
+        raise RunError(f"{run_dir / CONFIG}: {exc}", field="run_dir", value=str(run_dir)) from None
     tensors = _load_tensors(verify_file(run_dir, MODEL, meta))
     differences = shape_differences(model.state_dict(), tensors, (MODEL, CONFIG))
     if differences:
@@ -269,12 +274,12 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise RunError(f"{run_dir / MODEL} holds weights of another model than {run_dir / CONFIG} describes "
                        f"(model.kind {cfg.model.kind!r}, hidden {list(cfg.model.hidden)}, latent_dim "
                        f"{cfg.model.latent_dim}): {'; '.join(differences[:3])}; fix {CONFIG}'s model to describe the "
-                       "weights, or retrain the run")
+                       "weights, or retrain the run", field="run_dir", value=str(run_dir))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:  # anything the shape check above did not foresee
         raise RunError(f"{run_dir / MODEL} does not fit {run_dir / CONFIG} ({str(exc).splitlines()[0]}); "
-                       "retrain the run") from None
+                       "retrain the run", field="run_dir", value=str(run_dir)) from None
     model.to(device).eval()
     if isinstance(meta.get("classes"), list):  # names a Latin-1 folder gave a run trained before they were escaped
         meta["classes"] = [shown_name(c) for c in meta["classes"]]
@@ -346,15 +351,16 @@ def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool =
         raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), so nothing says "
                            f"which data set they were; its config's dataset={name!r} is not on this machine and is "
                            "not downloaded in their place; pass dataset=NAME_OR_PATH (a name from "
-                           "latentlab.dataset_names(), an image folder or an .npz)") from None
+                           "latentlab.dataset_names(), an image folder or an .npz)",
+                           field="dataset", value=name) from None
     if in_memory and images_sha256(data.x_train) != run.meta.get("train_images_sha256"):
         raise DatasetError(f"{run.path} was trained on in-memory arrays (fit or train from Python), not on the "
                            f"training images of its config's dataset={name!r} found on this machine; pass "
                            "dataset=NAME_OR_PATH (a name from latentlab.dataset_names(), an image folder or an .npz) "
-                           "with the images it was trained on")
+                           "with the images it was trained on", field="dataset", value=name)
     if tuple(data.image_shape) != tuple(run.model.image_shape):
         raise RunError(f"{name} now loads as images of shape {data.image_shape}, but {run.path} was "
                        f"trained on {tuple(run.model.image_shape)}; point the run at its data again (train with "
                        f"--image-size {run.model.image_shape[1]}x{run.model.image_shape[2]}"
-                       f"{' --grayscale' if run.model.image_shape[0] == 1 else ''})")
+                       f"{' --grayscale' if run.model.image_shape[0] == 1 else ''})", field="dataset", value=name)
     return data

@@ -121,7 +121,8 @@ def compute_metrics(run: Run, data: ImageData, *, iwae_k: int = 100, membership:
     model, cfg = run.model, run.config
     if not len(data.x_test):
         raise DatasetError(f"{data.name} has no test images (its test split is empty), and every number in "
-                           f"metrics.json is measured on held-out images: {empty_split_fix(data)}")
+                           f"metrics.json is measured on held-out images: {empty_split_fix(data)}",
+                           field="dataset", value=data.name)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     out: dict[str, Any] = {

@@ -145,7 +145,7 @@ def iwae_log_likelihood(model: nn.Module, x: np.ndarray, k: int = 100, max_decod
     check_count("k", k, "importance samples per image, at least 1")
     if not has_likelihood(model):
         raise ConfigError(f"an importance-weighted likelihood needs a VAE (vae, iwae, vamp or cvae: a posterior and a "
-                          f"prior); a {type(model).__name__} has neither")
+                          f"prior); a {type(model).__name__} has neither", field="model", value=type(model).__name__)
     model.eval()
     device = model_device(model)
     batch = max(1, max_decodes // k)

@@ -19,7 +19,7 @@ from torch import nn
 from latentlab.analysis.inference import batches
 from latentlab.errors import ConfigError
 from latentlab.models import VAE, Autoencoder, has_prior
-from latentlab.models.vae import gaussian_kl
+from latentlab.models.gaussian import gaussian_kl
 
 #: Burda et al. (2016): a unit is active when the variance of its posterior mean over the data exceeds this.
 ACTIVE_VARIANCE = 0.01
@@ -74,9 +74,10 @@ def posterior_stats(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> 
     if not has_prior(model):
         what = "a plain autoencoder" if isinstance(model, Autoencoder) else f"a {type(model).__name__}, which has none"
         raise ConfigError("posterior diagnostics need a model with a Gaussian posterior and a prior (vae, iwae, vamp, "
-                          f"cvae); this one is {what}")
+                          f"cvae); this one is {what}", field="model", value=what)
     if len(x) < 2:
-        raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}")
+        raise ConfigError(f"posterior diagnostics need at least 2 images to measure a variance, got {len(x)}",
+                          field="x", value=len(x))
     model.eval()
     mus, kls = [], []
     with torch.inference_mode():

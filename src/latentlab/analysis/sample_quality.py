@@ -99,7 +99,8 @@ def data_digest(data: ImageData) -> str:
     """SHA-256 (hex) of a labelled data set's images and labels, both splits, and of the classifier's version."""
     if data.y_train is None or data.y_test is None or not data.classes:
         raise DatasetError(f"{data.name}: the sample-quality classifier needs labelled training and test images; "
-                           "this data set has no labels (use a registered data set or a folder per class)")
+                           "this data set has no labels (use a registered data set or a folder per class)",
+                           field="dataset", value=data.name)
     h = hashlib.sha256(f"latentlab-sample-classifier-v{VERSION}".encode())
     for a in (data.x_train, data.y_train, data.x_test, data.y_test):
         h.update(str(a.shape).encode())
@@ -178,7 +179,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ConfigError(f"frechet_distance needs two (N, D) arrays of one width D and at least 2 rows each; got "
-                          f"{a.shape} and {b.shape}")
+                          f"{a.shape} and {b.shape}", field="a", value=(a.shape, b.shape))
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     w, v = np.linalg.eigh(s_a)
@@ -204,7 +205,8 @@ def class_agreement(classifier: SampleClassifier, samples: np.ndarray | Tensor,
     lowest ("min")."""
     labels = np.asarray(labels, np.int64)
     if len(labels) != len(samples):
-        raise ConfigError(f"class_agreement: {len(samples)} samples but {len(labels)} labels; give one label each")
+        raise ConfigError(f"class_agreement: {len(samples)} samples but {len(labels)} labels; give one label each",
+                          field="labels", value=len(labels))
     hit = classifier.predict(samples) == labels
     per = {classifier.classes[c]: float(hit[labels == c].mean()) for c in np.unique(labels)}
     return {"per_class": per, "mean": float(np.mean(list(per.values()))) if per else float("nan"),

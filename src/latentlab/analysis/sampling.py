@@ -21,7 +21,7 @@ from torch import nn
 
 from latentlab.analysis.inference import embed, model_device, to_float, to_images
 from latentlab.config import MAX_SAMPLES, check_count
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 from latentlab.models import can_sample, is_conditional
 
 #: The most training images whose codes the mixture is fitted to: a full-covariance fit of 10 components on 20,000
@@ -35,7 +35,7 @@ def prior_sampler(model: nn.Module, n: int, seed: int = 0, **_: object) -> np.nd
     if not can_sample(model):
         raise ConfigError(f"a {type(model).__name__} has no prior to sample from: use --sampler gmm (a Gaussian "
                           "mixture fitted to its training codes) or a model with a prior (vae, iwae, vamp, vqvae, "
-                          "wae, cvae)")
+                          "wae, cvae)", field="sampler", value="prior")
     device = model_device(model)
     gen = torch.Generator(device=device).manual_seed(seed)
     with torch.inference_mode():
@@ -50,7 +50,8 @@ def gmm_sampler(model: nn.Module, n: int, seed: int = 0, x_train: np.ndarray | N
     if x_train is None or len(x_train) < n_components:
         raise ConfigError(f"the gmm sampler fits {n_components} components to the training codes and needs at least "
                           f"that many training images (got {0 if x_train is None else len(x_train)}); pass the "
-                          "run's data (--data-dir) or use --sampler prior")
+                          "run's data (--data-dir) or use --sampler prior",
+                          field="x_train", value=0 if x_train is None else len(x_train), related=("data_dir",))
     # float64: fitted on float32 codes, the mixture's weights are float32 and their sum can exceed 1 in float64,
     # which `sample` refuses (seen on a VQ-VAE whose codes took two distinct values after one epoch).
     codes = training_codes(model, x_train[:GMM_IMAGES], None if y_train is None else y_train[:GMM_IMAGES])
@@ -114,17 +115,15 @@ def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int
     """
     check_count("n", n, f"images to draw, 1 to {MAX_SAMPLES:,}")
     if n > MAX_SAMPLES:
-        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
-    try:
-        draw = SAMPLERS[sampler]
-    except KeyError:
-        raise ConfigError(f"sampler={sampler!r} is invalid: choose one of {', '.join(SAMPLERS)}") from None
+        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images", field="n", value=n)
+    draw = choose(SAMPLERS, sampler, "sampler")
     conditional = is_conditional(model)
     if label is not None and not conditional:
         raise ConfigError(f"--class needs a conditional model (model.kind='cvae'); this one is a "
-                          f"{type(model).__name__}, which draws no class on request")
+                          f"{type(model).__name__}, which draws no class on request", field="label", value=label)
     if conditional and label is not None and not 0 <= label < model.n_classes:
-        raise ConfigError(f"class={label!r} is invalid: choose one in [0, {model.n_classes - 1}]")
+        raise ConfigError(f"class={label!r} is invalid: choose one in [0, {model.n_classes - 1}]",
+                          field="label", value=label)
     z = torch.as_tensor(draw(model, n, seed=seed, x_train=x_train, y_train=y_train, n_components=n_components))
     model.eval()
     device = model_device(model)
@@ -170,7 +169,7 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
     """
     check_count("n", n, "images along the path, at least 2")
     if n < 2:
-        raise ConfigError(f"n={n!r} is invalid: images along the path, at least 2")
+        raise ConfigError(f"n={n!r} is invalid: images along the path, at least 2", field="n", value=n)
     model.eval()
     device = model_device(model)
     pair = to_float(np.stack([np.asarray(a), np.asarray(b)]), model.image_shape).to(device)
@@ -181,5 +180,6 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
         y = int(model.classify(pair[:1])[0]) if label is None else label
         return to_images(model.decode(path, y))
     if label is not None:
-        raise ConfigError(f"label needs a conditional model (model.kind='cvae'); this one is a {type(model).__name__}")
+        raise ConfigError(f"label needs a conditional model (model.kind='cvae'); this one is a {type(model).__name__}",
+                          field="label", value=label)
     return to_images(model.decode(path))

@@ -44,7 +44,8 @@ def require_finite(terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             rows = np.flatnonzero(bad.reshape(len(values), -1).any(1))
             raise RunError(f"the model produces NaN or inf ({key} of {len(rows):,} of {len(values):,} images, the "
                            f"first at index {rows[0]}): its weights are broken, as after a diverged training; "
-                           "retrain with a lower learning rate (train.lr) or a gradient clip (train.grad_clip)")
+                           "retrain with a lower learning rate (train.lr) or a gradient clip (train.grad_clip)",
+                           field="train.lr", related=("train.grad_clip",))
     return terms
 
 

@@ -51,7 +51,8 @@ def registered_name(data: ImageData) -> str | None:
 def _labels(data: ImageData) -> tuple[np.ndarray, np.ndarray]:
     if data.y_train is None or data.y_test is None:
         raise DatasetError(f"dataset={data.name!r} has no labels ({data.source}); the one-class benchmark needs the "
-                           "class of every image: use a folder of class_name/*.png or an .npz with y= (and y_test=)")
+                           "class of every image: use a folder of class_name/*.png or an .npz with y= (and y_test=)",
+                           field="dataset", value=data.name)
     return data.y_train, data.y_test
 
 
@@ -60,28 +61,32 @@ def _check_classes(classes: Any, data: ImageData) -> list[int]:
     present = sorted(set(np.unique(y_train).tolist()) & set(np.unique(y_test).tolist()))
     if len(present) < 2:
         raise DatasetError(f"dataset={data.name!r} has {len(present)} class(es) in both its train and test splits; "
-                           "the one-class benchmark needs at least two (one normal, the others anomalies)")
+                           "the one-class benchmark needs at least two (one normal, the others anomalies)",
+                           field="dataset", value=data.name)
     chosen = present if classes is None else list(dict.fromkeys(classes))
     names = ", ".join(f"{c} ({data.classes[c]})" for c in present)
     if not chosen or not all(isinstance(c, int | np.integer) and c in present for c in chosen):
-        raise ConfigError(f"classes={classes!r} is invalid: choose among {names}")
+        raise ConfigError(f"classes={classes!r} is invalid: choose among {names}", field="classes", value=classes,
+                          allowed=tuple(present))
     for c in chosen:
         n = int((y_train == c).sum())
         if n < MIN_TRAIN:
             raise DatasetError(f"class {c} ({data.classes[c]}) of {data.name} has {n} training images; the detector "
-                               f"needs at least {MIN_TRAIN}: add images or leave the class out with classes=")
+                               f"needs at least {MIN_TRAIN}: add images or leave the class out with classes=",
+                               field="classes", value=c)
     return [int(c) for c in chosen]
 
 
 def _check_numbers(steps: int, seeds: Any, jobs: int) -> tuple[int, ...]:
     if not (isinstance(steps, int) and 1 <= steps <= 1_000_000):
-        raise ConfigError(f"steps={steps!r} is invalid: optimizer steps per class, an integer in [1, 1000000]")
+        raise ConfigError(f"steps={steps!r} is invalid: optimizer steps per class, an integer in [1, 1000000]",
+                          field="steps", value=steps)
     if not (isinstance(jobs, int) and jobs >= 1):
-        raise ConfigError(f"jobs={jobs!r} is invalid: an integer >= 1")
+        raise ConfigError(f"jobs={jobs!r} is invalid: an integer >= 1", field="jobs", value=jobs)
     ok = isinstance(seeds, list | tuple | range) and len(seeds) > 0
     if not (ok and all(isinstance(s, int) and 0 <= s < 2**63 for s in seeds)):
         raise ConfigError(f"seeds={seeds!r} is invalid: a tuple of one or more seeds >= 0, e.g. (0,), or (0, 1, 2) "
-                          "for three models per class")
+                          "for three models per class", field="seeds", value=seeds)
     return tuple(seeds)
 
 

@@ -26,7 +26,7 @@ from latentlab.benchmark import STEPS
 from latentlab.benchmark.defects import KINDS, SIZES, Defects, make_defects
 from latentlab.benchmark.pixel_metrics import FPR_LIMIT, aupro, pixel_auroc
 from latentlab.data import ImageData, load_dataset
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, choose
 from latentlab.files import atomic_write_text
 
 FORMAT = 1
@@ -53,7 +53,7 @@ def localise(dataset: str | Path | ImageData, preset: str | None = None, steps: 
     started = time.perf_counter()
     for name, value in (("per_cell", per_cell), ("n_clean", n_clean), ("steps", steps)):
         if not (isinstance(value, int) and value >= 1):
-            raise ConfigError(f"{name}={value!r} is invalid: an integer >= 1")
+            raise ConfigError(f"{name}={value!r} is invalid: an integer >= 1", field=name, value=value)
     data = dataset if isinstance(dataset, ImageData) else load_dataset(str(dataset), data_dir=data_dir,
                                                                        progress=progress)
     model, what = _model(data, preset, steps, run, seed)
@@ -111,8 +111,7 @@ def _model(data: ImageData, preset: str | None, steps: int, run: str | Path | No
     if run is not None:
         return load_run(run).model, f"the run {run}"
     preset = preset or DEFAULT_PRESETS.get(family(registered_name(data) or data.name) or "", OTHER_DATA_PRESET)
-    if preset not in PRESETS:
-        raise ConfigError(f"preset={preset!r} is invalid: choose one of {', '.join(PRESETS)}")
+    choose(PRESETS, preset, "preset")
     cfg = preset_config(preset, "full")
     epochs = epochs_for(steps, len(data.x_train), cfg.train.batch_size)
     cfg = replace(cfg, name=f"localise-{data.name}", train=replace(cfg.train, epochs=epochs, seed=seed))

@@ -23,7 +23,8 @@ def _parse_noise(text: str) -> dict[str, Any]:
         try:
             out["train.noise.factor"] = float(factor)
         except ValueError:
-            raise ConfigError(f"--noise {text!r}: the factor {factor!r} is not a number; e.g. gaussian:0.5") from None
+            raise ConfigError(f"--noise {text!r}: the factor {factor!r} is not a number; e.g. gaussian:0.5",
+                              field="--noise", value=text) from None
     return out
 
 
@@ -32,7 +33,7 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
         given = f"the preset {args.preset!r}" if args.preset else f"--profile {args.profile}"
         raise ConfigError(f"--resume continues {args.resume} with the config it was started with, so {given} would "
                           f"be ignored; drop it to resume, or start a new run from it with --out (flags such as "
-                          f"--epochs still apply to a resume)")
+                          f"--epochs still apply to a resume)", field="--resume", value=args.resume)
     if args.resume:
         from latentlab.runs import CONFIG, read_json
 
@@ -40,7 +41,7 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
     elif args.preset:
         cfg = preset_config(args.preset, args.profile or "quick")
     else:
-        raise ConfigError("name a preset (see `latentlab presets`) or pass --resume RUN_DIR")
+        raise ConfigError("name a preset (see `latentlab presets`) or pass --resume RUN_DIR", field="preset")
     changes: dict[str, Any] = {}
     for flag, key in [("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
                       ("latent_dim", "model.latent_dim"), ("seed", "train.seed"), ("device", "train.device"),
@@ -109,7 +110,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
 
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
-                          "--overwrite to replace it, or --out to write elsewhere")
+                          "--overwrite to replace it, or --out to write elsewhere", field="--out", value=str(run_dir))
     if args.tensorboard:
         from latentlab.training.tensorboard import require_tensorboard
 
@@ -118,7 +119,7 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
     data = load_dataset(cfg.dataset, data_dir=args.data_dir, progress=info.is_main and not args.quiet, **options)
     if not len(data.x_train):
         raise ConfigError(f"{data.name} has no training images ({data.source}); training needs at least one: "
-                          "give the data set some (an .npz's x, or a train/ folder)")
+                          "give the data set some (an .npz's x, or a train/ folder)", field="dataset", value=data.name)
     _check_labels(cfg, data)
     # A relative --dataset path is stored absolute, so plot, evaluate and detect work from any directory.
     cfg = replace(cfg, dataset=data.ref)
@@ -238,7 +239,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from latentlab.benchmark.tables import table as result_table
 
     if args.seeds < 1:
-        raise ConfigError(f"--seeds {args.seeds} is invalid: the number of models per class, 1 or more")
+        raise ConfigError(f"--seeds {args.seeds} is invalid: the number of models per class, 1 or more",
+                          field="--seeds", value=args.seeds)
     command = f"latentlab benchmark one-class --dataset {args.dataset} --steps {args.steps} --seeds {args.seeds}"
     if args.preset:
         command += f" --preset {args.preset}"
@@ -278,6 +280,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     run_dirs = [Path(p) for p in args.runs] or discover_runs([Path("runs"), Path("report") / "runs"])
     if not run_dirs:
         raise ConfigError("no runs found under runs/ or report/runs/; train one (`latentlab train mnist-vae`), "
-                          "build the report (`latentlab report`) or pass RUN_DIR")
+                          "build the report (`latentlab report`) or pass RUN_DIR", field="runs")
     serve(run_dirs, host=args.host, port=args.port, allow_hosts=args.allow_host)
     return 0

@@ -44,7 +44,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if unsupported:
         raise ConfigError(f"{run.name}: {unsupported}; {len(prepared)} of {len(args.images)} images were read at "
                           f"the run's shape, but there is nothing to judge them with (reconstructions work: "
-                          f"latentlab plot recon {args.run})")
+                          f"latentlab plot recon {args.run})", field="run", value=args.run)
     if data is None and run.meta.get("data_source") == IN_MEMORY:
         from latentlab.analysis.novelty import saved_detector
 
@@ -119,7 +119,7 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
             if exc.field == "x_train":  # too few images for any threshold: only more images help
                 raise ConfigError(f"{run.name}: the {args.score} detector cannot be fitted on the run's {exc.value} "
                                   f"training images ({exc.problem}); train the run on a data set with that many "
-                                  "images or more") from None
+                                  "images or more", field="run", value=args.run) from None
             if exc.field != "holdout":
                 raise
             # The detector's advice names its Python argument `holdout`, which no flag sets: say what can be done.
@@ -127,7 +127,8 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
                               f"({exc.problem}); use --score combined (or pixel-knn), which needs no held-out "
                               f"images, retrain the run on more images, or fit one in Python, "
                               f"latentlab.NoveltyDetector(run, score={args.score!r}, holdout=0.5).fit(x_train)"
-                              f".save({str(run.path)!r}), which detect then uses") from None
+                              f".save({str(run.path)!r}), which detect then uses",
+                              field="score", value=args.score) from None
     said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     for w in caught:
         if not issubclass(w.category, UserWarning):

@@ -19,6 +19,7 @@ from latentlab.cli.arg_types import (
     positive_int,
     sample_count,
 )
+from latentlab.cli.flags import sets
 from latentlab.config import MAX_SAMPLES, PROFILES
 from latentlab.presets import PRESETS
 
@@ -65,14 +66,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="image folders read with --grayscale at a square --image-size: only decode and resize (no "
                         "inverting, cropping or centring like MNIST's digits)")
     p.add_argument("--profile", choices=PROFILES, help="epoch budget of the preset (default quick)")
-    p.add_argument("--epochs", type=int, help="epochs to train (default: the profile's; train.epochs)")
-    p.add_argument("--batch-size", type=int, help="images per optimizer step (default: the preset's)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    p.add_argument("--latent-dim", type=int, help="size of the latent code (default: the preset's)")
-    p.add_argument("--noise", help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5")
-    p.add_argument("--seed", type=int, help="seed of the weights and the batch order (default 0)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)")
+    sets(p.add_argument("--epochs", type=int, help="epochs to train (default: the profile's; train.epochs)"),
+         "train.epochs")
+    sets(p.add_argument("--batch-size", type=int, help="images per optimizer step (default: the preset's)"),
+         "train.batch_size")
+    sets(p.add_argument("--lr", type=float, help="learning rate (default: the preset's)"), "train.lr")
+    sets(p.add_argument("--latent-dim", type=int, help="size of the latent code (default: the preset's)"),
+         "model.latent_dim")
+    sets(p.add_argument("--noise", help="train as a denoiser: KIND[:FACTOR], e.g. gaussian:0.5"),
+         "train.noise.kind", "train.noise.factor")
+    sets(p.add_argument("--seed", type=int, help="seed of the weights and the batch order (default 0)"), "train.seed")
+    sets(p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps"), "train.device")
+    sets(p.add_argument("--compile", action="store_true", help="torch.compile the model (optional speed-up)"),
+         "train.compile")
     p.add_argument("--name", help="run name (default: the preset's)")
     p.add_argument("--out", type=output_dir, help="run directory, made if missing (default: runs/NAME)")
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -83,9 +89,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "history); without it such a resume is refused")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.schedule=cosine (repeatable)")
-    p.add_argument("--tensorboard", metavar="DIR", type=output_dir,
-                   help="log losses, images and the latent space for TensorBoard to DIR, made if missing (needs "
-                        "latentlab[tensorboard])")
+    sets(p.add_argument("--tensorboard", metavar="DIR", type=output_dir,
+                        help="log losses, images and the latent space for TensorBoard to DIR, made if missing (needs "
+                             "latentlab[tensorboard])"), "tensorboard_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     _add_threads_flag(p)
     p.set_defaults(func=c.cmd_train)
@@ -101,7 +107,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="report", type=output_dir, help="output folder, made if missing (default: report)")
     p.add_argument("--presets", nargs="+", metavar="PRESET",
                    help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family)")
-    p.add_argument("--epochs", type=int, help="override every experiment's epochs")
+    sets(p.add_argument("--epochs", type=int, help="override every experiment's epochs"), "train.epochs")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="override a config field")
@@ -111,10 +117,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="train a preset over a grid of config values x seeds: one table of mean ± std")
     p.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
-    p.add_argument("--set-grid", action="append", type=parse_grid, required=True, metavar="KEY=V1,V2,...",
-                   help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)")
+    sets(p.add_argument("--set-grid", action="append", type=parse_grid, required=True, metavar="KEY=V1,V2,...",
+                        help="a config field and its values, e.g. train.lr=1e-3,3e-3 (repeatable: every combination)"),
+         "grid")
     p.add_argument("--seeds", type=int, default=3, help="seeds per grid point (default 3)")
-    p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)")
+    sets(p.add_argument("--epochs", type=int, help="epochs of every run (default: the profile's)"), "train.epochs")
     p.add_argument("--profile", choices=PROFILES, default="quick", help="epoch budget of the preset (default quick)")
     p.add_argument("--dataset", help="dataset name instead of the preset's (e.g. mnist-sample)")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
@@ -155,7 +162,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--sampler", choices=("prior", "gmm"), default="prior", help="prior (the model's own, default) or "
                    "gmm (a Gaussian mixture fitted to the training codes; needs the run's data)")
-    p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)")
+    sets(p.add_argument("--components", type=positive_int, default=10, help="components of --sampler gmm (default 10)"),
+         "n_components")
     p.add_argument("--class", dest="label", type=int, metavar="C", help="a conditional VAE's class to draw (e.g. 7)")
     p.add_argument("-o", "--output", type=output_file,
                    help="image path: .png, .jpg, .pdf or .svg, in a folder that exists (default: RUN/samples.png)")
@@ -210,8 +218,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_data_flags(p, "to measure the run on")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--nll-k", type=positive_int, metavar="K", help="also the test NLL, K importance samples per image")
-    p.add_argument("--nll-images", type=positive_int, default=1000, metavar="N",
-                   help="the subset for --nll-k: the first N test images (default 1000)")
+    sets(p.add_argument("--nll-images", type=positive_int, default=1000, metavar="N",
+                        help="the subset for --nll-k: the first N test images (default 1000)"), "n_images")
     p.add_argument("--no-membership", action="store_true", help="skip the novelty detectors and OOD sets")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

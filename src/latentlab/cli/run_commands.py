@@ -51,7 +51,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     point = np.array([[args.x, args.y]], dtype=np.float32)
     if run.model.latent_dim != 2:
         raise ConfigError(f"{args.run} has a {run.model.latent_dim}-D latent space; decode takes 2-D runs "
-                          "(e.g. mnist-vae)")
+                          "(e.g. mnist-vae)", field="run", value=args.run)
     image = decode_points(run.model, point)[0]  # (H, W) grey or (H, W, 3) colour
     from PIL import Image
 
@@ -80,7 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (DatasetError, RunError) as exc:
         if args.sampler != "prior":
             raise ConfigError(f"--sampler {args.sampler} is fitted to the run's training codes, and its data are not "
-                              f"on this machine ({exc}); pass --data-dir, or use --sampler prior") from None
+                              f"on this machine ({exc}); pass --data-dir, or use --sampler prior",
+                              field="--sampler", value=args.sampler) from None
         data = None
         print(f"latentlab generate: note: {run.config.dataset} is not on disk, so posterior collapse was not "
               "checked (pass --data-dir)", file=sys.stderr)

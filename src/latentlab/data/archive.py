@@ -83,7 +83,7 @@ def _members_of_folder(spec: ArchiveSpec, folder: Path) -> dict[str, bytes]:
     missing = [n for n in (*spec.train_members, *spec.test_members) if not (folder / n).is_file()]
     if missing:
         raise DatasetError(f"{folder}: lacks {', '.join(missing)} of {spec.name}; add them, or put "
-                           f"{spec.archive[0]} there instead")
+                           f"{spec.archive[0]} there instead", field="dataset", value=str(folder))
     return {n: (folder / n).read_bytes() for n in (*spec.train_members, *spec.test_members)}
 
 
@@ -97,15 +97,18 @@ def _members_of_archive(spec: ArchiveSpec, path: Path) -> dict[str, bytes]:
                 if name is None:
                     continue
                 if not member.isfile():
-                    raise DatasetError(f"{path}: member {member.name} is not a regular file; {FIX}")
+                    raise DatasetError(f"{path}: member {member.name} is not a regular file; {FIX}",
+                                       field="dataset", value=str(path))
                 handle = tar.extractfile(member)
                 assert handle is not None  # a regular file always has one
                 out[name] = handle.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable {spec.archive[0]} ({exc}); {FIX}") from exc
+        raise DatasetError(f"{path}: not a readable {spec.archive[0]} ({exc}); {FIX}",
+                           field="dataset", value=str(path)) from exc
     missing = [n for n in wanted.values() if n not in out]
     if missing:
-        raise DatasetError(f"{path}: the archive lacks {', '.join(f'{spec.folder}/{n}' for n in missing)}; {FIX}")
+        raise DatasetError(f"{path}: the archive lacks {', '.join(f'{spec.folder}/{n}' for n in missing)}; {FIX}",
+                           field="dataset", value=str(path))
     return out
 
 
@@ -114,7 +117,8 @@ def parse_records(data: bytes, spec: ArchiveSpec, where: str) -> tuple[np.ndarra
     in `data`; DatasetError if `data` is not a whole number of records or a label is out of range."""
     size = spec.record_bytes
     if len(data) == 0 or len(data) % size:
-        raise DatasetError(f"{where}: {len(data):,} bytes is not a whole number of {size:,}-byte records; {FIX}")
+        raise DatasetError(f"{where}: {len(data):,} bytes is not a whole number of {size:,}-byte records; {FIX}",
+                           field="dataset", value=where)
     records = np.frombuffer(data, np.uint8).reshape(-1, size)
     c, h, w = spec.image_shape
     labels = records[:, spec.label_bytes - 1].astype(np.int64)
@@ -145,7 +149,8 @@ def _not_found(spec: ArchiveSpec, root: Path | None, problem: str) -> DatasetErr
                f"put {spec.archive[0]} in the cache {cache_dir(spec.name)}",
                "download from the mirrors (needs network access and download=True, the default)",
                f"or use a set that needs no download: photo-tiles (colour), {', '.join(SAMPLES)}"]
-    return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}")
+    return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}",
+                        field="dataset", value=spec.name, related=("data_dir",))
 
 
 __all__ = ["find_in", "load_archive", "parse_records", "read_set", "write_archive", "write_records"]

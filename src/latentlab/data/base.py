@@ -88,13 +88,13 @@ def image_shape_of(x: np.ndarray) -> tuple[int, int, int]:
     if len(shape) == 4 and shape[3] == 3:
         return 3, int(shape[1]), int(shape[2])
     raise DatasetError(f"images must be stored (N, height, width) for grey or (N, height, width, 3) for colour; "
-                       f"got {shape}")
+                       f"got {shape}", field="dataset", value=shape)
 
 
 def check_labels(y: np.ndarray, classes: tuple[str, ...], where: str) -> None:
     if len(y) and (y.min() < 0 or y.max() >= len(classes)):
         raise DatasetError(f"{where}: labels range {y.min()}..{y.max()} but there are {len(classes)} classes; "
-                           "fix the labels or the class list")
+                           "fix the labels or the class list", field="dataset", value=where)
 
 
 def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_test: np.ndarray,
@@ -106,7 +106,8 @@ def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_tes
     shape = image_shape_of(x_train)
     if len(x_test) and image_shape_of(x_test) != shape:
         raise DatasetError(f"{name}: the test images are {np.shape(x_test)[1:]} but the training images "
-                           f"{np.shape(x_train)[1:]}; give both splits one size and colour")
+                           f"{np.shape(x_train)[1:]}; give both splits one size and colour",
+                           field="dataset", value=name)
 
     return ImageData(name, np.ascontiguousarray(x_train, dtype=np.uint8), labels(y_train),
                      np.ascontiguousarray(x_test, dtype=np.uint8), labels(y_test), tuple(classes), source,

@@ -25,7 +25,8 @@ def parse_size(value: str | int | tuple[int, int] | list[int] | None) -> tuple[i
     if isinstance(value, str):
         m = _SIZE.fullmatch(value)
         if m is None:
-            raise ConfigError(f"image_size={value!r} is invalid: HEIGHTxWIDTH in pixels, e.g. 32x32 or 64x48")
+            raise ConfigError(f"image_size={value!r} is invalid: HEIGHTxWIDTH in pixels, e.g. 32x32 or 64x48",
+                              field="image_size", value=value)
         size = (int(m[1]), int(m[2] or m[1]))
     elif isinstance(value, int):
         size = (value, value)
@@ -33,7 +34,7 @@ def parse_size(value: str | int | tuple[int, int] | list[int] | None) -> tuple[i
         size = tuple(int(v) for v in value)  # type: ignore[assignment]
     if len(size) != 2 or not all(MIN_MODEL_SIDE <= v <= MAX_MODEL_SIDE for v in size):
         raise ConfigError(f"image_size={value!r} is invalid: (height, width) with sides in [{MIN_MODEL_SIDE}, "
-                          f"{MAX_MODEL_SIDE}]")
+                          f"{MAX_MODEL_SIDE}]", field="image_size", value=value)
     return size  # type: ignore[return-value]
 
 
@@ -50,10 +51,11 @@ def check_sides(shape: tuple[int, ...], where: str) -> None:
         sh, sw = suggest_size(h, w)
         raise DatasetError(f"{where}: the images are {h}x{w} (height x width), over the {MAX_MODEL_SIDE}x"
                            f"{MAX_MODEL_SIDE} limit of a model; resize them on purpose with image_size=({sh}, {sw}) "
-                           f"(on the command line --image-size {sh}x{sw})")
+                           f"(on the command line --image-size {sh}x{sw})", field="image_size", value=(h, w))
     if min(h, w) < MIN_MODEL_SIDE:
         raise DatasetError(f"{where}: the images are {h}x{w} (height x width), under the {MIN_MODEL_SIDE}x"
-                           f"{MIN_MODEL_SIDE} a model needs; resize them with image_size=(28, 28) (--image-size 28x28)")
+                           f"{MIN_MODEL_SIDE} a model needs; resize them with image_size=(28, 28) (--image-size 28x28)",
+                           field="image_size", value=(h, w))
 
 
 def to_grey(x: np.ndarray) -> np.ndarray:

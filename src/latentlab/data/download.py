@@ -63,7 +63,7 @@ def download(
             # OSError covers URLError, HTTPError, timeouts and resets; HTTPException covers IncompleteRead.
             reasons.append(f"{url}: {exc}")
     tried = "; ".join(reasons) if reasons else "no mirrors configured"
-    raise DatasetError(f"could not download {filename} ({tried})")
+    raise DatasetError(f"could not download {filename} ({tried})", field="dataset", value=filename)
 
 
 def _fetch(url: str, md5: str, dest: Path, progress: bool, timeout: float) -> Path:

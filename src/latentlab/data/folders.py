@@ -42,12 +42,12 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         if not set(test_classes) <= set(classes):
             extra = sorted(set(test_classes) - set(classes))
             raise DatasetError(f"{split_dirs[1]}: classes {extra} have no folder in {split_dirs[0]}; "
-                               "add them there or remove them from test/")
+                               "add them there or remove them from test/", field="dataset", value=str(split_dirs[1]))
         remap = np.array([classes.index(c) for c in test_classes] or [0])
         y_train, y_test = _labels(train_files), _labels(test_files)
         if (y_train is None) != (y_test is None):
             raise DatasetError(f"{root}: train/ and test/ must both hold class folders, or both hold images "
-                               "directly; make them match")
+                               "directly; make them match", field="dataset", value=str(root))
         x_train, x_test = reader.finish([reader.read(train_files), reader.read(test_files)])
         y_test = None if y_test is None else remap[y_test]
         how = f"train/ and test/ folders of {root}"
@@ -94,7 +94,7 @@ class _Reader:
     def _one(self, path: Path) -> np.ndarray:
         if path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
             raise DatasetError(f"{path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)}); remove it "
-                               "or move it out of the data folder")
+                               "or move it out of the data folder", field="dataset", value=str(path))
         try:
             if self.digits:
                 assert self.image_size is not None
@@ -102,7 +102,8 @@ class _Reader:
             else:
                 prepared = read_native(path, grayscale=self.grayscale)
         except ImageError as exc:
-            raise DatasetError(f"{exc}; replace or remove it (it is in the data folder)") from exc
+            raise DatasetError(f"{exc}; replace or remove it (it is in the data folder)",
+                               field="dataset", value=str(path)) from exc
         self._count(prepared.steps)
         pixels = prepared.pixels
         if self.image_size is not None and not self.digits:
@@ -166,11 +167,12 @@ def _scan(directory: Path, skipped: list[Path]) -> tuple[tuple[str, ...], list[t
         stray = [p for p in entries if not p.is_dir()]
         if stray:
             raise DatasetError(f"{stray[0]}: a file beside the class folders of {directory}; move it into a "
-                               "class folder or remove it")
+                               "class folder or remove it", field="dataset", value=str(stray[0]))
         # Names are labels, shown everywhere: bytes that are not UTF-8 (a Windows zip's Latin-1) become \xNN.
         classes = tuple(shown_name(p.name) for p in class_dirs)
         files = [(p, label) for label, d in enumerate(class_dirs) for p in visible(d)]
     if not files:
-        raise DatasetError(f"{directory}: no images found; expected <class>/*.png (or .jpg, .jpeg, .bmp, .gif)")
+        raise DatasetError(f"{directory}: no images found; expected <class>/*.png (or .jpg, .jpeg, .bmp, .gif)",
+                           field="dataset", value=str(directory))
     return classes, files
 

@@ -53,7 +53,8 @@ def read_bytes(path: str | Path, md5: str | None = None, raw_md5: str | None = N
     try:
         packed = path.read_bytes()
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc}); check the path") from exc
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc}); check the path",
+                           field="dataset", value=str(path)) from exc
     if md5 is not None and hashlib.md5(packed).hexdigest() == md5:
         md5 = None  # verified; nothing left to check
     try:
@@ -64,25 +65,28 @@ def read_bytes(path: str | Path, md5: str | None = None, raw_md5: str | None = N
         raise error(f"{path}: damaged gzip data ({exc or type(exc).__name__}); {FIX_HINT}") from exc
     if md5 is not None and (raw_md5 is None or hashlib.md5(data).hexdigest() != raw_md5):
         raise ChecksumError(f"{path}: md5 differs from the published file (corrupt or a different version); "
-                            f"{FIX_HINT}")
+                            f"{FIX_HINT}", field="dataset", value=str(path))
     return data
 
 
 def parse_idx(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     """Decode IDX bytes into a native-endian, writable, C-contiguous array; ``path`` is for messages."""
     if len(data) < 4:
-        raise DatasetError(f"{path}: only {len(data)} bytes, too short for an IDX header; {FIX_HINT}")
+        raise DatasetError(f"{path}: only {len(data)} bytes, too short for an IDX header; {FIX_HINT}",
+                           field="dataset", value=str(path))
     if data[0] != 0 or data[1] != 0:
         what = "still gzip data: packed twice? gunzip it" if is_gzip(data) else "neither IDX nor gzip data"
-        raise DatasetError(f"{path}: bad magic bytes {data[:2].hex()} ({what}); {FIX_HINT}")
+        raise DatasetError(f"{path}: bad magic bytes {data[:2].hex()} ({what}); {FIX_HINT}",
+                           field="dataset", value=str(path))
     code, ndim = data[2], data[3]
     if code not in DTYPES:
-        raise DatasetError(f"{path}: unknown IDX dtype code 0x{code:02x}; {FIX_HINT}")
+        raise DatasetError(f"{path}: unknown IDX dtype code 0x{code:02x}; {FIX_HINT}", field="dataset", value=str(path))
     if ndim == 0:
-        raise DatasetError(f"{path}: IDX header declares zero dimensions; {FIX_HINT}")
+        raise DatasetError(f"{path}: IDX header declares zero dimensions; {FIX_HINT}", field="dataset", value=str(path))
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DatasetError(f"{path}: truncated IDX header ({len(data)} of {header} bytes); {FIX_HINT}")
+        raise DatasetError(f"{path}: truncated IDX header ({len(data)} of {header} bytes); {FIX_HINT}",
+                           field="dataset", value=str(path))
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = DTYPES[code]
     expected = math.prod(dims) * dtype.itemsize
@@ -90,8 +94,8 @@ def parse_idx(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     if got != expected:
         what = "truncated" if got < expected else "trailing bytes"
         raise DatasetError(
-            f"{path}: {what}: header {dims} needs {expected} data bytes, file has {got}; {FIX_HINT}"
-        )
+            f"{path}: {what}: header {dims} needs {expected} data bytes, file has {got}; {FIX_HINT}",
+            field="dataset", value=str(path))
     # astype copies, so the result owns writable native-endian memory instead of viewing `data`.
     return np.frombuffer(data, dtype=dtype, offset=header).astype(dtype.newbyteorder("=")).reshape(dims)
 
@@ -130,7 +134,8 @@ def read_idx_shape(path: str | Path) -> tuple[int, ...]:
         with (gzip.open if gzipped else open)(path, "rb") as f:
             head = f.read(4)
             if len(head) < 4 or head[:2] != b"\0\0":
-                raise DatasetError(f"{path}: not an IDX file; {FIX_HINT}")
+                raise DatasetError(f"{path}: not an IDX file; {FIX_HINT}", field="dataset", value=str(path))
             return struct.unpack(f">{head[3]}I", f.read(4 * head[3]))
     except (OSError, EOFError, zlib.error, struct.error) as exc:
-        raise DatasetError(f"{path}: unreadable IDX header ({exc}); {FIX_HINT}") from exc
+        raise DatasetError(f"{path}: unreadable IDX header ({exc}); {FIX_HINT}",
+                           field="dataset", value=str(path)) from exc

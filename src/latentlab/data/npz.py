@@ -35,26 +35,31 @@ def load_npz(path: Path) -> ImageData:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         # allow_pickle=False makes ragged (mixed-size) image lists fail here as object arrays.
         raise DatasetError(f"{path}: cannot be read as plain numeric arrays ({exc}); save it with "
-                           "numpy.savez(path, x=uint8 images of shape (N, H, W) or (N, H, W, 3), y=labels)") from exc
+                           "numpy.savez(path, x=uint8 images of shape (N, H, W) or (N, H, W, 3), y=labels)",
+                           field="dataset", value=str(path)) from exc
     if "x" not in arrays:
-        raise DatasetError(f"{path}: has no array 'x' (found {sorted(arrays)}); save the images as x=")
+        raise DatasetError(f"{path}: has no array 'x' (found {sorted(arrays)}); save the images as x=",
+                           field="dataset", value=str(path))
     if "y_test" in arrays and "x_test" not in arrays:
-        raise DatasetError(f"{path}: has 'y_test' but no 'x_test'; add the test images or drop 'y_test'")
+        raise DatasetError(f"{path}: has 'y_test' but no 'x_test'; add the test images or drop 'y_test'",
+                           field="dataset", value=str(path))
     pairs = [("x", "y"), ("x_test", "y_test")] if "x_test" in arrays else [("x", "y")]
     if len({yk in arrays for _, yk in pairs}) > 1:
-        raise DatasetError(f"{path}: has only one of 'y' and 'y_test'; give labels for both splits or neither")
+        raise DatasetError(f"{path}: has only one of 'y' and 'y_test'; give labels for both splits or neither",
+                           field="dataset", value=str(path))
     notes: list[str] = []
     for xk, yk in pairs:
         x = arrays[xk] = _images(arrays[xk], f"{path}: '{xk}'", notes)
         if xk == "x_test" and x.shape[1:] != arrays["x"].shape[1:]:
             raise DatasetError(f"{path}: 'x_test' is {x.dtype} {x.shape} but 'x' holds images of "
-                               f"{arrays['x'].shape[1:]}; give both the same size and colour")
+                               f"{arrays['x'].shape[1:]}; give both the same size and colour",
+                               field="dataset", value=str(path))
         arrays[xk], note = to_uint8(x, f"{path}: '{xk}'")
         notes += [f"'{xk}' {note}"] if note else []
         y = arrays.get(yk)
         if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) != len(x)):
             raise DatasetError(f"{path}: '{yk}' is {y.dtype} {y.shape} but must be integer labels, one "
-                               f"per image of '{xk}' ({len(x)})")
+                               f"per image of '{xk}' ({len(x)})", field="dataset", value=str(path))
     y = arrays.get("y")
     if "classes" in arrays:
         classes = tuple(str(c) for c in arrays["classes"])
@@ -84,7 +89,8 @@ def _check_zip(path: Path) -> None:
         with path.open("rb") as f:
             head = f.read(8)
     except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions") from None
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror}); check the path and its permissions",
+                           field="dataset", value=str(path)) from None
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return
     save = "save the images with numpy.savez(path, x=uint8 images (N, H, W) or (N, H, W, 3), y=labels)"
@@ -98,7 +104,7 @@ def _check_zip(path: Path) -> None:
         what = f"text (it starts {head.decode('ascii')!r}), not an .npz archive"
     else:
         what = f"not an .npz archive (a zip of .npy arrays; it starts with the bytes {head!r})"
-    raise DatasetError(f"{path}: is {what}; {save}")
+    raise DatasetError(f"{path}: is {what}; {save}", field="dataset", value=str(path))
 
 
 def _images(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
@@ -108,11 +114,11 @@ def _images(x: np.ndarray, where: str, notes: list[str]) -> np.ndarray:
         return x[..., 0]
     if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[3] not in (1, 3):
         raise DatasetError(f"{where} is {x.dtype} {x.shape}: channels first; latentlab stores images channels last "
-                           "as numpy and Pillow do: save x.transpose(0, 2, 3, 1)")
+                           "as numpy and Pillow do: save x.transpose(0, 2, 3, 1)", field="dataset", value=where)
     if x.ndim == 3 or (x.ndim == 4 and x.shape[3] == 3):
         return x
     raise DatasetError(f"{where} is {x.dtype} {x.shape}, expected images of shape (N, H, W) for grey or "
-                       "(N, H, W, 3) for colour")
+                       "(N, H, W, 3) for colour", field="dataset", value=where)
 
 
 def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
@@ -128,10 +134,11 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
         return x.astype(np.uint8, copy=False), ""
     where = f"{where} is {x.dtype}"
     if x.dtype == np.bool_:
-        raise DatasetError(f"{where}, expected uint8 pixels in 0..255; convert: (x * 255).astype(numpy.uint8)")
+        raise DatasetError(f"{where}, expected uint8 pixels in 0..255; convert: (x * 255).astype(numpy.uint8)",
+                           field="dataset", value=where)
     if x.dtype.kind not in "fiu":
         raise DatasetError(f"{where}, expected numbers: uint8 pixels in 0..255, or floats in [0, 1]; save the "
-                           "images as numbers")
+                           "images as numbers", field="dataset", value=where)
     stretch = "((x - x.min()) / (x.max() - x.min()) * 255).round().astype(numpy.uint8)"
     if x.dtype.kind == "f":
         bad = ~np.isfinite(x)
@@ -139,7 +146,7 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
             rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
             raise DatasetError(f"{where} with {int(bad.sum()):,} NaN or infinite pixels in {len(rows):,} image"
                                f"{'s' * (len(rows) > 1)}, the first in image {int(rows[0])}; at "
-                               f"{non_finite_places(x)}; fix or drop those images")
+                               f"{non_finite_places(x)}; fix or drop those images", field="dataset", value=where)
         lo, hi = float(x.min()), float(x.max())
         if lo >= 0 and hi <= 1:
             return images.to_uint8(x), f"{x.dtype} in [0, 1] scaled by 255 and rounded to uint8"
@@ -156,4 +163,4 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
                   if x.dtype == np.uint16 else "") if lo >= 0 else stretch)
         span = f"{lo}..{hi}"
     raise DatasetError(f"{where} with values {span}, expected uint8 pixels in 0..255 (floats in [0, 1] and "
-                       f"integers in 0..255 are converted); convert with {fix}")
+                       f"integers in 0..255 are converted); convert with {fix}", field="dataset", value=where)

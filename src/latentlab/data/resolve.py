@@ -194,7 +194,8 @@ def _load_builtin(spec: DatasetSpec, data_dir: str | Path | None, download: bool
         if not lookup.problem:
             return _read_idx_set(spec, lookup.files, f"data dir {lookup.directory}", verify=False)
         if lookup.files and not lookup.other:
-            raise DatasetError(f"{lookup.directory}: {lookup.problem}; {lookup.fix}")
+            raise DatasetError(f"{lookup.directory}: {lookup.problem}; {lookup.fix}",
+                               field="dataset", value=str(lookup.directory))
         # Said on the source line, so the user knows why their folder was not used; a folder of the other data
         # set is no mistake (one data dir for MNIST, Debian's copy of Fashion-MNIST): the search goes on.
         skipped = f"; data dir {lookup.directory if lookup.other else root} skipped: {lookup.problem}"
@@ -244,7 +245,8 @@ def _not_found(spec: DatasetSpec, root: Path | None, problem: str) -> DatasetErr
         options.append(f"install the system package (apt-get install {spec.system_package})")
     options.append("download from the mirrors (needs network access and download=True, the default)")
     options.append(f"or use a bundled sample: {', '.join(SAMPLES)}")
-    return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}")
+    return DatasetError(f"dataset '{spec.name}' not found ({problem}); options: {'; '.join(options)}",
+                        field="dataset", value=spec.name, related=("data_dir",))
 
 
 def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify: bool) -> ImageData:
@@ -259,13 +261,13 @@ def _read_idx_set(spec: DatasetSpec, files: dict[str, Path], source: str, verify
         _, h, w = spec.image_shape
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (h, w):
             raise DatasetError(f"{files[images]}: expected uint8 images of {h}x{w}, got {x.dtype} {x.shape}; "
-                               f"{_REPLACE}")
+                               f"{_REPLACE}", field="dataset", value=str(files[images]))
         if y.dtype != np.uint8 or y.ndim != 1:
             raise DatasetError(f"{files[labels]}: expected a 1-D uint8 label file, got {y.dtype} {y.shape}; "
-                               f"{_REPLACE}")
+                               f"{_REPLACE}", field="dataset", value=str(files[labels]))
         if len(x) != len(y):
             raise DatasetError(f"{files[labels]}: {len(y)} labels for {len(x)} images in {files[images].name}; "
-                               f"{_REPLACE}")
+                               f"{_REPLACE}", field="dataset", value=str(files[labels]))
         check_labels(y, spec.classes, str(files[labels]))
     return image_data(spec.name, arrays["train_images"], arrays["train_labels"], arrays["test_images"],
                        arrays["test_labels"], spec.classes, source)
@@ -278,7 +280,8 @@ def _load_custom(path: Path, given: str, auto: bool, size: tuple[int, int] | Non
     if path.is_dir():
         if any(find_files(path, spec) for spec in DATASETS.values()):
             raise DatasetError(f"{path}: holds IDX files, not an image folder; use the data set 'mnist' (or "
-                               f"'fashion-mnist') with data_dir={path}")
+                               f"'fashion-mnist') with data_dir={path}",
+                               field="dataset", value=str(path), related=("data_dir",))
         from latentlab.data.folders import load_folder
 
         return load_folder(path, auto, size, grayscale)
@@ -287,4 +290,5 @@ def _load_custom(path: Path, given: str, auto: bool, size: tuple[int, int] | Non
 
         return load_npz(path)
     raise DatasetError(f"unknown dataset '{given}': not a registered name, an image folder or an .npz file; "
-                       f"use one of {', '.join(dataset_names())}, or a path to a folder or .npz")
+                       f"use one of {', '.join(dataset_names())}, or a path to a folder or .npz",
+                       field="dataset", value=given, allowed=tuple(dataset_names()))

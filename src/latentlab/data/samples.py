@@ -28,7 +28,8 @@ def load_sample(sample: SampleSpec) -> ImageData:
     path = sample_path(sample)
     if not sample_ok(sample):
         raise DatasetError(f"{path}: the bundled sample {sample.name} is missing or corrupt (sha256 mismatch); "
-                           "reinstall latentlab (pip install --force-reinstall latentlab)")
+                           "reinstall latentlab (pip install --force-reinstall latentlab)",
+                           field="dataset", value=sample.name)
     with np.load(path, allow_pickle=False) as z:
         x_train, y_train, x_test, y_test = (z[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     total = len(x_train) + len(x_test)

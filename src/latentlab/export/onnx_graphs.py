@@ -60,7 +60,7 @@ def require_onnx() -> None:
     missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(f"exporting to ONNX needs the onnx extra ({', '.join(missing)} not installed): "
-                          "pip install 'latentlab[onnx]'")
+                          "pip install 'latentlab[onnx]'", field="format", value="onnx")
 
 
 def _graph(module: nn.Module, example: Tensor, input_name: str, output_name: str) -> bytes:

@@ -66,7 +66,8 @@ def latent_figure(run: Run, data: ImageData, mark: tuple[float, float] | None = 
 def _require_2d(run: Run, what: str) -> None:
     if run.model.latent_dim != 2:
         raise ConfigError(f"{what} needs a 2-D latent space; {run.name} has {run.model.latent_dim} dimensions "
-                         "(train with model.latent_dim=2, e.g. the mnist-vae preset)")
+                         "(train with model.latent_dim=2, e.g. the mnist-vae preset)",
+                          field="model.latent_dim", value=run.model.latent_dim)
 
 
 def posterior_note(run: Run, data: ImageData | None = None) -> str:
@@ -94,10 +95,11 @@ def prior_samples(run: Run, n: int = 16, seed: int = 0, sampler: str = "prior", 
     """`n` images decoded from codes of `sampler` (`analysis.sampling.SAMPLERS`: "prior", or "gmm" fitted to the
     training codes of `data`); a conditional run draws class `label` (default: classes in turn)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images")
+        raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images", field="n", value=n)
     if sampler == "prior" and not can_sample(run.model):
         raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use --sampler gmm (a Gaussian "
-                          "mixture fitted to its training codes) or a run with a prior (e.g. mnist-vae)")
+                          "mixture fitted to its training codes) or a run with a prior (e.g. mnist-vae)",
+                          field="sampler", value="prior")
     x_train, y_train = (None, None) if data is None else (data.x_train, data.y_train)
     return sampling.generate(run.model, n, sampler=sampler, seed=seed, label=label, x_train=x_train,
                              y_train=y_train, n_components=n_components)
@@ -122,7 +124,7 @@ def classes_figure(run: Run, data: ImageData | None = None, n: int = 8, seed: in
     model = run.model
     if not is_conditional(model):
         raise ConfigError(f"{run.name} is not conditional: the classes figure needs a conditional VAE (model.kind="
-                          "'cvae', e.g. the mnist-cvae preset)")
+                          "'cvae', e.g. the mnist-cvae preset)", field="model.kind", value=run.model.kind)
     codes = sampling.prior_sampler(model, n, seed)
     device = evaluate.model_device(model)
     with torch.inference_mode():
@@ -210,9 +212,9 @@ def make(kind: str, run: Run, data: ImageData, **options: Any) -> Figure:
         others = [k for k in PLOTS if k not in FROM_TEST]
         raise DatasetError(f"the {kind} figure shows test images and {data.name} has none (its test split is "
                            f"empty); the figures {', '.join(others)} need none. To draw it, "
-                           f"{empty_split_fix(data)}")
+                           f"{empty_split_fix(data)}", field="dataset", value=data.name)
     if kind == "latent" and run.model.latent_dim > 2 and len(data.x_test) < 2:
         raise DatasetError(f"the latent figure of a {run.model.latent_dim}-D model projects the test codes to 2-D, "
                            f"which needs 2 or more test images, and {data.name} has {len(data.x_test)}; give it "
-                           "more test images, or plot a 2-D model (e.g. mnist-vae)")
+                           "more test images, or plot a 2-D model (e.g. mnist-vae)", field="dataset", value=data.name)
     return fn(run, data, **options)

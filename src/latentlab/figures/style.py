@@ -122,7 +122,8 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
     fmt = FIGURE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ConfigError(f"cannot write a figure to {str(path)!r}: name the file with one of the suffixes "
-                          f"{', '.join(FIGURE_FORMATS)} (it sets the format)")
+                          f"{', '.join(FIGURE_FORMATS)} (it sets the format)",
+                          field="path", value=str(path), allowed=tuple(FIGURE_FORMATS))
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi, facecolor=fig.get_facecolor())
     atomic_write_bytes(path, buf.getvalue())

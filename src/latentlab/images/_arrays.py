@@ -36,11 +36,12 @@ def to_float(x: np.ndarray | Tensor, shape: tuple[int, ...] | None = None) -> Te
         t = t.permute(0, 3, 1, 2)  # channels last as stored; sides are >= 8, so (N, 3, H, 3) cannot occur
     if t.ndim != 4 or t.shape[1] not in (1, 3) or (shape is not None and tuple(t.shape[1:]) != tuple(shape)):
         want = "(N, H, W) or (N, H, W, 3)" if shape is None else stored_layout(shape)
-        raise ImageError(f"images must have shape {want}, got {tuple(x.shape)}")
+        raise ImageError(f"images must have shape {want}, got {tuple(x.shape)}", field="images", value=tuple(x.shape))
     if t.dtype == torch.uint8:
         return t.to(torch.float32).div_(255.0)
     if not t.is_floating_point():
-        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {t.dtype}")
+        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {t.dtype}",
+                         field="images", value=str(t.dtype))
     return t.to(torch.float32)
 
 
@@ -83,15 +84,18 @@ def as_uint8_images(x: np.ndarray, shape: tuple[int, ...] | None = None) -> np.n
         a = a[..., 0]
     layout = "(N, H, W) grey or (N, H, W, 3) colour"
     if not (a.ndim == 3 or a.ndim == 4 and a.shape[3] == 3):
-        raise ImageError(f"images must be {layout} (channels first or flat also taken), got shape {np.shape(x)}")
+        raise ImageError(f"images must be {layout} (channels first or flat also taken), got shape {np.shape(x)}",
+                         field="images", value=np.shape(x))
     if shape is not None and a.shape[1:] != ((h, w) if c == 1 else (h, w, 3)):
         raise ImageError(f"the model takes images of shape {stored_layout(shape)}, got {np.shape(x)}; bring them to "
-                         "the run's size and colour first (latentlab.images.conform does it for one image)")
+                         "the run's size and colour first (latentlab.images.conform does it for one image)",
+                         field="images", value=np.shape(x))
     if a.dtype == np.uint8:
         # Read-only arrays (np.frombuffer, memory maps) are copied once, here: torch warns on non-writable memory.
         return np.require(a, np.uint8, ["C", "W"])
     if not np.issubdtype(a.dtype, np.floating):
-        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {a.dtype}")
+        raise ImageError(f"images must be uint8 (0..255) or float (0..1), got {a.dtype}",
+                         field="images", value=str(a.dtype))
     if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or np.isnan(a).any()):
-        raise ImageError("float images must lie in [0, 1]; scale them (x / 255) or pass uint8")
+        raise ImageError("float images must lie in [0, 1]; scale them (x / 255) or pass uint8", field="images")
     return to_uint8(a)

@@ -39,7 +39,8 @@ def _source(source: str | os.PathLike[str] | bytes, max_bytes: int | None) -> tu
         with open(name, "rb") as f:
             return f.read(cap + 1), name, cap  # one byte over the cap is enough to know it is too big
     except OSError as exc:
-        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions") from None
+        raise ImageError(f"{name} cannot be read ({exc.strerror or exc}); check the path and its permissions",
+                         field="images", value=name) from None
 
 
 def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
@@ -51,10 +52,10 @@ def decode(data: bytes, *, name: str = "the upload", max_bytes: int = MAX_UPLOAD
 def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tuple[np.ndarray, list[str]]:
     """Float32 pixels in [0, 1] and the steps: grey (H, W), or with `colour` as `colour_pixels` gives them."""
     if not data:
-        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image")
+        raise ImageError(f"{name} is empty; send a PNG, JPEG, GIF, BMP or WebP image", field="images", value=name)
     if len(data) > max_bytes:
         raise ImageTooLargeError(f"{name} is over {max_bytes:,} bytes, the limit ({max_bytes / 2**20:g} MB); "
-                                 "send a smaller file")
+                                 "send a smaller file", field="images", value=name)
     declared = _declared_size(data)
     if declared is not None:  # refuse before Pillow sees it: its WebP decoder allocates the canvas on opening
         _check_size(*declared, name)
@@ -62,11 +63,14 @@ def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tup
         im = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise ImageFormatError(f"{name} is not an image in a supported format ({', '.join(FORMATS)}); its content "
-                               "was checked, not its name; send a PNG or JPEG image") from None
+                               "was checked, not its name; send a PNG or JPEG image",
+                               field="images", value=name) from None
     except Image.DecompressionBombError:
-        raise ImageTooLargeError(f"{name} declares too many pixels; the limit is {_LIMIT}; scale it down") from None
+        raise ImageTooLargeError(f"{name} declares too many pixels; the limit is {_LIMIT}; scale it down",
+                                 field="images", value=name) from None
     except _DECODE_ERRORS as exc:
-        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG") from None
+        raise ImageError(f"{name} could not be read as an image ({exc}); re-save it as PNG or JPEG",
+                         field="images", value=name) from None
     with im:
         _check_size(*im.size, name)  # only the header has been read so far
         fmt = im.format or ""  # before exif_transpose, whose copy has none
@@ -80,17 +84,17 @@ def _decode(data: bytes, name: str, max_bytes: int, colour: bool = False) -> tup
             pixels, more = (colour_pixels if colour else gray_pixels)(im, fmt)
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{name} could not be decoded as {fmt} ({exc}); it may be truncated or damaged; "
-                             "send the whole file or re-save it") from None
+                             "send the whole file or re-save it", field="images", value=name) from None
     return pixels, steps + more
 
 
 def _check_size(w: int, h: int, name: str) -> None:
     if w > MAX_DECODE_SIDE or h > MAX_DECODE_SIDE:
         raise ImageTooLargeError(f"{name} is {h}x{w} pixels (height x width); the limit is {_LIMIT}; scale it "
-                                 "down")
+                                 "down", field="images", value=name)
     if min(w, h) < MIN_DECODE_SIDE:
         raise ImageError(f"{name} is {h}x{w} pixels (height x width), too small to hold a digit or object; send "
-                         f"at least {MIN_DECODE_SIDE}x{MIN_DECODE_SIDE}")
+                         f"at least {MIN_DECODE_SIDE}x{MIN_DECODE_SIDE}", field="images", value=name)
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:

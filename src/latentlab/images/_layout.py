@@ -45,13 +45,15 @@ on paper); `drawn` whether images not on black are drawings on plain paper (`ima
 
     def __post_init__(self) -> None:
         if self.by not in ("mass", "box"):
-            raise ConfigError(f"Layout.by is {self.by!r}; use 'mass' or 'box'")
+            raise ConfigError(f"Layout.by is {self.by!r}; use 'mass' or 'box'",
+                              field="layout.by", value=self.by, allowed=("mass", "box"))
         lo, hi = MIN_DECODE_SIDE, MAX_DECODE_SIDE
         if not lo <= self.side <= hi or not 1 <= self.frame <= self.side or not 0 < self.ink <= 1:
             raise ConfigError(f"Layout(frame={self.frame}, side={self.side}, ink={self.ink}): need {lo} <= side <= "
-                              f"{hi}, 1 <= frame <= side and 0 < ink <= 1")
+                              f"{hi}, 1 <= frame <= side and 0 < ink <= 1", field="layout", value=self)
         if not (isinstance(self.objects, int) and self.objects >= 1):
-            raise ConfigError(f"Layout(objects={self.objects!r}) is invalid: the parts one object may show, >= 1")
+            raise ConfigError(f"Layout(objects={self.objects!r}) is invalid: the parts one object may show, >= 1",
+                              field="layout.objects", value=self.objects)
 
     @classmethod
     def for_side(cls, side: int) -> Layout:
@@ -69,7 +71,8 @@ on paper); `drawn` whether images not on black are drawings on plain paper (`ima
         """The layout of uint8 images (N, side, side), from up to `n` of them; raises `ConfigError` on another shape."""
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[1] != x.shape[2]:
-            raise ConfigError(f"Layout.of needs images shaped (N, side, side); got {x.shape}")
+            raise ConfigError(f"Layout.of needs images shaped (N, side, side); got {x.shape}",
+                              field="images", value=x.shape)
         side = x.shape[1]
         sample = x[:n]
         borders = np.concatenate([sample[:, 0], sample[:, -1], sample[:, :, 0], sample[:, :, -1]], axis=1)

@@ -63,7 +63,7 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
     if c == 1 and h == w:
         if layout is not None and layout.side != h:
             raise ImageError(f"layout.side={layout.side} does not fit shape={tuple(shape or ())}; pass a Layout of "
-                             f"side {h}")
+                             f"side {h}", field="layout", value=layout.side)
         gray, steps = _decode(data, name, cap)
         layout = layout or Layout.for_side(h)
         pixels, more = to_model_input(gray, layout, auto)
@@ -125,7 +125,8 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     s = layout.side
     g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
     if g.ndim != 2 or g.size == 0:
-        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}")
+        raise ImageError(f"expected a grayscale image (H, W); got an array of shape {g.shape}",
+                         field="images", value=g.shape)
     h, w = g.shape
     if not auto or not layout.on_black:
         if g.shape == (s, s):

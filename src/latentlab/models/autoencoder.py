@@ -86,23 +86,6 @@ class DenseAutoencoder(Autoencoder):
         self.decoder = mlp(sizes[::-1], last_activation=False)
         glorot_(self)
 
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> DenseAutoencoder:
-        """The model a config describes (the `MODELS` entry "dense").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, image_shape and likelihood.
-
-        Returns
-        -------
-        DenseAutoencoder
-            Freshly initialised (Glorot).
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, image_shape=cfg.image_shape,
-                   likelihood=cfg.likelihood)
-
 
 class ConvAutoencoder(Autoencoder):
     """Stride-2 conv encoder and transposed-conv decoder around a dense code of `latent_dim` units.

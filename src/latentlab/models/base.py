@@ -16,9 +16,13 @@ so `fit` passes them) and in `per_image`, `encode` and `decode` (optional: it in
 
 from __future__ import annotations
 
+import inspect
+from typing import Self
+
 import torch
 from torch import Tensor, nn
 
+from latentlab.config import ModelConfig
 from latentlab.models.likelihoods import bernoulli_nll
 from latentlab.models.likelihoods import likelihood as get_likelihood
 
@@ -48,6 +52,11 @@ class LatentModel(nn.Module):
     decoder: nn.Module
     #: True for a model that is trained on class labels (see the module doc).
     conditional: bool = False
+    #: Constructor arguments read from a config field of another name by `from_config` (IWAE: samples).
+    CONFIG_NAMES: dict[str, str] = {}
+    #: The unit of the loss where it is not the likelihood's per-pixel loss ("nats per image" for the VAE family
+    #: and the WAE, whose losses sum over the pixels of an image).
+    LOSS_UNITS: str | None = None
 
     def __init__(self, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28),
                  likelihood: str = "bernoulli") -> None:
@@ -56,6 +65,24 @@ class LatentModel(nn.Module):
         self.image_shape = tuple(image_shape)
         self.likelihood = likelihood
         self.p_x = get_likelihood(likelihood)  # ConfigError for an unknown name
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> Self:
+        """The model a config describes (the class's `MODELS` entry): each constructor argument is read from the
+        config field of its name, or of the name `CONFIG_NAMES` gives it.
+
+        Parameters
+        ----------
+        cfg : ModelConfig
+            The architecture: hidden, latent_dim, image_shape, likelihood and the fields of the kind.
+
+        Returns
+        -------
+        LatentModel
+            Freshly initialised, on the CPU (the weights come from torch's global RNG).
+        """
+        names = list(inspect.signature(cls.__init__).parameters)[1:]  # past self
+        return cls(**{name: getattr(cfg, cls.CONFIG_NAMES.get(name, name)) for name in names})
 
     @property
     def loss_units(self) -> str:
@@ -66,7 +93,7 @@ class LatentModel(nn.Module):
         str
             E.g. "binary cross-entropy per pixel", or "nats per image" for a VAE.
         """
-        return f"{self.p_x.pixel_loss} per pixel"
+        return self.LOSS_UNITS or f"{self.p_x.pixel_loss} per pixel"
 
     def encode(self, x: Tensor) -> Tensor:
         """Codes of images; each model defines it.

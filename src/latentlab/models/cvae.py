@@ -15,7 +15,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import ModelConfig
 from latentlab.errors import TrainingError
 from latentlab.models.layers import channels_last_, mlp, trunks
 from latentlab.models.vae import IWAE_DECODES, VAE
@@ -27,18 +26,10 @@ class CVAE(VAE):
 
     Parameters
     ----------
-    hidden : tuple of int, default (512,)
-        Encoder widths (dense) or channels (conv); the decoder mirrors them.
-    latent_dim : int, default 2
-        Size of the latent space.
+    hidden, latent_dim, beta, image_shape, likelihood
+        As for `VAE`.
     encoder : str, default "dense"
         "dense" (the one-hot joins the pixels) or "conv" (it joins the trunk's features).
-    beta : float, default 1.0
-        Weight of the KL term.
-    image_shape : tuple of int, default (1, 28, 28)
-        (channels, height, width).
-    likelihood : str, default "bernoulli"
-        "bernoulli" or "gaussian".
     n_classes : int, default 10
         Number of classes; labels are in [0, n_classes - 1].
     """
@@ -62,23 +53,6 @@ class CVAE(VAE):
             width += n_classes
         self.heads = nn.Linear(width, 2 * latent_dim)
         channels_last_(self)
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> CVAE:
-        """The model a config describes (the `MODELS` entry "cvae").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, encoder, beta, image_shape, likelihood and n_classes.
-
-        Returns
-        -------
-        CVAE
-            Freshly initialised (torch's default initialisation).
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
-                   image_shape=cfg.image_shape, likelihood=cfg.likelihood, n_classes=cfg.n_classes)
 
     def one_hot(self, y: Tensor | int, n: int, device: torch.device) -> Tensor:
         """One-hot encodings of class labels.
@@ -250,13 +224,7 @@ class CVAE(VAE):
             in closed form, nats), each (B,); with a generator also "recon" (-log p(x|z, y)) and "neg_elbo" = recon +
             kl (nats per image).
         """
-        y = self.classify(x) if y is None else y.to(x.device).long()
-        mu, logvar = self.posterior(x, y)
-        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu, y), x), "kl": self._kl(mu, logvar)}
-        if generator is not None:
-            out["recon"] = self.p_x.per_image(self.decode_logits(self._draw(mu, logvar, generator), y), x)
-            out["neg_elbo"] = out["recon"] + out["kl"]
-        return out
+        return self._elbo_terms(x, generator, self.classify(x) if y is None else y.to(x.device).long())
 
     def loss(self, x: Tensor, target: Tensor | None = None, y: Tensor | None = None) -> dict[str, Tensor]:
         """The training loss: the negative ELBO (for beta = 1) at one draw z ~ q(z|x, y) per image.
@@ -281,12 +249,9 @@ class CVAE(VAE):
             No labels `y`.
         """
         if y is None:
-            raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)")
-        target = x if target is None else target
-        mu, logvar = self.posterior(x, y)
-        recon = self.p_x.batch_sum(self.decode_logits(self._draw(mu, logvar), y), target) / len(x)
-        kl = self._kl(mu, logvar).mean()
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+            raise TrainingError("a conditional VAE trains on labels: pass y (fit and train take y_train and y_val)",
+                                field="y_train")
+        return self._elbo_loss(x, target, y)
 
     @torch.no_grad()
     def iwae_log_likelihood(self, x: Tensor, k: int = 100, max_decodes: int = IWAE_DECODES,

@@ -9,7 +9,6 @@ import math
 import torch
 from torch import Tensor
 
-from latentlab.config import ModelConfig
 from latentlab.models.vae import VAE
 
 
@@ -20,18 +19,10 @@ class IWAE(VAE):
 
     Parameters
     ----------
-    hidden : tuple of int, default (512,)
-        Encoder widths (dense) or channels (conv); the decoder mirrors them.
-    latent_dim : int, default 2
-        Size of the latent space.
-    encoder : str, default "dense"
-        "dense" or "conv".
+    hidden, latent_dim, encoder, image_shape, likelihood
+        As for `VAE`.
     samples : int, default 5
         K, the importance samples per image of the training bound (`iwae_samples`).
-    image_shape : tuple of int, default (1, 28, 28)
-        (channels, height, width).
-    likelihood : str, default "bernoulli"
-        "bernoulli" or "gaussian".
     beta : float, default 1.0
         Kept for the VAE's interface; the bound does not use it.
 
@@ -41,28 +32,13 @@ class IWAE(VAE):
         An unknown encoder.
     """
 
+    CONFIG_NAMES = {"samples": "iwae_samples"}
+
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  samples: int = 5, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli",
                  beta: float = 1.0) -> None:
         super().__init__(hidden, latent_dim, encoder, beta, image_shape, likelihood)
         self.iwae_samples = samples
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> IWAE:
-        """The model a config describes (the `MODELS` entry "iwae").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, encoder, iwae_samples, image_shape, likelihood and beta.
-
-        Returns
-        -------
-        IWAE
-            Freshly initialised (torch's default initialisation).
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, samples=cfg.iwae_samples,
-                   image_shape=cfg.image_shape, likelihood=cfg.likelihood, beta=cfg.beta)
 
     def bound(self, x: Tensor, k: int | None = None, generator: torch.Generator | None = None,
               target: Tensor | None = None) -> Tensor:

@@ -114,10 +114,9 @@ def trunks(hidden: tuple[int, ...], latent_dim: int, encoder: str, image_shape: 
            ) -> tuple[nn.Sequential, int, nn.Sequential]:
     """(encoder trunk ending in features, its width, decoder from `latent_dim` to logits) for a dense or conv
     `encoder`; the heads that map the features to codes are the model's own. ConfigError for another encoder."""
-    from latentlab.errors import ConfigError
+    from latentlab.errors import choose
 
-    if encoder not in ENCODERS:
-        raise ConfigError(f"model.encoder={encoder!r} is invalid: choose one of {', '.join(ENCODERS)}")
+    choose(ENCODERS, encoder, "model.encoder")
     if encoder == "conv":
         channels = hidden or (32, 64)
         trunk, width = conv_encoder(channels, image_shape)

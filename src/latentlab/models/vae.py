@@ -7,13 +7,12 @@ import math
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import ModelConfig
 from latentlab.errors import choose
 from latentlab.models.base import LatentModel
+from latentlab.models.gaussian import LOG_2PI, GaussianPosterior, gaussian_kl
 from latentlab.models.layers import ENCODERS, channels_last_, trunks
 
 __all__ = ["ENCODERS", "VAE"]
-LOG_2PI = math.log(2 * math.pi)
 
 
 # Decoding all k x B samples at once (65,500 images at k=100) held ~800 MB of logits, targets and per-pixel terms: a
@@ -22,13 +21,7 @@ LOG_2PI = math.log(2 * math.pi)
 IWAE_DECODES = 2048
 
 
-
-def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) in closed form, nats, per image and dimension: the shape of `mu`."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-class VAE(LatentModel):
+class VAE(GaussianPosterior, LatentModel):
     """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) = Bernoulli(sigmoid(decoder(z))) (or the
     fixed-variance Gaussian of `models.likelihoods` with `likelihood="gaussian"`).
 
@@ -58,17 +51,6 @@ class VAE(LatentModel):
 
     TERMS = ("nll", "bce", "mse", "kl")
 
-    @property
-    def loss_units(self) -> str:
-        """The unit of the loss.
-
-        Returns
-        -------
-        str
-            "nats per image".
-        """
-        return "nats per image"
-
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 2, encoder: str = "dense",
                  beta: float = 1.0, image_shape: tuple[int, ...] = (1, 28, 28), likelihood: str = "bernoulli") -> None:
         super().__init__(latent_dim, image_shape, likelihood)
@@ -80,54 +62,6 @@ class VAE(LatentModel):
         # torch's default initialisation, not the autoencoders' Glorot: measured here it trains to a lower negative
         # ELBO (MNIST 784-512-2, 20 epochs, two seeds: 161.0 / 159.8 against 164.5 / 163.2 nats).
         channels_last_(self)
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> VAE:
-        """The model a config describes (the `MODELS` entry "vae").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, encoder, beta, image_shape and likelihood.
-
-        Returns
-        -------
-        VAE
-            Freshly initialised (torch's default initialisation).
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
-                   image_shape=cfg.image_shape, likelihood=cfg.likelihood)
-
-    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The posterior q(z|x).
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Images, float32 (B, C, H, W) in [0, 1].
-
-        Returns
-        -------
-        mu, logvar : torch.Tensor
-            Mean and log-variance, each float32 (B, latent_dim).
-        """
-        mu, logvar = self.heads(self.encoder(x)).chunk(2, dim=1)
-        return mu, logvar
-
-    def encode(self, x: Tensor) -> Tensor:
-        """The posterior mean: the point in latent space that stands for each image.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Images, float32 (B, C, H, W) in [0, 1].
-
-        Returns
-        -------
-        torch.Tensor
-            Codes, float32 (B, latent_dim).
-        """
-        return self.posterior(x)[0]
 
     def log_prior(self, z: Tensor) -> Tensor:
         """log p(z) in nats under the standard normal prior.
@@ -163,16 +97,6 @@ class VAE(LatentModel):
         return torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
 
     @staticmethod
-    def _draw(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One reparameterised draw z ~ q(z|x)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + eps * torch.exp(0.5 * logvar)
-
-    @staticmethod
-    def _kl(mu: Tensor, logvar: Tensor) -> Tensor:
-        return gaussian_kl(mu, logvar).sum(1)
-
-    @staticmethod
     def kl_per_dim(mu: Tensor, logvar: Tensor) -> Tensor:
         """KL(q(z_d|x) || p(z_d)) per image and latent dimension, in closed form.
 
@@ -187,23 +111,6 @@ class VAE(LatentModel):
             float32 (B, latent_dim), nats.
         """
         return gaussian_kl(mu, logvar)
-
-    def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """KL(q(z|x) || p(z)) per image: in closed form for the standard normal prior.
-
-        Parameters
-        ----------
-        mu, logvar : torch.Tensor
-            Posterior mean and log-variance, each float32 (B, latent_dim).
-        generator : torch.Generator, optional
-            Unused here (the closed form draws nothing); subclasses whose KL is estimated draw with it.
-
-        Returns
-        -------
-        torch.Tensor
-            float32 (B,), nats.
-        """
-        return self._kl(mu, logvar)
 
     def per_image(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Per-image terms at the posterior mean, and with a generator the one-sample ELBO terms.
@@ -222,12 +129,7 @@ class VAE(LatentModel):
             in closed form, nats), each (B,); with a generator also "recon" (-log p(x|z)) and "neg_elbo" = recon +
             kl (nats per image).
         """
-        mu, logvar = self.posterior(x)
-        out = {"code": mu, **self.reconstruction_terms(self.decode_logits(mu), x), "kl": self.kl(mu, logvar, generator)}
-        if generator is not None:
-            out["recon"] = self.p_x.per_image(self.decode_logits(self._draw(mu, logvar, generator)), x)
-            out["neg_elbo"] = out["recon"] + out["kl"]
-        return out
+        return self._elbo_terms(x, generator)
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         """The training loss: the negative ELBO (for beta = 1) at one draw z ~ q(z|x) per image.
@@ -244,12 +146,7 @@ class VAE(LatentModel):
         dict of str to torch.Tensor
             Scalars, batch means in nats per image: "loss" = recon + beta * kl, "recon", "kl".
         """
-        target = x if target is None else target
-        mu, logvar = self.posterior(x)
-        logits = self.decode_logits(self._draw(mu, logvar))
-        recon = self.p_x.batch_sum(logits, target) / len(x)
-        kl = self._kl(mu, logvar).mean()
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+        return self._elbo_loss(x, target)
 
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
                     max_decodes: int = IWAE_DECODES, target: Tensor | None = None, y: Tensor | None = None

@@ -9,8 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import ModelConfig
-from latentlab.models.vae import LOG_2PI, VAE
+from latentlab.models.gaussian import LOG_2PI, gaussian_log_density
+from latentlab.models.vae import VAE
 
 # Rows of codes whose mixture densities are computed at once: (rows, K) floats, never (rows, K, D).
 _ROWS = 4096
@@ -26,18 +26,8 @@ class VampPrior(VAE):
 
     Parameters
     ----------
-    hidden : tuple of int, default (512,)
-        Encoder widths (dense) or channels (conv); the decoder mirrors them.
-    latent_dim : int, default 2
-        Size of the latent space.
-    encoder : str, default "dense"
-        "dense" or "conv".
-    beta : float, default 1.0
-        Weight of the KL term.
-    image_shape : tuple of int, default (1, 28, 28)
-        (channels, height, width).
-    likelihood : str, default "bernoulli"
-        "bernoulli" or "gaussian".
+    hidden, latent_dim, encoder, beta, image_shape, likelihood
+        As for `VAE`.
     pseudo_inputs : int, default 500
         K, the number of pseudo-inputs (mixture components of the prior).
 
@@ -53,23 +43,6 @@ class VampPrior(VAE):
         super().__init__(hidden, latent_dim, encoder, beta, image_shape, likelihood)
         self.pseudo_inputs = pseudo_inputs
         self.pseudo = nn.Parameter(0.05 + 0.01 * torch.randn(pseudo_inputs, *image_shape))
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> VampPrior:
-        """The model a config describes (the `MODELS` entry "vamp").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, encoder, beta, image_shape, likelihood and pseudo_inputs.
-
-        Returns
-        -------
-        VampPrior
-            Freshly initialised, pseudo-inputs near 0.05.
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, beta=cfg.beta,
-                   image_shape=cfg.image_shape, likelihood=cfg.likelihood, pseudo_inputs=cfg.pseudo_inputs)
 
     def pseudo_images(self) -> Tensor:
         """The pseudo-inputs as images (hard-tanh of the parameters).
@@ -137,8 +110,9 @@ class VampPrior(VAE):
         eps = torch.randn((n, self.latent_dim), generator=generator, device=m.device, dtype=m.dtype)
         return m[pick] + eps * torch.exp(0.5 * logvar[pick])
 
-    def _log_q(self, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-        return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+    def _kl_at(self, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+        """log q(z|x) - log p(z) at the draw `z`: the one-draw estimate of the KL, per image (B,)."""
+        return gaussian_log_density(z, mu, logvar).sum(-1) - self.log_prior(z)
 
     def kl(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One-draw Monte Carlo estimate of KL(q(z|x) || p(z)) per image (unbiased; one image's may be negative).
@@ -156,8 +130,7 @@ class VampPrior(VAE):
             log q(z|x) - log p(z), float32 (B,), nats.
         """
         gen = generator or torch.Generator(device=mu.device).manual_seed(0)
-        z = self._draw(mu, logvar, gen)
-        return self._log_q(z, mu, logvar) - self.log_prior(z)
+        return self._kl_at(self._draw(mu, logvar, gen), mu, logvar)
 
     def kl_per_dim(self, mu: Tensor, logvar: Tensor) -> Tensor:  # type: ignore[override]
         """Per latent dimension: the one-draw (seed 0) estimate of the KL between the marginals q(z_d|x) and p(z_d),
@@ -176,32 +149,9 @@ class VampPrior(VAE):
         gen = torch.Generator(device=mu.device).manual_seed(0)
         z = self._draw(mu, logvar, gen)
         m, lv = self.components()
-        log_q = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)
+        log_q = gaussian_log_density(z, mu, logvar)
         out = []
         for rows in z.split(max(1, _ROWS * 16 // self.pseudo_inputs)):
-            comp = -0.5 * ((rows[:, None, :] - m).pow(2) * torch.exp(-lv) + lv + LOG_2PI)  # (rows, K, D)
+            comp = gaussian_log_density(rows[:, None, :], m, lv)  # (rows, K, D)
             out.append(torch.logsumexp(comp, dim=1) - math.log(self.pseudo_inputs))
         return log_q - torch.cat(out)
-
-    def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
-        """The training loss at one draw z ~ q(z|x) per image.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Input images, float32 (B, C, H, W) in [0, 1].
-        target : torch.Tensor, optional
-            Images to reconstruct, same shape (default `x`).
-
-        Returns
-        -------
-        dict of str to torch.Tensor
-            Scalars, batch means in nats per image: "recon" -log p(x|z), "kl" log q(z|x) - log p(z) and "loss" =
-            recon + beta * kl.
-        """
-        target = x if target is None else target
-        mu, logvar = self.posterior(x)
-        z = self._draw(mu, logvar)
-        recon = self.p_x.batch_sum(self.decode_logits(z), target) / len(x)
-        kl = (self._log_q(z, mu, logvar) - self.log_prior(z)).mean()
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import ModelConfig
 from latentlab.models.base import LatentModel
 from latentlab.models.layers import channels_last_, trunks
 
@@ -46,19 +45,15 @@ class WAE(LatentModel):
 
     Parameters
     ----------
-    hidden : tuple of int, default (512,)
-        Encoder widths (dense) or channels (conv); the decoder mirrors them.
+    hidden, encoder, image_shape, likelihood
+        As for `VAE`.
     latent_dim : int, default 8
         Size of the latent space.
-    encoder : str, default "dense"
-        "dense" or "conv".
     mmd_weight : float, default 10.0
         Weight of the MMD^2 penalty in the loss.
-    image_shape : tuple of int, default (1, 28, 28)
-        (channels, height, width).
-    likelihood : str, default "bernoulli"
-        "bernoulli" or "gaussian".
     """
+
+    LOSS_UNITS = "nats per image"
 
     def __init__(self, hidden: tuple[int, ...] = (512,), latent_dim: int = 8, encoder: str = "dense",
                  mmd_weight: float = 10.0, image_shape: tuple[int, ...] = (1, 28, 28),
@@ -68,34 +63,6 @@ class WAE(LatentModel):
         self.head = nn.Linear(width, latent_dim)
         self.mmd_weight = mmd_weight
         channels_last_(self)
-
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> WAE:
-        """The model a config describes (the `MODELS` entry "wae").
-
-        Parameters
-        ----------
-        cfg : ModelConfig
-            Uses hidden, latent_dim, encoder, mmd_weight, image_shape and likelihood.
-
-        Returns
-        -------
-        WAE
-            Freshly initialised.
-        """
-        return cls(hidden=cfg.hidden, latent_dim=cfg.latent_dim, encoder=cfg.encoder, mmd_weight=cfg.mmd_weight,
-                   image_shape=cfg.image_shape, likelihood=cfg.likelihood)
-
-    @property
-    def loss_units(self) -> str:
-        """The unit of the loss.
-
-        Returns
-        -------
-        str
-            "nats per image".
-        """
-        return "nats per image"
 
     def encode(self, x: Tensor) -> Tensor:
         return self.head(self.encoder(x))

@@ -75,7 +75,8 @@ def sections_for(profile: str, presets: list[str] | None = None) -> list[Section
     sections = [s for s in SECTIONS if (s.preset in wanted if wanted else profile in s.profiles)]
     if wanted and not sections and not wanted & {BENCHMARK, FAMILY}:
         raise ConfigError(f"presets={sorted(wanted)}: none is in the report; choose from "
-                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}, {FAMILY}")
+                          f"{', '.join(s.preset for s in SECTIONS)}, {BENCHMARK}, {FAMILY}",
+                          field="presets", value=sorted(wanted))
     return sections
 
 
@@ -146,7 +147,8 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     if data_dir is not None and not Path(data_dir).is_dir():
         # Checked here: a missing folder would otherwise send every experiment to its bundled sample, silently.
         raise ConfigError(f"data_dir={str(data_dir)!r}: no such folder; pass a folder holding the data sets, or "
-                          "leave it out to use LATENTLAB_DATA, the cache and the bundled samples")
+                          "leave it out to use LATENTLAB_DATA, the cache and the bundled samples",
+                          field="data_dir", value=str(data_dir))
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,8 @@ def open_executor(executor: Executor | str | Any | None, jobs: int, n_tasks: int
     if hasattr(executor, "get_executor"):  # a distributed.Client: the caller keeps it open
         return Opened(executor.get_executor(pure=False), False, lambda: None)
     raise ConfigError(f"executor={executor!r} is not one latentlab can use: pass a concurrent.futures.Executor, "
-                      f"a distributed.Client, a '{DASK}HOST:PORT' address, or None for a local process pool")
+                      f"a distributed.Client, a '{DASK}HOST:PORT' address, or None for a local process pool",
+                      field="executor", value=executor)
 
 
 def dask_address(address: str) -> tuple[str, float, float]:
@@ -96,7 +97,7 @@ def dask_address(address: str) -> tuple[str, float, float]:
     host = where.removeprefix(DASK)
     if not where.startswith(DASK) or ":" not in host or not host.rpartition(":")[2].isdigit():
         raise ConfigError(f"executor={address!r} is not understood: write {DASK}HOST:PORT, the address of a Dask "
-                          f"scheduler (e.g. {DASK}127.0.0.1:8786)")
+                          f"scheduler (e.g. {DASK}127.0.0.1:8786)", field="executor", value=address)
     timeouts = {"connect_timeout": CONNECT_TIMEOUT_S, "worker_timeout": WORKER_TIMEOUT_S}
     for key, value in parse_qsl(query, keep_blank_values=True):
         try:
@@ -106,7 +107,7 @@ def dask_address(address: str) -> tuple[str, float, float]:
         if key not in timeouts or not 0 < seconds < 86_400:
             raise ConfigError(f"executor={address!r}: {key}={value!r} is not understood; the address takes "
                               "connect_timeout and worker_timeout, in seconds above 0 (e.g. "
-                              f"{where}?connect_timeout=10&worker_timeout=60)")
+                              f"{where}?connect_timeout=10&worker_timeout=60)", field="executor", value=address)
         timeouts[key] = seconds
     return f"tcp://{host}", timeouts["connect_timeout"], timeouts["worker_timeout"]
 
@@ -117,7 +118,7 @@ def _dask_client(address: str) -> Any:
         from distributed import Client
     except ImportError as exc:
         raise ConfigError(f"executor={address!r} needs Dask, which is not installed ({exc.name} is missing): "
-                          "pip install 'latentlab[cluster]'") from None
+                          "pip install 'latentlab[cluster]'", field="executor", value=address) from None
     fix = (f"start one (`dask scheduler`, then `dask worker {tcp}` on each machine), correct the address, or give "
            f"it longer ({DASK}HOST:PORT?connect_timeout=SECONDS)")
     # Dask's own timeout covers the TCP connection, not its handshake: a listener that accepts and never answers
@@ -135,16 +136,17 @@ def _dask_client(address: str) -> Any:
     thread.join(connect_s + 2)
     if thread.is_alive():
         raise ConfigError(f"executor={address!r}: something at {tcp} accepted the connection but did not answer as "
-                          f"a Dask scheduler within {connect_s:g} s; {fix}")
+                          f"a Dask scheduler within {connect_s:g} s; {fix}", field="executor", value=address)
     error = made.get("error")
     if isinstance(error, (OSError, TimeoutError)):
         raise ConfigError(f"executor={address!r}: no Dask scheduler answered at {tcp} within {connect_s:g} s "
-                          f"({error}); {fix}") from None
+                          f"({error}); {fix}", field="executor", value=address) from None
     if error is not None:
         # Dask reads the first bytes of a reply as a frame length: an HTTP server's made it try to allocate EiB.
         raise ConfigError(f"executor={address!r}: the server at {tcp} did not answer as a Dask scheduler (its "
                           f"reply is not Dask's protocol; Dask failed with {type(error).__name__}); is the port a "
-                          "Dask scheduler's (8786 by default, not its dashboard's 8787)?") from None
+                          "Dask scheduler's (8786 by default, not its dashboard's 8787)?",
+                          field="executor", value=address) from None
     client = made["client"]
     try:
         client.wait_for_workers(1, timeout=workers_s)
@@ -152,7 +154,7 @@ def _dask_client(address: str) -> Any:
         client.close()
         raise ConfigError(f"executor={address!r}: the Dask scheduler at {tcp} had no workers after {workers_s:g} s; "
                           f"start one (`dask worker {tcp}`) or wait longer ({DASK}HOST:PORT?worker_timeout=SECONDS)"
-                          ) from None
+                          , field="executor", value=address) from None
     return client
 
 
@@ -163,4 +165,4 @@ def check_picklable(fn: Callable[..., Any]) -> None:
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise ConfigError(f"fn={getattr(fn, '__qualname__', fn)!r} cannot be sent to worker processes ({exc}): pass "
                           "a function defined at the top level of a module, not a lambda or a nested function; or "
-                          "jobs=1 to run the tasks here") from None
+                          "jobs=1 to run the tasks here", field="fn", value=fn, related=("jobs",)) from None

@@ -119,7 +119,8 @@ def sweep(preset: str, grid: dict[str, Sequence[Any]], *, seeds: int = 3, epochs
         fixed["dataset"] = dataset_name
     base = override(base, fixed) if fixed else base
     if not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"seeds={seeds!r} is invalid: the number of seeds per grid point, at least 1")
+        raise ConfigError(f"seeds={seeds!r} is invalid: the number of seeds per grid point, at least 1",
+                          field="seeds", value=seeds)
     points = grid_points(grid)
     out = Path(out) if out is not None else Path("sweeps") / preset
     data = dataset(base.dataset, data_dir, progress)  # download and verify once, here, before any worker
@@ -147,12 +148,15 @@ def sweep(preset: str, grid: dict[str, Sequence[Any]], *, seeds: int = 3, epochs
 def grid_points(grid: dict[str, Sequence[Any]]) -> list[tuple[tuple[str, Any], ...]]:
     """Every combination of the grid's values, in the order given: [(("train.lr", 0.001), ...), ...]."""
     if not grid:
-        raise ConfigError("grid is empty: give at least one field and its values, e.g. {'train.lr': [1e-3, 3e-3]}")
+        raise ConfigError("grid is empty: give at least one field and its values, e.g. {'train.lr': [1e-3, 3e-3]}",
+                          field="grid", value=grid)
     for key, values in grid.items():
         if key == "train.seed":
-            raise ConfigError("grid sets train.seed: the seeds come from seeds=N; grid other fields")
+            raise ConfigError("grid sets train.seed: the seeds come from seeds=N; grid other fields",
+                              field="grid", value=key, related=("seeds",))
         if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
-            raise ConfigError(f"grid[{key!r}]={values!r} is invalid: a non-empty list of values")
+            raise ConfigError(f"grid[{key!r}]={values!r} is invalid: a non-empty list of values",
+                              field="grid", value=values)
     keys = list(grid)
     return [tuple(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 

@@ -141,7 +141,8 @@ def fit(model: nn.Module, x_train: np.ndarray, x_val: np.ndarray | None, cfg: Ru
     """
     cfg = as_config(cfg)
     if resume and run_dir is None:
-        raise ConfigError("resume=True needs run_dir, the directory of the run to continue")
+        raise ConfigError("resume=True needs run_dir, the directory of the run to continue",
+                          field="run_dir", related=("resume",))
     shape = tuple(getattr(model, "image_shape", stored_shape(np.asarray(x_train))))
     x = as_images(x_train, "x_train", shape)
     if x_val is not None and len(x_val):
@@ -341,7 +342,8 @@ class _Loop:
         if not math.isfinite(value):
             raise TrainingError(f"the loss became {value} in {where}: training stopped and "
                                 f"{last_checkpoint(self.run_dir)}; lower the learning rate (train.lr, now "
-                                f"{self.tc.lr:g}) or set a gradient clip (train.grad_clip)")
+                                f"{self.tc.lr:g}) or set a gradient clip (train.grad_clip)",
+                                field="train.lr", value=self.tc.lr, related=("train.grad_clip",))
 
     def _save(self, status: str) -> None:
         if self.info.is_main and self.run_dir is not None:

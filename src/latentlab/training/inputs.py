@@ -44,11 +44,12 @@ def check_model(model: Any, cfg: RunConfig, run_dir: Path | None) -> None:
         if differences:
             raise ConfigError(f"the model does not match cfg.model ({'; '.join(differences)}); build it with "
                               f"latentlab.build_model(cfg.model), or change cfg.model to describe it "
-                              f"(latentlab.train(cfg, ...) builds the model for you)")
+                              f"(latentlab.train(cfg, ...) builds the model for you)", field="model")
     elif run_dir is not None:
         raise ConfigError(f"run_dir={str(run_dir)!r}: a run directory holds a model latentlab rebuilds from "
                           f"cfg.model, and a {type(model).__name__} is not one of latentlab.MODELS; pass "
-                          "run_dir=None to train it without saving, or add its kind to latentlab.MODELS")
+                          "run_dir=None to train it without saving, or add its kind to latentlab.MODELS",
+                          field="run_dir", value=str(run_dir))
 
 
 def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -61,22 +62,23 @@ def as_images(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         bad = int(np.count_nonzero(~np.isfinite(x)))
         if bad:
             raise TrainingError(f"{name} holds {bad:,} NaN or infinite values, at {non_finite_places(x)}; images are "
-                                f"uint8 0..255 or floats in [0, 1]: replace them (e.g. np.nan_to_num({name}))")
+                                f"uint8 0..255 or floats in [0, 1]: replace them (e.g. np.nan_to_num({name}))",
+                                field=name)
         lo, hi = float(x.min()), float(x.max())
         if not (lo >= 0.0 and hi <= 1.0):
             raise TrainingError(f"{name} holds floats in [{lo:g}, {hi:g}]; images are uint8 0..255 or floats in "
-                                f"[0, 1]: scale {name} to one of those")
+                                f"[0, 1]: scale {name} to one of those", field=name)
         x = to_uint8(x)
     elif np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 and x.size:
         lo, hi = int(x.min()), int(x.max())
         if not (lo >= 0 and hi <= 255):
             raise TrainingError(f"{name} holds integers in [{lo}, {hi}]; images are uint8 0..255 or floats in "
-                                f"[0, 1]: scale {name} into 0..255")
+                                f"[0, 1]: scale {name} into 0..255", field=name)
         x = x.astype(np.uint8)  # integers 0..255 of a wider type, as .npz files are taken
     if stored_shape(x) != shape or x.dtype != np.uint8 or len(x) == 0:
         raise TrainingError(f"{name} must be uint8 images {stored} (or floats in [0, 1]) with N > 0 for this model "
                             f"(image_shape {shape}), got {x.dtype} {x.shape}; build the model for the data's shape "
-                            f"(train() does)")
+                            f"(train() does)", field=name, value=np.shape(x))
     return x
 
 
@@ -94,10 +96,11 @@ def as_labels(model: nn.Module, y_train: np.ndarray | None, n_train: int, y_val:
                 out.append(None)
                 continue
             raise ConfigError(f"{name} is missing: a conditional model ({type(model).__name__}) trains on class "
-                              f"labels; pass {name} (N,) integers in [0, {n_classes}) beside the images")
+                              f"labels; pass {name} (N,) integers in [0, {n_classes}) beside the images", field=name)
         y = np.asarray(y).astype(np.int64).reshape(-1)
         if len(y) != n or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
             raise ConfigError(f"{name} must hold {n} labels in [0, {n_classes}) (model.n_classes), one per image; got "
-                              f"{len(y)} in [{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]")
+                              f"{len(y)} in [{y.min() if len(y) else '-'}, {y.max() if len(y) else '-'}]",
+                              field=name, related=("model.n_classes",))
         out.append(y)
     return out[0], out[1]

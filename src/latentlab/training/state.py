@@ -84,18 +84,20 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
     meta.json. `data` (the new meta's description of the training images) is checked against the run's own
     (`check_data`) before anything is loaded into `model`."""
     if not (run_dir / STATE).is_file():
-        raise TrainingError(f"cannot resume: {run_dir} holds no checkpoint (state.json); start a new run instead")
+        raise TrainingError(f"cannot resume: {run_dir} holds no checkpoint (state.json); start a new run instead",
+                            field="resume", value=str(run_dir))
     run = load_run(run_dir, device=device)
     changed = config_differences(run.config.model, cfg.model, "model.")
     if changed:
         raise TrainingError(f"cannot resume {run_dir} with another architecture ({'; '.join(changed)}); resume "
-                            "without changing the model, or start a new run")
+                            "without changing the model, or start a new run", field="resume", value=str(run_dir))
     saved = run.config.train
     if saved.epochs != cfg.train.epochs and cfg.train.schedule != "none":
         raise TrainingError(
             f"cannot resume {run_dir} with train.epochs={cfg.train.epochs}: its {cfg.train.schedule} learning-rate "
             f"schedule was laid out over {saved.epochs} epochs, and changing that changes every later epoch's rate; "
-            f"resume with epochs={saved.epochs}, or start a new run")
+            f"resume with epochs={saved.epochs}, or start a new run",
+                            field="train.epochs", value=cfg.train.epochs, related=("resume",))
     if data is not None:
         check_data(run_dir, run.meta, data, allow_data_change)
     model.load_state_dict(run.model.state_dict())
@@ -105,7 +107,7 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
     history = read_history(run_dir)[: state.epoch]
     if len(history) != state.epoch:
         raise RunError(f"{run_dir / HISTORY} has {len(history)} epochs but the checkpoint is at epoch "
-                       f"{state.epoch}; the run is inconsistent, start a new one")
+                       f"{state.epoch}; the run is inconsistent, start a new one", field="run_dir", value=str(run_dir))
     return state, history, rng, run.meta
 
 
@@ -149,7 +151,8 @@ def check_data(run_dir: Path, saved_meta: dict[str, Any], meta: dict[str, Any], 
         f"cannot resume {run_dir} on other training images than it was trained on: it was trained on "
         f"{describe(old)}; now given {describe(new)}; resume with the data it was trained on (the same dataset, "
         f"folder and data_dir), or start a new run on these; to go on with them all the same, resume with "
-        f"allow_data_change=True, which the run's history records")
+        f"allow_data_change=True, which the run's history records",
+                           field="resume", value=str(run_dir), related=("dataset", "data_dir", "allow_data_change"))
 
 
 def data_change_record(epoch: int, saved_meta: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ def require_tensorboard() -> None:
     """ConfigError saying how to install the `tensorboard` extra when it is missing."""
     if importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("tensorboard_dir needs the tensorboard package, which is not installed: "
-                          "pip install 'latentlab[tensorboard]' (or pip install tensorboard)")
+                          "pip install 'latentlab[tensorboard]' (or pip install tensorboard)", field="tensorboard_dir")
 
 
 def run_folder(root: str | Path, name: str, resume: bool) -> Path:

@@ -80,7 +80,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     mps = torch.backends.mps.is_available()
     if (dev.type == "cuda" and (not gpus or (dev.index or 0) >= gpus)) or (dev.type == "mps" and not mps):
         raise ConfigError(f"device={name!r} is not available on this machine; available: "
-                          f"{', '.join(available_devices())}")
+                          f"{', '.join(available_devices())}",
+                          field="device", value=name, allowed=tuple(available_devices()))
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
@@ -170,7 +171,8 @@ def train(cfg: RunConfig | dict[str, Any], x_train: np.ndarray, x_val: np.ndarra
     """
     cfg = check_config(as_config(cfg))
     if not len(x_train):
-        raise TrainingError(f"x_train holds no images (shape {np.shape(x_train)}): training needs at least one")
+        raise TrainingError(f"x_train holds no images (shape {np.shape(x_train)}): training needs at least one",
+                            field="x_train", value=np.shape(x_train))
     info = info or dist.DistInfo()
     # The model is built for the images' shape, (N, H, W) grey or (N, H, W, 3) colour; the run's meta says so.
     cfg, note = shape_from_data(cfg, x_train)

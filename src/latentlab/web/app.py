@@ -77,7 +77,7 @@ def load_services(run_dirs: Sequence[Path], datasets: Mapping[str, ImageData] | 
     """Load each run once, and each data set once however many runs share it; ids are the directory names. A run
     that does not load is left out and said on stderr, unless none loads (then its RunError is raised)."""
     if not run_dirs:
-        raise RunError("no runs to serve; train one with `latentlab train mnist-vae` or pass RUN_DIR")
+        raise RunError("no runs to serve; train one with `latentlab train mnist-vae` or pass RUN_DIR", field="runs")
     cache: dict[str, ImageData | str] = dict(datasets or {})
     services: dict[str, RunService] = {}
     failures: list[RunError] = []
@@ -195,7 +195,8 @@ def serve(run_dirs: Sequence[Path], host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ConfigError(f"port={port!r} is out of range: choose a port from 1 to 65535 (e.g. 8000)")
+        raise ConfigError(f"port={port!r} is out of range: choose a port from 1 to 65535 (e.g. 8000)",
+                          field="port", value=port)
 
     hosts = served_hosts(host, allow_hosts)
     app = create_app(run_dirs, hosts=sorted(hosts))

@@ -217,7 +217,7 @@ class RunService:
 
         with self._detector_lock:
             if self.membership_unavailable:
-                raise DatasetError(self.membership_unavailable)
+                raise DatasetError(self.membership_unavailable, field="dataset")
             if score not in self._detectors:
                 # The detector works on its own copy of the model: fitting it takes seconds on a full data set,
                 # and meanwhile the page's other requests keep the shared model to themselves.

@@ -319,11 +319,14 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         choose(valid_scores(model), self.score, "score", problem=f"score={self.score!r} needs a VAE, and this model "
                "is a plain autoencoder" if needs_prior else None)
         if not (isinstance(self.k, int) and self.k >= 1):
-            raise ConfigError(f"k={self.k!r} is invalid: the number of neighbours must be an integer >= 1")
+            raise ConfigError(f"k={self.k!r} is invalid: the number of neighbours must be an integer >= 1",
+                              field="k", value=self.k)
         if not 0.0 < self.target_fpr < 1.0:
-            raise ConfigError(f"target_fpr={self.target_fpr!r} is invalid: a rate in (0, 1), e.g. 0.05")
+            raise ConfigError(f"target_fpr={self.target_fpr!r} is invalid: a rate in (0, 1), e.g. 0.05",
+                              field="target_fpr", value=self.target_fpr)
         if not 0.0 < self.holdout < 1.0:
-            raise ConfigError(f"holdout={self.holdout!r} is invalid: a fraction in (0, 1), e.g. 0.2")
+            raise ConfigError(f"holdout={self.holdout!r} is invalid: a fraction in (0, 1), e.g. 0.2",
+                              field="holdout", value=self.holdout)
         return model
 
     def _model(self) -> nn.Module:
@@ -397,13 +400,14 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         path, info, arrays = read_detector(run_dir, score, cls.__name__, FORMAT)
         det = cls(model, **info["params"])
         if model_fingerprint(det._checked_model()) != info["model_sha256_"]:
-            raise DetectorFileError(f"{path} was fitted for other model weights; delete it and refit")
+            raise DetectorFileError(f"{path} was fitted for other model weights; delete it and refit",
+                                    field="run_dir", value=str(path))
         for key in _FITTED:
             setattr(det, key, info[key])
         needed = REGISTRY[det.score].saved_arrays()
         if not set(needed) <= set(arrays):
             raise DetectorFileError(f"{path}: its .safetensors lacks {sorted(set(needed) - set(arrays))}; delete "
-                                    "both and refit")
+                                    "both and refit", field="run_dir", value=str(path))
         for key in needed:
             setattr(det, key, arrays[key])
         if "neighbours" in REGISTRY[det.score].needs:

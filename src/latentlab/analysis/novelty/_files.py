@@ -38,12 +38,15 @@ def read_detector(run_dir: str | Path, score: str, kind: str, fmt: int) -> tuple
     stem = file_stem(score)
     path = run_dir / f"{stem}.json"
     if not path.is_file():
-        raise MissingDetectorError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)")
+        raise MissingDetectorError(f"{path} does not exist; fit one with NoveltyDetector(...).fit(x).save(run_dir)",
+                                   field="run_dir", value=str(path))
     try:
         info = json.loads(path.read_text())
         arrays = load_tensors((run_dir / f"{stem}.safetensors").read_bytes())  # any folder name, not only UTF-8
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
-        raise DetectorFileError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit") from None
+        raise DetectorFileError(f"{path} or its .safetensors is damaged ({exc}); delete both and refit",
+                                field="run_dir", value=str(path)) from None
     if info.get("class") != kind or info.get("format", 0) != fmt:
-        raise DetectorFileError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit")
+        raise DetectorFileError(f"{path} is not a NoveltyDetector this latentlab can read; delete it and refit",
+                                field="run_dir", value=str(path))
     return path, info, arrays

@@ -153,7 +153,7 @@ def saved_detector(run: Run, score: str, why: str) -> NoveltyDetector:
         return load_saved_detector(run, score)
     except DetectorFileError as exc:
         raise DatasetError(f"{run.path} has no saved detector it can use for score={score!r} ({exc}) and "
-                           f"{why}") from None
+                           f"{why}", field="score", value=score, related=("dataset", "data_dir")) from None
 
 
 def fitted_labels(detector: NoveltyDetector, data: ImageData | None) -> np.ndarray | None:
