@@ -152,7 +152,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    presets, parts = family_parts(presets)
+    presets, family_members = family_parts(presets)
     wanted = set(presets) if presets else None
     sections = sections_for(profile, presets)
     started = time.perf_counter()
@@ -204,7 +204,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
             resolved[family_data] = resolve_data(family_data, data_dir, progress)
         rest = {k: v for k, v in (overrides or {}).items() if k != "dataset"}
         family = family_section(*resolved[family_data], out / FAMILY, profile, iwae_k, progress=progress,
-                                overrides=rest or None, parts=parts)
+                                overrides=rest or None, parts=family_members)
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}
