@@ -54,6 +54,9 @@ def test_family_section_measures_every_member(family_report):
         assert r["fid_gmm"] is None or (math.isfinite(r["fid_gmm"]) and r["fid_gmm"] >= 0)
     if "wae" in rows:  # no likelihood bound: only its reconstruction, and samples from its prior
         assert rows["wae"]["nll"] is None and rows["wae"]["recon_at_code"] > 0 and rows["wae"]["fid_prior"] > 0
+    if "vqvae" in rows:  # its codebook use, as metrics.json reports it
+        used = rows["vqvae"]["codebook"]
+        assert used["codebook_size"] == 512 and 0 < used["usage"] <= 1 and 1 <= used["perplexity"] <= 512
     if "cvae" in rows:
         agreement = rows["cvae"]["class_agreement"]
         assert len(agreement["per_class"]) == 10 and 0 <= agreement["min"] <= agreement["mean"] <= 1

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from latentlab.analysis import inference
+from latentlab.analysis.evaluate import codebook_metrics
 from latentlab.analysis.likelihood import estimate_nll
 from latentlab.analysis.sample_quality import N_SAMPLES, class_agreement, classifier_fid, classifier_for
 from latentlab.analysis.sampling import SAMPLERS
@@ -179,7 +180,7 @@ def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: i
              ) -> dict[str, Any]:
     """One row of the family table (nats per image throughout; None where the model has no such term): the NLL, ELBO,
     KL and active units of `analysis.likelihood.estimate_nll` on the first NLL_IMAGES test images, the
-    reconstruction at the code on the whole test split, and classifier-FID per sampler."""
+    reconstruction at the code on the whole test split, classifier-FID per sampler and a VQ-VAE's codebook use."""
     model = run.model
     est = estimate_nll(model, data.x_test, k=k, n_images=NLL_IMAGES)
     row: dict[str, Any] = {"label": label, "kind": run.config.model.kind, "about": about,
@@ -188,6 +189,8 @@ def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: i
                            "recon_at_code": float(inference.per_image(model, data.x_test)["nll"].mean()),
                            **{key: est.get(key) for key in ("nll", "nll_sem", "elbo", "kl", "active_units")},
                            "no_bound": est.get("no_bound") or ""}
+    if hasattr(model, "quantize"):  # a VQ-VAE: its codebook use on the test split, as metrics.json gives it
+        row["codebook"] = codebook_metrics(model, data.x_test)
     for sampler in SAMPLERS:
         images = sampler_images(run, data, sampler, n_samples)
         row[f"fid_{sampler}"] = None if images is None else classifier_fid(classifier, images, data.x_test)
