@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from latentlab.errors import ConfigError
 from latentlab.report import build_report, experiments
 from latentlab.report import family as fam
 
@@ -53,6 +54,9 @@ def test_family_section_measures_every_member(family_report):
         assert r["fid_gmm"] is None or (math.isfinite(r["fid_gmm"]) and r["fid_gmm"] >= 0)
     if "wae" in rows:  # no likelihood bound: only its reconstruction, and samples from its prior
         assert rows["wae"]["nll"] is None and rows["wae"]["recon_at_code"] > 0 and rows["wae"]["fid_prior"] > 0
+    if "vqvae" in rows:  # its codebook use, as metrics.json reports it
+        used = rows["vqvae"]["codebook"]
+        assert used["codebook_size"] == 512 and 0 < used["usage"] <= 1 and 1 <= used["perplexity"] <= 512
     if "cvae" in rows:
         agreement = rows["cvae"]["class_agreement"]
         assert len(agreement["per_class"]) == 10 and 0 <= agreement["min"] <= agreement["mean"] <= 1
@@ -85,3 +89,36 @@ def test_family_page_and_figures(family_report):
 def test_family_is_not_in_the_default_report():
     assert all(s.preset != fam.FAMILY for s in experiments.sections_for("full"))
     assert experiments.sections_for("quick", [fam.FAMILY]) == []  # accepted alone, no seed section
+
+
+class _Reached(Exception):
+    """Raised by the stand-in family section: the test needs only the arguments it was called with."""
+
+
+@pytest.mark.parametrize("flags", [["--dataset", "fashion-mnist-sample"], ["--set", "dataset=fashion-mnist-sample"]])
+def test_family_trains_on_the_dataset_named(tmp_path, monkeypatch, flags):
+    from latentlab.cli import main
+
+    seen = {}
+
+    def stand_in(data, fallback, out, profile, iwae_k, progress=True, overrides=None, parts=fam.PARTS, **_):
+        seen.update(name=data.name, n=len(data.x_train), overrides=overrides, iwae_k=iwae_k, parts=parts)
+        raise _Reached
+
+    monkeypatch.setattr(fam, "family_section", stand_in)
+    with pytest.raises(_Reached):
+        main(["report", "--out", str(tmp_path), "--presets", "family:wae,iwae-50", "--epochs", "2", "--iwae-k",
+              "1000", "--quiet", *flags])
+    # the members' configs take the data set's own name, so "dataset" is not passed on as an override
+    assert seen == {"name": "fashion-mnist-sample", "n": 10_000, "overrides": {"train.epochs": 2}, "iwae_k": 1000,
+                    "parts": ("wae", "iwae-50")}
+
+
+def test_family_parts_of_the_presets():
+    assert fam.family_parts(None) == (None, None)
+    assert fam.family_parts(["mnist-vae"]) == (["mnist-vae"], None)
+    assert fam.family_parts(["family", "mnist-vae"]) == (["mnist-vae", "family"], fam.PARTS)
+    assert fam.family_parts(["family:vamp,beta-sweep"]) == (["family"], ("vamp", "beta-sweep"))
+    assert fam.PARTS == ("beta-sweep", "vae-16d", "iwae-5", "iwae-50", "vamp", "vqvae", "wae", "cvae")
+    with pytest.raises(ConfigError, match="vae-99 is not a part of the family; choose from beta-sweep, vae-16d"):
+        fam.family_parts(["family:vae-99"])

@@ -210,6 +210,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     overrides = dict(args.set or [])
     if args.epochs is not None:
         overrides["train.epochs"] = args.epochs
+    if args.dataset is not None:
+        overrides["dataset"] = args.dataset
     page = build_report(args.out, args.profile, presets=args.presets, data_dir=args.data_dir,
                         overrides=overrides or None, iwae_k=args.iwae_k, progress=not args.quiet,
                         command=" ".join(["latentlab", *sys.argv[1:]]), jobs=args.jobs, executor=args.executor,

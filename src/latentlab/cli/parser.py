@@ -106,8 +106,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default="quick", help="quick (minutes) or full (published epochs)")
     p.add_argument("--out", default="report", type=output_dir, help="output folder, made if missing (default: report)")
     p.add_argument("--presets", nargs="+", metavar="PRESET",
-                   help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family)")
+                   help="only these experiments (presets; one-class: the one-class benchmark; family: the VAE family, "
+                        "family:vae-16d,iwae-50 some of its members)")
     sets(p.add_argument("--epochs", type=int, help="override every experiment's epochs"), "train.epochs")
+    sets(p.add_argument("--dataset", metavar="NAME_OR_PATH",
+                        help="train every experiment on this data set instead of its preset's, e.g. `--presets "
+                             "family --dataset fashion-mnist` (the family's default: mnist); as --set dataset=NAME"),
+         "dataset")
     p.add_argument("--data-dir", help="folder holding the IDX files (default: $LATENTLAB_DATA)")
     p.add_argument("--iwae-k", type=positive_int, default=100, help="samples for the IWAE log-likelihood (default 100)")
     p.add_argument("--set", action="append", type=parse_set, metavar="KEY=VALUE", help="override a config field")

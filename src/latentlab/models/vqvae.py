@@ -2,8 +2,9 @@
 
 The encoder's output (B, latent_dim) is cut into latent_dim / code_dim vectors of code_dim values; each is replaced
 by its nearest codebook entry. Gradients pass the quantiser straight through (the decoder's gradient is copied to
-the encoder's output); the codebook learns from ||sg[z_e] - e||^2 and the encoder is held near its codes by the
-commitment loss, beta ||z_e - sg[e]||^2 with beta = `commitment` (0.25 in the paper).
+the encoder's output); each codebook entry follows an exponential moving average of the z_e assigned to it (the
+paper's appendix; Razavi et al. 2019), entries left unused move to encoder outputs, and the encoder is held near its
+codes by the commitment loss, beta ||z_e - sg[e]||^2 with beta = `commitment` (0.25 in the paper).
 
 Chosen here: a dense (MLP) trunk by default, which suits 28x28 images, with a few code vectors per image rather than
 the paper's spatial grid. Generation draws each code position independently from how often each entry was used in
@@ -29,12 +30,19 @@ COUNT_DECAY = 0.997
 # the tests' bar images and its encoder outputs ran away from them (commitment loss 2 -> 338 in 3 epochs).
 RESTART_EVERY = 10
 DEAD_SHARE = 0.03
+# The codebook learns by exponential moving averages of the encoder outputs assigned to each entry (van den Oord et
+# al. 2017, appendix; Razavi et al. 2019), not by the optimizer; decay 0.99 as in both papers. Measured on the
+# family's member (784-512-16, 8 codes of 2 values, 512 entries, mnist-sample, 5 epochs, seeds 0 and 1): test
+# reconstruction 104.7 / 106.6 nats by the gradient of ||sg[z_e] - e||^2, 93.7 / 94.4 by EMA; entries used 88% /
+# 84% -> 96% / 97%. A commitment of 0.1 instead of 0.25 moved neither by more than a nat or 2 points.
+EMA_DECAY = 0.99
 
 
 class VQVAE(LatentModel):
     """Images -> z_e (B, latent_dim) -> nearest codebook entries z_q (the code) -> logits. `loss` terms (batch
-    means): "recon" nats per image, "codebook" and "commit" squared distances, "perplexity" exp(entropy) of the
-    codes used in the batch (the number of entries in effective use) and "usage" the share of entries used.
+    means): "recon" nats per image, "codebook" (reported, not trained on) and "commit" squared distances,
+    "perplexity" exp(entropy) of the codes used in the batch (the number of entries in effective use) and "usage"
+    the share of entries used. `restarts` counts the entries moved to encoder outputs in this process.
 
     Parameters
     ----------
@@ -70,7 +78,13 @@ class VQVAE(LatentModel):
         # 0 until the first training batch sets the codebook to encoder outputs: entries far from every z_e would
         # never be picked and never learn (a dead codebook).
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
-        self._steps, self._ready = 0, False  # host-side, so that the hot path does not wait on the device
+        self.codebook.requires_grad_(False)  # moved by the EMA update, not the optimizer
+        # The moving averages of the EMA update (cluster sizes, sums of the assigned z_e): not saved, rebuilt from
+        # the codebook and the code counts at the first training batch, so runs saved before them still load.
+        self.register_buffer("ema_size", torch.zeros(codebook_size), persistent=False)
+        self.register_buffer("ema_sum", torch.zeros(codebook_size, code_dim), persistent=False)
+        # Host-side, so that the hot path does not wait on the device; `restarts` counts the entries moved to z_e.
+        self._steps, self._ready, self.restarts = 0, False, 0
         channels_last_(self)
 
     @classmethod
@@ -134,8 +148,9 @@ class VQVAE(LatentModel):
         """
         flat = z_e.reshape(-1, self.code_dim)
         book = self.codebook.to(flat.dtype)
-        dist = flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ book.T + book.pow(2).sum(1)
-        idx = dist.argmin(1)
+        with torch.no_grad():  # only the argmin is used: no graph, and the codebook may change in place after it
+            dist = flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ book.T + book.pow(2).sum(1)
+            idx = dist.argmin(1)
         return book[idx].view_as(z_e), idx.view(z_e.shape[0], self.positions)
 
     def encode(self, x: Tensor) -> Tensor:
@@ -180,16 +195,35 @@ class VQVAE(LatentModel):
         dead = None
         if not self._ready:
             self._ready = True
-            if not bool(self.initialised):  # a resumed run keeps its codebook
+            # A resumed run keeps its codebook; its moving averages restart from the saved counts.
+            self.ema_size.copy_(self.code_counts.sum(0).clamp_min(1.0 / self.codebook_size))
+            if not bool(self.initialised):
                 dead = torch.ones(self.codebook_size, dtype=torch.bool, device=rows.device)
                 self.initialised.fill_(True)
+            self.ema_sum.copy_(self.codebook * self.ema_size[:, None])
         elif self._steps % RESTART_EVERY == 0:
             use = self.code_counts.sum(0)
             dead = use < DEAD_SHARE * use.sum() / self.codebook_size
         if dead is not None and bool(dead.any()):
             pick = torch.randint(len(rows), (int(dead.sum()),), device=rows.device)
-            self.codebook[dead] = (rows[pick] + 1e-3 * torch.randn_like(rows[pick])).to(self.codebook.dtype)
+            fresh = (rows[pick] + 1e-3 * torch.randn_like(rows[pick])).to(self.codebook.dtype)
+            self.codebook[dead] = fresh
+            self.ema_sum[dead] = fresh * self.ema_size[dead, None]
+            self.restarts += int(dead.sum())
         self._steps += 1
+
+    @torch.no_grad()
+    def _ema_update(self, z_e: Tensor, idx: Tensor) -> None:
+        """Move each entry picked in this batch towards the mean of its z_e rows: the moving averages of the
+        cluster sizes and of the row sums, decayed by EMA_DECAY; the entries nobody picked keep their place."""
+        rows, flat = z_e.reshape(-1, self.code_dim).float(), idx.reshape(-1)
+        size = torch.zeros_like(self.ema_size).index_add_(0, flat, torch.ones_like(flat, dtype=self.ema_size.dtype))
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, flat, rows)
+        d = EMA_DECAY
+        self.ema_size.mul_(d).add_(size, alpha=1 - d)
+        self.ema_sum.mul_(d).add_(sums, alpha=1 - d)
+        live = size > 0
+        self.codebook[live] = (self.ema_sum[live] / self.ema_size[live, None]).to(self.codebook.dtype)
 
     def loss(self, x: Tensor, target: Tensor | None = None) -> dict[str, Tensor]:
         target = x if target is None else target
@@ -201,6 +235,8 @@ class VQVAE(LatentModel):
         recon = self.p_x.batch_sum(self.decode_logits(z), target) / len(x)
         codebook = (z_q - z_e.detach()).pow(2).sum(1).mean()
         commit = (z_e - z_q.detach()).pow(2).sum(1).mean()
+        if self.training:
+            self._ema_update(z_e.detach(), idx)
         with torch.no_grad():
             counts = torch.zeros_like(self.code_counts).scatter_add_(
                 1, idx.T, torch.ones(idx.T.shape, device=idx.device, dtype=self.code_counts.dtype))
@@ -209,5 +245,6 @@ class VQVAE(LatentModel):
             p = counts.sum(0) / counts.sum()
             perplexity = torch.exp(-(p * torch.log(p + 1e-12)).sum())
             usage = (p > 0).float().mean()
-        return {"loss": recon + codebook + self.commitment * commit, "recon": recon, "codebook": codebook,
+        # The codebook term is reported, not trained on: the EMA update moves the codebook.
+        return {"loss": recon + self.commitment * commit, "recon": recon, "codebook": codebook,
                 "commit": commit, "perplexity": perplexity, "usage": usage}

@@ -19,7 +19,7 @@ from latentlab.errors import ConfigError, RunError
 from latentlab.files import atomic_write_text
 from latentlab.presets import preset_config
 from latentlab.progress import say
-from latentlab.report.family import FAMILY, FAMILY_DATA
+from latentlab.report.family import FAMILY, FAMILY_DATA, family_parts
 from latentlab.report.family_html import family_html
 from latentlab.report.html import render_page
 from latentlab.report.tasks import RunTask, run_experiment
@@ -114,11 +114,13 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     profile : str, default "quick"
         "quick" (minutes) or "full" (the published epochs).
     presets : list of str, optional
-        Only these experiments (preset names, or "one-class" for the one-class benchmark).
+        Only these experiments (preset names, "one-class" for the one-class benchmark, "family" for the VAE
+        family or "family:PART,PART" for some of it, `report.family.PARTS`).
     data_dir : str or Path, optional
         Where the published data sets are (as `load_dataset`).
     overrides : dict, optional
-        Dotted config fields set in every experiment, e.g. {"train.epochs": 1}.
+        Dotted config fields set in every experiment, e.g. {"train.epochs": 1}; "dataset" also picks the family
+        section's data set (default MNIST).
     iwae_k : int, default 100
         Importance samples per image for the VAEs' IWAE bound.
     progress : bool, default True
@@ -152,6 +154,7 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     out = Path(out)
     runs_dir, fig_dir = out / "runs", out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
+    presets, family_members = family_parts(presets)
     wanted = set(presets) if presets else None
     sections = sections_for(profile, presets)
     started = time.perf_counter()
@@ -196,10 +199,14 @@ def build_report(out: str | Path = "report", profile: str = "quick", *, presets:
     if wanted is not None and FAMILY in wanted:  # never in the default report: its own time budget
         from latentlab.report.family import family_section
 
-        if FAMILY_DATA not in resolved:
-            resolved[FAMILY_DATA] = resolve_data(FAMILY_DATA, data_dir, progress)
-        family = family_section(*resolved[FAMILY_DATA], out / FAMILY, profile, iwae_k, progress=progress,
-                                overrides=overrides)
+        # The family's data set is MNIST unless --dataset (or --set dataset=...) names another; the members' configs
+        # take the resolved set's name (its bundled sample when the full set is missing), so it leaves `overrides`.
+        family_data = str((overrides or {}).get("dataset", FAMILY_DATA))
+        if family_data not in resolved:
+            resolved[family_data] = resolve_data(family_data, data_dir, progress)
+        rest = {k: v for k, v in (overrides or {}).items() if k != "dataset"}
+        family = family_section(*resolved[family_data], out / FAMILY, profile, iwae_k, progress=progress,
+                                overrides=rest or None, parts=family_members)
     total_s = time.perf_counter() - started
     env = {"versions": versions(), "profile": profile, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "total_s": total_s, "command": command or f"latentlab.build_report(profile={profile!r})"}

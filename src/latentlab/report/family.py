@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from latentlab.analysis import inference
+from latentlab.analysis.evaluate import codebook_metrics
 from latentlab.analysis.likelihood import estimate_nll
 from latentlab.analysis.sample_quality import N_SAMPLES, class_agreement, classifier_fid, classifier_for
 from latentlab.analysis.sampling import SAMPLERS
@@ -64,6 +65,36 @@ MEMBERS = (
 )
 
 
+SWEEP = "beta-sweep"  # the part `--presets family:...` names for the beta sweep (its beta=1 VAE is "vae-2d")
+PARTS = (SWEEP, *(m.label for m in MEMBERS))
+
+
+def family_parts(presets: list[str] | None) -> tuple[list[str] | None, tuple[str, ...] | None]:
+    """Split the report's `--presets` into the other entries and the family's parts: "family" is all of them,
+    "family:vae-16d,iwae-50" only those (from `PARTS`); None where the family is not named.
+
+    Raises
+    ------
+    ConfigError
+        A part that is not in `PARTS`.
+    """
+    if not presets:
+        return presets, None
+    rest, parts = [], None
+    for entry in presets:
+        name, _, listed = entry.partition(":")
+        if name != FAMILY:
+            rest.append(entry)
+            continue
+        chosen = [p for p in listed.split(",") if p] or list(PARTS)
+        unknown = sorted(set(chosen) - set(PARTS))
+        if unknown:
+            raise ConfigError(f"presets={entry!r}: {', '.join(unknown)} is not a part of the family; choose from "
+                              f"{', '.join(PARTS)} (e.g. family:vae-16d,iwae-50), or name the whole family")
+        parts = tuple(dict.fromkeys([*(parts or ()), *chosen]))
+    return rest + [FAMILY] if parts else rest, parts
+
+
 def beta_label(beta: float) -> str:
     return f"beta-{beta:g}"
 
@@ -77,18 +108,19 @@ def member_config(label: str, kind: str, fields: dict[str, Any], profile: str, d
 
 def family_section(data: ImageData, fallback: str | None, out: Path, profile: str = "quick", iwae_k: int = 100,
                    n_samples: int = N_SAMPLES, progress: bool = True,
-                   classifier_cache: Path | None = None, overrides: dict[str, Any] | None = None
-                   ) -> dict[str, Any]:
+                   classifier_cache: Path | None = None, overrides: dict[str, Any] | None = None,
+                   parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     """Train or reuse the family on `data` under `out`/runs, measure and draw them into `out`; returns the rows, the
     beta sweep, the classifier's accuracy and the figures (kind, path), also written to `out`/family.json.
-    `overrides` (the report's --set and --epochs) apply to every member after its own fields."""
+    `overrides` (the report's --set and --epochs) apply to every member after its own fields; `parts` (of `PARTS`)
+    are the members to run, the beta sweep among them."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     classifier = classifier_for(data, cache=classifier_cache, progress=progress)
     k = NLL_K_FULL if profile == "full" else iwae_k
     rows, skipped, figures = [], [], []
     sweep = {"beta": [], "rate": [], "distortion": [], "codes": []}
-    for beta in BETAS:
+    for beta in BETAS if SWEEP in parts else ():
         run = _ensure(beta_label(beta), "vae", {"model.beta": beta, **(overrides or {})}, profile, data, out,
                       progress)
         terms = inference.per_image(run.model, data.x_test)
@@ -99,11 +131,14 @@ def family_section(data: ImageData, fallback: str | None, out: Path, profile: st
         if beta == 1.0:
             rows.append(_measure(run, "vae-2d", "the VAE, 2-D (the seed's 784-512-2)", data, classifier, k,
                                  n_samples))
-    fig = family_figures.beta_sweep_figure(sweep["beta"], sweep["rate"], sweep["distortion"], sweep["codes"],
-                                           data.y_test[:2000], data.classes,
-                                           title=f"beta-VAE on {data.name}: rate against distortion (test set)")
-    figures.append(("beta-sweep", save_figure(fig, out / "family-beta-sweep.png")))
+    if sweep["beta"]:
+        fig = family_figures.beta_sweep_figure(sweep["beta"], sweep["rate"], sweep["distortion"], sweep["codes"],
+                                               data.y_test[:2000], data.classes,
+                                               title=f"beta-VAE on {data.name}: rate against distortion (test set)")
+        figures.append(("beta-sweep", save_figure(fig, out / "family-beta-sweep.png")))
     for m in MEMBERS:
+        if m.label not in parts:
+            continue
         if m.kind not in MODELS:
             skipped.append({"label": m.label, "kind": m.kind, "why": f"model kind {m.kind!r} is not in this build"})
             continue
@@ -123,6 +158,7 @@ def family_section(data: ImageData, fallback: str | None, out: Path, profile: st
               "classifier": {"test_accuracy": classifier.test_accuracy, "how": classifier.how,
                              "path": str(classifier.path)},
               "nll": {"k": k, "images": min(NLL_IMAGES, len(data.x_test))}, "n_samples": n_samples,
+              "parts": list(parts),
               "rows": rows, "skipped": skipped,
               "beta_sweep": {k_: v for k_, v in sweep.items() if k_ != "codes"},
               "figures": [(kind, str(p)) for kind, p in figures], "wall_s": time.perf_counter() - started}
@@ -144,7 +180,7 @@ def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: i
              ) -> dict[str, Any]:
     """One row of the family table (nats per image throughout; None where the model has no such term): the NLL, ELBO,
     KL and active units of `analysis.likelihood.estimate_nll` on the first NLL_IMAGES test images, the
-    reconstruction at the code on the whole test split, and classifier-FID per sampler."""
+    reconstruction at the code on the whole test split, classifier-FID per sampler and a VQ-VAE's codebook use."""
     model = run.model
     est = estimate_nll(model, data.x_test, k=k, n_images=NLL_IMAGES)
     row: dict[str, Any] = {"label": label, "kind": run.config.model.kind, "about": about,
@@ -153,6 +189,8 @@ def _measure(run: Run, label: str, about: str, data: ImageData, classifier, k: i
                            "recon_at_code": float(inference.per_image(model, data.x_test)["nll"].mean()),
                            **{key: est.get(key) for key in ("nll", "nll_sem", "elbo", "kl", "active_units")},
                            "no_bound": est.get("no_bound") or ""}
+    if hasattr(model, "quantize"):  # a VQ-VAE: its codebook use on the test split, as metrics.json gives it
+        row["codebook"] = codebook_metrics(model, data.x_test)
     for sampler in SAMPLERS:
         images = sampler_images(run, data, sampler, n_samples)
         row[f"fid_{sampler}"] = None if images is None else classifier_fid(classifier, images, data.x_test)
