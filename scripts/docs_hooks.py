@@ -159,6 +159,20 @@ def contention_table() -> str:
     return head + "\n\n" + markdown(results["contention"])
 
 
+def family_table() -> str:
+    """bench/results-family.json, the VAE family against pythae, as `bench/family.py` prints it (issue #24)."""
+    path = ROOT / "bench" / "results-family.json"
+    if not path.is_file():
+        return "*Not measured yet: `make bench ONLY=family` writes it.*"
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.family import markdown
+    finally:
+        sys.path.remove(str(ROOT))
+    results = json.loads(path.read_text())
+    return "Measured by `python bench/family.py` (nats per image; seconds):\n\n" + markdown(results)
+
+
 def models_table() -> str:
     """The model registry: each kind, its class and the per-image terms it declares (what figures and metrics
     it gets: "kl" means a posterior and a prior)."""
@@ -173,7 +187,8 @@ def models_table() -> str:
 
 
 GENERATORS = {"presets": presets_table, "cli": cli_reference, "api": api_reference, "bench": bench_reference,
-              "layers": layers_table, "contention": contention_table, "models": models_table}
+              "layers": layers_table, "contention": contention_table, "models": models_table,
+              "family": family_table}
 
 
 def on_config(config: Any) -> Any:
