@@ -142,17 +142,24 @@ def presets_table() -> str:
     return "\n".join(rows)
 
 
-def contention_table() -> str:
-    """bench/contention-2026-12-07.json's contention section, as `make bench` prints it (issue #21)."""
-    path = ROOT / "bench" / "contention-2026-12-07.json"
+def _bench_json(name: str, section: str) -> tuple[dict[str, Any] | None, Any]:
+    """bench/`name` read, and bench/`section`.py's `markdown`; (None, None) when the bench has not written it."""
+    path = ROOT / "bench" / name
     if not path.is_file():
-        return "*Not measured yet: `make bench ONLY=contention` writes it.*"
+        return None, None
     sys.path.insert(0, str(ROOT))
     try:
-        from bench.contention import markdown
+        markdown = importlib.import_module(f"bench.{section}").markdown
     finally:
         sys.path.remove(str(ROOT))
-    results = json.loads(path.read_text())
+    return json.loads(path.read_text()), markdown
+
+
+def contention_table() -> str:
+    """bench/contention-2026-12-07.json's contention section, as `make bench` prints it (issue #21)."""
+    results, markdown = _bench_json("contention-2026-12-07.json", "contention")
+    if results is None:
+        return "*Not measured yet: `make bench ONLY=contention` writes it.*"
     machine = results.get("machine", {})
     head = (f"Measured by `make bench ONLY=contention` on {machine.get('cpu', 'this machine')}, "
             f"{machine.get('cores', '?')} cores, load average {results.get('load_average_start')} at the start:")
@@ -161,15 +168,9 @@ def contention_table() -> str:
 
 def family_table() -> str:
     """bench/results-family.json, the VAE family against pythae, as `bench/family.py` prints it (issue #24)."""
-    path = ROOT / "bench" / "results-family.json"
-    if not path.is_file():
+    results, markdown = _bench_json("results-family.json", "family")
+    if results is None:
         return "*Not measured yet: `make bench ONLY=family` writes it.*"
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.family import markdown
-    finally:
-        sys.path.remove(str(ROOT))
-    results = json.loads(path.read_text())
     return "Measured by `python bench/family.py` (nats per image; seconds):\n\n" + markdown(results)
 
 
