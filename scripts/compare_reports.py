@@ -33,24 +33,21 @@ def digests(root: Path) -> dict[str, str]:
 
 def compare(old: Path, new: Path) -> list[str]:
     """The differences between two report folders, one line each (empty when they are the same)."""
+    metrics = [flatten(json.loads((side / "metrics.json").read_text())) for side in (old, new)]
+    return (_differences("metric", *metrics, lambda k, a, b: f"{k}: {a!r} -> {b!r}")
+            + _differences("figure", digests(old), digests(new), lambda k, a, b: k))
+
+
+def _differences(kind: str, a: dict[str, Any], b: dict[str, Any], show) -> list[str]:
+    """One line per key of `a` or `b` missing on one side or of another value; `show(key, old, new)` words a change."""
     lines = []
-    a = flatten(json.loads((old / "metrics.json").read_text()))
-    b = flatten(json.loads((new / "metrics.json").read_text()))
     for key in sorted(a.keys() | b.keys()):
         if key not in b:
-            lines.append(f"metric only in old: {key} = {a[key]!r}")
+            lines.append(f"{kind} only in old: {key}" + (f" = {a[key]!r}" if kind == "metric" else ""))
         elif key not in a:
-            lines.append(f"metric only in new: {key} = {b[key]!r}")
+            lines.append(f"{kind} only in new: {key}" + (f" = {b[key]!r}" if kind == "metric" else ""))
         elif a[key] != b[key]:
-            lines.append(f"metric differs: {key}: {a[key]!r} -> {b[key]!r}")
-    da, db = digests(old), digests(new)
-    for name in sorted(da.keys() | db.keys()):
-        if name not in db:
-            lines.append(f"figure only in old: {name}")
-        elif name not in da:
-            lines.append(f"figure only in new: {name}")
-        elif da[name] != db[name]:
-            lines.append(f"figure differs: {name}")
+            lines.append(f"{kind} differs: {show(key, a[key], b[key])}")
     return lines
 
 
