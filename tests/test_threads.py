@@ -358,6 +358,22 @@ def test_workers_apply_the_policy_before_their_tasks(monkeypatch: pytest.MonkeyP
     assert {(o.result["reason"], o.result["torch"]) for o in fixed} == {("--threads", 1)}
 
 
+def test_workers_decide_from_the_parents_environment_of_now_not_their_forkservers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from latentlab.runner import run_tasks
+
+    # The forkserver starts once per process, with the environment of that moment: one of these two pools runs
+    # with an environment its forkserver did not see, whichever started it first.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    first = run_tasks(policy_of_worker, [1, 3], jobs=2, progress=False)
+    assert {(o.result["reason"], o.result["torch"]) for o in first} == {("OMP_NUM_THREADS=1", 1)}
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    second = run_tasks(policy_of_worker, [1, 3], jobs=2, progress=False)
+    assert {o.result["torch"] for o in second} == {share}
+    assert all("shared by 2 processes" in o.result["reason"] for o in second)
+
+
 def test_scope_restores_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

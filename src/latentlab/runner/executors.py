@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from latentlab.errors import ConfigError
 from latentlab.runner.worker import cores, init_worker
+from latentlab.threads import policy_env
 
 #: torch threads one training is given when `jobs` is left to choose: small models gain little from more, and
 #: two jobs on four cores finish sooner than one job with four threads.
@@ -54,7 +55,7 @@ def local_pool(workers: int, threads: int | None = None) -> ProcessPoolExecutor:
     """A process pool of `workers`, each running `threads` torch threads (default: its share of the cores, which
     the thread policy lowers while the machine is busy: `latentlab.threads`)."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start_method()),
-                               initializer=init_worker, initargs=(threads, workers))
+                               initializer=init_worker, initargs=(threads, workers, policy_env()))
 
 
 @dataclass

@@ -5,6 +5,7 @@ Nothing here imports torch at module level: the parent imports this module to na
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 from latentlab.errors import TaskError
 from latentlab.memory import release_memory
-from latentlab.threads import available_cpus, configure_threads, start_threads
+from latentlab.threads import POLICY_VARIABLES, available_cpus, configure_threads, start_threads
 
 _DATA: dict[tuple[str, str], Any] = {}
 _STOP = threading.Event()  # a worker that saw Ctrl-C starts no further task (the pool may have queued one)
@@ -30,11 +31,18 @@ def cores() -> int:
     return available_cpus().usable
 
 
-def init_worker(threads: int | None, workers: int = 1) -> None:
+def init_worker(threads: int | None, workers: int = 1, env: dict[str, str] | None = None) -> None:
     """Pool initializer: the thread policy of one of `workers` processes sharing the CPUs (`threads` torch threads
     when the caller fixed them, else its share, adapted while steps run), so that workers share the cores instead
     of each taking all of them; and Ctrl-C noted while idle, not raised (the parent stops the pool; `call` raises
-    it in a task)."""
+    it in a task). `env`: the parent's thread variables (`threads.policy_env()`), which replace those this process
+    inherited from its forkserver (started once, with the environment of an earlier moment)."""
+    if env is not None:
+        for key in POLICY_VARIABLES:
+            if key in env:
+                os.environ[key] = env[key]
+            else:
+                os.environ.pop(key, None)
     configure_threads(threads, workers=workers)
     start_threads()
     signal.signal(signal.SIGINT, _note_stop)

@@ -17,6 +17,7 @@ from latentlab.threads._cpus import CPUs, available_cpus, cgroup_quota
 from latentlab.threads._governor import Governor, governor, ladder, paced
 from latentlab.threads._policy import (
     OFF_VARIABLE,
+    POLICY_VARIABLES,
     ThreadPolicy,
     active,
     apply_count,
@@ -24,10 +25,11 @@ from latentlab.threads._policy import (
     decide,
     describe_in_force,
     in_force,
+    policy_env,
     scope,
     start_threads,
 )
 
-__all__ = ["CPUs", "Governor", "OFF_VARIABLE", "ThreadPolicy", "active", "apply_count", "available_cpus",
-           "cgroup_quota", "configure_threads", "decide", "describe_in_force", "governor", "in_force", "ladder",
-           "paced", "scope", "start_threads"]
+__all__ = ["CPUs", "Governor", "OFF_VARIABLE", "POLICY_VARIABLES", "ThreadPolicy", "active", "apply_count",
+           "available_cpus", "cgroup_quota", "configure_threads", "decide", "describe_in_force", "governor", "in_force",
+           "ladder", "paced", "policy_env", "scope", "start_threads"]

@@ -91,6 +91,20 @@ def omp_count(text: str) -> int:
 # 10,800 / 10,100, GOMP_SPINCOUNT=1000 13,800 / 7,700, one thread 10,300 / 9,900. No wait keeps the idle speed and
 # cures the busy case; one thread does the latter, so the governor moves the thread count and the wait stays.
 SPIN_WAIT = "OpenMP's default wait"
+# Every variable the decision reads: a pool's workers get the parent's values of these when the pool starts, not
+# the ones their forkserver inherited when it started (it is started once, with the environment of that moment).
+POLICY_VARIABLES = (OFF_VARIABLE, *USER_COUNT, *USER_WAIT, "LOCAL_WORLD_SIZE")
+
+
+def policy_env() -> dict[str, str]:
+    """The variables of this process's environment the thread policy reads (POLICY_VARIABLES that are set).
+
+    Returns
+    -------
+    dict of str to str
+        Name -> value, for a worker process to decide as this one would (`init_worker`).
+    """
+    return {key: os.environ[key] for key in POLICY_VARIABLES if key in os.environ}
 SPIN_ENV: dict[str, str] = {}
 
 _ACTIVE: ThreadPolicy | None = None
