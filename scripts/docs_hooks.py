@@ -108,15 +108,20 @@ def cli_reference() -> str:
 
 
 def bench_reference() -> str:
-    """Each bench/*.json as `make bench` prints its tables."""
+    """Each bench/results*.json as the bench printed its tables: `bench/run.py`'s sections through `bench.table`,
+    the pythae comparisons (`bench/family.py`, a list of "cases") through `bench.family`."""
     sys.path.insert(0, str(ROOT))
     try:
+        from bench.family import markdown as family_markdown
         from bench.table import markdown
     finally:
         sys.path.remove(str(ROOT))
     out = []
     for path in sorted((ROOT / "bench").glob("results*.json")):
         results = json.loads(path.read_text())
+        if "cases" in results:
+            out += [f"## `bench/{path.name}`", "", "The VAE family against pythae.", "", family_markdown(results), ""]
+            continue
         sections = ", ".join(k for k in results.get("section_s", {}))
         out += [f"## `bench/{path.name}`", "", f"Sections: {sections or 'all'}.", "", markdown(results), ""]
     return "\n".join(out)
