@@ -137,6 +137,17 @@ def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, t
         assert summary["combined"]["in_object"] == pytest.approx(py["maps"]["combined"]["in_object"], abs=1e-5)
 
 
+def test_json_and_explain_with_no_readable_image_say_so_without_a_traceback(sample_run: Path, tmp_path: Path,
+                                                                           capsys) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    out = tmp_path / "explained"
+    assert main(["detect", str(sample_run), str(notes), "--json", "--quiet", "--explain", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip())["path"] == str(notes) and "error" in json.loads(captured.out.strip())
+    assert "latentlab detect: error:" in captured.err and not list(out.glob("*.png"))
+
+
 def test_explain_onto_a_file_is_refused_before_any_work(sample_run: Path, tmp_path: Path, capsys) -> None:
     digit = load_dataset("mnist-sample", progress=False).x_test[3]
     path = _files(digit, tmp_path)[0]

@@ -159,6 +159,14 @@ def test_explain_neighbours_are_the_brute_force_nearest_with_their_labels(bars, 
         json.dumps(s)  # plain data
 
 
+def test_explain_of_no_images_is_an_empty_list(bars, vae_run_small) -> None:
+    from latentlab.analysis.novelty import NoveltyDetector
+
+    x_train, _, x_test, _ = bars
+    det = NoveltyDetector(vae_run_small).fit(x_train)
+    assert det.explain(x_test[:0]) == []
+
+
 def test_explain_maps_a_subset_of_references_back_to_training_rows(bars, vae_run_small, monkeypatch) -> None:
     from latentlab.analysis.novelty import NoveltyDetector, _detector
 

@@ -75,6 +75,8 @@ def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[E
     the labels of the images it was fitted on, in their order."""
     model = det._checked_model()
     x = as_uint8_images(x, model.image_shape)
+    if not len(x):  # nothing to explain (every file of a CLI call unreadable, say): no neighbour search to run
+        return []
     scores = det.score_samples(x)
     stats = det._statistics(model, x)  # by content: made once, by score_samples
     recon = reconstruct(model, x)
