@@ -388,3 +388,24 @@ def test_no_images_give_no_scores_quietly(run: Run, bars) -> None:
             warnings.simplefilter("error")
             assert det.predict(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
             assert det.score_samples(np.zeros((0, 28, 28))).dtype == np.float64
+
+
+def test_robust_scale_stands_in_the_mean_deviation_where_most_values_are_equal() -> None:
+    from latentlab.analysis.novelty._pixel_views import robust_scale
+
+    normal = np.random.default_rng(0).normal(3.0, 2.0, 20_001)
+    med, scale = robust_scale(normal)
+    assert med == pytest.approx(3.0, abs=0.05) and scale == pytest.approx(2.0, rel=0.03)
+    # 6 of 10 equal the median: the MAD is 0, and 1.2533 x the mean absolute deviation (12 / 10) stands in.
+    assert robust_scale(np.array([0.0] * 6 + [2.0, 3.0, 3.0, 4.0])) == (0.0, pytest.approx(1.2533 * 1.2))
+    assert robust_scale(np.zeros(5)) == (0.0, 1e-12)
+
+
+def test_a_detector_fitted_on_mostly_copies_gives_scores_of_a_sane_size(vae_run: Run, bars) -> None:
+    x_train, _, x_test, _ = bars
+    copies = np.repeat(x_train[:10], 8, axis=0)  # 80 images, 10 distinct: most nearest-neighbour distances are 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few images: warned, and pinned elsewhere
+        det = NoveltyDetector(vae_run).fit(copies)
+    scores = det.score_samples(x_test[:20])
+    assert np.all(np.isfinite(scores)) and np.abs(scores).max() < 1e4 and abs(det.offset_) < 1e4

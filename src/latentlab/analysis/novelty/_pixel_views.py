@@ -167,6 +167,12 @@ def _hull(q: Tensor, ref: Tensor, index: Tensor) -> np.ndarray:
 
 
 def robust_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and 1.4826 x MAD (a standard deviation for normal data, unmoved by a few extreme values)."""
+    """Median and 1.4826 x MAD (a standard deviation for normal data, unmoved by a few extreme values). Where more
+    than half the values equal the median the MAD is 0, and 1.2533 x the mean absolute deviation stands in (the
+    modified z-score's rule, Iglewicz & Hoaglin 1993; also a standard deviation for normal data): a folder whose
+    images are mostly copies of each other has mostly zero distances, and a scale of 0 turned every score into
+    +-1e13. Only values that are all equal get the floor of 1e-12."""
     med = float(np.median(values))
-    return med, max(1.4826 * float(np.median(np.abs(values - med))), 1e-12)
+    dev = np.abs(values - med)
+    mad = 1.4826 * float(np.median(dev))
+    return med, max(mad if mad > 0 else 1.2533 * float(np.mean(dev)), 1e-12)
