@@ -624,3 +624,16 @@ def test_a_conditional_preset_on_unlabelled_images_says_what_to_give_in_cli_term
     err = capsys.readouterr().err
     assert "trains on class labels, 10 of them, and twelve has 12 classes: pass --set model.n_classes=12" in err
     assert "y_train" not in err
+
+
+def test_a_mistyped_flag_shows_the_commands_usage_and_the_closest_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["train", "mnist-simple", "--epochz", "2"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: latentlab train ")
+    assert "latentlab train: error: unrecognized arguments: --epochz (did you mean --epochs?) 2" in err
+    with pytest.raises(SystemExit):
+        main(["benchmark", "localise", "--dataset", "mnist-sample", "--stepz", "2"])
+    assert "latentlab benchmark localise: error: unrecognized arguments: --stepz (did you mean --steps?)" in (
+        capsys.readouterr().err)

@@ -8,6 +8,8 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -37,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unrecognised(parser, args, extra)
     from latentlab import threads
 
     # Torch threads are decided here, before any command loads torch: `--threads` counts for this process only
@@ -65,3 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["main"]
+
+
+def _unrecognised(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """Exit 2 with the usage of the (sub)command that was run, not the top level's, and the closest flag of that
+    command for each mistyped one (`--epochz` -> `--epochs`)."""
+    for dest in ("command", "benchmark"):  # down the subcommands that were chosen
+        chosen = getattr(args, dest, None)
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if chosen is None or not actions:
+            break
+        parser = actions[0].choices[chosen]
+    flags = list(parser._option_string_actions)
+    hints = [f"{x} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))
+             else x for x in extra]
+    parser.error(f"unrecognized arguments: {' '.join(hints)}")
