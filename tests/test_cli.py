@@ -44,6 +44,13 @@ def test_train_one_epoch_smoke_then_resume_extends(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main(["train", "--resume", str(out_dir), "--epochs", "2", "--quiet"]) == 0
     assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    # Resuming a finished run says there is nothing to resume and how to train on, not "resuming at epoch 3".
+    assert main(["train", "--resume", str(out_dir), "--epochs", "2"]) == 0
+    said = "".join(capsys.readouterr())
+    assert f"{out_dir} has done all its 2 epochs; nothing to resume" in said and "resuming" not in said
+    assert f"latentlab train --resume {out_dir} --epochs N" in said
+    assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
 
 
 def test_train_on_an_npz_with_overrides(bars, tmp_path):

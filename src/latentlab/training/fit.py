@@ -186,7 +186,12 @@ class _Loop:
             assert self.run_dir is not None
             self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
                                                            meta, allow_data_change)
-            self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
+            if self.state.epoch >= tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1"
+                self.log(f"{self.run_dir} has done all its {tc.epochs} epochs; nothing to resume (to train on, resume "
+                         f"with more: train.epochs, on the command line latentlab train --resume {self.run_dir} "
+                         "--epochs N)")
+            else:
+                self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
             meta, self.data_change, note = resumed_meta(self.state.epoch + 1, saved, meta)
             if note:
                 self.log(note)
