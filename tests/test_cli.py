@@ -312,7 +312,7 @@ COMMANDS = {
 # parameters), positionals (a run directory or image is typed as itself; `run` is a flag of benchmark localise only)
 # and config sections; and OMP_NUM_THREADS, an environment variable its message names (unset or set it).
 NO_FLAG = {"OMP_NUM_THREADS", "a", "assignments", "config", "fn", "holdout", "images", "k", "kind", "labels", "layout",
-           "layout.by", "layout.objects", "model", "path", "projection", "run_dir", "runs", "target_fpr", "x",
+           "layout.by", "layout.objects", "model", "path", "projection", "run_dir", "runs", "shape", "target_fpr", "x",
            "x_train", "y_train"}
 
 

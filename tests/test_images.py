@@ -380,3 +380,12 @@ def test_a_run_of_pictures_not_on_black_gets_no_digit_steps():
     big = read_image(encode(Image.fromarray(tiles.x_test[0]).resize((56, 56))), layout=layout)
     assert big.steps == ("resized 56x56 -> 28x28 (height x width; the run's images are not objects on black: no digit "
                          "steps)",)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (1, 28), (1, 0, 28), (1, 28.0, 28)])
+def test_read_image_refuses_a_shape_that_is_not_channels_height_width(tmp_path: Path, shape) -> None:
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(path)
+    with pytest.raises(ConfigError, match=r"give \(channels, height, width\), e\.g\. \(1, 28, 28\)") as caught:
+        images.read_image(path, shape=shape)
+    assert caught.value.field == "shape"

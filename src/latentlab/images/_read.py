@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from latentlab.errors import ImageError
+from latentlab.errors import ConfigError, ImageError
 from latentlab.images._arrays import to_uint8 as _u8
 from latentlab.images._decode import _decode, _source
 from latentlab.images._layout import Layout, fit, ink_level
@@ -57,6 +57,9 @@ def read_image(source: str | os.PathLike[str] | bytes, *, layout: Layout | None 
     decoded and brought to `shape` by `conform` (grey or colour conversion, a resize), exactly as `read_native` then
     `conform` do. `max_bytes` None caps bytes at `MAX_UPLOAD_BYTES` and a file at `MAX_FILE_BYTES`.
     Raises `ImageError` (unreadable, empty, truncated or too small), `ImageTooLargeError`, `ImageFormatError`."""
+    if shape is not None and (len(shape) != 3 or not all(isinstance(v, int | np.integer) and v > 0 for v in shape)):
+        raise ConfigError(f"shape={tuple(shape)!r} is invalid: give (channels, height, width), e.g. (1, 28, 28) for "
+                          "a grey 28x28 run (a run's own is run.model.image_shape)", field="shape", value=shape)
     data, name, cap = _source(source, max_bytes)
     side = (layout or Layout()).side
     c, h, w = shape if shape is not None else (1, side, side)
