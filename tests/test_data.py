@@ -458,6 +458,7 @@ def test_npz_with_labels_split_and_own_test(tmp_path):
     np.savez(tmp_path / "mine.npz", x=x, y=y)
     data = load_dataset(str(tmp_path / "mine.npz"), progress=False)
     assert data.name == "mine" and data.classes == ("0", "1", "2", "3") and len(data.x_test) == 8
+    assert data.source.startswith(f"npz file {tmp_path / 'mine.npz'}, split 85/15 per class (seed 0)")
     assert sorted(np.concatenate([data.y_train, data.y_test]).tolist()) == sorted(y.tolist())
 
     np.savez(tmp_path / "own.npz", x=x, y=y, x_test=x[:5], y_test=y[:5], classes=np.array(["a", "b", "c", "d"]))
@@ -467,6 +468,7 @@ def test_npz_with_labels_split_and_own_test(tmp_path):
     np.savez(tmp_path / "bare.npz", x=x)
     bare = load_dataset(str(tmp_path / "bare.npz"), progress=False)
     assert bare.y_train is None and bare.classes == () and len(bare.x_train) == 34
+    assert "split 85/15 at random (seed 0)" in bare.source and "per class" not in bare.source
 
 
 def test_relative_paths_are_kept_absolute(tmp_path, monkeypatch):

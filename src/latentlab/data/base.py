@@ -114,6 +114,13 @@ def image_data(name: str, x_train: np.ndarray, y_train: np.ndarray | None, x_tes
                      is_sample, path, layout)
 
 
+def split_description(labels: np.ndarray | None) -> str:
+    """How `stratified_split` (default arguments) split data with these labels, for a data set's description:
+    "split 85/15 per class (seed 0)", or "at random" for unlabelled data."""
+    test = round(100 * TEST_FRACTION)
+    return f"split {100 - test}/{test} {'per class' if labels is not None else 'at random'} (seed {SPLIT_SEED})"
+
+
 def stratified_split(labels: np.ndarray | None, n: int, test_fraction: float = TEST_FRACTION,
                      seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into train and test, taking ``test_fraction`` of each class for test, deterministically.

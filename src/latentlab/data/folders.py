@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlab.data.base import SPLIT_SEED, ImageData, image_data, stratified_split
+from latentlab.data.base import ImageData, image_data, split_description, stratified_split
 from latentlab.errors import DatasetError, ImageError
 from latentlab.files import shown_name
 from latentlab.images import Layout, conform, read_image, read_native
@@ -58,7 +58,7 @@ def load_folder(root: Path, auto: bool = True, image_size: tuple[int, int] | Non
         train, test = stratified_split(y, len(x))
         x_train, x_test = x[train], x[test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
-        how = f"image folder {root}, split 85/15 per class (seed {SPLIT_SEED})"
+        how = f"image folder {root}, {split_description(y)}"
     # Framed by the digit pipeline: files asked about later must be framed the same way, not as measured from these
     # images (which gives another frame size: a drawing fitted to 20 px measures 21 after resampling).
     framed = reader.framing.counted_on(x_train) if reader.framing is not None else None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from latentlab import images
-from latentlab.data.base import SPLIT_SEED, ImageData, check_labels, image_data, stratified_split
+from latentlab.data.base import ImageData, check_labels, image_data, split_description, stratified_split
 from latentlab.errors import DatasetError
 
 
@@ -76,7 +76,7 @@ def load_npz(path: Path) -> ImageData:
         train, test = stratified_split(y, len(arrays["x"]))
         x_train, x_test = arrays["x"][train], arrays["x"][test]
         y_train, y_test = (None, None) if y is None else (y[train], y[test])
-        how = f"npz file {path}, split 85/15 per class (seed {SPLIT_SEED})"
+        how = f"npz file {path}, {split_description(y)}"
     how = "; ".join([how, *notes])
     return image_data(path.stem, x_train, y_train, x_test, y_test, classes if y is not None else (), how,
                       path=path.resolve())
