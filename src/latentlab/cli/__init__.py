@@ -74,12 +74,9 @@ __all__ = ["main"]
 def _unrecognised(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
     """Exit 2 with the usage of the (sub)command that was run, not the top level's, and the closest flag of that
     command for each mistyped one (`--epochz` -> `--epochs`)."""
-    for dest in ("command", "benchmark"):  # down the subcommands that were chosen
-        chosen = getattr(args, dest, None)
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if chosen is None or not actions:
-            break
-        parser = actions[0].choices[chosen]
+    from latentlab.cli.flags import command_parser
+
+    parser = command_parser(parser, args)
     flags = list(parser._option_string_actions)
     hints = [f"{x} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))
              else x for x in extra]
