@@ -450,3 +450,14 @@ def test_views_surprise_is_the_empirical_p_value_with_a_tail():
     # p = (1 + #{cal >= d}) / 100: 1.0 below all, 0.5 at 50, 0.02 at the largest; beyond it the tail keeps growing
     assert np.allclose(s[:3], -np.log([1.0, 0.51, 0.02]))
     assert s[3] > s[2]
+
+
+def test_paper_rule_measurement_runs_in_smoke_mode():
+    """bench/paper_rule.py (the drawing-or-photograph rule of `images._paper`): every group measured; drawings cut
+    by the frame are drawings and whole photographs are not."""
+    from bench import paper_rule
+
+    result = paper_rule.measure(6)
+    assert result["outlines cut by the frame"]["drawing"] == 1.0 and result["digit, tight"]["drawing"] == 1.0
+    assert result["photograph, whole"]["drawing"] == 0.0 and result["photograph, whole"]["n"] == 2
+    assert paper_rule.table(result).count("\n") == len(result) + 1

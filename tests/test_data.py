@@ -394,6 +394,27 @@ def test_image_folder_files_give_the_input_detect_and_the_web_give(tmp_path):
     assert "inverted 6 of 6" in data.source and "cropped and centred 6 of 6" in data.source
 
 
+def test_an_image_folder_of_drawings_cut_by_the_frame_is_read_as_drawings(tmp_path):
+    # Fault: outlines that ran off the 40x40 canvas left under 80% of the border as paper, so those files were read
+    # as photographs (not inverted, not cropped) and a detector trained on the folder accepted blank pages.
+    from PIL import ImageDraw
+
+    from latentlab.images._paper import PLAIN, fit_paper
+
+    cut = 0
+    for i in range(12):
+        im = Image.new("L", (40, 40), 235)
+        lo, hi = (-1, 30) if i % 2 else (8, 32)  # every other square runs off the top and left edges
+        ImageDraw.Draw(im).rectangle([lo + i % 3, lo, hi, hi - i % 4], outline=20, width=3)
+        im.save(tmp_path / f"s{i}.png")
+        cut += fit_paper(np.asarray(im, np.float32) / 255).plain < PLAIN
+    assert cut == 6
+    data = load_dataset(str(tmp_path), progress=False, image_size=(28, 28), grayscale=True)
+    assert "inverted 12 of 12" in data.source and "cropped and centred 12 of 12" in data.source
+    pixels = np.concatenate([data.x_train, data.x_test])
+    assert pixels[:, [0, -1]].max() < 30 and pixels[:, :, [0, -1]].max() < 30  # black paper, framed outlines
+
+
 def test_image_folder_train_test_and_unlabeled(tmp_path):
     for split, n in (("train", 4), ("test", 2)):
         for cls in ("a", "b"):

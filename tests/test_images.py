@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageDraw, ImageFile
 
 from latentlab import images
 from latentlab.errors import ConfigError, ImageError, LatentlabError
@@ -220,6 +220,36 @@ def test_photograph_is_not_framed_like_a_drawing(which):
     got = read_image(encode(Image.fromarray(photo), "JPEG"))
     assert len(got.steps) == 1 and got.steps[0].startswith("no plain background")
     assert np.array_equal(got.pixels, read_image(encode(Image.fromarray(photo), "JPEG"), auto=False).pixels)
+
+
+def test_drawing_whose_ink_touches_the_border_is_framed_like_one(mnist, digit, reference):
+    # Fault: a digit cropped to its box, or a shape cut by the frame, left only 45-80% of the border as paper and
+    # was taken for a photograph: not inverted, not cropped, so the paper became the object (a folder of them
+    # trained a detector that accepted blanks). Every pixel off the paper is on the ink's side: still a drawing.
+    layout = Layout.of(mnist["x_train"])
+    rows, cols = np.nonzero(digit > 30)
+    tight = 255 - digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    big = Image.fromarray(tight).resize((tight.shape[1] * 4, tight.shape[0] * 4), Image.Resampling.BICUBIC)
+    got = read_image(encode(big), layout=layout)
+    assert got.steps[0] == "inverted: light background" and got.steps[-1].startswith("cropped and centred")
+    assert np.abs(got.pixels / 255 - reference / 255).mean() < 0.05  # the same digit as with margins
+    cut = Image.new("L", (40, 40), 235)
+    ImageDraw.Draw(cut).rectangle([-4, 6, 30, 44], outline=20, width=3)  # a square the frame cuts on two sides
+    got = read_image(encode(cut))
+    assert got.steps[0] == "inverted: light background" and got.steps[-1].startswith("cropped and centred")
+    assert got.pixels[0].max() < 30 and got.pixels[:, 0].max() < 30  # the paper is black, the outline framed
+
+
+def test_photograph_whose_border_departs_both_ways_is_not_a_drawing():
+    # Pins the other side of the rule above: a crop of china.jpg with 61% of its border even, the rest both lighter
+    # and darker than it, is a picture.
+    from sklearn.datasets import load_sample_images
+
+    crop = Image.fromarray(load_sample_images().images[0]).crop((159, 185, 223, 249))
+    got = read_image(encode(crop))
+    assert got.steps == ("no plain background (61% of the border is even and the rest departs both lighter and "
+                         "darker): a picture, not a drawing on paper; only resized 64x64 -> 28x28 (height x width), "
+                         "as with auto off",)
 
 
 def test_auto_off_is_decode_and_plain_resize(canvas):

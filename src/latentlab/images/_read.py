@@ -24,7 +24,7 @@ from latentlab.images._arrays import to_uint8 as _u8
 from latentlab.images._decode import _decode, _source
 from latentlab.images._layout import Layout, fit, ink_level
 from latentlab.images._objects import BLANK, ink_of, is_blank, separate_objects
-from latentlab.images._paper import GRAIN, fit_paper
+from latentlab.images._paper import EDGE_PLAIN, GRAIN, fit_paper
 from latentlab.images._pixels import conform
 
 _EMPTY = "blank image: nothing stands out from the background"
@@ -120,10 +120,10 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
                    auto: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
     """Grayscale float (H, W) in [0, 1] -> (uint8 (side, side), steps). With `auto`: a side x side image is kept as
     it is (a light background inverted). Any other is a drawing on paper when its border is plain (`fit_paper`:
-    even, or lit unevenly but smoothly): the paper is taken out, dark ink on light paper inverted, the object cropped,
-    fitted to ``layout.frame`` keeping its aspect, centred as ``layout`` says and brought to ``layout.ink``; a blank
-    one gives zeros. A picture without a plain border, and every image without `auto`, is only resized to side x
-    side. Raises `ImageError` if `gray` is not a 2-D array."""
+    even, or lit unevenly but smoothly, or mostly so with ink touching it): the paper is taken out, dark ink on
+    light paper inverted, the object cropped, fitted to ``layout.frame`` keeping its aspect, centred as ``layout``
+    says and brought to ``layout.ink``; a blank one gives zeros. A picture without a plain border, and every image
+    without `auto`, is only resized to side x side. Raises `ImageError` if `gray` is not a 2-D array."""
     layout = layout or Layout()
     s = layout.side
     g = np.clip(np.nan_to_num(np.asarray(gray, np.float32)), 0.0, 1.0)
@@ -152,9 +152,10 @@ def to_model_input(gray: np.ndarray, layout: Layout | None = None,
     if not paper.is_plain:
         # Cropping and centring assume an object on plain paper; a photograph framed like a digit became a grey
         # smudge that the pixel views found digit-like (scikit-learn's china.jpg was accepted by an MNIST run).
-        return _resize(g, (s, s)), (f"no plain background ({paper.plain:.0%} of the border is even): a picture, "
-                                    f"not a drawing on paper; only resized {h}x{w} -> {s}x{s} (height x width), as "
-                                    "with auto off",)
+        both = " and the rest departs both lighter and darker" if paper.plain >= EDGE_PLAIN else ""
+        return _resize(g, (s, s)), (f"no plain background ({paper.plain:.0%} of the border is even{both}): a "
+                                    f"picture, not a drawing on paper; only resized {h}x{w} -> {s}x{s} (height x "
+                                    "width), as with auto off",)
     # The ink is whatever differs most from the paper: darker than it means dark ink on light paper.
     ink = g - paper.surface
     if float(-ink.min()) > float(ink.max()):
