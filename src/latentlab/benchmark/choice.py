@@ -15,6 +15,7 @@ AUROC over the classes run (ties go to the earlier candidate, "combined" first).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,9 @@ def _scores(model: Any, reference: np.ndarray, x: np.ndarray) -> dict[str, np.nd
 
     out = {}
     for score in CANDIDATES:  # the pixel views' distances are computed once, by content, and shared (`_memo`)
-        det = NoveltyDetector(model, score=score, random_state=SEED).fit(reference)
+        with warnings.catch_warnings():  # only the scores are compared here: a threshold on few images is unused
+            warnings.filterwarnings("ignore", message=".*unreliable", category=UserWarning)
+            det = NoveltyDetector(model, score=score, random_state=SEED).fit(reference)
         if score == "combined":
             # The detector's own statistics of x, then its pixel sum without the veto (see above).
             out[score] = pixel_evidence(det, det._statistics(det._model(), x))
