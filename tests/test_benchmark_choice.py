@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from latentlab.benchmark import one_class
-from latentlab.benchmark.choice import CANDIDATES, FIXED, RULE, choose, other_class_images, validate
+from latentlab.benchmark.choice import CANDIDATES, FIXED, RULES, choose, other_class_images, validate
 from latentlab.benchmark.tables import markdown
 from latentlab.benchmark.task import DEFAULT
 from latentlab.data.base import image_data
@@ -75,7 +75,11 @@ def test_the_data_sets_choice_is_the_best_mean_over_its_classes():
                  {"combined": 0.95, "pixel-knn": 0.85, "hyperplane": 0.97}]  # ...but not the mean (0.92 < 0.925)
     picked = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)])
     assert picked["chosen"] == "combined" and picked["fallback"] is None
+    assert picked["per_class"] == ["combined", "combined"]
     assert picked["validation"]["pixel-knn"] == {"per_class": [0.99, 0.85], "mean": pytest.approx(0.92)}
+    own = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)], "per-class")
+    assert own["per_class"] == ["pixel-knn", "hyperplane"] and own["chosen"] == "per class"
+    assert own["rule"] == RULES["per-class"] and own["validation"] == picked["validation"]
 
 
 def test_nothing_to_validate_on_keeps_the_detectors_default(model):
@@ -84,7 +88,7 @@ def test_nothing_to_validate_on_keeps_the_detectors_default(model):
     assert validate(model, x, None) == {"fallback": "0 training images of other classes (a validation needs 20)"}
     lone = validate(model, x, x[:5])
     picked = choose([{"class": 3, "validation": lone}])
-    assert picked["chosen"] == FIXED == "combined" and picked["validation"] == {}
+    assert picked["chosen"] == FIXED == "combined" and picked["validation"] == {} and picked["per_class"] == [FIXED]
     assert picked["fallback"] == ("no validation for class 3 (5 training images of other classes (a validation "
                                   "needs 20)): the detector's default, combined, is kept")
     fixed = choose([{"class": 0, "validation": {"auroc": dict.fromkeys(CANDIDATES, 0.5)}}], "fixed")
@@ -129,8 +133,9 @@ def test_the_json_and_markdown_carry_the_chosen_default_and_the_validation(runs)
     true, _, out = runs
     saved = json.loads((out / "one-class-blocks.json").read_text())
     picked = saved["choice"]
-    assert picked["chosen"] == "hyperplane" and picked["rule"] == RULE and RULE in saved["protocol"]
-    assert set(picked["validation"]) == set(CANDIDATES) and saved["request"]["score_choice"] == "validation"
+    assert picked["chosen"] == "hyperplane" and picked["rule"] == RULES["data-set"] and picked["rule"] in \
+        saved["protocol"]
+    assert set(picked["validation"]) == set(CANDIDATES) and saved["request"]["score_choice"] == "data-set"
     assert picked["validation"]["hyperplane"]["per_class"] == [saved["results"][0]["validation"]["auroc"]["hyperplane"]]
     md = (out / "one-class-blocks.md").read_text()
     test_auroc = 100 * true["mean"]["hyperplane"]["auroc"]
@@ -138,13 +143,17 @@ def test_the_json_and_markdown_carry_the_chosen_default_and_the_validation(runs)
     assert f"| latentlab default (combined) | {100 * true['mean'][DEFAULT]['auroc']:.1f} |" in md  # kept
     assert "## The default's choice" in md and "| validation AUROC (%) | family | mean |" in md
     val = 100 * picked["validation"]["pixel-knn"]["mean"]
-    assert f"| pixel-knn | {val:.2f} | {val:.2f} |" in md
+    assert f"| pixel-knn | {val:.2f} | {val:.2f} |" in md and "| chosen | hyperplane | hyperplane |" in md
 
 
-def test_a_fixed_choice_and_an_unknown_one(runs):
+def test_a_per_class_choice_a_fixed_one_and_an_unknown_one(runs):
     true, _, _ = runs
+    combined = 100 * true["mean"][DEFAULT]["auroc"]
     fixed = {**true, "choice": choose(true["results"], "fixed")}
-    assert "| default (fixed: combined) |" in markdown(fixed) and "Not chosen: --score-choice fixed" in markdown(fixed)
+    assert f"| default (fixed: combined) | {combined:.1f} | {combined:.1f} |" in markdown(fixed)
+    assert "Not chosen: --score-choice fixed" in markdown(fixed)
+    own = {**true, "choice": choose(true["results"], "per-class")}
+    assert "| default (chosen per class on the training split) |" in markdown(own)
     with pytest.raises(ConfigError) as err:
         one_class(_data(False), steps=2, score_choice="best", progress=False)
-    assert err.value.field == "score_choice" and err.value.allowed == ("validation", "fixed")
+    assert err.value.field == "score_choice" and err.value.allowed == ("data-set", "per-class", "fixed")

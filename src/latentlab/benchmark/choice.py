@@ -9,8 +9,10 @@ the test ranking of the views within 0.2 AUROC points (`bench/views.py`). So, pe
 - normal: the other 20% of c's training images;
 - anomalies: up to N_OTHERS training images of the other classes (seeded, `other_class_images`);
 
-and every candidate score's AUROC on it. The data set's default is the candidate with the highest mean validation
-AUROC over the classes run (ties go to the earlier candidate, "combined" first). No test image or label is read.
+and every candidate score's AUROC on it. The data set's default ("data-set", the default mode) is the candidate
+with the highest mean validation AUROC over the classes run; "per-class" lets each class's detector take the
+candidate with its own highest validation AUROC (ties go to the earlier candidate, "combined" first). No test image
+or label is read.
 """
 
 from __future__ import annotations
@@ -25,17 +27,23 @@ import numpy as np
 # validation's normal images too, so their validation AUROC would be optimistic (see `validate` on the veto).
 CANDIDATES = ("combined", "pixel-knn", "hyperplane")
 FIXED = "combined"  # the default when nothing is chosen: the detector's own default score
-SCORE_CHOICES = ("validation", "fixed")
+SCORE_CHOICES = ("data-set", "per-class", "fixed")  # how the default is chosen; the first is the default
 VALIDATION_SHARE = 0.2  # of the class's training images, held out as the validation's normal images
 N_OTHERS = 2000  # training images of the other classes, the validation's anomalies
 MIN_OTHERS = 20  # fewer other-class images than this make no validation: the default stays FIXED
 SEED = 0
-RULE = (f"the default score is chosen per data set among {', '.join(CANDIDATES)} on a validation made of the "
-        f"training split only: per class, {1 - VALIDATION_SHARE:.0%} of the class's training images (seeded) as the "
-        f"detector's references, the other {VALIDATION_SHARE:.0%} as normal images and up to {N_OTHERS:,} training "
-        "images of the other classes (seeded) as anomalies; the candidate with the highest mean validation AUROC "
-        f"over the classes run is the default (ties: the first listed); combined's model veto is left out there "
-        "(the model was trained on those normal images); no test label is used.")
+_VALIDATION = (f"a validation made of the training split only: per class, {1 - VALIDATION_SHARE:.0%} of the class's "
+               f"training images (seeded) as the detector's references, the other {VALIDATION_SHARE:.0%} as normal "
+               f"images and up to {N_OTHERS:,} training images of the other classes (seeded) as anomalies")
+_NOTES = ("(ties: the first listed); combined's model veto is left out there (the model was trained on those normal "
+          "images); no test label is used.")
+RULES = {
+    "data-set": f"the default score is chosen per data set among {', '.join(CANDIDATES)} on {_VALIDATION}; the "
+                f"candidate with the highest mean validation AUROC over the classes run is the default {_NOTES}",
+    "per-class": f"each class's default score is chosen among {', '.join(CANDIDATES)} on {_VALIDATION}; each class "
+                 f"takes the candidate with its own highest validation AUROC {_NOTES}",
+    "fixed": f"the detector's default score, {FIXED}, for every class (--score-choice fixed).",
+}
 
 
 def other_class_images(x_train: np.ndarray, y_train: np.ndarray, label: int, n: int = N_OTHERS,
@@ -123,24 +131,30 @@ def validate(model: Any, x_class: np.ndarray, x_others: np.ndarray | None, seed:
             "n_reference": len(reference), "n_normal": len(normal), "n_anomalous": n_others}
 
 
-def choose(results: list[dict[str, Any]], mode: str = "validation") -> dict[str, Any]:
-    """The data set's default from the classes' validations (each result's "validation", from `validate`).
+def _best(auroc: dict[str, float]) -> str:
+    return max(CANDIDATES, key=lambda c: (auroc[c], -CANDIDATES.index(c)))
+
+
+def choose(results: list[dict[str, Any]], mode: str = SCORE_CHOICES[0]) -> dict[str, Any]:
+    """The default score of each class from the classes' validations (each result's "validation", from `validate`).
 
     Parameters
     ----------
     results : list of dict
         The per-class results of `task.run_class`.
-    mode : str, default "validation"
-        "validation": choose on the validation; "fixed": keep FIXED.
+    mode : str, default "data-set"
+        "data-set": one candidate for all classes, the best mean validation AUROC; "per-class": each class's best;
+        "fixed": FIXED.
 
     Returns
     -------
     dict
-        {"mode", "rule", "candidates", "chosen", "validation": {candidate: {"per_class": [...], "mean"}} (AUROC
-        in [0, 1]), "fallback": why FIXED was kept, or None}.
+        {"mode", "rule", "candidates", "chosen" (the data set's candidate; "per class" in that mode), "per_class"
+        (the candidate of each class, in the order of `results`), "validation": {candidate: {"per_class": [...],
+        "mean"}} (AUROC in [0, 1]), "fallback": why FIXED was kept, or None}.
     """
-    out: dict[str, Any] = {"mode": mode, "rule": RULE, "candidates": list(CANDIDATES), "chosen": FIXED,
-                           "validation": {}, "fallback": None}
+    out: dict[str, Any] = {"mode": mode, "rule": RULES[mode], "candidates": list(CANDIDATES), "chosen": FIXED,
+                           "per_class": [FIXED] * len(results), "validation": {}, "fallback": None}
     if mode == "fixed":
         out["fallback"] = f"--score-choice fixed: the detector's default, {FIXED}"
         return out
@@ -152,5 +166,10 @@ def choose(results: list[dict[str, Any]], mode: str = "validation") -> dict[str,
     out["validation"] = {c: {"per_class": [r["validation"]["auroc"][c] for r in results],
                              "mean": float(np.mean([r["validation"]["auroc"][c] for r in results]))}
                          for c in CANDIDATES}
-    out["chosen"] = max(CANDIDATES, key=lambda c: (out["validation"][c]["mean"], -CANDIDATES.index(c)))
+    if mode == "per-class":
+        out["per_class"] = [_best(r["validation"]["auroc"]) for r in results]
+        out["chosen"] = "per class"
+    else:
+        out["chosen"] = _best({c: v["mean"] for c, v in out["validation"].items()})
+        out["per_class"] = [out["chosen"]] * len(results)
     return out

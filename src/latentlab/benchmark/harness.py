@@ -123,7 +123,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
               classes: list[int] | tuple[int, ...] | None = None, seeds: tuple[int, ...] = (0,),
               out: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True,
               jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None,
-              score_choice: str = "validation") -> dict[str, Any]:
+              score_choice: str = "data-set") -> dict[str, Any]:
     """Run the one-class benchmark: per class, train on that class only and score the whole test set.
 
     Parameters
@@ -152,9 +152,10 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
         An Executor, a distributed.Client or "dask://HOST:PORT".
     threads : int, optional
         torch threads per task.
-    score_choice : str, default "validation"
-        "validation": the headline default is the candidate score (`choice.CANDIDATES`) with the best mean AUROC
-        on a validation made of the training split (no test label is read); "fixed": the detector's default.
+    score_choice : str, default "data-set"
+        The headline default: "data-set", the candidate score (`choice.CANDIDATES`) with the best mean AUROC on a
+        validation made of the training split (no test label is read); "per-class", each class's best candidate
+        on its own validation; "fixed", the detector's default.
 
     Returns
     -------
@@ -186,7 +187,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     cfg = preset_config(preset, "full")
     machine = machine_info(str(resolve_device(cfg.train.device)))
     y_train, y_test = _labels(data)
-    others = {c: choice.other_class_images(data.x_train, y_train, c) if score_choice == "validation" else None
+    others = {c: choice.other_class_images(data.x_train, y_train, c) if score_choice != "fixed" else None
               for c in chosen}
     tasks = [ClassTask(c, data.classes[c], data.x_train[y_train == c], data.x_test, y_test == c, cfg, steps, seeds,
                        x_others=others[c]) for c in chosen]
@@ -205,8 +206,8 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     result["request"]["score_choice"] = score_choice
     result["protocol"] += " The headline default: " + (picked["rule"] if picked["fallback"] is None else
                                                        f"{picked['chosen']} ({picked['fallback']}).")
-    _say(progress, f"default chosen on the training split: {picked['chosen']}" if picked["fallback"] is None else
-         f"default: {picked['chosen']} ({picked['fallback']})")
+    _say(progress, f"default chosen on the training split: {', '.join(dict.fromkeys(picked['per_class']))}"
+         if picked["fallback"] is None else f"default: {picked['chosen']} ({picked['fallback']})")
     result["wall_s"] = time.perf_counter() - started
     result["command"] = command or f"latentlab.benchmark.one_class({data.name!r}, classes={chosen}, steps={steps})"
     if out is not None:

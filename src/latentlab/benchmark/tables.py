@@ -27,14 +27,17 @@ def default_label(result: dict[str, Any]) -> str:
 def chosen_label(result: dict[str, Any]) -> str:
     """The headline row's label: the default chosen on the training split (or kept, and why not chosen)."""
     picked = result["choice"]
-    how = "chosen on the training split" if picked["fallback"] is None else "fixed"
-    return f"default ({how}: {picked['chosen']})"
+    if picked["fallback"] is not None:
+        return f"default (fixed: {picked['chosen']})"
+    if picked["mode"] == "per-class":
+        return "default (chosen per class on the training split)"
+    return f"default (chosen on the training split: {picked['chosen']})"
 
 
-def chosen_key(result: dict[str, Any]) -> str:
-    """The key of the chosen default's results in `result["results"][i]["scores"]` and `result["mean"]`."""
-    picked = result["choice"]["chosen"]
-    return DEFAULT if picked == result["settings"]["default_score"] else picked
+def chosen_keys(result: dict[str, Any]) -> list[str]:
+    """Per class, the key of its chosen default's results in `result["results"][i]["scores"]`."""
+    default = result["settings"]["default_score"]
+    return [DEFAULT if score == default else score for score in result["choice"]["per_class"]]
 
 
 def headline_label(result: dict[str, Any]) -> str:
@@ -58,11 +61,10 @@ def method_rows(result: dict[str, Any], metric: str = "auroc") -> list[dict[str,
     steps = result["settings"]["steps"]
     ours = f"this run: {result['settings']['preset']}, {steps} steps, seeds {result['settings']['seeds']}"
     rows = []
-    if "choice" in result:  # the headline: the chosen score's test results (results before the choice lack it)
-        key = chosen_key(result)
+    if "choice" in result:  # the headline: the chosen scores' test results (results before the choice lack it)
+        values = [100 * r["scores"][key][metric] for r, key in zip(per_class, chosen_keys(result), strict=True)]
         rows.append({"label": chosen_label(result), "kind": "ours", "notes": f"{ours}; {_choice_note(result)}",
-                     "values": [100 * r["scores"][key][metric] for r in per_class],
-                     "mean": 100 * result["mean"][key][metric], "mean_mark": ""})
+                     "values": values, "mean": sum(values) / len(values), "mean_mark": ""})
     for key in result["settings"]["scores"]:
         label = default_label(result) if key == DEFAULT else f"single score: {key}"
         rows.append({"label": label, "kind": "ours", "notes": ours if key == DEFAULT else "this run",
@@ -100,6 +102,7 @@ def choice_lines(result: dict[str, Any]) -> list[str]:
     header = ["validation AUROC (%)", *(r["name"] for r in result["results"]), "mean"]
     body = [[c, *(f"{100 * v:.2f}" for v in val["per_class"]), f"{100 * val['mean']:.2f}"]
             for c, val in picked["validation"].items()]
+    body.append(["chosen", *picked["per_class"], picked["chosen"]])
     return [*lines, *_md_table(header, body), ""]
 
 

@@ -248,7 +248,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         command += f" --preset {args.preset}"
     if args.classes:
         command += f" --classes {','.join(map(str, args.classes))}"
-    if args.score_choice != "validation":
+    if args.score_choice != "data-set":
         command += f" --score-choice {args.score_choice}"
     result = one_class(args.dataset, preset=args.preset, steps=args.steps, classes=args.classes,
                        seeds=tuple(range(args.seeds)), out=args.out, data_dir=args.data_dir, progress=not args.quiet,
