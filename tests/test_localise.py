@@ -73,6 +73,19 @@ def test_the_result_has_every_kind_map_and_file(bars_result) -> None:
     assert markdown(result).count("| combined |") == 2
 
 
+def test_the_default_maps_peak_is_an_image_score_beside_the_detectors(bars_result) -> None:
+    result, out = bars_result
+    peak = result["image_auroc_map_peak"]
+    assert peak["map"] == "combined" and set(peak) == {"map", "all", "object_share>=0.05"}
+    assert 0.5 < peak["all"] <= 1.0 and all(0 <= result["per_kind"][k]["image_auroc_map_peak"] <= 1 for k in KINDS)
+    # a blot of noise is where the map peaks: its images are told from clean ones by the peak alone
+    assert result["per_kind"]["noise"]["image_auroc_map_peak"] > 0.9
+    md = (out / "localise-bars.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| the combined map's peak"))
+    assert row.endswith(f"| {100 * peak['all']:.1f} | {100 * peak['object_share>=0.05']:.1f} |")
+    assert "| the default detector's score |" in md
+
+
 def test_cli_smoke(bars, tmp_path, capsys) -> None:
     path = tmp_path / "bars.npz"
     np.savez(path, x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])

@@ -154,6 +154,21 @@ def test_combined_separates_noise_and_inverted_images(run: Run, bars) -> None:
     assert noise["rejected_out"] >= 0.9
 
 
+def test_pixel_evidence_is_the_combined_score_without_its_veto(ae_run: Run, bars) -> None:
+    from latentlab.analysis.novelty import pixel_evidence
+    from latentlab.analysis.novelty._scores import VETO_Z, robust_z
+
+    x_train, _, x_test, _ = bars
+    det = NoveltyDetector(ae_run).fit(x_train)
+    noise = np.random.default_rng(0).integers(0, 256, (20, *x_test.shape[1:]), dtype=np.uint8)
+    x = np.concatenate([x_test[:50], noise])
+    veto = np.maximum(0.0, robust_z(det, det._statistics(det._model(), x))["mse"] - VETO_Z)
+    assert veto[:50].max() == 0 and veto[50:].min() > 0  # the model vetoes the noise only
+    assert np.allclose(pixel_evidence(det, x), det.score_samples(x) + veto)
+    with pytest.raises(ValueError, match="score='combined'"):
+        pixel_evidence(NoveltyDetector(ae_run, score="pixel-knn").fit(x_train), x)
+
+
 def test_mahalanobis_of_the_codes_separates_another_data_set(run: Run, bars, mnist_small, tmp_path: Path) -> None:
     # The classic baseline, added as one registry entry: a quality floor on held-out bars against real digits
     # (measured 0.977 for the small VAE, 0.963 for the autoencoder), the saved files, and the command line's choices.

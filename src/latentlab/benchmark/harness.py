@@ -4,9 +4,10 @@ El-Yaniv 2018).
 For each class c: train the preset's model on the training images of c only, fit the default `NoveltyDetector` and
 every single score that applies on those images, score the whole test set (c normal, every other class an anomaly)
 and measure AUROC and AUPR with c positive; the raw-pixel 5-NN distance is measured on the same images as a
-baseline, and published rows for the same data set are quoted beside (see `published`). Means are over the classes
-run. Each class is one `run_class` task (see `task`), submitted through `latentlab.runner.run_tasks` (`jobs`
-classes at once in worker processes, or on a Dask `executor`).
+baseline, and published rows for the same data set are quoted beside (see `published`). The headline default is
+the score chosen for the data set on a validation made of the training split alone (see `choice`). Means are over
+the classes run. Each class is one `run_class` task (see `task`), submitted through `latentlab.runner.run_tasks`
+(`jobs` classes at once in worker processes, or on a Dask `executor`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from latentlab.benchmark import tables
+from latentlab.benchmark import choice, tables
 from latentlab.benchmark.published import FULL_PROTOCOL, family, published_rows
 from latentlab.benchmark.task import DEFAULT, KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
 from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
@@ -121,7 +122,8 @@ def _say(progress: bool, message: str) -> None:
 def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps: int = STEPS,
               classes: list[int] | tuple[int, ...] | None = None, seeds: tuple[int, ...] = (0,),
               out: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True,
-              jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None) -> dict[str, Any]:
+              jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None,
+              score_choice: str = "data-set") -> dict[str, Any]:
     """Run the one-class benchmark: per class, train on that class only and score the whole test set.
 
     Parameters
@@ -150,17 +152,22 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
         An Executor, a distributed.Client or "dask://HOST:PORT".
     threads : int, optional
         torch threads per task.
+    score_choice : str, default "data-set"
+        The headline default: "data-set", the candidate score (`choice.CANDIDATES`) with the best mean AUROC on a
+        validation made of the training split (no test label is read); "per-class", each class's best candidate
+        on its own validation; "fixed", the detector's default.
 
     Returns
     -------
     dict
         Plain data: per class and score AUROC and AUPR (percent), the raw-pixel baseline, the published rows of
-        the data set, settings, machine and wall time.
+        the data set, the default's choice ("choice": the chosen score, every candidate's validation AUROC, the
+        rule), settings, machine and wall time.
 
     Raises
     ------
     ConfigError
-        Steps, seeds or jobs below 1, unknown classes, a data set without labels.
+        Steps, seeds or jobs below 1, unknown classes, a data set without labels, an unknown `score_choice`.
     RunError
         Naming the classes that failed (run those again).
     """
@@ -169,6 +176,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
 
     started = time.perf_counter()
     seeds = _check_numbers(steps, seeds, jobs)
+    choose(choice.SCORE_CHOICES, score_choice, "score_choice")
     data = dataset if isinstance(dataset, ImageData) else load_dataset(str(dataset), data_dir=data_dir,
                                                                        progress=progress)
     chosen = _check_classes(classes, data)
@@ -179,8 +187,10 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     cfg = preset_config(preset, "full")
     machine = machine_info(str(resolve_device(cfg.train.device)))
     y_train, y_test = _labels(data)
-    tasks = [ClassTask(c, data.classes[c], data.x_train[y_train == c], data.x_test, y_test == c, cfg, steps, seeds)
-             for c in chosen]
+    others = {c: choice.other_class_images(data.x_train, y_train, c) if score_choice != "fixed" else None
+              for c in chosen}
+    tasks = [ClassTask(c, data.classes[c], data.x_train[y_train == c], data.x_test, y_test == c, cfg, steps, seeds,
+                       x_others=others[c]) for c in chosen]
     outcomes = run_tasks(run_class, tasks, jobs=jobs, executor=executor, threads=threads, progress=progress,
                          desc=f"one-class {data.name}", label=lambda t: f"class {t.label} ({t.name})",
                          cost=lambda t: len(t.x_train))
@@ -192,6 +202,12 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
         _say(progress, f"class {r['class']} ({r['name']}): {r['default_score']} AUROC {ours:.3f}, raw-pixel "
                        f"{KNN_K}-NN {knn:.3f}  ({r['n_train']} images, {r['epochs']} epochs, {r['wall_s']:.0f} s)")
     result = _summarise(data, name, cfg, preset, steps, chosen, seeds, jobs, results, machine)
+    result["choice"] = picked = choice.choose(results, score_choice)
+    result["request"]["score_choice"] = score_choice
+    result["protocol"] += " The headline default: " + (picked["rule"] if picked["fallback"] is None else
+                                                       f"{picked['chosen']} ({picked['fallback']}).")
+    _say(progress, f"default chosen on the training split: {', '.join(dict.fromkeys(picked['per_class']))}"
+         if picked["fallback"] is None else f"default: {picked['chosen']} ({picked['fallback']})")
     result["wall_s"] = time.perf_counter() - started
     result["command"] = command or f"latentlab.benchmark.one_class({data.name!r}, classes={chosen}, steps={steps})"
     if out is not None:

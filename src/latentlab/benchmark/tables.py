@@ -24,6 +24,28 @@ def default_label(result: dict[str, Any]) -> str:
     return f"latentlab default ({result['settings']['default_score']})"
 
 
+def chosen_label(result: dict[str, Any]) -> str:
+    """The headline row's label: the default chosen on the training split (or kept, and why not chosen)."""
+    picked = result["choice"]
+    if picked["fallback"] is not None:
+        return f"default (fixed: {picked['chosen']})"
+    if picked["mode"] == "per-class":
+        return "default (chosen per class on the training split)"
+    return f"default (chosen on the training split: {picked['chosen']})"
+
+
+def chosen_keys(result: dict[str, Any]) -> list[str]:
+    """Per class, the key of its chosen default's results in `result["results"][i]["scores"]`."""
+    default = result["settings"]["default_score"]
+    return [DEFAULT if score == default else score for score in result["choice"]["per_class"]]
+
+
+def headline_label(result: dict[str, Any]) -> str:
+    """The label of the row the chart and summaries lead with: the chosen default, or (results written before the
+    choice existed) the detector's default."""
+    return chosen_label(result) if "choice" in result else default_label(result)
+
+
 def _published_mean(row: dict[str, Any], classes: list[int]) -> tuple[float | None, str]:
     if sorted(classes) == list(range(10)):
         return row["mean"], ""
@@ -39,6 +61,10 @@ def method_rows(result: dict[str, Any], metric: str = "auroc") -> list[dict[str,
     steps = result["settings"]["steps"]
     ours = f"this run: {result['settings']['preset']}, {steps} steps, seeds {result['settings']['seeds']}"
     rows = []
+    if "choice" in result:  # the headline: the chosen scores' test results (results before the choice lack it)
+        values = [100 * r["scores"][key][metric] for r, key in zip(per_class, chosen_keys(result), strict=True)]
+        rows.append({"label": chosen_label(result), "kind": "ours", "notes": f"{ours}; {_choice_note(result)}",
+                     "values": values, "mean": sum(values) / len(values), "mean_mark": ""})
     for key in result["settings"]["scores"]:
         label = default_label(result) if key == DEFAULT else f"single score: {key}"
         rows.append({"label": label, "kind": "ours", "notes": ours if key == DEFAULT else "this run",
@@ -56,6 +82,28 @@ def method_rows(result: dict[str, Any], metric: str = "auroc") -> list[dict[str,
                      "mean_mark": mark, "values": [None if row["per_class"] is None else row["per_class"][c]
                                                    for c in classes]})
     return rows
+
+
+def _choice_note(result: dict[str, Any]) -> str:
+    picked = result["choice"]
+    if picked["fallback"] is not None:
+        return picked["fallback"]
+    return "validation AUROC " + ", ".join(f"{c} {100 * v['mean']:.2f}" for c, v in picked["validation"].items())
+
+
+def choice_lines(result: dict[str, Any]) -> list[str]:
+    """Markdown: how the default was chosen, and each candidate's validation AUROC (%) per class and mean."""
+    if "choice" not in result:
+        return []
+    picked = result["choice"]
+    lines = ["## The default's choice", "", f"Chosen: `{picked['chosen']}`. Rule: {picked['rule']}", ""]
+    if picked["fallback"] is not None:
+        return [*lines, f"Not chosen: {picked['fallback']}.", ""]
+    header = ["validation AUROC (%)", *(r["name"] for r in result["results"]), "mean"]
+    body = [[c, *(f"{100 * v:.2f}" for v in val["per_class"]), f"{100 * val['mean']:.2f}"]
+            for c, val in picked["validation"].items()]
+    body.append(["chosen", *picked["per_class"], picked["chosen"]])
+    return [*lines, *_md_table(header, body), ""]
 
 
 def table(result: dict[str, Any], metric: str = "auroc") -> tuple[list[str], list[list[str]]]:
@@ -95,7 +143,8 @@ def markdown(result: dict[str, Any]) -> str:
              f"{s['steps']} optimizer steps per class rounded up to whole epochs ({s['epochs_rule']}). Detector: "
              f"`NoveltyDetector` default score `{s['default_score']}`; single scores {', '.join(s['scores'][1:])}.",
              "", "## AUROC (%)", "", *_md_table(*table(result, "auroc")), "",
-             "## AUPR (%), the normal class positive", "", *_md_table(*table(result, "aupr")), "", "## Notes", ""]
+             "## AUPR (%), the normal class positive", "", *_md_table(*table(result, "aupr")), "",
+             *choice_lines(result), "## Notes", ""]
     lines += [f"- {n}" for n in footnotes(result)]
     lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, device {m['device']}; wall time "
               f"{result['wall_s']:.0f} s ({m['note']}). Made by `{result['command']}` on {result['created']}.", ""]
@@ -110,7 +159,7 @@ def figure_series(result: dict[str, Any]) -> tuple[list[str], dict[str, list[flo
     groups.append("mean" if n == len(result["dataset"]["classes"]) else f"mean of {n}")
     series, quoted = {}, []
     for row in method_rows(result):
-        if row["kind"] == "ours" and row["label"] != default_label(result):
+        if row["kind"] == "ours" and row["label"] != headline_label(result):
             continue  # the single scores are in the tables; the chart compares the default with the others
         if row["kind"] == "published" and all(v is None for v in row["values"]):
             continue

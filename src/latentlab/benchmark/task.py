@@ -51,6 +51,9 @@ class ClassTask:
         One model per seed; scores averaged.
     knn_k : int, default KNN_K
         Neighbours of the raw-pixel k-NN baseline.
+    x_others : numpy.ndarray, optional
+        uint8 training images of the other classes (`choice.other_class_images`): the anomalies of the validation
+        the default score is chosen on (`choice.validate`); None: no validation.
     """
 
     label: int
@@ -62,6 +65,7 @@ class ClassTask:
     steps: int = STEPS
     seeds: tuple[int, ...] = (0,)
     knn_k: int = KNN_K
+    x_others: np.ndarray | None = None  # other classes' training images, the choice's validation anomalies
 
 
 def epochs_for(steps: int, n: int, batch_size: int) -> int:
@@ -123,8 +127,10 @@ def run_class(task: ClassTask) -> dict[str, Any]:
     -------
     dict
         Plain data: AUROC and AUPR (in [0, 1], the normal class positive) per score and seed and their means, the
-        raw-pixel k-NN baseline, epochs, and the seconds spent training and scoring.
+        raw-pixel k-NN baseline, epochs, the validation AUROC of each candidate default (`choice.validate`), and
+        the seconds spent training and scoring.
     """
+    from latentlab.benchmark.choice import validate
     from latentlab.training import train
 
     started = time.perf_counter()
@@ -135,7 +141,7 @@ def run_class(task: ClassTask) -> dict[str, Any]:
     tc = task.config.train
     epochs = epochs_for(task.steps, len(task.x_train), tc.batch_size)
     per_seed: dict[str, list[dict[str, float]]] = {}
-    default_name, train_s, score_s = DEFAULT, 0.0, 0.0
+    default_name, train_s, score_s, validation = DEFAULT, 0.0, 0.0, None
     for seed in task.seeds:
         cfg = replace(task.config, name=f"one-class-{task.label}", dataset=f"class {task.label} ({task.name})",
                       train=replace(tc, epochs=epochs, seed=seed))
@@ -145,12 +151,14 @@ def run_class(task: ClassTask) -> dict[str, Any]:
         default_name, scores = detector_scores(model, task.x_train, task.x_test)
         for key, score in scores.items():
             per_seed.setdefault(key, []).append({"seed": seed, **auroc_aupr(score, normal)})
+        if validation is None:  # once: the candidates compared there do not depend on the model (see `choice`)
+            validation = validate(model, task.x_train, task.x_others)
         train_s, score_s = train_s + t1 - t0, score_s + time.perf_counter() - t1
     return {
         "class": task.label, "name": task.name, "n_train": len(task.x_train), "n_test_normal": int(normal.sum()),
         "n_test_anomalous": int((~normal).sum()), "epochs": epochs,
         "optimizer_steps": epochs * math.ceil(len(task.x_train) / tc.batch_size), "seeds": list(task.seeds),
         "default_score": default_name, "scores": {k: _mean(v) for k, v in per_seed.items()},
-        "baselines": {KNN: knn}, "train_s": train_s, "score_s": score_s, "knn_s": knn_s,
+        "baselines": {KNN: knn}, "validation": validation, "train_s": train_s, "score_s": score_s, "knn_s": knn_s,
         "wall_s": time.perf_counter() - started,
     }

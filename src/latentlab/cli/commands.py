@@ -248,9 +248,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         command += f" --preset {args.preset}"
     if args.classes:
         command += f" --classes {','.join(map(str, args.classes))}"
+    if args.score_choice != "data-set":
+        command += f" --score-choice {args.score_choice}"
     result = one_class(args.dataset, preset=args.preset, steps=args.steps, classes=args.classes,
                        seeds=tuple(range(args.seeds)), out=args.out, data_dir=args.data_dir, progress=not args.quiet,
-                       jobs=args.jobs or 1, executor=args.executor, threads=args.threads, command=command)
+                       jobs=args.jobs or 1, executor=args.executor, threads=args.threads, command=command,
+                       score_choice=args.score_choice)
     header, rows = result_table(result)
     print(f"AUROC (%), {result['dataset']['name']}: {result['wall_s']:.0f} s")
     print(table([header[:-1], *(r[:-1] for r in rows)]))

@@ -243,7 +243,8 @@ def benchmark_section(bench: dict[str, Any], embed: Callable[[Path], str]) -> st
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in footnotes(r))
     return (f'<h2 id="s3">3 One-class novelty detection (the field\'s benchmark)</h2>'
             "<p>Train on the images of one class only, then tell that class from all the others in the test set. "
-            "The default detector and each single score are measured beside a raw-pixel nearest-neighbour "
+            "The default (the score chosen for the data set on a validation made of its training split alone), "
+            "the detector's default and each single score are measured beside a raw-pixel nearest-neighbour "
             "distance computed on the same images, and beside published results, quoted, not re-run.</p>"
             f'<p class="muted">{html.escape(facts)}</p>'
             f'<figure><img alt="one-class AUROC per class" width="{_css_width(bench["figure"])}" '

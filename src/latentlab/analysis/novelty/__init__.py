@@ -26,8 +26,9 @@ from latentlab.analysis.novelty._runs import (
     saved_detector,
 )
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
+from latentlab.analysis.novelty._scores import pixel_evidence
 
 __all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "Explanation", "FitInput", "NoveltyDetector", "Score",
            "combined_map", "detector_for_run", "explain_pixels", "fitted_labels", "load_saved_detector",
-           "locate_detector", "per_pixel", "reconstruction_map", "run_cache_dir", "saved_detector", "valid_scores",
-           "views"]
+           "locate_detector", "per_pixel", "pixel_evidence", "reconstruction_map", "run_cache_dir", "saved_detector",
+           "valid_scores", "views"]

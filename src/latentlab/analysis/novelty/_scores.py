@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.covariance import EmpiricalCovariance
+from sklearn.utils.validation import check_is_fitted
 
 from latentlab.analysis.inference import embed
 from latentlab.analysis.novelty._mixture import (
@@ -30,7 +31,7 @@ from latentlab.analysis.novelty._mixture import (
 )
 from latentlab.analysis.novelty._pixel_views import robust_scale
 from latentlab.analysis.novelty._score import FitInput, Score, Stats
-from latentlab.analysis.statistics import LN2
+from latentlab.analysis.statistics import LN2, as_uint8_images
 
 # How far (robust z, MADs) the model's squared error may exceed the training images' before it counts against an
 # image. Fixed once: beyond 5 MADs no training image of any class measured here lies, uniform noise lies at ~100.
@@ -55,10 +56,45 @@ def robust_z(det, s: Stats) -> dict[str, np.ndarray]:
             if name in s}
 
 
-def _combined(det, s: Stats) -> np.ndarray:
+def _pixel_sum(det, s: Stats) -> np.ndarray:
     z = robust_z(det, s)
-    veto = np.maximum(0.0, z["mse"] - VETO_Z)
-    return -(z["pixel_knn"] + z["hull"] + z.get("palette", 0.0)) - veto
+    return -(z["pixel_knn"] + z["hull"] + z.get("palette", 0.0))
+
+
+def _combined(det, s: Stats) -> np.ndarray:
+    veto = np.maximum(0.0, robust_z(det, s)["mse"] - VETO_Z)
+    return _pixel_sum(det, s) - veto
+
+
+def pixel_evidence(det, x: np.ndarray) -> np.ndarray:
+    """The "combined" score of images `x` without its model veto: minus the sum of the pixel views' robust z.
+
+    The one-class benchmark validates on images its model was trained on, where the veto cannot be judged.
+
+    Parameters
+    ----------
+    det : NoveltyDetector
+        Fitted with score="combined".
+    x : numpy.ndarray
+        Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (N,): higher for more normal images; `score_samples(x)` plus the veto.
+
+    Raises
+    ------
+    ValueError
+        `det` is not a "combined" detector.
+    sklearn.exceptions.NotFittedError
+        Before `fit`.
+    """
+    if det.score != "combined":
+        raise ValueError(f"pixel_evidence needs a detector with score='combined', got score={det.score!r}")
+    check_is_fitted(det, "offset_")
+    model = det._checked_model()
+    return _pixel_sum(det, det._statistics(model, as_uint8_images(x, model.image_shape)))
 
 
 def _fit_density(inp: FitInput) -> dict[str, np.ndarray]:
