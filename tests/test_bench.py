@@ -461,3 +461,17 @@ def test_paper_rule_measurement_runs_in_smoke_mode():
     assert result["outlines cut by the frame"]["drawing"] == 1.0 and result["digit, tight"]["drawing"] == 1.0
     assert result["photograph, whole"]["drawing"] == 0.0 and result["photograph, whole"]["n"] == 2
     assert paper_rule.table(result).count("\n") == len(result) + 1
+
+
+def test_score_choice_rules_are_compared_on_halves_of_the_training_split():
+    """bench/score_choice.py (which rule picks the one-class default): both rules and every candidate measured on
+    the halves; the per-class rule can never be below the worst candidate, and the data-set rule equals a
+    candidate's result in every round."""
+    from bench import score_choice
+
+    result = score_choice.main(["--smoke"])
+    assert set(result) == {"per-class", "data-set", "combined", "pixel-knn", "hyperplane"}
+    assert all(len(v) == 20 and ((v > 50) & (v <= 100)).all() for v in result.values())
+    singles = np.stack([result[c] for c in ("combined", "pixel-knn", "hyperplane")])
+    assert (np.isclose(singles, result["data-set"]).any(0)).all()
+    assert (result["per-class"] >= singles.min(0) - 1e-9).all()

@@ -11,7 +11,7 @@ import pytest
 
 from latentlab.benchmark import one_class
 from latentlab.benchmark.choice import CANDIDATES, FIXED, RULES, choose, other_class_images, validate
-from latentlab.benchmark.tables import markdown
+from latentlab.benchmark.tables import chosen_label, markdown
 from latentlab.benchmark.task import DEFAULT
 from latentlab.data.base import image_data
 from latentlab.errors import ConfigError
@@ -73,12 +73,14 @@ def test_where_the_hyperplane_loses_it_is_not_chosen(model):
 def test_the_data_sets_choice_is_the_best_mean_over_its_classes():
     per_class = [{"combined": 0.90, "pixel-knn": 0.99, "hyperplane": 0.80},  # pixel-knn wins one class...
                  {"combined": 0.95, "pixel-knn": 0.85, "hyperplane": 0.97}]  # ...but not the mean (0.92 < 0.925)
-    picked = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)])
+    picked = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)], "data-set")
     assert picked["chosen"] == "combined" and picked["fallback"] is None
     assert picked["per_class"] == ["combined", "combined"]
     assert picked["validation"]["pixel-knn"] == {"per_class": [0.99, 0.85], "mean": pytest.approx(0.92)}
-    own = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)], "per-class")
+    own = choose([{"class": c, "validation": {"auroc": a}} for c, a in enumerate(per_class)])  # the default
     assert own["per_class"] == ["pixel-knn", "hyperplane"] and own["chosen"] == "per class"
+    agreed = choose([{"class": c, "validation": {"auroc": per_class[1]}} for c in range(2)])
+    assert agreed["per_class"] == ["hyperplane"] * 2 and agreed["chosen"] == "hyperplane"  # one name when all agree
     assert own["rule"] == RULES["per-class"] and own["validation"] == picked["validation"]
 
 
@@ -133,9 +135,9 @@ def test_the_json_and_markdown_carry_the_chosen_default_and_the_validation(runs)
     true, _, out = runs
     saved = json.loads((out / "one-class-blocks.json").read_text())
     picked = saved["choice"]
-    assert picked["chosen"] == "hyperplane" and picked["rule"] == RULES["data-set"] and picked["rule"] in \
+    assert picked["chosen"] == "hyperplane" and picked["rule"] == RULES["per-class"] and picked["rule"] in \
         saved["protocol"]
-    assert set(picked["validation"]) == set(CANDIDATES) and saved["request"]["score_choice"] == "data-set"
+    assert set(picked["validation"]) == set(CANDIDATES) and saved["request"]["score_choice"] == "per-class"
     assert picked["validation"]["hyperplane"]["per_class"] == [saved["results"][0]["validation"]["auroc"]["hyperplane"]]
     md = (out / "one-class-blocks.md").read_text()
     test_auroc = 100 * true["mean"]["hyperplane"]["auroc"]
@@ -152,8 +154,10 @@ def test_a_per_class_choice_a_fixed_one_and_an_unknown_one(runs):
     fixed = {**true, "choice": choose(true["results"], "fixed")}
     assert f"| default (fixed: combined) | {combined:.1f} | {combined:.1f} |" in markdown(fixed)
     assert "Not chosen: --score-choice fixed" in markdown(fixed)
-    own = {**true, "choice": choose(true["results"], "per-class")}
-    assert "| default (chosen per class on the training split) |" in markdown(own)
+    own = {**true, "choice": choose(true["results"], "per-class")}  # one class: its own choice is named
+    assert "| default (chosen on the training split: hyperplane) |" in markdown(own)
+    mixed = {"choice": {**own["choice"], "per_class": ["hyperplane", "pixel-knn"], "chosen": "per class"}}
+    assert chosen_label(mixed) == "default (chosen per class on the training split)"
     with pytest.raises(ConfigError) as err:
         one_class(_data(False), steps=2, score_choice="best", progress=False)
-    assert err.value.field == "score_choice" and err.value.allowed == ("data-set", "per-class", "fixed")
+    assert err.value.field == "score_choice" and err.value.allowed == ("per-class", "data-set", "fixed")

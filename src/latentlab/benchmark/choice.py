@@ -9,10 +9,14 @@ the test ranking of the views within 0.2 AUROC points (`bench/views.py`). So, pe
 - normal: the other 20% of c's training images;
 - anomalies: up to N_OTHERS training images of the other classes (seeded, `other_class_images`);
 
-and every candidate score's AUROC on it. The data set's default ("data-set", the default mode) is the candidate
-with the highest mean validation AUROC over the classes run; "per-class" lets each class's detector take the
-candidate with its own highest validation AUROC (ties go to the earlier candidate, "combined" first). No test image
-or label is read.
+and every candidate score's AUROC on it. By default ("per-class") each class's detector takes the candidate with its
+own highest validation AUROC (ties go to the earlier candidate, "combined" first); "data-set" gives every class the
+candidate with the highest mean validation AUROC over the classes run. No test image or label is read.
+
+Why per class, decided on the training split too (`python bench/score_choice.py`): each class's validation halved
+at random 200 times, each rule choosing on one half and measured on the other; per class against per data set:
+Fashion-MNIST 95.43 against 95.22 (per class ahead in all 200 halvings), mnist-sample 98.76 against 98.77 (the same
+choice, hyperplane, for nearly every class).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 # validation's normal images too, so their validation AUROC would be optimistic (see `validate` on the veto).
 CANDIDATES = ("combined", "pixel-knn", "hyperplane")
 FIXED = "combined"  # the default when nothing is chosen: the detector's own default score
-SCORE_CHOICES = ("data-set", "per-class", "fixed")  # how the default is chosen; the first is the default
+SCORE_CHOICES = ("per-class", "data-set", "fixed")  # how the default is chosen; the first is the default
 VALIDATION_SHARE = 0.2  # of the class's training images, held out as the validation's normal images
 N_OTHERS = 2000  # training images of the other classes, the validation's anomalies
 MIN_OTHERS = 20  # fewer other-class images than this make no validation: the default stays FIXED
@@ -142,7 +146,7 @@ def choose(results: list[dict[str, Any]], mode: str = SCORE_CHOICES[0]) -> dict[
     ----------
     results : list of dict
         The per-class results of `task.run_class`.
-    mode : str, default "data-set"
+    mode : str, default "per-class"
         "data-set": one candidate for all classes, the best mean validation AUROC; "per-class": each class's best;
         "fixed": FIXED.
 
@@ -168,7 +172,7 @@ def choose(results: list[dict[str, Any]], mode: str = SCORE_CHOICES[0]) -> dict[
                          for c in CANDIDATES}
     if mode == "per-class":
         out["per_class"] = [_best(r["validation"]["auroc"]) for r in results]
-        out["chosen"] = "per class"
+        out["chosen"] = out["per_class"][0] if len(set(out["per_class"])) == 1 else "per class"
     else:
         out["chosen"] = _best({c: v["mean"] for c, v in out["validation"].items()})
         out["per_class"] = [out["chosen"]] * len(results)

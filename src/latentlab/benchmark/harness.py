@@ -123,7 +123,7 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
               classes: list[int] | tuple[int, ...] | None = None, seeds: tuple[int, ...] = (0,),
               out: str | Path | None = None, data_dir: str | Path | None = None, progress: bool = True,
               jobs: int = 1, command: str = "", executor: Any = None, threads: int | None = None,
-              score_choice: str = "data-set") -> dict[str, Any]:
+              score_choice: str = choice.SCORE_CHOICES[0]) -> dict[str, Any]:
     """Run the one-class benchmark: per class, train on that class only and score the whole test set.
 
     Parameters
@@ -152,10 +152,10 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
         An Executor, a distributed.Client or "dask://HOST:PORT".
     threads : int, optional
         torch threads per task.
-    score_choice : str, default "data-set"
-        The headline default: "data-set", the candidate score (`choice.CANDIDATES`) with the best mean AUROC on a
-        validation made of the training split (no test label is read); "per-class", each class's best candidate
-        on its own validation; "fixed", the detector's default.
+    score_choice : str, default "per-class"
+        The headline default: "per-class", each class's candidate score (`choice.CANDIDATES`) with the best AUROC
+        on a validation made of its training split (no test label is read); "data-set", the candidate with the
+        best mean AUROC over the classes; "fixed", the detector's default.
 
     Returns
     -------

@@ -29,7 +29,7 @@ def chosen_label(result: dict[str, Any]) -> str:
     picked = result["choice"]
     if picked["fallback"] is not None:
         return f"default (fixed: {picked['chosen']})"
-    if picked["mode"] == "per-class":
+    if picked["chosen"] == "per class":
         return "default (chosen per class on the training split)"
     return f"default (chosen on the training split: {picked['chosen']})"
 

@@ -238,6 +238,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from latentlab.benchmark import one_class
+    from latentlab.benchmark.choice import SCORE_CHOICES
     from latentlab.benchmark.tables import table as result_table
 
     if args.seeds < 1:
@@ -248,7 +249,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         command += f" --preset {args.preset}"
     if args.classes:
         command += f" --classes {','.join(map(str, args.classes))}"
-    if args.score_choice != "data-set":
+    if args.score_choice != SCORE_CHOICES[0]:
         command += f" --score-choice {args.score_choice}"
     result = one_class(args.dataset, preset=args.preset, steps=args.steps, classes=args.classes,
                        seeds=tuple(range(args.seeds)), out=args.out, data_dir=args.data_dir, progress=not args.quiet,

@@ -7,6 +7,7 @@ import argparse
 
 from latentlab._version import __version__
 from latentlab.benchmark import STEPS
+from latentlab.benchmark.choice import SCORE_CHOICES
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
 from latentlab.cli.arg_types import (
@@ -260,10 +261,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--classes", type=parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="models per class, seeds 0..N-1, scores averaged (default 1)")
-    p.add_argument("--score-choice", choices=("data-set", "per-class", "fixed"), default="data-set",
-                   help="the headline default: data-set = the score (combined, pixel-knn, hyperplane) with the best "
-                   "mean AUROC on a validation made of the training split only; per-class = each class's best on "
-                   "it; fixed = the detector's default, combined (default data-set)")
+    p.add_argument("--score-choice", choices=SCORE_CHOICES, default=SCORE_CHOICES[0],
+                   help="the headline default: per-class = each class's score (combined, pixel-knn, hyperplane) with "
+                   "the best AUROC on a validation made of its training split only; data-set = the best mean over "
+                   f"the classes; fixed = the detector's default, combined (default {SCORE_CHOICES[0]})")
     _add_runner_flags(p, "classes")
     p.add_argument("--out", default="benchmarks", type=output_dir,
                    help="output folder, made if missing (default: benchmarks)")
