@@ -38,10 +38,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path with bytes that are not UTF-8 (a Latin-1 folder name) is printed with them escaped, not refused.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser(argv[0] if argv else None)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        _unrecognised(parser, args, extra)
+    args = None
+    try:
+        parser = build_parser(argv[0] if argv else None)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognised(parser, args, extra)
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        from latentlab.cli.interrupted import interrupted_message
+
+        # Said whenever it comes (loading data, before the first checkpoint, or after training saved one).
+        print(interrupted_message(argv, args), file=sys.stderr)
+        return 130
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed command; latentlab's errors become one line naming the flags."""
     from latentlab import threads
 
     # Torch threads are decided here, before any command loads torch: `--threads` counts for this process only
@@ -63,9 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = flag_table(command_parser(parser, args))
         print(f"latentlab {args.command}: error: {with_flags(exc, table)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 __all__ = ["main"]
