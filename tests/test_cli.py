@@ -309,10 +309,11 @@ COMMANDS = {
 }
 # Names errors carry that no command has a flag for, on purpose: Python arguments (an array, a Layout, a detector's
 # parameters), positionals (a run directory or image is typed as itself; `run` is a flag of benchmark localise only)
-# and config sections; and OMP_NUM_THREADS, an environment variable its message names (unset or set it).
-NO_FLAG = {"OMP_NUM_THREADS", "a", "assignments", "config", "fn", "holdout", "images", "k", "kind", "labels", "layout",
-           "layout.by", "layout.objects", "model", "path", "projection", "run_dir", "runs", "shape", "target_fpr", "x",
-           "x_train", "y_train"}
+# and config sections; and OMP_NUM_THREADS, OMP_WAIT_POLICY, GOMP_SPINCOUNT: environment variables their
+# messages name (unset or set them).
+NO_FLAG = {"GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "a", "assignments", "config", "fn", "holdout",
+           "images", "k", "kind", "labels", "layout", "layout.by", "layout.objects", "model", "path", "projection",
+           "run_dir", "runs", "shape", "target_fpr", "x", "x_train", "y_train"}
 
 
 def _error_fields() -> set[str]:

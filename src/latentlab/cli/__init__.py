@@ -38,6 +38,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path with bytes that are not UTF-8 (a Latin-1 folder name) is printed with them escaped, not refused.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    from latentlab import threads
+
+    try:
+        # Before anything imports torch: GNU OpenMP prints its own warning of a bad OMP_NUM_THREADS as it loads (a
+        # command's parser may load torch for its choices), and this error would then come second.
+        threads.check_environment(os.environ)
+    except LatentlabError as exc:
+        name = f"latentlab {argv[0]}" if argv and not argv[0].startswith("-") else "latentlab"
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
     args = None
     try:
         parser = build_parser(argv[0] if argv else None)
