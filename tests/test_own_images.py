@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import make_images
 from latentlab.cli import main
 from latentlab.data.base import stratified_split
 
@@ -104,6 +105,49 @@ def test_a_run_accepts_its_own_training_files_with_one_score_from_cli_python_and
         assert ours["score"] == pytest.approx(theirs["score"], abs=0.02)
         assert ours["threshold"] == pytest.approx(detector.offset_, rel=1e-9) == theirs["threshold"]
         assert ours["steps"] == theirs["steps"]
+
+
+def test_neighbours_are_named_by_class_alike_in_the_cli_the_web_and_python(tmp_path, capsys):
+    # --json gave class numbers only ("label": 3); the names the run knows come beside them, the same everywhere.
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import latentlab
+    from latentlab.analysis.novelty import fitted_labels
+    from latentlab.images import read_image
+    from latentlab.web import create_app
+
+    x, y = make_images(400, seed=4)
+    folder = tmp_path / "bars"
+    for k in (1, 4, 7):  # three classes, named by their folders
+        (folder / f"bar {k}").mkdir(parents=True)
+        for i in np.flatnonzero(y == k)[:30]:
+            Image.fromarray(x[i]).save(folder / f"bar {k}" / f"{i}.png")
+    run_dir = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(folder), "--no-auto", "--epochs", "1", "--quiet",
+                 "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    asked = next((folder / "bar 4").iterdir())
+    code, cli, _ = detect_json(run_dir, [asked], capsys, "--quiet", "--no-auto")
+    assert code == 0
+    cli_near = cli[0]["explanation"]["neighbours"]
+    client = TestClient(create_app([run_dir]), base_url="http://127.0.0.1")
+    web = client.post("/api/runs/run/detect?auto=false", files={"file": (asked.name, asked.read_bytes())}).json()
+    run = latentlab.load_run(run_dir)
+    data = latentlab.load_dataset(str(folder), progress=False, auto=False)
+    assert data.classes == ("bar 1", "bar 4", "bar 7")
+    detector = latentlab.NoveltyDetector(run).fit(data.x_train)
+    pixels = read_image(asked, shape=run.model.image_shape, auto=False).pixels[None]
+    py_near = detector.explain(pixels, labels=fitted_labels(detector, data), classes=data.classes)[0].neighbours
+    expected = [data.classes[data.y_train[i]] for i in py_near["pixel-knn"]["index"]]
+    assert len(expected) == 5 and expected[0] == "bar 4"  # its own class's images are the nearest
+    assert py_near["pixel-knn"]["label_name"] == expected
+    assert cli_near["pixel-knn"]["label_name"] == expected and cli_near["pixel-knn"]["label"] == [
+        data.classes.index(name) for name in expected]
+    assert [n["label_name"] for n in web["explanation"]["neighbours"]] == expected
+    assert [n["label"] for n in web["explanation"]["neighbours"]] == cli_near["pixel-knn"]["label"]
+    assert cli_near["hyperplane"]["label_name"] == py_near["hyperplane"]["label_name"]
+    assert detector.explain(pixels)[0].neighbours["pixel-knn"]["label_name"] is None  # no labels: no names
 
 
 def test_sixty_images_fit_the_default_detector_and_detect_warns_how_few(framed_run, capsys):
