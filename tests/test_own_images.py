@@ -218,3 +218,28 @@ def test_at_its_own_size_a_blank_page_and_two_shapes_are_said_and_not_in(native_
     assert main(["detect", str(run), str(blank), str(two), "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "BLANK (nothing to judge)" in table and "NOT ONE OBJECT (2; crop to one)" in table
+
+
+def test_interpolate_says_what_it_found_at_each_end_and_refuses_a_blank_one(native_run, tmp_path, capsys):
+    files, run = native_run
+    rng = np.random.default_rng(9)
+    blank, two, one = tmp_path / "blank.png", tmp_path / "two.png", training_files(files)[0]
+    Image.fromarray(on_paper(np.zeros((48, 48)), rng)).save(blank)
+    Image.fromarray(on_paper(shape(48, rng, (24, 12), 8) + shape(48, rng, (24, 36), 8), rng)).save(two)
+    _, said, _ = detect_json(run, [one, two], capsys, "--quiet")
+    out = tmp_path / "path.png"
+    assert main(["interpolate", str(run), str(one), str(two), "-n", "3", "-o", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    # A training file at the run's own size needs nothing done; the pair is said as detect says it.
+    assert said[0]["steps"] == [] and said[1]["verdict"] == "several objects"
+    assert err == [f"latentlab interpolate: {one}: used as it is",
+                   f"latentlab interpolate: {two}: NOT ONE OBJECT (2; crop to one): {'; '.join(said[1]['steps'])}"]
+    assert out.is_file()
+    out.unlink()
+    assert main(["interpolate", str(run), str(one), str(blank), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == f"latentlab interpolate: {blank}: blank image: nothing stands out from the background"
+    assert err[2] == (f"latentlab interpolate: error: {blank}: nothing stands out from the background, so there is "
+                      "no object to start or end the path at (a blank end decodes to the model's idea of an empty "
+                      "page); give two images with one object each, drawn as the training images are")
+    assert not out.exists()
