@@ -35,12 +35,15 @@ def test_registry_errors_carry_field_value_and_allowed() -> None:
 
 
 def test_the_cli_notes_the_flag_of_the_field_an_error_carries() -> None:
-    from latentlab.cli.flags import with_flags
+    from latentlab.cli.flags import Flag, with_flags
     from latentlab.errors import DataChangedError
 
     # "score" is not written in the message: only the carried field names it.
-    assert with_flags(ConfigError("no such detector", field="score"), {"score": "score is --score"}) == \
-        "no such detector (on the command line: score is --score)"
+    score = Flag("score", "--score", "value")
+    assert with_flags(ConfigError("no such detector", field="score"), {"score": score}) == \
+        "no such detector (see --score)"
+    assert with_flags(ConfigError("no detector for score='x'", field="score"), {"score": score}) == \
+        "no detector for --score 'x'"
     exc = DataChangedError("other images", field="resume", related=("dataset", "allow_data_change"))
     assert (exc.field, exc.related) == ("resume", ("dataset", "allow_data_change"))
     assert LatentlabError("x").related == ()

@@ -93,7 +93,7 @@ def test_output_names_near_the_255_byte_limit_are_written(latin1_run, tmp_path, 
 
 
 @pytest.mark.parametrize("flag, value, said", [
-    ("--name", "r" * 201, "name='rrrr"),
+    ("--name", "r" * 201, "--name 'rrrr"),  # the flag, in the message's own words
     ("--out", "runs/" + "o" * 256, "the name 'oooo"),
 ])
 def test_a_name_too_long_for_a_folder_is_refused_before_any_work(tmp_path, capsys, flag, value, said):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import make_images
 from latentlab.cli import main
 from latentlab.data.base import stratified_split
 
@@ -106,6 +107,49 @@ def test_a_run_accepts_its_own_training_files_with_one_score_from_cli_python_and
         assert ours["steps"] == theirs["steps"]
 
 
+def test_neighbours_are_named_by_class_alike_in_the_cli_the_web_and_python(tmp_path, capsys):
+    # --json gave class numbers only ("label": 3); the names the run knows come beside them, the same everywhere.
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    import latentlab
+    from latentlab.analysis.novelty import fitted_labels
+    from latentlab.images import read_image
+    from latentlab.web import create_app
+
+    x, y = make_images(400, seed=4)
+    folder = tmp_path / "bars"
+    for k in (1, 4, 7):  # three classes, named by their folders
+        (folder / f"bar {k}").mkdir(parents=True)
+        for i in np.flatnonzero(y == k)[:30]:
+            Image.fromarray(x[i]).save(folder / f"bar {k}" / f"{i}.png")
+    run_dir = tmp_path / "run"
+    assert main(["train", "mnist-simple", "--dataset", str(folder), "--no-auto", "--epochs", "1", "--quiet",
+                 "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    asked = next((folder / "bar 4").iterdir())
+    code, cli, _ = detect_json(run_dir, [asked], capsys, "--quiet", "--no-auto")
+    assert code == 0
+    cli_near = cli[0]["explanation"]["neighbours"]
+    client = TestClient(create_app([run_dir]), base_url="http://127.0.0.1")
+    web = client.post("/api/runs/run/detect?auto=false", files={"file": (asked.name, asked.read_bytes())}).json()
+    run = latentlab.load_run(run_dir)
+    data = latentlab.load_dataset(str(folder), progress=False, auto=False)
+    assert data.classes == ("bar 1", "bar 4", "bar 7")
+    detector = latentlab.NoveltyDetector(run).fit(data.x_train)
+    pixels = read_image(asked, shape=run.model.image_shape, auto=False).pixels[None]
+    py_near = detector.explain(pixels, labels=fitted_labels(detector, data), classes=data.classes)[0].neighbours
+    expected = [data.classes[data.y_train[i]] for i in py_near["pixel-knn"]["index"]]
+    assert len(expected) == 5 and expected[0] == "bar 4"  # its own class's images are the nearest
+    assert py_near["pixel-knn"]["label_name"] == expected
+    assert cli_near["pixel-knn"]["label_name"] == expected and cli_near["pixel-knn"]["label"] == [
+        data.classes.index(name) for name in expected]
+    assert [n["label_name"] for n in web["explanation"]["neighbours"]] == expected
+    assert [n["label"] for n in web["explanation"]["neighbours"]] == cli_near["pixel-knn"]["label"]
+    assert cli_near["hyperplane"]["label_name"] == py_near["hyperplane"]["label_name"]
+    assert detector.explain(pixels)[0].neighbours["pixel-knn"]["label_name"] is None  # no labels: no names
+
+
 def test_sixty_images_fit_the_default_detector_and_detect_warns_how_few(framed_run, capsys):
     _, files, run_dir = framed_run
     code, cli, err = detect_json(run_dir, training_files(files)[:1], capsys)
@@ -137,7 +181,7 @@ def test_detect_refuses_a_folder_changed_since_training_unless_allowed(tmp_path,
     assert code == 2
     assert f"latentlab detect: error: {run}: its data set has changed since it was trained" in err
     assert "it was trained on shapes, 51 images, images sha256" in err and "now gives shapes, 50 images" in err
-    assert "allow_data_change is --allow-data-change" in err and not list(run.glob("detector*"))
+    assert "--allow-data-change" in err and "allow_data_change" not in err and not list(run.glob("detector*"))
     code, cli, err = detect_json(run, asked, capsys, "--quiet", "--allow-data-change")
     assert code == 0 and cli[0]["verdict"] in ("in", "out") and (run / "detector.json").is_file()
     # Once saved, the run's detector is used as it is, whatever the folder holds now.
@@ -174,3 +218,28 @@ def test_at_its_own_size_a_blank_page_and_two_shapes_are_said_and_not_in(native_
     assert main(["detect", str(run), str(blank), str(two), "--quiet"]) == 0
     table = capsys.readouterr().out
     assert "BLANK (nothing to judge)" in table and "NOT ONE OBJECT (2; crop to one)" in table
+
+
+def test_interpolate_says_what_it_found_at_each_end_and_refuses_a_blank_one(native_run, tmp_path, capsys):
+    files, run = native_run
+    rng = np.random.default_rng(9)
+    blank, two, one = tmp_path / "blank.png", tmp_path / "two.png", training_files(files)[0]
+    Image.fromarray(on_paper(np.zeros((48, 48)), rng)).save(blank)
+    Image.fromarray(on_paper(shape(48, rng, (24, 12), 8) + shape(48, rng, (24, 36), 8), rng)).save(two)
+    _, said, _ = detect_json(run, [one, two], capsys, "--quiet")
+    out = tmp_path / "path.png"
+    assert main(["interpolate", str(run), str(one), str(two), "-n", "3", "-o", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    # A training file at the run's own size needs nothing done; the pair is said as detect says it.
+    assert said[0]["steps"] == [] and said[1]["verdict"] == "several objects"
+    assert err == [f"latentlab interpolate: {one}: used as it is",
+                   f"latentlab interpolate: {two}: NOT ONE OBJECT (2; crop to one): {'; '.join(said[1]['steps'])}"]
+    assert out.is_file()
+    out.unlink()
+    assert main(["interpolate", str(run), str(one), str(blank), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1] == f"latentlab interpolate: {blank}: blank image: nothing stands out from the background"
+    assert err[2] == (f"latentlab interpolate: error: {blank}: nothing stands out from the background, so there is "
+                      "no object to start or end the path at (a blank end decodes to the model's idea of an empty "
+                      "page); give two images with one object each, drawn as the training images are")
+    assert not out.exists()

@@ -67,7 +67,7 @@ def test_an_empty_omp_num_threads_is_unset() -> None:
     assert decide(CPUs(2), {"OMP_NUM_THREADS": " "}).threads == 2
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-2", "2.5", ",3"])
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "2.5", ",3", "4,abc"])
 def test_an_unusable_omp_num_threads_is_an_error_naming_the_variable(value: str) -> None:
     from latentlab.errors import ConfigError
 
@@ -78,6 +78,32 @@ def test_an_unusable_omp_num_threads_is_an_error_naming_the_variable(value: str)
     assert str(err).startswith(f"the environment variable OMP_NUM_THREADS={value!r} is invalid: it sets the number "
                                "of threads, a whole number >= 1: set it to one (e.g. export OMP_NUM_THREADS=2), or "
                                "unset it")
+
+
+@pytest.mark.parametrize(("variable", "value"), [("OMP_NUM_THREADS", "abc"), ("OMP_NUM_THREADS", "4,0"),
+                                               ("OMP_WAIT_POLICY", "fast"), ("GOMP_SPINCOUNT", "lots")])
+@pytest.mark.parametrize("command", [["detect", "RUN", "a.png"], ["train", "mnist-simple"], ["presets"], ["serve"],
+                                     ["interpolate", "RUN", "a.png", "b.png"]])
+def test_an_invalid_thread_variable_is_our_one_line_before_torch_loads(variable, value, command, tmp_path) -> None:
+    # GNU OpenMP prints "libgomp: Invalid value for environment variable ..." as torch loads it, and detect's parser
+    # loads torch for its --score choices: the check comes before, so stderr is our line alone.
+    env = {**os.environ, variable: value}
+    done = subprocess.run([sys.executable, "-m", "latentlab", *command], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(f"latentlab {command[0]}: error: the environment variable {variable}={value!r} is "
+                                  "invalid: ") and f"unset {variable}" in done.stderr
+
+
+def test_empty_thread_variables_mean_unset() -> None:
+    from latentlab.threads import check_environment
+
+    env = {"OMP_NUM_THREADS": " ", "OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10k", "PATH": "/bin"}
+    check_environment(env)  # libgomp would warn of the empty ones: removed, as latentlab reads them as unset
+    assert env == {"GOMP_SPINCOUNT": "10k", "PATH": "/bin"}
+    for fine in ({"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "infinite"}, {"OMP_NUM_THREADS": "4,2"}):
+        check_environment(dict(fine))
 
 
 @pytest.mark.parametrize("threads", [0, -1, True, 2.0])

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { inputSource, neighbourCaption } from "../../src/latentlab/web/static/js/try-image.js";
 
 test("neighbourCaption: the class name, else the label, then the distance", () => {
-  assert.equal(neighbourCaption({ name: "7", label: 7, distance: 3.214 }), "7 · d 3.21");
+  assert.equal(neighbourCaption({ label_name: "7", label: 7, distance: 3.214 }), "7 · d 3.21");
   assert.equal(neighbourCaption({ label: 2, distance: 1 }), "2 · d 1");
   assert.equal(neighbourCaption({ label: null, distance: 0.5 }), "d 0.50");
 });

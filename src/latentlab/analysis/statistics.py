@@ -30,7 +30,8 @@ def complexity_bits(x: np.ndarray) -> np.ndarray:
 
 def model_statistics(model: nn.Module, x: np.ndarray, batch_size: int = BATCH) -> dict[str, np.ndarray]:
     """One pass of the model over images: its per-image terms at the code (a VAE's posterior mean) with no sampling
-    anywhere, so each image's statistics depend on that image alone, whatever batch it sits in: "code" (N, d)
+    anywhere, so each image's statistics depend on that image alone, whatever batch it sits in, up to the float32
+    rounding of the batch's size (at most 3.4e-6 relative, measured: BLAS picks other kernels): "code" (N, d)
     float32, "bce" (nats per image), "mse" (per pixel) and, for models with a posterior, "kl" (nats), float64."""
     return require_finite(per_image(model, as_uint8_images(x), batch_size, seed=None))
 

@@ -38,10 +38,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A path with bytes that are not UTF-8 (a Latin-1 folder name) is printed with them escaped, not refused.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser(argv[0] if argv else None)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        _unrecognised(parser, args, extra)
+    from latentlab import threads
+
+    try:
+        # Before anything imports torch: GNU OpenMP prints its own warning of a bad OMP_NUM_THREADS as it loads (a
+        # command's parser may load torch for its choices), and this error would then come second.
+        threads.check_environment(os.environ)
+    except LatentlabError as exc:
+        name = f"latentlab {argv[0]}" if argv and not argv[0].startswith("-") else "latentlab"
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    args = None
+    try:
+        parser = build_parser(argv[0] if argv else None)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognised(parser, args, extra)
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        from latentlab.cli.interrupted import interrupted_message
+
+        # Said whenever it comes (loading data, before the first checkpoint, or after training saved one).
+        print(interrupted_message(argv, args), file=sys.stderr)
+        return 130
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the parsed command; latentlab's errors become one line naming the flags."""
     from latentlab import threads
 
     # Torch threads are decided here, before any command loads torch: `--threads` counts for this process only
@@ -63,9 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = flag_table(command_parser(parser, args))
         print(f"latentlab {args.command}: error: {with_flags(exc, table)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 __all__ = ["main"]

@@ -94,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = dist.from_env()
     cfg = check_config(_train_config(args))
     run_dir = Path(args.resume) if args.resume else Path(args.out or Path("runs") / cfg.name)
+    args.run_dir = run_dir  # what an interruption's message looks in (`cli.interrupted`)
     check_name_lengths(run_dir, "out" if args.out else "name")
     if not info.is_main:  # under torchrun only rank 0 writes the run, and holds its lock
         return _train(args, cfg, run_dir, info)
@@ -163,7 +164,9 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         if result.status != "interrupted":
             _check_posterior(result.model, data.x_test, args.quiet)
         print(f"{result.status}: {run_dir}")
-    return 130 if result.status == "interrupted" else 0
+    if result.status == "interrupted":
+        raise KeyboardInterrupt  # `main` says what was kept and how to go on, as for an interruption anywhere
+    return 0
 
 
 def _check_posterior(model: Any, x_val: Any, quiet: bool) -> None:

@@ -64,7 +64,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.json or args.explain:
         from latentlab.analysis.novelty import fitted_labels
 
-        explained = dict(zip(prepared, detector.explain(pixels, labels=fitted_labels(detector, data)), strict=True))
+        explained = dict(zip(prepared, detector.explain(pixels, labels=fitted_labels(detector, data),
+                                                        classes=None if data is None else data.classes), strict=True))
     results = []
     for path in args.images:
         if path in failed:
@@ -150,17 +151,12 @@ def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: 
     Path(out).mkdir(parents=True, exist_ok=True)
     for i, (path, e) in enumerate(explained.items()):
         near = e.neighbours.get("pixel-knn")
-        names = [None if near is None or near["label"] is None else _label_name(data, near["label"][j])
+        names = [None if near is None or near["label_name"] is None else near["label_name"][j]
                  for j in range(len(e.nearest_images))]
         fig = explanation_figure(pixels[i], e.reconstruction, e.map2d(), e.nearest_images,
                                  [] if near is None else near["distance"], names,
                                  title=f"{Path(path).name}: score {e.score:.2f}, threshold {e.threshold:.2f}")
         print(save_figure(fig, Path(out) / f"{Path(path).stem}-explained.png"), file=sys.stderr)
-
-
-def _label_name(data: Any, label: int) -> str:
-    classes = getattr(data, "classes", None) or ()
-    return str(classes[label]) if 0 <= label < len(classes) else str(label)
 
 
 def _detect_table(results: list[dict[str, Any]]) -> str:

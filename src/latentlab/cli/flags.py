@@ -4,16 +4,19 @@ Library errors carry the argument or config field at fault (`LatentlabError.fiel
 names their hint advises setting); the CLI turns each into the flag of the command that was run. The parser is the
 one source of truth: an option sets its own `dest` (`--data-dir` sets data_dir, `--no-auto` sets auto=False), plus
 the library names declared where it is added (`sets(p.add_argument("--lr", ...), "train.lr")`); a dotted config
-field without a flag of its own is set with `--set FIELD=VALUE` where the command has `--set`. Nothing here reads an
-error's message.
+field without a flag of its own is set with `--set FIELD=VALUE` where the command has `--set`. Only the names an
+error carries are looked for in its message, and each is rewritten as its flag (`allow_data_change=True` ->
+`--allow-data-change`), so that no message shows a Python name where the command has a flag.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from latentlab.config import RunConfig
 from latentlab.errors import LatentlabError
@@ -50,11 +53,41 @@ def config_fields(cls: type = RunConfig, prefix: str = "") -> list[str]:
     return out
 
 
-def flag_table(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Library name -> how one command sets it, as a note: ``{"train.lr": "train.lr is --lr", ...}``.
+@dataclass(frozen=True)
+class Flag:
+    """How one command sets one library name.
 
-    A flag that sets its name to False reads ``auto=False is --no-auto``; a dotted config field without a flag of
-    its own reads ``train.schedule is --set train.schedule=VALUE`` where the command has ``--set``.
+    Parameters
+    ----------
+    name : str
+        The library name (``train.lr``, ``auto``).
+    flag : str
+        The option that sets it (``--lr``, ``--no-auto``, ``--set``).
+    kind : str
+        "value" (``--lr 0.01``), "on" (a switch that sets the name True), "off" (a switch that sets it False:
+        ``--no-auto``) or "set" (``--set train.schedule=VALUE``).
+    """
+
+    name: str
+    flag: str
+    kind: str
+
+    def says(self, value: str | None = None) -> str:
+        """What ``name=value`` (or the bare name, `value` None) reads as on the command line: ``--lr 0.01``,
+        ``--allow-data-change`` for ``allow_data_change=True``, ``--no-auto`` for ``auto=False``."""
+        if self.kind == "set":
+            return f"--set {self.name}={'VALUE' if value is None else value}"
+        if self.kind in ("on", "off"):
+            meant = {"on": "True", "off": "False"}[self.kind]
+            return self.flag if value in (None, meant) else f"no {self.flag}"
+        return self.flag if value is None else f"{self.flag} {value}"
+
+
+def flag_table(parser: argparse.ArgumentParser) -> dict[str, Flag]:
+    """Library name -> how one command sets it: ``{"train.lr": Flag("train.lr", "--lr", "value"), ...}``.
+
+    A flag that sets its name to False (``--no-auto``) is of kind "off"; a dotted config field without a flag of its
+    own is set with ``--set`` where the command has it.
 
     Parameters
     ----------
@@ -63,25 +96,26 @@ def flag_table(parser: argparse.ArgumentParser) -> dict[str, str]:
 
     Returns
     -------
-    dict of str to str
-        Name -> note, for the command's optional arguments only: a positional is typed as a value, so a message
-        naming its value is already clear.
+    dict of str to Flag
+        For the command's optional arguments only: a positional is typed as a value, so a message naming its value
+        is already clear.
     """
-    table: dict[str, str] = {}
+    table: dict[str, Flag] = {}
     for action in parser._actions:
         if not action.option_strings or action.dest == "help":
             continue
         flag = max(action.option_strings, key=len)
-        if isinstance(action, argparse._StoreTrueAction) and action.dest.startswith("no_"):
-            table.setdefault(action.dest[3:], f"{action.dest[3:]}=False is {flag}")
+        switch = isinstance(action, argparse._StoreTrueAction)
+        if switch and action.dest.startswith("no_"):
+            table.setdefault(action.dest[3:], Flag(action.dest[3:], flag, "off"))
         else:
-            table.setdefault(action.dest, f"{action.dest} is {flag}")
+            table.setdefault(action.dest, Flag(action.dest, flag, "on" if switch else "value"))
         for name in getattr(action, _SETS, ()):
-            table.setdefault(name, f"{name} is {flag}")
+            table.setdefault(name, Flag(name, flag, "on" if switch else "value"))
     if "set" in table:
         for name in config_fields():
             if "." in name:
-                table.setdefault(name, f"{name} is --set {name}=VALUE")
+                table.setdefault(name, Flag(name, "--set", "set"))
     return table
 
 
@@ -95,26 +129,47 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
-def with_flags(exc: LatentlabError, table: Mapping[str, str]) -> str:
-    """`exc`'s message with a note naming the flag of its `field` and of each `related` name the command has.
+# A value written after "name=" in a message: quoted, a list, or a word (not the punctuation that ends a clause).
+_VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|[^\s,;()]*[^\s,;().:]"""
 
-    A name the command has no flag for is left as the message says it, and so is a field that is already a flag
-    (``--seeds``: the CLI's own errors name flags, and no table has such a key).
+
+def _mention(name: str) -> re.Pattern[str]:
+    """Where a message names `name`: ``name=VALUE`` or, for a name no prose would use (``data_dir``, ``train.lr``),
+    the bare name; a plain word (``score``, ``dataset``) only in ``score=VALUE``, since the prose uses it too. Not
+    an item of it (``model.hidden[1]=...``), which no flag sets alone."""
+    value = rf"=(?P<value>{_VALUE})"
+    plain = "_" not in name and "." not in name
+    return re.compile(rf"(?<![\w.\-/=]){re.escape(name)}(?:{value}){'' if plain else '?'}(?![\w\-[]|\.\w)")
+
+
+def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
+    """`exc`'s message in the command's words: each name it carries (`field`, `related`) that the command has a flag
+    for is written as that flag where the message names it, and noted after it where it does not.
+
+    ``allow_data_change=True`` reads ``--allow-data-change``, ``data_dir=DIR`` reads ``--data-dir DIR``,
+    ``train.lr`` reads ``--lr``; a name the command has no flag for is left as the message says it, and so is a
+    field that is already a flag (``--seeds``: the CLI's own errors name flags, and no table has such a key).
 
     Parameters
     ----------
     exc : LatentlabError
         The error, in the library's words (argument and config-field names).
-    table : mapping of str to str
-        `flag_table` of the command that was run (name -> note).
+    table : mapping of str to Flag
+        `flag_table` of the command that was run.
 
     Returns
     -------
     str
-        ``str(exc)``, followed by " (on the command line: NAME is --FLAG; ...)" when any name has a flag.
+        The message, followed by " (see --FLAG, ...)" for each flagged name it does not mention.
     """
-    notes = [table[name] for name in dict.fromkeys((exc.field, *exc.related)) if name in table]
-    return str(exc) + (f" (on the command line: {'; '.join(notes)})" if notes else "")
+    text, unsaid = str(exc), []
+    names = [name for name in dict.fromkeys((exc.field, *exc.related)) if name in table]
+    for name in sorted(names, key=len, reverse=True):  # train.noise.kind before a shorter name inside it
+        text, count = _mention(name).subn(lambda m, flag=table[name]: flag.says(m.group("value")), text)
+        if not count:
+            unsaid.append(name)
+    notes = [table[name].says() for name in names if name in unsaid]
+    return text + (f" (see {', '.join(notes)})" if notes else "")
 
 
-__all__ = ["command_parser", "config_fields", "flag_table", "sets", "with_flags"]
+__all__ = ["Flag", "command_parser", "config_fields", "flag_table", "sets", "with_flags"]

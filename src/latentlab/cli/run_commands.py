@@ -9,9 +9,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from latentlab.cli.detect import _framing, _run_data, cmd_detect
+from latentlab.cli.detect import VERDICTS, _framing, _run_data, cmd_detect
 from latentlab.cli.tables import format_summary, warn
-from latentlab.errors import ConfigError
+from latentlab.errors import ConfigError, ImageError
 
 
 def _run_and_data(path: str, data_dir: str | None, dataset: str | None, quiet: bool = True) -> tuple[Any, Any]:
@@ -102,8 +102,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     data, _ = _run_data(run, args.data_dir, args.dataset)
     shape = tuple(run.model.image_shape)
     layout = layout_for(shape, *_framing(data))  # framed as `detect` frames images
-    a, b = (read_image(path, layout=layout, shape=shape).pixels for path in (args.a, args.b))
-    images = interpolate(run.model, a, b, n=args.n, label=args.label)
+    ends = {path: read_image(path, layout=layout, shape=shape) for path in dict.fromkeys((args.a, args.b))}
+    # What the image pipeline found at each end, as `detect` says it: a picture, or several objects, decodes to a
+    # path that starts nowhere near the training data, and the user should know why the row looks as it does.
+    for path, p in ends.items():
+        found = VERDICTS["several objects"].format(objects=p.objects) + ": " if p.several else ""
+        print(f"latentlab interpolate: {path}: {found}{'; '.join(p.steps) or 'used as it is'}", file=sys.stderr)
+    blank = [path for path, p in ends.items() if p.blank]
+    if blank:
+        raise ImageError(f"{' and '.join(blank)}: nothing stands out from the background, so there is no object to "
+                         "start or end the path at (a blank end decodes to the model's idea of an empty page); "
+                         "give two images with one object each, drawn as the training images are",
+                         field="images", value=blank)
+    images = interpolate(run.model, ends[args.a].pixels, ends[args.b].pixels, n=args.n, label=args.label)
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
                            "space")
     return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))

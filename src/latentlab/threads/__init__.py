@@ -21,6 +21,7 @@ from latentlab.threads._policy import (
     ThreadPolicy,
     active,
     apply_count,
+    check_environment,
     configure_threads,
     decide,
     describe_in_force,
@@ -31,5 +32,6 @@ from latentlab.threads._policy import (
 )
 
 __all__ = ["CPUs", "Governor", "OFF_VARIABLE", "POLICY_VARIABLES", "ThreadPolicy", "active", "apply_count",
+           "check_environment",
            "available_cpus", "cgroup_quota", "configure_threads", "decide", "describe_in_force", "governor", "in_force",
            "ladder", "paced", "policy_env", "scope", "start_threads"]

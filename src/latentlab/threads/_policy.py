@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -76,14 +77,54 @@ def decide(cpus: CPUs, env: Mapping[str, str], threads: int | None = None, worke
 
 def omp_count(text: str) -> int:
     """The thread count of an OMP_NUM_THREADS value: its first number (OpenMP's "4,2" gives nested levels). Raises
-    `ConfigError` naming the variable when it is not a whole number >= 1 ("abc", "0", "-1", "2.5")."""
-    first = text.split(",")[0].strip()
-    if first.isdigit() and int(first) >= 1:
-        return int(first)
+    `ConfigError` naming the variable when any of its numbers is not a whole number >= 1 ("abc", "0", "-1", "2.5",
+    "4,abc"), as GNU OpenMP would refuse it."""
+    levels = [part.strip() for part in text.split(",")]
+    if all(part.isdigit() and int(part) >= 1 for part in levels):
+        return int(levels[0])
     raise ConfigError(f"the environment variable OMP_NUM_THREADS={text!r} is invalid: it sets the number of threads, "
                       "a whole number >= 1", hint="set it to one (e.g. export OMP_NUM_THREADS=2), or unset it "
                       "(unset OMP_NUM_THREADS) to let latentlab choose from the CPUs", field="OMP_NUM_THREADS",
                       value=text, allowed=None)
+
+
+# What GNU OpenMP accepts of the wait variables (libgomp's env.c): anything else it warns of on its own line when
+# torch loads it, and ignores.
+_WAITS = ("active", "passive")
+_SPIN = re.compile(r"\s*(infinite|infinity|\d+\s*[kmgt]?)\s*", re.IGNORECASE)
+
+
+def check_environment(env: dict[str, str]) -> None:
+    """Refuse invalid thread variables before torch is imported: GNU OpenMP (libgomp) prints its own warning line
+    for them when torch loads it, before any error of ours could be said.
+
+    An empty variable means unset to latentlab and is removed from `env` (libgomp would warn of it too).
+
+    Parameters
+    ----------
+    env : dict of str to str
+        The environment, `os.environ` in the CLI (changed in place: empty thread variables removed).
+
+    Raises
+    ------
+    ConfigError
+        OMP_NUM_THREADS not whole numbers >= 1 (`omp_count`), OMP_WAIT_POLICY not active or passive, GOMP_SPINCOUNT
+        not a count (with an optional k, M, G or T) or infinite; `field` names the variable.
+    """
+    for name in (*USER_COUNT, *USER_WAIT):
+        if name in env and not env[name].strip():
+            del env[name]
+    if "OMP_NUM_THREADS" in env:
+        omp_count(env["OMP_NUM_THREADS"])
+    wait, spin = env.get("OMP_WAIT_POLICY"), env.get("GOMP_SPINCOUNT")
+    if wait is not None and wait.strip().lower() not in _WAITS:
+        raise ConfigError(f"the environment variable OMP_WAIT_POLICY={wait!r} is invalid: it is active or passive",
+                          hint="set it to one of them, or unset it (unset OMP_WAIT_POLICY) to keep OpenMP's own "
+                          "wait", field="OMP_WAIT_POLICY", value=wait, allowed=_WAITS)
+    if spin is not None and not _SPIN.fullmatch(spin):
+        raise ConfigError(f"the environment variable GOMP_SPINCOUNT={spin!r} is invalid: it is a count (e.g. 300000 "
+                          "or 300k) or infinite", hint="set it to one, or unset it (unset GOMP_SPINCOUNT) to keep "
+                          "OpenMP's own wait", field="GOMP_SPINCOUNT", value=spin)
 
 
 # The wait chosen when the user set none: GNU OpenMP's own (spin a while, then sleep), left as it is. Measured on

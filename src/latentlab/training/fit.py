@@ -236,8 +236,8 @@ class _Loop:
         if status == "interrupted":
             self._save(status)
             if self.run_dir is not None:
-                self.log(f"interrupted: checkpoint saved in {self.run_dir}; continue it with resume=True (on the "
-                         f"command line: latentlab train --resume {self.run_dir})")
+                # How to go on is the caller's to say: resume=True in Python, `--resume` on the command line.
+                self.log(f"interrupted: checkpoint saved in {self.run_dir}")
         return status
 
     def _wrap(self) -> nn.Module:

@@ -24,6 +24,21 @@ from latentlab.training.train import train
 RESUMABLE = ("interrupted", "running")
 
 
+def kept_checkpoint(run_dir: Path) -> str | None:
+    """The checkpoint `run_dir` holds that a resume goes on from, in words ("the checkpoint after epoch 3", "the
+    checkpoint at step 12 of epoch 4"), or None where there is none: no run, a damaged one, or one that ended."""
+    try:
+        meta, state = read_json(run_dir / META), read_json(run_dir / STATE)
+    except (RunError, OSError):
+        return None
+    if meta.get("status") not in RESUMABLE or not (run_dir / CONFIG).is_file():
+        return None
+    epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
+    if step:
+        return f"the checkpoint at step {step} of epoch {epoch + 1}"
+    return f"the checkpoint after epoch {epoch}" if epoch else "the checkpoint made before the first step"
+
+
 def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
     """Reuse a finished run with the same config, resume an interrupted one (or one whose process was killed),
     else train from scratch. Returns how ("reused", "resumed", "trained") and the seconds it took. A training

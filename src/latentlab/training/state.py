@@ -96,7 +96,7 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
         raise TrainingError(
             f"cannot resume {run_dir} with train.epochs={cfg.train.epochs}: its {cfg.train.schedule} learning-rate "
             f"schedule was laid out over {saved.epochs} epochs, and changing that changes every later epoch's rate; "
-            f"resume with epochs={saved.epochs}, or start a new run",
+            f"resume with train.epochs={saved.epochs}, or start a new run",
                             field="train.epochs", value=cfg.train.epochs, related=("resume",))
     if data is not None:
         check_data(run_dir, run.meta, data, allow_data_change)

@@ -188,7 +188,7 @@ class RunService:
                 from latentlab.analysis.novelty import fitted_labels
 
                 labels = self._labels[score] = fitted_labels(detector, self.data)
-            e = detector.explain(image[None], labels=labels)[0]
+            e = detector.explain(image[None], labels=labels, classes=self.classes)[0]
         score, threshold, member = e.score, e.threshold, e.member  # member: predict()'s +1, score >= threshold
         return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
                 "verdict": "part of the data set" if member else "not part of the data set",
@@ -203,7 +203,7 @@ class RunService:
         neighbours = [] if near is None else [
             {"index": near["index"][j], "distance": near["distance"][j], "image": data_url(e.nearest_images[j]),
              "label": None if near["label"] is None else near["label"][j],
-             "name": None if near["label"] is None else self.label_name(near["label"][j])}
+             "label_name": None if near["label_name"] is None else near["label_name"][j]}
             for j in range(len(e.nearest_images))]
         summary = e.summary()
         return {"neighbours": neighbours, "contributions": summary["contributions"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
@@ -251,7 +252,8 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         """
         return np.where(self.decision_function(x) >= 0, 1, -1)
 
-    def explain(self, x: np.ndarray, labels: np.ndarray | None = None) -> list:
+    def explain(self, x: np.ndarray, labels: np.ndarray | None = None,
+                classes: Sequence[str] | None = None) -> list:
         """Why each image scored as it did: one `Explanation` per image.
 
         Each explanation holds the image's nearest training images in each pixel view, each view's share of the score
@@ -263,6 +265,8 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
             Images of the model's shape, (N, H, W) or (N, H, W, 3), uint8 0..255 or float in [0, 1].
         labels : numpy.ndarray or None, default None
             Integer labels (M,) of the images `fit` was given, in order, to name the neighbours' classes.
+        classes : sequence of str or None, default None
+            The class names of those labels (`ImageData.classes`): each neighbour's "label_name", beside its "label".
 
         Returns
         -------
@@ -277,7 +281,7 @@ class NoveltyDetector(OutlierMixin, BaseEstimator):
         from latentlab.analysis.novelty._explain import explain
 
         check_is_fitted(self, "offset_")
-        return explain(self, x, labels)
+        return explain(self, x, labels, classes)
 
     # ---- what the scores are computed from ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@ score and the model's veto, and the anomaly maps of `_maps` (in the image's own 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,8 @@ class Explanation:
     them; `contributions` the terms that add up to the score ("pixel-knn", "hyperplane", colour runs' "palette":
     minus each view's robust z; "model veto": minus what the reconstruction error exceeds VETO_Z by; a single
     score: its own value); `neighbours` view -> {"index": rows of the images the detector was fitted on (nearest
-    first), "distance": the view's distances, "label": their labels or None}; `maps` name -> float32 (H, W) or
+    first), "distance": the view's distances, "label": their labels or None, "label_name": their class names or
+    None}; `maps` name -> float32 (H, W) or
     (H, W, C) (see `_maps`); `reconstruction` float32 in [0, 1], the image's layout; `object` bool (H, W);
     `nearest_images` uint8 (K_NEAREST, H, W[, C]): view A's nearest training images, nearest first; `image` the
     uint8 input itself."""
@@ -70,9 +72,10 @@ class Explanation:
                 "default_map": self.default_map}
 
 
-def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[Explanation]:
+def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None,
+            classes: Sequence[str] | None = None) -> list[Explanation]:
     """Explanations of images `x` (as `score_samples` takes them) by fitted detector `det`; `labels` (optional) are
-    the labels of the images it was fitted on, in their order."""
+    the labels of the images it was fitted on, in their order, and `classes` (optional) the names of those labels."""
     model = det._checked_model()
     x = as_uint8_images(x, model.image_shape)
     if not len(x):  # nothing to explain (every file of a CLI call unreadable, say): no neighbour search to run
@@ -95,12 +98,19 @@ def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None) -> list[E
     out = []
     for i in range(len(x)):
         nb = {view: {"index": idx[i].tolist(), "distance": [round(float(d), 6) for d in dist[i]],
-                     "label": None if labels is None else [int(labels[j]) for j in idx[i]]}
+                     "label": None if labels is None else [int(labels[j]) for j in idx[i]],
+                     "label_name": None if labels is None or not classes else
+                     [class_name(classes, int(labels[j])) for j in idx[i]]}
               for view, (idx, dist) in found.items()}
         out.append(Explanation(float(scores[i]), float(det.offset_), bool(scores[i] >= det.offset_),
                                {k: float(v[i]) for k, v in parts.items()}, nb, {k: v[i] for k, v in maps.items()},
                                recon[i], object_mask(x[i]), nearest[i], x[i]))
     return out
+
+
+def class_name(classes: Sequence[str], label: int) -> str:
+    """The name of class `label` (its number as text where `classes` has no such entry)."""
+    return str(classes[label]) if 0 <= label < len(classes) else str(label)
 
 
 def reference_rows(det: Any, n_fit: int | None) -> np.ndarray | None:

@@ -41,7 +41,7 @@ function verdictOf(d) {
 
 // The caption under one nearest training image: its class (when known) and its distance in the detector's view.
 export function neighbourCaption(n) {
-  const name = n.name ?? (n.label === null || n.label === undefined ? "" : String(n.label));
+  const name = n.label_name ?? (n.label === null || n.label === undefined ? "" : String(n.label));
   return `${name ? `${name} · ` : ""}d ${fmt(n.distance, 2)}`;
 }
 
