@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from latentlab.benchmark import SCORE_CHOICES
+
 # The scores that need no model beyond the one the benchmark trains anyway; "combined" first, so that a tie keeps
 # the detector's own default. Model scores ("recon", "latent", ...) are left out: the model was trained on the
 # validation's normal images too, so their validation AUROC would be optimistic (see `validate` on the veto).
 CANDIDATES = ("combined", "pixel-knn", "hyperplane")
 FIXED = "combined"  # the default when nothing is chosen: the detector's own default score
-SCORE_CHOICES = ("per-class", "data-set", "fixed")  # how the default is chosen; the first is the default
 VALIDATION_SHARE = 0.2  # of the class's training images, held out as the validation's normal images
 N_OTHERS = 2000  # training images of the other classes, the validation's anomalies
 MIN_OTHERS = 20  # fewer other-class images than this make no validation: the default stays FIXED

@@ -240,8 +240,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from latentlab.benchmark import one_class
-    from latentlab.benchmark.choice import SCORE_CHOICES
+    from latentlab.benchmark import SCORE_CHOICES, one_class
     from latentlab.benchmark.tables import table as result_table
 
     if args.seeds < 1:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from latentlab._version import __version__
-from latentlab.benchmark import STEPS
-from latentlab.benchmark.choice import SCORE_CHOICES
+from latentlab.benchmark import SCORE_CHOICES, STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
 from latentlab.cli.arg_types import (
