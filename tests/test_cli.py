@@ -511,6 +511,31 @@ def test_plot_help_lists_the_figures_instead_of_pointing_at_itself(capsys):
 # ---- a data set without test images -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("preset", ["mnist-simple", "mnist-vae"])
+def test_every_plot_of_a_run_it_does_not_fit_is_a_one_line_error_not_a_traceback(preset, bars, tmp_path, capsys):
+    # Fault: `plot classes` on a run that is not conditional raised AttributeError while building its own error.
+    from latentlab.figures.from_runs import PLOTS
+
+    path = tmp_path / "bars.npz"
+    np.savez(path, x=bars[0][:128], y=bars[1][:128], x_test=bars[2][:64], y_test=bars[3][:64])
+    run = tmp_path / "run"
+    assert main(["train", preset, "--dataset", str(path), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    refused = {}
+    for kind in PLOTS:
+        code = main(["plot", kind, str(run), "-o", str(tmp_path / f"{kind}.png")])
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "Traceback" not in err, (kind, err)
+        if code == 2:
+            refused[kind] = err.strip()
+            assert len(refused[kind].splitlines()) == 1 and refused[kind].startswith("latentlab plot: error:"), err
+        else:
+            assert (tmp_path / f"{kind}.png").stat().st_size > 0
+    assert "is not conditional: the classes figure needs a conditional VAE" in refused["classes"]
+    if preset == "mnist-simple":
+        assert "latentlab generate RUN --sampler gmm" in refused["samples"]
+
+
 def test_a_dataset_without_test_images_is_said_up_front_by_train_evaluate_and_plot(bars, tmp_path, capsys):
     path = tmp_path / "no-test.npz"
     np.savez(path, x=bars[0][:64], x_test=bars[2][:0])

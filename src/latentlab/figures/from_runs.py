@@ -97,9 +97,9 @@ def prior_samples(run: Run, n: int = 16, seed: int = 0, sampler: str = "prior", 
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images", field="n", value=n)
     if sampler == "prior" and not can_sample(run.model):
-        raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; use --sampler gmm (a Gaussian "
-                          "mixture fitted to its training codes) or a run with a prior (e.g. mnist-vae)",
-                          field="sampler", value="prior")
+        raise ConfigError(f"{run.name} is not a VAE: it has no prior to sample from; sample a Gaussian mixture "
+                          "fitted to its training codes instead (latentlab generate RUN --sampler gmm; in Python "
+                          "sampler='gmm') or use a run with a prior (e.g. mnist-vae)", field="sampler", value="prior")
     x_train, y_train = (None, None) if data is None else (data.x_train, data.y_train)
     return sampling.generate(run.model, n, sampler=sampler, seed=seed, label=label, x_train=x_train,
                              y_train=y_train, n_components=n_components)
@@ -124,7 +124,7 @@ def classes_figure(run: Run, data: ImageData | None = None, n: int = 8, seed: in
     model = run.model
     if not is_conditional(model):
         raise ConfigError(f"{run.name} is not conditional: the classes figure needs a conditional VAE (model.kind="
-                          "'cvae', e.g. the mnist-cvae preset)", field="model.kind", value=run.model.kind)
+                          "'cvae', e.g. the mnist-cvae preset)", field="model.kind", value=type(model).__name__)
     codes = sampling.prior_sampler(model, n, seed)
     device = evaluate.model_device(model)
     with torch.inference_mode():
