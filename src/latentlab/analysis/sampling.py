@@ -154,8 +154,9 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
     n : int
         The number of images along the path, at least 2.
     label : int or None
-        For a conditional model, the class to decode; None uses the class the model infers for `a`. Must be None
-        for any other model.
+        For a conditional model, the class to decode along the whole path; None infers the class of each end
+        (`classify`) and moves the condition from `a`'s class to `b`'s with the code (class weights (1 - t, t)),
+        so that the ends are the reconstructions of `a` and `b`. Must be None for any other model.
 
     Returns
     -------
@@ -177,8 +178,10 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
     t = torch.linspace(0.0, 1.0, n, device=device, dtype=codes.dtype)[:, None]
     path = (1 - t) * codes[0] + t * codes[1]
     if is_conditional(model):
-        y = int(model.classify(pair[:1])[0]) if label is None else label
-        return to_images(model.decode(path, y))
+        if label is not None:
+            return to_images(model.decode(path, label))
+        ends = model.one_hot(model.classify(pair), 2, device).to(codes.dtype)  # each end's own class
+        return to_images(model.decode(path, (1 - t) * ends[0] + t * ends[1]))
     if label is not None:
         raise ConfigError(f"label needs a conditional model (model.kind='cvae'); this one is a {type(model).__name__}",
                           field="label", value=label)

@@ -96,6 +96,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from latentlab.analysis.sampling import interpolate
     from latentlab.figures.rows import image_row_figure
     from latentlab.images import layout_for, read_image
+    from latentlab.models import is_conditional
     from latentlab.runs import load_run
 
     run = load_run(args.run)
@@ -115,8 +116,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                          "give two images with one object each, drawn as the training images are",
                          field="images", value=blank)
     images = interpolate(run.model, ends[args.a].pixels, ends[args.b].pixels, n=args.n, label=args.label)
+    which = ""
+    if is_conditional(run.model):
+        which = (f", decoded as class {args.label}" if args.label is not None else
+                 ", the class moving from the first's to the second's as the model infers them")
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
-                           "space")
+                           f"space{which}")
     return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))
 
 

@@ -55,12 +55,13 @@ class CVAE(VAE):
         channels_last_(self)
 
     def one_hot(self, y: Tensor | int, n: int, device: torch.device) -> Tensor:
-        """One-hot encodings of class labels.
+        """One-hot encodings of class labels (class weights are passed through).
 
         Parameters
         ----------
         y : torch.Tensor or int
-            Labels, int64 (n,), or one int for all `n`.
+            Labels, int64 (n,), or one int for all `n`; or class weights, float (n, n_classes), used as they are
+            (a path between two classes: `analysis.sampling.interpolate`).
         n : int
             Number of rows (used when `y` is an int).
         device : torch.device
@@ -76,6 +77,11 @@ class CVAE(VAE):
         ValueError
             A label outside [0, n_classes - 1] (checked eagerly only, not while compiling or exporting).
         """
+        if isinstance(y, Tensor) and y.is_floating_point() and y.ndim == 2:
+            if y.shape[1] != self.n_classes:
+                raise ValueError(f"class weights must have {self.n_classes} columns for this model (model.n_classes="
+                                 f"{self.n_classes}), got shape {tuple(y.shape)}")
+            return y.to(device).float()
         y = torch.full((n,), int(y), device=device) if isinstance(y, int) else y.to(device).long()
         # Checked eagerly only: torch.export (ONNX) cannot branch on values; the comparison below needs no check.
         # (Batch sizes here are x.shape[0], not len(x): len() would fix the exported batch size.)
@@ -115,7 +121,7 @@ class CVAE(VAE):
         z : torch.Tensor
             Codes, float32 (B, latent_dim).
         y : torch.Tensor or int, optional
-            Labels, int64 (B,), or one int for all (default class 0).
+            Labels, int64 (B,), or one int for all (default class 0), or class weights float (B, n_classes).
 
         Returns
         -------
@@ -133,7 +139,7 @@ class CVAE(VAE):
         z : torch.Tensor
             Codes, float32 (B, latent_dim).
         y : torch.Tensor or int, optional
-            Labels, int64 (B,), or one int for all (default class 0).
+            Labels, int64 (B,), or one int for all (default class 0), or class weights float (B, n_classes).
 
         Returns
         -------
