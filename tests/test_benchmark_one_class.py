@@ -123,7 +123,7 @@ def test_bad_arguments_name_the_argument(one_class_npz):
 
 
 def test_cli_smoke_with_selected_classes(one_class_npz, tmp_path, capsys):
-    argv = ["benchmark", "one-class", "--dataset", one_class_npz, "--classes", "0,2", "--steps", "3",
+    argv = ["benchmark", "one-class", "--dataset", one_class_npz, "--classes", "0", "2", "--steps", "3",
             "--out", str(tmp_path), "--quiet", "--jobs", "2"]
     assert main([*argv, "--score-choice", "data-set"]) == 0
     out = capsys.readouterr().out
@@ -133,7 +133,7 @@ def test_cli_smoke_with_selected_classes(one_class_npz, tmp_path, capsys):
     assert [r["class"] for r in saved["results"]] == [0, 2] and saved["settings"]["jobs"] == 2
     assert saved["command"].startswith("latentlab benchmark one-class --dataset")
     assert saved["command"].endswith("--score-choice data-set") and saved["choice"]["mode"] == "data-set"
-    assert main([*argv[:5], "0,9", *argv[6:]]) == 2
+    assert main([*argv[:5], "0,9", *argv[7:]]) == 2  # commas work as spaces do
     assert "--classes" in capsys.readouterr().err
     assert main([*argv, "--seeds", "0"]) == 2
     assert "--seeds 0 is invalid" in capsys.readouterr().err

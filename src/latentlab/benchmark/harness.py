@@ -25,7 +25,7 @@ import numpy as np
 
 from latentlab.benchmark import choice, tables
 from latentlab.benchmark.published import FULL_PROTOCOL, family, published_rows
-from latentlab.benchmark.task import DEFAULT, KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
+from latentlab.benchmark.task import KNN, KNN_K, STEPS, ClassTask, epochs_for, run_class
 from latentlab.data import DATASETS, SAMPLES, ImageData, load_dataset
 from latentlab.errors import ConfigError, DatasetError, RunError, choose
 from latentlab.files import atomic_write_text
@@ -197,12 +197,12 @@ def one_class(dataset: str | Path | ImageData, preset: str | None = None, steps:
     if not all(o.ok for o in outcomes):
         raise RunError(f"the one-class benchmark on {data.name} did not finish: {summary(outcomes, 'classes')}")
     results = [o.result for o in outcomes]
-    for r in results:
-        ours, knn = r["scores"][DEFAULT]["auroc"], r["baselines"][KNN]["auroc"]
-        _say(progress, f"class {r['class']} ({r['name']}): {r['default_score']} AUROC {ours:.3f}, raw-pixel "
-                       f"{KNN_K}-NN {knn:.3f}  ({r['n_train']} images, {r['epochs']} epochs, {r['wall_s']:.0f} s)")
     result = _summarise(data, name, cfg, preset, steps, chosen, seeds, jobs, results, machine)
     result["choice"] = picked = choice.choose(results, score_choice)
+    for r, key, score in zip(results, tables.chosen_keys(result), picked["per_class"], strict=True):
+        ours, knn = r["scores"][key]["auroc"], r["baselines"][KNN]["auroc"]  # the headline row's, class by class
+        _say(progress, f"class {r['class']} ({r['name']}): default ({score}) AUROC {ours:.3f}, raw-pixel "
+                       f"{KNN_K}-NN {knn:.3f}  ({r['n_train']} images, {r['epochs']} epochs, {r['wall_s']:.0f} s)")
     result["request"]["score_choice"] = score_choice
     result["protocol"] += " The headline default: " + (picked["rule"] if picked["fallback"] is None else
                                                        f"{picked['chosen']} ({picked['fallback']}).")

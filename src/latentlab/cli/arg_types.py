@@ -75,11 +75,13 @@ def parse_item(text: str) -> Any:
 
 
 def parse_classes(text: str) -> list[int]:
+    """argparse type of one --classes word: class numbers separated by commas ("0,3,6"; several words, "0 3 6", are
+    joined by `cmd_benchmark`)."""
     try:
         return [int(c) for c in text.split(",") if c.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--classes wants class numbers separated by commas, e.g. 0,3,6; got "
-                                         f"{text!r}") from None
+        raise argparse.ArgumentTypeError(f"--classes wants class numbers separated by commas or spaces, e.g. 0,3,6; "
+                                         f"got {text!r}") from None
 
 
 def parse_grid(text: str) -> tuple[str, list[Any]]:

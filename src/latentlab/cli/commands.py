@@ -246,6 +246,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} is invalid: the number of models per class, 1 or more",
                           field="--seeds", value=args.seeds)
+    if args.classes:  # one list per word: "0,1 2" -> [[0, 1], [2]]
+        args.classes = [c for word in args.classes for c in word]
     command = f"latentlab benchmark one-class --dataset {args.dataset} --steps {args.steps} --seeds {args.seeds}"
     if args.preset:
         command += f" --preset {args.preset}"

@@ -257,7 +257,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=STEPS,
                    help=f"optimizer steps per class, rounded up to whole epochs (default {STEPS}: about 20 epochs of "
                    "6,000 images at batch 256)")
-    p.add_argument("--classes", type=parse_classes, metavar="C,C,...", help="only these classes, e.g. 0,3,6")
+    p.add_argument("--classes", type=parse_classes, nargs="+", metavar="C",
+                   help="only these classes, separated by commas or spaces, e.g. 0,3,6 or 0 3 6")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="models per class, seeds 0..N-1, scores averaged (default 1)")
     p.add_argument("--score-choice", choices=SCORE_CHOICES, default=SCORE_CHOICES[0],
