@@ -11,6 +11,9 @@ A page asks for a part with a marker line:
 - `<!-- generated: contention -->`: the busy-machine table of bench/contention-2026-12-07.json;
 - `<!-- generated: models -->`: the model registry and the terms each kind declares.
 
+A marker may be followed, after a blank line, by one line that begins with OFFLINE: what a reader of the Markdown
+source (on GitHub, say) sees in place of the part; the built page replaces both.
+
 `public_api()` is also what tests/test_docstrings.py checks.
 """
 
@@ -31,6 +34,7 @@ FACES = ("latentlab", "latentlab.data", "latentlab.models", "latentlab.training"
          "latentlab.figures", "latentlab.report", "latentlab.export", "latentlab.benchmark", "latentlab.runner",
          "latentlab.web", "latentlab.cli")
 MARKER = "<!-- generated: {} -->"
+OFFLINE = "*Generated from the code when the site is built"
 
 
 def defining_path(face: str, name: str) -> str:
@@ -210,5 +214,10 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     for key, make in GENERATORS.items():
         marker = MARKER.format(key)
         if marker in markdown:
-            markdown = markdown.replace(marker, make())
+            start = markdown.index(marker)
+            end = start + len(marker)
+            if markdown.startswith("\n\n" + OFFLINE, end):  # the note for Markdown readers goes with the marker
+                end = markdown.find("\n", end + 2)
+                end = len(markdown) if end < 0 else end
+            markdown = markdown[:start] + make() + markdown[end:]
     return markdown

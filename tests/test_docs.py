@@ -66,3 +66,18 @@ def test_the_generated_pages_hold_every_command_and_public_name(site):
     assert not missing
     bench = (site / "benchmarks.html").read_text()
     assert "results-ttq.json" in bench and "img/s" in bench
+
+
+def test_each_generated_part_tells_markdown_readers_how_to_see_it_and_the_site_drops_that(site):
+    # Fault: read on GitHub, the CLI reference was 11 lines ending in a marker, and the README said pages read there.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from docs_hooks import MARKER, OFFLINE
+
+    for page in (ROOT / "docs").rglob("*.md"):
+        text = page.read_text()
+        for key in re.findall(r"<!-- generated: (\w+) -->", text):
+            after = text[text.index(MARKER.format(key)) + len(MARKER.format(key)):]
+            assert after.startswith("\n\n" + OFFLINE), (page, key)
+    for html in site.rglob("*.html"):
+        assert OFFLINE.strip("*") not in html.read_text(), html
+    assert "latentlab COMMAND --help" in (ROOT / "docs" / "reference" / "cli.md").read_text()
