@@ -109,7 +109,8 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
     assert "NOT ONE OBJECT (3; crop to one)" in capsys.readouterr().out
 
 
-def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys) -> None:
+def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys,
+                                                              monkeypatch) -> None:
     from latentlab.analysis.novelty import load_saved_detector
     from latentlab.images import layout_for, read_image
     from latentlab.runs import load_run
@@ -117,9 +118,18 @@ def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, t
     data = load_dataset("mnist-sample", progress=False)
     path = _files(data.x_test[5], tmp_path)[4]  # dark ink on white paper
     out = tmp_path / "explained"
+    titles = []
+    import latentlab.figures.maps as maps
+
+    drawn = maps.explanation_figure
+    monkeypatch.setattr(maps, "explanation_figure", lambda *a, **k: titles.append(k["title"]) or drawn(*a, **k))
     assert main(["detect", str(sample_run), str(path), "--json", "--quiet", "--explain", str(out)]) == 0
     cli = json.loads(capsys.readouterr().out)["explanation"]
     assert (out / f"{path.stem}-explained.png").stat().st_size > 2000
+    terms = ", ".join(f"{k} {v:+.2f}" for k, v in cli["contributions"].items())  # the PNG says the verdict and why
+    assert titles == [f"{path.name}: {'in (like the training data)' if cli['member'] else 'OUT (novel)'}, score "
+                      f"{cli['score']:.2f} against threshold {cli['threshold']:.2f} ({terms})"]
+    assert "pixel-knn" in terms and "model veto" in terms
     web = TestClient(create_app([sample_run]), base_url="http://127.0.0.1").post("/api/runs/run/detect",
                                                      files={"file": (path.name, path.read_bytes())}).json()
     run = load_run(sample_run)

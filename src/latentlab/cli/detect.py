@@ -142,6 +142,14 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
     return detector
 
 
+def explanation_title(path: str, e: Any) -> str:
+    """An explanation PNG's title: the file, its verdict, the score against the threshold, and the terms the score
+    is the sum of (`Explanation.contributions`; a single score's is the score itself), so the picture says why."""
+    verdict = "in (like the training data)" if e.member else "OUT (novel)"
+    terms = ", ".join(f"{name} {value:+.2f}" for name, value in e.contributions.items())
+    return f"{Path(path).name}: {verdict}, score {e.score:.2f} against threshold {e.threshold:.2f} ({terms})"
+
+
 def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: Any) -> None:
     """One PNG per image into `out` (named after the image's file; the folder is made if missing), printed as
     written."""
@@ -154,8 +162,7 @@ def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: 
         names = [None if near is None or near["label_name"] is None else near["label_name"][j]
                  for j in range(len(e.nearest_images))]
         fig = explanation_figure(pixels[i], e.reconstruction, e.map2d(), e.nearest_images,
-                                 [] if near is None else near["distance"], names,
-                                 title=f"{Path(path).name}: score {e.score:.2f}, threshold {e.threshold:.2f}")
+                                 [] if near is None else near["distance"], names, title=explanation_title(path, e))
         print(save_figure(fig, Path(out) / f"{Path(path).stem}-explained.png"), file=sys.stderr)
 
 
