@@ -536,6 +536,24 @@ def test_every_plot_of_a_run_it_does_not_fit_is_a_one_line_error_not_a_traceback
         assert "latentlab generate RUN --sampler gmm" in refused["samples"]
 
 
+def test_blank_training_images_are_counted_and_said_even_when_quiet(bars, tmp_path, capsys):
+    # Fault: a folder of 24 blank pages trained without a word, into a detector that accepts blank pages.
+    x = bars[0][:64].copy()
+    x[:10] = 0  # blank as the image pipeline makes them
+    x[10:13] = 237 + np.arange(3)[:, None, None] % 2  # a flat grey page with a level of noise
+    path = tmp_path / "some-blank.npz"
+    np.savez(path, x=x, x_test=bars[2][:16])
+    argv = ["train", "mnist-simple", "--dataset", str(path), "--epochs", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: 13 of 64 training images of some-blank are blank (nothing stands out from the background): "
+            "the model learns them as data, and its detector will call blank pages part of the data set; remove "
+            "them from the data") in err
+    np.savez(path, x=bars[0][:64], x_test=bars[2][:16])
+    assert main([*argv, "--out", str(tmp_path / "clean")]) == 0
+    assert "blank" not in capsys.readouterr().err
+
+
 def test_a_dataset_without_test_images_is_said_up_front_by_train_evaluate_and_plot(bars, tmp_path, capsys):
     path = tmp_path / "no-test.npz"
     np.savez(path, x=bars[0][:64], x_test=bars[2][:0])

@@ -138,6 +138,14 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         where = f"{device}, {describe_in_force()}" if device.type == "cpu" else str(device)
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir} ({where})",
               file=sys.stderr)
+    if info.is_main:
+        from latentlab.data.base import blank_images
+
+        blank = blank_images(data.x_train)
+        if blank:  # said even when quiet, as the empty split below: the run trains, but on nothing
+            warn("train", [f"{blank:,} of {len(data.x_train):,} training images of {data.name} are blank (nothing "
+                           "stands out from the background): the model learns them as data, and its detector will "
+                           "call blank pages part of the data set; remove them from the data"])
     if info.is_main and not len(data.x_test):
         from latentlab.data.base import empty_split_fix
 

@@ -168,3 +168,19 @@ def empty_split_fix(data: ImageData) -> str:
     return (f"give {data.name} test images (an .npz's x_test, or a test/ folder beside train/; without them "
             f"{TEST_FRACTION:.0%} of each class is held out, which needs 4 or more images per class; it has "
             f"{len(data.x_train):,} training images)")
+
+
+# An image whose pixels span at most this many grey levels (of 255) holds nothing: the image pipeline makes a blank
+# page all zeros, and a flat scan or JPEG of one keeps a level or two of noise.
+FLAT_LEVELS = 2
+
+
+def blank_images(x: np.ndarray) -> int:
+    """How many of uint8 images `x` (N, H, W[, C]) are blank: all their pixels within FLAT_LEVELS grey levels of
+    each other. A model and a detector trained on blank pages learn to accept them (a tester's folder of 24 blank
+    pages trained without a word)."""
+    x = np.asarray(x)
+    if not len(x):
+        return 0
+    flat = x.reshape(len(x), -1)
+    return int((flat.max(1).astype(np.int16) - flat.min(1) <= FLAT_LEVELS).sum())
