@@ -113,3 +113,15 @@ def test_a_kept_checkpoint_is_named_with_the_data_dir_the_resume_needs(tmp_path:
         f"latentlab train --resume {run} --data-dir /data")
     (run / "meta.json").write_text(json.dumps({"status": "finished"}))  # a run that ended is not resumed
     assert "nothing was kept" in interrupted_message(argv, build_parser("train").parse_args(argv))
+
+
+def test_saying_what_an_interruption_kept_imports_no_torch(tmp_path: Path) -> None:
+    # Fault: the message imported torch to read two JSON files; in a fresh clone's environment on a loaded machine
+    # the interrupted command above had not ended 60 s after Ctrl-C (with warm caches it takes 1-3 s).
+    args = f"argparse.Namespace(command='train', run_dir={str(tmp_path)!r})"
+    code = ("import argparse, sys; from latentlab.cli.interrupted import interrupted_message; "
+            f"print(interrupted_message(['train', 'x'], {args})); "
+            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.splitlines() == [f"latentlab train: interrupted before the first checkpoint: nothing was kept in "
+                                f"{tmp_path}; to start again, run the same command: latentlab train x", "[]"]

@@ -26,6 +26,13 @@ from pathlib import Path
 from latentlab.errors import CheckpointError, RunError, RunLockedError
 from latentlab.locks import run_lock
 
+# The files of a run directory (`latentlab.runs`); named here, beside how its checkpoint is written, so that what a
+# run holds can be read without importing torch (an interrupted command says it, `cli.interrupted`).
+CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
+    "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
+#: meta.json statuses a run can be continued from: stopped by a signal, or left "running" by a process that was
+#: killed (its last checkpoint is the end of an epoch).
+RESUMABLE = ("interrupted", "running")
 STAGE_PREFIX, COMMIT, MANIFEST = ".staging-", ".commit", "manifest.json"
 
 
@@ -184,3 +191,21 @@ def _mount_point(path: Path) -> Path:
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def kept_checkpoint(run_dir: Path) -> str | None:
+    """The checkpoint `run_dir` holds that a resume goes on from, in words ("the checkpoint after epoch 3", "the
+    checkpoint at step 12 of epoch 4"), or None where there is none: no run, a damaged one, or one that ended.
+    Reads two JSON files and imports nothing heavy, so that an interrupted command says it at once: when this
+    imported torch, a fresh clone's interrupted `train` had not ended 60 s after Ctrl-C on a loaded machine."""
+    try:
+        meta = json.loads((run_dir / META).read_text())
+        state = json.loads((run_dir / STATE).read_text())
+        epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    if not isinstance(meta, dict) or meta.get("status") not in RESUMABLE or not (run_dir / CONFIG).is_file():
+        return None
+    if step:
+        return f"the checkpoint at step {step} of epoch {epoch + 1}"
+    return f"the checkpoint after epoch {epoch}" if epoch else "the checkpoint made before the first step"

@@ -24,13 +24,11 @@ from latentlab.config import RunConfig
 from latentlab.data import ImageData, load_dataset
 from latentlab.data.base import array_sha256
 from latentlab.errors import ConfigError, DatasetError, RunError
-from latentlab.file_sets import finish_pending, write_file_set
+from latentlab.file_sets import CONFIG, HISTORY, META, MODEL, OPTIMIZER, STATE, finish_pending, write_file_set
 from latentlab.files import atomic_write_text, file_digest, shown_name
 from latentlab.models import build_model
 from latentlab.models.check import shape_differences
 
-CONFIG, MODEL, OPTIMIZER, STATE, HISTORY, META = (
-    "config.json", "model.safetensors", "optimizer.safetensors", "state.json", "history.jsonl", "meta.json")
 # Files derived from the weights: `latentlab evaluate`'s metrics, and the card of an export (`latentlab export`).
 METRICS, CARD = "metrics.json", "model_card.json"
 FORMAT_VERSION = 1

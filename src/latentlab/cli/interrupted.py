@@ -34,7 +34,7 @@ def interrupted_message(argv: Sequence[str], args: argparse.Namespace | None) ->
     if command == "train":
         run_dir = getattr(args, "run_dir", None) or getattr(args, "resume", None)
         if run_dir is not None:
-            from latentlab.training.reuse import kept_checkpoint
+            from latentlab.file_sets import kept_checkpoint
 
             kept = kept_checkpoint(Path(run_dir))
             if kept:

@@ -14,29 +14,10 @@ from latentlab.config import RunConfig
 from latentlab.data import ImageData
 from latentlab.data.base import data_meta
 from latentlab.errors import CheckpointError, DataChangedError, RunError
-from latentlab.file_sets import COMMIT, STAGE_PREFIX
+from latentlab.file_sets import COMMIT, RESUMABLE, STAGE_PREFIX
 from latentlab.locks import LOCK, run_lock
 from latentlab.runs import CONFIG, META, STATE, read_json
 from latentlab.training.train import train
-
-#: meta.json statuses a run can be continued from: stopped by a signal, or left "running" by a process that was
-#: killed (its last checkpoint is the end of an epoch).
-RESUMABLE = ("interrupted", "running")
-
-
-def kept_checkpoint(run_dir: Path) -> str | None:
-    """The checkpoint `run_dir` holds that a resume goes on from, in words ("the checkpoint after epoch 3", "the
-    checkpoint at step 12 of epoch 4"), or None where there is none: no run, a damaged one, or one that ended."""
-    try:
-        meta, state = read_json(run_dir / META), read_json(run_dir / STATE)
-    except (RunError, OSError):
-        return None
-    if meta.get("status") not in RESUMABLE or not (run_dir / CONFIG).is_file():
-        return None
-    epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
-    if step:
-        return f"the checkpoint at step {step} of epoch {epoch + 1}"
-    return f"the checkpoint after epoch {epoch}" if epoch else "the checkpoint made before the first step"
 
 
 def ensure_run(cfg: RunConfig, run_dir: Path, data: ImageData, progress: bool) -> tuple[str, float]:
