@@ -27,6 +27,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def _with_ctrl_c() -> None:
+    """Popen's preexec_fn: Ctrl-C as a terminal gives it. A command started in the background by a shell without job
+    control (how CI ran `make test`) inherits SIGINT ignored, and Python then keeps ignoring it: the child slept on
+    and the test timed out."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(proc: subprocess.Popen, ready) -> tuple[str, str]:
     try:
         deadline = time.monotonic() + 90
@@ -43,7 +50,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_kept_and_to_run_it_
     run = tmp_path / "run"
     argv = ["train", "mnist-simple", "--dataset", "mnist-sample", "--epochs", "1", "--out", str(run)]
     proc = subprocess.Popen([sys.executable, "-c", BLOCKED, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_with_ctrl_c)
     out, err = _interrupt(proc, lambda: proc.stdout.readline().strip() == "loading")
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
@@ -56,7 +63,7 @@ def test_ctrl_c_after_a_checkpoint_names_it_and_the_resume_command(tmp_path: Pat
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "latentlab", "train", "mnist-simple", "--dataset", "mnist-sample",
                              "--epochs", "100000", "--batch-size", "8", "--out", str(run), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_with_ctrl_c)
     out, err = _interrupt(proc, lambda: (run / "meta.json").exists())  # one epoch saved: the loop is running
     assert proc.returncode == 130, err
     state = json.loads((run / "state.json").read_text())
@@ -116,8 +123,8 @@ def test_a_kept_checkpoint_is_named_with_the_data_dir_the_resume_needs(tmp_path:
 
 
 def test_saying_what_an_interruption_kept_imports_no_torch(tmp_path: Path) -> None:
-    # Fault: the message imported torch to read two JSON files; in a fresh clone's environment on a loaded machine
-    # the interrupted command above had not ended 60 s after Ctrl-C (with warm caches it takes 1-3 s).
+    # The message read two JSON files through the training package, which imports torch (seconds, for a command
+    # interrupted before it had loaded torch itself).
     args = f"argparse.Namespace(command='train', run_dir={str(tmp_path)!r})"
     code = ("import argparse, sys; from latentlab.cli.interrupted import interrupted_message; "
             f"print(interrupted_message(['train', 'x'], {args})); "

@@ -196,8 +196,8 @@ def _size(n: int) -> str:
 def kept_checkpoint(run_dir: Path) -> str | None:
     """The checkpoint `run_dir` holds that a resume goes on from, in words ("the checkpoint after epoch 3", "the
     checkpoint at step 12 of epoch 4"), or None where there is none: no run, a damaged one, or one that ended.
-    Reads two JSON files and imports nothing heavy, so that an interrupted command says it at once: when this
-    imported torch, a fresh clone's interrupted `train` had not ended 60 s after Ctrl-C on a loaded machine."""
+    Reads two JSON files and imports nothing heavy, so that an interrupted command says it at once, whatever it had
+    loaded (`detect` interrupted while reading files has not imported torch yet)."""
     try:
         meta = json.loads((run_dir / META).read_text())
         state = json.loads((run_dir / STATE).read_text())
