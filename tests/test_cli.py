@@ -672,8 +672,12 @@ def test_a_mistyped_flag_shows_the_commands_usage_and_the_closest_flag(capsys) -
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: latentlab train ")
-    assert "latentlab train: error: unrecognized arguments: --epochz (did you mean --epochs?) 2" in err
+    assert "latentlab train: error: unrecognized arguments: --epochz 2 (did you mean --epochs?)" in err
     with pytest.raises(SystemExit):
         main(["benchmark", "localise", "--dataset", "mnist-sample", "--stepz", "2"])
-    assert "latentlab benchmark localise: error: unrecognized arguments: --stepz (did you mean --steps?)" in (
+    assert "latentlab benchmark localise: error: unrecognized arguments: --stepz 2 (did you mean --steps?)" in (
         capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["train", "mnist-simple", "--epochz", "2", "--lrr=0.1"])
+    assert ("unrecognized arguments: --epochz 2 --lrr=0.1 (did you mean: --epochz -> --epochs, --lrr -> --lr?)"
+            in capsys.readouterr().err)

@@ -98,6 +98,11 @@ def _unrecognised(parser: argparse.ArgumentParser, args: argparse.Namespace, ext
 
     parser = command_parser(parser, args)
     flags = list(parser._option_string_actions)
-    hints = [f"{x} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))
-             else x for x in extra]
-    parser.error(f"unrecognized arguments: {' '.join(hints)}")
+    # The hints follow the whole list as typed, so the values stay beside their flags (`--epochz 2`).
+    hints = [f"{x.split('=')[0]} -> {close[0]}" for x in extra if x.startswith("-")
+             if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))]
+    if len(hints) == 1:
+        hint = f" (did you mean {hints[0].split(' -> ')[1]}?)"
+    else:
+        hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
