@@ -98,6 +98,22 @@ def test_every_command_says_what_an_interruption_kept(argv, said, capsys, monkey
     assert capsys.readouterr().err.strip() == f"latentlab {argv[0]}: {said}"
 
 
+@pytest.mark.parametrize("argv", [["detect", "RUN", "a.png"], ["benchmark", "one-class", "--dataset", "d"]])
+def test_ctrl_c_while_the_parser_is_built_names_the_command_typed(argv, capsys, monkeypatch) -> None:
+    from latentlab.cli import parser as parser_module
+
+    def interrupted(chosen=None):  # building detect's parser imports torch: Ctrl-C can land there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parser_module, "build_parser", interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"latentlab {argv[0]}: interrupted before its output was written: nothing was kept; to do it, run the same "
+        f"command again: latentlab {shlex.join(argv)}")
+    assert main(["--version"]) == 130
+    assert capsys.readouterr().err.startswith("latentlab: interrupted before its output was written")
+
+
 def test_a_kept_checkpoint_is_named_with_the_data_dir_the_resume_needs(tmp_path: Path, capsys) -> None:
     from latentlab.cli.interrupted import interrupted_message
     from latentlab.cli.parser import build_parser
