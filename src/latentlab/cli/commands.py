@@ -160,12 +160,12 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         dist.teardown()
     if callbacks and not args.quiet:
         print(f"TensorBoard: {callbacks[0].log_dir} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
-    if info.is_main:
-        if result.status != "interrupted":
-            _check_posterior(result.model, data.x_test, args.quiet)
-        print(f"{result.status}: {run_dir}")
     if result.status == "interrupted":
-        raise KeyboardInterrupt  # `main` says what was kept and how to go on, as for an interruption anywhere
+        # `main` says what was kept and how to go on, in one line, as for an interruption anywhere.
+        raise KeyboardInterrupt
+    if info.is_main:
+        _check_posterior(result.model, data.x_test, args.quiet)
+        print(f"{result.status}: {run_dir}")
     return 0
 
 

@@ -234,10 +234,9 @@ class _Loop:
         if status in ("finished", "early-stopped") and self.history:
             self._save(status)  # the last epoch was saved as "running"; say how the run ended
         if status == "interrupted":
+            # What was kept and how to go on is the caller's to say, once: the result's status in Python (resume=True
+            # goes on), the command line's last line (`--resume`).
             self._save(status)
-            if self.run_dir is not None:
-                # How to go on is the caller's to say: resume=True in Python, `--resume` on the command line.
-                self.log(f"interrupted: checkpoint saved in {self.run_dir}")
         return status
 
     def _wrap(self) -> nn.Module:
