@@ -51,6 +51,16 @@ def test_train_one_epoch_smoke_then_resume_extends(tmp_path, capsys):
     assert f"{out_dir} has done all its 2 epochs; nothing to resume" in said and "resuming" not in said
     assert f"latentlab train --resume {out_dir} --epochs N" in said
     assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
+    # A resume that trains nothing writes nothing; fewer epochs than were done is refused, not written as the config.
+    written = {name: (out_dir / name).read_bytes() for name in ("config.json", "meta.json", "state.json")}
+    assert main(["train", "--resume", str(out_dir), "--epochs", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"latentlab train: error: cannot resume {out_dir} with --epochs 1: it has done 2 epochs already; nothing was "
+        f"written: to train on, resume with --epochs N, N above 2; to keep the run as it is, do not resume it "
+        f"(see --resume)")
+    assert main(["train", "--resume", str(out_dir), "--epochs", "2", "--quiet"]) == 0
+    assert {name: (out_dir / name).read_bytes() for name in written} == written
+    assert json.loads((out_dir / "config.json").read_text())["train"]["epochs"] == 2
 
 
 def test_train_on_an_npz_with_overrides(bars, tmp_path):

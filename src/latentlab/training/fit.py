@@ -186,12 +186,22 @@ class _Loop:
             assert self.run_dir is not None
             self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
                                                            meta, allow_data_change)
-            if self.state.epoch >= tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1"
-                self.log(f"{self.run_dir} has done all its {tc.epochs} epochs; nothing to resume (to train on, resume "
+            done = self.state.epoch
+            if done > tc.epochs:  # config.json would say fewer epochs than history.jsonl and meta.json hold
+                raise TrainingError(f"cannot resume {self.run_dir} with train.epochs={tc.epochs}: it has done {done} "
+                                    "epochs already; nothing was written",
+                                    hint=f"to train on, resume with train.epochs=N, N above {done}; to keep the run as "
+                                         "it is, do not resume it", field="train.epochs", value=tc.epochs,
+                                    related=("resume",))
+            if done == tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1", and write nothing
+                self.log(f"{self.run_dir} has done all its {done} epochs; nothing to resume (to train on, resume "
                          f"with more: train.epochs, on the command line latentlab train --resume {self.run_dir} "
                          "--epochs N)")
-            else:
-                self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
+                self.model.eval()
+                status = saved.get("status", "finished")
+                return TrainResult(self.run_dir, self.model, self.history,
+                                   "finished" if status in ("running", "interrupted") else status)
+            self.log(f"resuming {self.run_dir} at epoch {done + 1}, step {self.state.step}")
             meta, self.data_change, note = resumed_meta(self.state.epoch + 1, saved, meta)
             if note:
                 self.log(note)
