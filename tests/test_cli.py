@@ -481,6 +481,13 @@ def test_error_notes_name_only_flags_the_command_has():
         "--seeds 0 is invalid"  # the CLI's own errors name their flag already
     assert with_flags(ConfigError("bad grid: seeds=N sets the seeds", field="grid", related=("seeds",)),
                       _table("sweep")) == "bad grid: --seeds N sets the seeds (see --set-grid)"
+    # A name the error does not carry is rewritten where the message gives it a value (issue 26: detect said
+    # "pass dataset=PATH"), not where prose uses the word.
+    changed = ConfigError("the dataset has changed: pass dataset=PATH of a copy, or allow_data_change=True",
+                          field="allow_data_change")
+    assert with_flags(changed, _table("detect")) == \
+        "the dataset has changed: pass --dataset PATH of a copy, or --allow-data-change"
+    assert with_flags(changed, serve) == str(changed)  # serve has neither flag
 
 
 def test_a_train_error_hints_no_flag_train_lacks(capsys):
