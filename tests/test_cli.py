@@ -613,6 +613,43 @@ def test_detect_on_a_run_trained_from_python_asks_for_its_data_instead_of_downlo
                  str(tmp_path / "bars.npz")]) == 0
 
 
+def test_detect_on_a_run_whose_data_changed_or_moved_names_the_flags(bars, tmp_path, capsys):
+    from PIL import Image
+
+    data, run, digit = tmp_path / "bars.npz", tmp_path / "run", tmp_path / "digit.png"
+    np.savez(data, x=bars[0][:256], y=bars[1][:256], x_test=bars[2][:64], y_test=bars[3][:64])
+    assert main(["train", "mnist-simple", "--dataset", str(data), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    Image.fromarray(bars[2][0]).save(digit)
+    np.savez(data, x=bars[0][256:], y=bars[1][256:], x_test=bars[2][:64], y_test=bars[3][:64])  # other images
+    assert main(["detect", str(run), str(digit), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "(or pass --dataset PATH of a copy of them), or pass --allow-data-change to fit" in err, err
+    assert "dataset=" not in err and "allow_data_change" not in err
+    data.rename(tmp_path / "moved.npz")
+    assert main(["detect", str(run), str(digit), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"{run} was trained on {data}, which is not there any more (moved or deleted): pass --dataset NEW_PATH, the "
+        "folder or .npz where those training images are now")
+
+
+def test_a_class_for_a_model_without_classes_names_the_flag(bars, tmp_path, capsys):
+    from PIL import Image
+
+    data, run = tmp_path / "bars.npz", tmp_path / "run"
+    np.savez(data, x=bars[0][:256], x_test=bars[2][:64])
+    assert main(["train", "mnist-simple", "--dataset", str(data), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    for i in range(2):
+        Image.fromarray(bars[2][i]).save(tmp_path / f"{i}.png")
+    capsys.readouterr()
+    assert main(["interpolate", str(run), str(tmp_path / "0.png"), str(tmp_path / "1.png"), "--class", "1",
+                 "-o", str(tmp_path / "i.png")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "latentlab interpolate: error: --class 1 needs a conditional model (model.kind='cvae'); this one is a "
+        "DenseAutoencoder")
+    assert main(["generate", str(run), "--sampler", "gmm", "--class", "1", "-o", str(tmp_path / "g.png")]) == 2
+    assert "latentlab generate: error: --class 1 needs a conditional model" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [
     ["report", "--jobs", "0"], ["sweep", "mnist-simple", "--jobs", "-1"], ["benchmark", "one-class", "--jobs", "0"],
     ["benchmark", "one-class", "--threads", "two"], ["evaluate", "runs/x", "--iwae-k", "0"],

@@ -97,13 +97,14 @@ def _framing(data: Any) -> tuple[Any, Any]:
 
 def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
     """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
+    from latentlab.cli.flags import command_flags, with_flags
     from latentlab.errors import DatasetError, RunError
     from latentlab.runs import load_run_data
 
     try:
         return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
     except (DatasetError, RunError) as exc:
-        return None, str(exc)
+        return None, with_flags(exc, command_flags("detect"))  # said in detect's flags, as `main` says errors
 
 
 def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:

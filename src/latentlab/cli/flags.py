@@ -129,6 +129,18 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
+def command_flags(*words: str) -> dict[str, Flag]:
+    """`flag_table` of the command named by `words` (``"detect"``, ``"benchmark", "one-class"``), for a message
+    printed as a warning or note rather than raised to `main`."""
+    from latentlab.cli.parser import build_parser
+
+    parser = build_parser(words[0])
+    for word in words:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = subs[0].choices[word]
+    return flag_table(parser)
+
+
 # A value written after "name=" in a message: quoted, a list, or a word (not the punctuation that ends a clause).
 _VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|[^\s,;()]*[^\s,;().:]"""
 
@@ -178,4 +190,4 @@ def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
     return text + (f" (see {', '.join(notes)})" if notes else "")
 
 
-__all__ = ["Flag", "command_parser", "config_fields", "flag_table", "sets", "with_flags"]
+__all__ = ["Flag", "command_flags", "command_parser", "config_fields", "flag_table", "sets", "with_flags"]
