@@ -564,9 +564,9 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     capsys.readouterr()
     assert main(["detect", str(run), str(tmp_path / "digit.png"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert ("the combined detector cannot be fitted on the run's 15 training images (score='combined' needs at least "
-            "20 images to set its threshold on (each scored against the others); got 15); train the run on a data "
-            "set with that many images or more") in err
+    assert ("the combined detector cannot be fitted on the run's 15 training images (--score 'combined' needs at "
+            "least 20 images to set its threshold on (each scored against the others); got 15); train the run on a "
+            "data set with that many images or more") in err
     assert "pass more images" not in err
 
 

@@ -29,7 +29,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from latentlab.runs import IN_MEMORY, load_run
 
     run = load_run(args.run)
-    data, why = _run_data(run, args.data_dir, args.dataset)
+    data, why = _run_data(run, args.data_dir, args.dataset, getattr(args, "in_flags", str))
     shape = tuple(run.model.image_shape)
     # At the run's size and colour; grey ones framed as its training files were (one decision, `layout_for`), as
     # the web page and `interpolate` frame theirs.
@@ -91,16 +91,16 @@ def _framing(data: Any) -> tuple[Any, Any]:
     return (None, None) if data is None else (data.x_train, data.layout)
 
 
-def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
-    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
-    from latentlab.cli.flags import command_flags, with_flags
+def _run_data(run: Any, data_dir: str | None, dataset: str | None, said: Any = str) -> tuple[Any, str]:
+    """The run's data set if it can be had without downloading, else None and why (a saved detector still works),
+    said by `said` (`main` gives ``args.in_flags``: the error in the command's flags)."""
     from latentlab.errors import DatasetError, RunError
     from latentlab.runs import load_run_data
 
     try:
         return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
     except (DatasetError, RunError) as exc:
-        return None, with_flags(exc, command_flags("detect"))  # said in detect's flags, as `main` says errors
+        return None, said(exc)
 
 
 def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:

@@ -129,18 +129,6 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return parser
 
 
-def command_flags(*words: str) -> dict[str, Flag]:
-    """`flag_table` of the command named by `words` (``"detect"``, ``"benchmark", "one-class"``), for a message
-    printed as a warning or note rather than raised to `main`."""
-    from latentlab.cli.parser import build_parser
-
-    parser = build_parser(words[0])
-    for word in words:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        parser = subs[0].choices[word]
-    return flag_table(parser)
-
-
 # A value written after "name=" in a message: quoted, a list, or a word (not the punctuation that ends a clause).
 _VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|[^\s,;()]*[^\s,;().:]"""
 
@@ -151,7 +139,9 @@ def _mention(name: str, assigned: bool = False) -> re.Pattern[str]:
     prose uses it too. Not an item of it (``model.hidden[1]=...``), which no flag sets alone."""
     value = rf"=(?P<value>{_VALUE})"
     bare = not assigned and ("_" in name or "." in name)
-    return re.compile(rf"(?<![\w.\-/=]){re.escape(name)}(?:{value}){'?' if bare else ''}(?![\w\-[]|\.\w)")
+    # Not after "--set ": a message already in the command's words (`pass --set model.n_classes=12`).
+    return re.compile(rf"(?<![\w.\-/=])(?<!--set ){re.escape(name)}(?:{value}){'?' if bare else ''}"
+                      rf"(?![\w\-[]|\.\w)")
 
 
 def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
@@ -190,4 +180,4 @@ def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
     return text + (f" (see {', '.join(notes)})" if notes else "")
 
 
-__all__ = ["Flag", "command_flags", "command_parser", "config_fields", "flag_table", "sets", "with_flags"]
+__all__ = ["Flag", "command_parser", "config_fields", "flag_table", "sets", "with_flags"]
