@@ -53,7 +53,7 @@ def test_train_one_epoch_smoke_then_resume_extends(tmp_path, capsys):
     assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
     # A resume that trains nothing writes nothing; fewer epochs than were done is refused, not written as the config.
     written = {name: (out_dir / name).read_bytes() for name in ("config.json", "meta.json", "state.json")}
-    assert main(["train", "--resume", str(out_dir), "--epochs", "1", "--quiet"]) == 2
+    assert main(["train", "--resume", str(out_dir), "--epochs", "1"]) == 2  # refused before the data are loaded
     assert capsys.readouterr().err.strip() == (
         f"latentlab train: error: cannot resume {out_dir} with --epochs 1: it has done 2 epochs already; nothing was "
         f"written: to train on, resume with --epochs N, N above 2; to keep the run as it is, do not resume it "

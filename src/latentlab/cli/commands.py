@@ -112,6 +112,12 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere", field="--out", value=str(run_dir))
+    if args.resume and (run_dir / "state.json").is_file():
+        from latentlab.runs import read_json
+        from latentlab.training.state import check_epochs_left
+
+        # Before the data set is loaded (which may take a while): as `restore` would refuse after it.
+        check_epochs_left(run_dir, int(read_json(run_dir / "state.json").get("epoch", 0)), cfg.train.epochs)
     if args.tensorboard:
         from latentlab.training.tensorboard import require_tensorboard
 

@@ -186,13 +186,7 @@ class _Loop:
             assert self.run_dir is not None
             self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
                                                            meta, allow_data_change)
-            done = self.state.epoch
-            if done > tc.epochs:  # config.json would say fewer epochs than history.jsonl and meta.json hold
-                raise TrainingError(f"cannot resume {self.run_dir} with train.epochs={tc.epochs}: it has done {done} "
-                                    "epochs already; nothing was written",
-                                    hint=f"to train on, resume with train.epochs=N, N above {done}; to keep the run as "
-                                         "it is, do not resume it", field="train.epochs", value=tc.epochs,
-                                    related=("resume",))
+            done = self.state.epoch  # no more than tc.epochs: `restore` refuses fewer (`check_epochs_left`)
             if done == tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1", and write nothing
                 self.log(f"{self.run_dir} has done all its {done} epochs; nothing to resume (to train on, resume "
                          f"with more: train.epochs, on the command line latentlab train --resume {self.run_dir} "
