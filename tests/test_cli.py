@@ -51,6 +51,16 @@ def test_train_one_epoch_smoke_then_resume_extends(tmp_path, capsys):
     assert f"{out_dir} has done all its 2 epochs; nothing to resume" in said and "resuming" not in said
     assert f"latentlab train --resume {out_dir} --epochs N" in said
     assert len((out_dir / "history.jsonl").read_text().splitlines()) == 2
+    # A resume that trains nothing writes nothing; fewer epochs than were done is refused, not written as the config.
+    written = {name: (out_dir / name).read_bytes() for name in ("config.json", "meta.json", "state.json")}
+    assert main(["train", "--resume", str(out_dir), "--epochs", "1"]) == 2  # refused before the data are loaded
+    assert capsys.readouterr().err.strip() == (
+        f"latentlab train: error: cannot resume {out_dir} with --epochs 1: it has done 2 epochs already; nothing was "
+        f"written: to train on, resume with --epochs N, N above 2; to keep the run as it is, do not resume it "
+        f"(see --resume)")
+    assert main(["train", "--resume", str(out_dir), "--epochs", "2", "--quiet"]) == 0
+    assert {name: (out_dir / name).read_bytes() for name in written} == written
+    assert json.loads((out_dir / "config.json").read_text())["train"]["epochs"] == 2
 
 
 def test_train_on_an_npz_with_overrides(bars, tmp_path):
@@ -471,6 +481,13 @@ def test_error_notes_name_only_flags_the_command_has():
         "--seeds 0 is invalid"  # the CLI's own errors name their flag already
     assert with_flags(ConfigError("bad grid: seeds=N sets the seeds", field="grid", related=("seeds",)),
                       _table("sweep")) == "bad grid: --seeds N sets the seeds (see --set-grid)"
+    # A name the error does not carry is rewritten where the message gives it a value (issue 26: detect said
+    # "pass dataset=PATH"), not where prose uses the word.
+    changed = ConfigError("the dataset has changed: pass dataset=PATH of a copy, or allow_data_change=True",
+                          field="allow_data_change")
+    assert with_flags(changed, _table("detect")) == \
+        "the dataset has changed: pass --dataset PATH of a copy, or --allow-data-change"
+    assert with_flags(changed, serve) == str(changed)  # serve has neither flag
 
 
 def test_a_train_error_hints_no_flag_train_lacks(capsys):
@@ -590,9 +607,9 @@ def test_too_few_training_images_for_a_detector_skip_membership_and_detect_says_
     capsys.readouterr()
     assert main(["detect", str(run), str(tmp_path / "digit.png"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert ("the combined detector cannot be fitted on the run's 15 training images (score='combined' needs at least "
-            "20 images to set its threshold on (each scored against the others); got 15); train the run on a data "
-            "set with that many images or more") in err
+    assert ("the combined detector cannot be fitted on the run's 15 training images (--score 'combined' needs at "
+            "least 20 images to set its threshold on (each scored against the others); got 15); train the run on a "
+            "data set with that many images or more") in err
     assert "pass more images" not in err
 
 
@@ -637,6 +654,43 @@ def test_detect_on_a_run_trained_from_python_asks_for_its_data_instead_of_downlo
     np.savez(tmp_path / "bars.npz", x=bars[0], y=bars[1], x_test=bars[2], y_test=bars[3])
     assert main(["detect", str(tmp_path / "run"), str(tmp_path / "digit.png"), "--quiet", "--dataset",
                  str(tmp_path / "bars.npz")]) == 0
+
+
+def test_detect_on_a_run_whose_data_changed_or_moved_names_the_flags(bars, tmp_path, capsys):
+    from PIL import Image
+
+    data, run, digit = tmp_path / "bars.npz", tmp_path / "run", tmp_path / "digit.png"
+    np.savez(data, x=bars[0][:256], y=bars[1][:256], x_test=bars[2][:64], y_test=bars[3][:64])
+    assert main(["train", "mnist-simple", "--dataset", str(data), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    Image.fromarray(bars[2][0]).save(digit)
+    np.savez(data, x=bars[0][256:], y=bars[1][256:], x_test=bars[2][:64], y_test=bars[3][:64])  # other images
+    assert main(["detect", str(run), str(digit), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "(or pass --dataset PATH of a copy of them), or pass --allow-data-change to fit" in err, err
+    assert "dataset=" not in err and "allow_data_change" not in err
+    data.rename(tmp_path / "moved.npz")
+    assert main(["detect", str(run), str(digit), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"{run} was trained on {data}, which is not there any more (moved or deleted): pass --dataset NEW_PATH, the "
+        "folder or .npz where those training images are now")
+
+
+def test_a_class_for_a_model_without_classes_names_the_flag(bars, tmp_path, capsys):
+    from PIL import Image
+
+    data, run = tmp_path / "bars.npz", tmp_path / "run"
+    np.savez(data, x=bars[0][:256], x_test=bars[2][:64])
+    assert main(["train", "mnist-simple", "--dataset", str(data), "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    for i in range(2):
+        Image.fromarray(bars[2][i]).save(tmp_path / f"{i}.png")
+    capsys.readouterr()
+    assert main(["interpolate", str(run), str(tmp_path / "0.png"), str(tmp_path / "1.png"), "--class", "1",
+                 "-o", str(tmp_path / "i.png")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "latentlab interpolate: error: --class 1 needs a conditional model (model.kind='cvae'); this one is a "
+        "DenseAutoencoder")
+    assert main(["generate", str(run), "--sampler", "gmm", "--class", "1", "-o", str(tmp_path / "g.png")]) == 2
+    assert "latentlab generate: error: --class 1 needs a conditional model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [
@@ -715,8 +769,12 @@ def test_a_mistyped_flag_shows_the_commands_usage_and_the_closest_flag(capsys) -
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: latentlab train ")
-    assert "latentlab train: error: unrecognized arguments: --epochz (did you mean --epochs?) 2" in err
+    assert "latentlab train: error: unrecognized arguments: --epochz 2 (did you mean --epochs?)" in err
     with pytest.raises(SystemExit):
         main(["benchmark", "localise", "--dataset", "mnist-sample", "--stepz", "2"])
-    assert "latentlab benchmark localise: error: unrecognized arguments: --stepz (did you mean --steps?)" in (
+    assert "latentlab benchmark localise: error: unrecognized arguments: --stepz 2 (did you mean --steps?)" in (
         capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["train", "mnist-simple", "--epochz", "2", "--lrr=0.1"])
+    assert ("unrecognized arguments: --epochz 2 --lrr=0.1 (did you mean: --epochz -> --epochs, --lrr -> --lr?)"
+            in capsys.readouterr().err)

@@ -577,6 +577,19 @@ def test_npz_other_ranges_are_refused_with_the_conversion_for_that_range(tmp_pat
     assert message.endswith(f"; convert with {fix}") and "\n" not in message
 
 
+@pytest.mark.parametrize("x, what", [(np.full((4, 28, 28), 300.0), "float64 with every value 300"),
+                                     (np.full((4, 28, 28), -5, np.int16), "int16 with every value -5")])
+def test_npz_of_one_value_out_of_range_is_not_told_to_divide_by_zero(tmp_path, x, what):
+    # The stretch (x - x.min()) / (x.max() - x.min()) divides by zero here: every pixel would become NaN.
+    np.savez(tmp_path / "flat.npz", x=x)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(str(tmp_path / "flat.npz"), progress=False)
+    assert str(info.value) == (
+        f"{tmp_path / 'flat.npz'}: 'x' is {what}, expected uint8 pixels in 0..255 (floats in [0, 1] and integers in "
+        "0..255 are converted); one value has no range to stretch: every image is blank, so check how x was made "
+        "(for blank images on purpose: numpy.zeros(x.shape, numpy.uint8))")
+
+
 @pytest.mark.parametrize("x, match", [(PIXELS > 128, "'x' is bool, .*convert: \\(x \\* 255\\)"),
                                       (PIXELS.astype(np.complex64), "'x' is complex64, expected numbers")])
 def test_npz_pixels_that_are_not_numbers_are_refused(tmp_path, x, match):

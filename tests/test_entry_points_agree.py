@@ -93,6 +93,36 @@ def test_cli_and_web_give_the_same_input_score_and_verdict(sample_run: Path, tmp
     assert any("inverted" in s for s in cli[str(tmp_path / "dark-on-white.png")]["steps"])
 
 
+SCHEMA = {"score", "threshold", "decision", "member", "verdict", "verdict_text", "score_name",
+          "higher_is_more_typical", "objects", "steps", "source_size"}
+
+
+def test_cli_json_and_web_api_answer_in_one_schema(sample_run: Path, tmp_path: Path, capsys) -> None:
+    # Issue 26: the CLI said "in"/"blank", the web "part of the data set"/"blank image: ...", with other keys.
+    digits = load_dataset("mnist-sample", progress=False).x_test[:3]
+    row = np.concatenate([np.pad(d, 4) for d in digits], axis=1)
+    images = {"digit": 255 - np.pad(np.kron(digits[0], np.ones((2, 2), np.uint8)), 8), "blank": np.zeros((40, 40)),
+              "row": 255 - np.kron(row, np.ones((2, 2), np.uint8)), "noise": np.random.default_rng(0).integers(
+                  0, 256, (28, 28))}
+    client = TestClient(create_app([sample_run]), base_url="http://127.0.0.1")
+    verdicts = {}
+    for name, pixels in images.items():
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(pixels.astype(np.uint8)).save(path)
+        assert main(["detect", str(sample_run), str(path), "--json", "--quiet"]) == 0
+        cli = json.loads(capsys.readouterr().out)
+        web = client.post("/api/runs/run/detect", files={"file": (path.name, path.read_bytes())}).json()
+        assert set(cli) == SCHEMA | {"path", "explanation"} and set(web) == SCHEMA | {"input", "explanation"}
+        shared_cli, shared_web = ({k: d[k] for k in SCHEMA} for d in (cli, web))
+        for key in ("score", "decision"):  # the CLI's batch and the web's one image: float32 may differ last bits
+            assert shared_web.pop(key) == pytest.approx(shared_cli.pop(key), rel=1e-5, abs=1e-6), name
+        assert shared_cli == shared_web, name
+        verdicts[name] = (cli["verdict"], cli["verdict_text"])
+    assert verdicts["digit"][0] == "in" and verdicts["noise"][0] == "out"
+    assert verdicts["blank"] == ("blank", "blank image: nothing stands out from the background, nothing to judge")
+    assert verdicts["row"] == ("several objects", "not one object: 3 separate objects; crop to one")
+
+
 def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, tmp_path: Path, capsys) -> None:
     digits = load_dataset("mnist-sample", progress=False).x_test[:3]
     row = np.concatenate([np.pad(np.kron(d, np.ones((3, 3), np.uint8)), 12) for d in digits], axis=1)
@@ -103,7 +133,8 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
     assert cli["verdict"] == "several objects" and cli["objects"] == 3 and not cli["member"]
     web = TestClient(create_app([sample_run]), base_url="http://127.0.0.1").post("/api/runs/run/detect",
                                                      files={"file": ("row.png", path.read_bytes())}).json()
-    assert web["verdict"] == "not one object: 3 separate objects; crop to one" and not web["member"]
+    assert web["verdict"] == "several objects" and not web["member"]
+    assert web["verdict_text"] == cli["verdict_text"] == "not one object: 3 separate objects; crop to one"
     assert web["steps"] == cli["steps"] and web["objects"] == 3
     assert main(["detect", str(sample_run), str(path), "--quiet"]) == 0
     assert "NOT ONE OBJECT (3; crop to one)" in capsys.readouterr().out

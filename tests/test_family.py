@@ -289,7 +289,7 @@ def test_cvae_generates_the_requested_class(family_runs, bars, one_thread):
     knn = KNeighborsClassifier(5).fit(x_train.reshape(len(x_train), -1) / 255, y_train)
     rates = [(knn.predict(generate(model, 20, label=c, seed=c).reshape(20, -1)) == c).mean() for c in range(10)]
     assert np.mean(rates) >= 0.6 and min(rates) >= 0.3, rates
-    with pytest.raises(ConfigError, match="class=12 is invalid"):
+    with pytest.raises(ConfigError, match="label=12 is invalid"):
         generate(model, 2, label=12)
     with pytest.raises(ConfigError, match="needs a conditional model"):
         generate(family_runs["vae"][0].model, 2, label=3)

@@ -238,6 +238,18 @@ def test_resume_refuses_another_schedule_length_and_names_changed_fields(bars, t
     assert result.status == "finished" and len(result.history) == 4
 
 
+def test_a_resume_with_fewer_epochs_than_done_is_refused_and_one_with_none_left_writes_nothing(bars, tmp_path):
+    # Issue 26: --epochs 3 on a run of 7 epochs wrote config.json's epochs 3 beside meta.json's epochs_done 7.
+    cfg, run_dir = tiny(**{"train.epochs": 3}), tmp_path / "run"
+    train(cfg, bars[0], None, run_dir, quiet=True)
+    files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(TrainingError, match=r"with train.epochs=2: it has done 3 epochs already; nothing was written"):
+        train(override(cfg, {"train.epochs": 2}), bars[0], None, run_dir, quiet=True, resume=True)
+    result = train(cfg, bars[0], None, run_dir, quiet=True, resume=True)
+    assert result.status == "finished" and len(result.history) == 3
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == files
+
+
 @pytest.mark.parametrize(("name", "unit"), [("mnist-vae", "nats per image"), ("mnist-simple", "BCE per pixel")])
 def test_every_epoch_line_names_the_loss_unit(name, unit, bars, capsys):
     x_train, _, x_test, _ = bars

@@ -327,11 +327,12 @@ def test_detect_accepts_test_images_and_rejects_noise(client, web_runs):
     for v in verdicts:
         assert v["member"] == (v["score"] >= v["threshold"])
         assert v["decision"] == pytest.approx(v["score"] - v["threshold"])
-        assert v["verdict"] == ("part of the data set" if v["member"] else "not part of the data set")
+        assert v["verdict"] == ("in" if v["member"] else "out")  # the codes of `latentlab detect --json`
     assert sum(v["member"] for v in verdicts) >= 7
     noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     v = upload(client, "tiny-vae", png_bytes(noise), what="detect").json()
-    assert v["member"] is False and v["verdict"] == "not part of the data set"
+    assert v["member"] is False and v["verdict"] == "out"
+    assert v["verdict_text"] == "not like the training data: not part of the data set"
 
 
 def test_detect_takes_the_score_as_the_cli_does_and_refuses_unknown_ones(client, web_runs):

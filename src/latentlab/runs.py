@@ -340,6 +340,11 @@ def load_run_data(run: Run, data_dir: str | Path | None = None, download: bool =
     options = data_options(run.meta, run.model.image_shape)
     name = dataset or run.config.dataset
     in_memory = dataset is None and run.meta.get("data_source") == IN_MEMORY
+    if dataset is None and not in_memory and Path(name).is_absolute() and not Path(name).exists():
+        # Training stores a folder's or .npz's path absolute: one that is gone was moved or deleted, not mistyped.
+        raise DatasetError(f"{run.path} was trained on {name}, which is not there any more (moved or deleted)",
+                           hint="pass dataset=NEW_PATH, the folder or .npz where those training images are now",
+                           field="dataset", value=name)
     try:
         data = load_dataset(name, data_dir=data_dir, download=download and not in_memory, progress=progress,
                             **options)

@@ -119,10 +119,10 @@ def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int
     draw = choose(SAMPLERS, sampler, "sampler")
     conditional = is_conditional(model)
     if label is not None and not conditional:
-        raise ConfigError(f"--class needs a conditional model (model.kind='cvae'); this one is a "
+        raise ConfigError(f"label={label!r} needs a conditional model (model.kind='cvae'); this one is a "
                           f"{type(model).__name__}, which draws no class on request", field="label", value=label)
     if conditional and label is not None and not 0 <= label < model.n_classes:
-        raise ConfigError(f"class={label!r} is invalid: choose one in [0, {model.n_classes - 1}]",
+        raise ConfigError(f"label={label!r} is invalid: choose one in [0, {model.n_classes - 1}]",
                           field="label", value=label)
     z = torch.as_tensor(draw(model, n, seed=seed, x_train=x_train, y_train=y_train, n_components=n_components))
     model.eval()
@@ -183,6 +183,7 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
         ends = model.one_hot(model.classify(pair), 2, device).to(codes.dtype)  # each end's own class
         return to_images(model.decode(path, (1 - t) * ends[0] + t * ends[1]))
     if label is not None:
-        raise ConfigError(f"label needs a conditional model (model.kind='cvae'); this one is a {type(model).__name__}",
+        raise ConfigError(f"label={label!r} needs a conditional model (model.kind='cvae'); this one is a "
+                          f"{type(model).__name__}",
                           field="label", value=label)
     return to_images(model.decode(path))

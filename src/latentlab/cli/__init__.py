@@ -70,6 +70,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # Torch threads are decided here, before any command loads torch: `--threads` counts for this process only
     # when the tasks run here (`--jobs 1`); otherwise each worker applies it (runner.worker.init_worker).
     here = (getattr(args, "jobs", None) or 1) == 1 and getattr(args, "executor", None) is None
+    # How a command says a latentlab error it reports without stopping (a notice): in its flags, as below.
+    args.in_flags = lambda exc: _in_flags(parser, args, exc)
     try:
         with threads.scope(getattr(args, "threads", None) if here else None):
             code = args.func(args)
@@ -81,11 +83,15 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the signal ended
     except LatentlabError as exc:
-        from latentlab.cli.flags import command_parser, flag_table, with_flags
-
-        table = flag_table(command_parser(parser, args))
-        print(f"latentlab {args.command}: error: {with_flags(exc, table)}", file=sys.stderr)
+        print(f"latentlab {args.command}: error: {_in_flags(parser, args, exc)}", file=sys.stderr)
         return 2
+
+
+def _in_flags(parser: argparse.ArgumentParser, args: argparse.Namespace, exc: LatentlabError) -> str:
+    """`exc`'s message with the flags of the command `args` was parsed for (`cli.flags.with_flags`)."""
+    from latentlab.cli.flags import command_parser, flag_table, with_flags
+
+    return with_flags(exc, flag_table(command_parser(parser, args)))
 
 
 __all__ = ["main"]
@@ -98,6 +104,11 @@ def _unrecognised(parser: argparse.ArgumentParser, args: argparse.Namespace, ext
 
     parser = command_parser(parser, args)
     flags = list(parser._option_string_actions)
-    hints = [f"{x} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))
-             else x for x in extra]
-    parser.error(f"unrecognized arguments: {' '.join(hints)}")
+    # The hints follow the whole list as typed, so the values stay beside their flags (`--epochz 2`).
+    hints = [f"{x.split('=')[0]} -> {close[0]}" for x in extra if x.startswith("-")
+             if (close := difflib.get_close_matches(x.split("=")[0], flags, n=1))]
+    if len(hints) == 1:
+        hint = f" (did you mean {hints[0].split(' -> ')[1]}?)"
+    else:
+        hint = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")

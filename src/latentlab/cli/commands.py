@@ -112,6 +112,12 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
     if not args.resume and (run_dir / "state.json").exists() and not args.overwrite:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, "
                           "--overwrite to replace it, or --out to write elsewhere", field="--out", value=str(run_dir))
+    if args.resume and (run_dir / "state.json").is_file():
+        from latentlab.runs import read_json
+        from latentlab.training.state import check_epochs_left
+
+        # Before the data set is loaded (which may take a while): as `restore` would refuse after it.
+        check_epochs_left(run_dir, int(read_json(run_dir / "state.json").get("epoch", 0)), cfg.train.epochs)
     if args.tensorboard:
         from latentlab.training.tensorboard import require_tensorboard
 
@@ -138,14 +144,10 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         where = f"{device}, {describe_in_force()}" if device.type == "cpu" else str(device)
         print(f"training {cfg.preset or cfg.name} on {data.name} ({data.source}) -> {run_dir} ({where})",
               file=sys.stderr)
-    if info.is_main:
-        from latentlab.data.base import blank_images
+    if info.is_main:  # said even when quiet, as the empty split below: the run trains, but partly on nothing
+        from latentlab.data.base import blank_note
 
-        blank = blank_images(data.x_train)
-        if blank:  # said even when quiet, as the empty split below: the run trains, but on nothing
-            warn("train", [f"{blank:,} of {len(data.x_train):,} training images of {data.name} are blank (nothing "
-                           "stands out from the background): the model learns them as data, and its detector will "
-                           "call blank pages part of the data set; remove them from the data"])
+        warn("train", blank_note(data))
     if info.is_main and not len(data.x_test):
         from latentlab.data.base import empty_split_fix
 
@@ -168,12 +170,12 @@ def _train(args: argparse.Namespace, cfg: RunConfig, run_dir: Path, info: Any) -
         dist.teardown()
     if callbacks and not args.quiet:
         print(f"TensorBoard: {callbacks[0].log_dir} (tensorboard --logdir {args.tensorboard})", file=sys.stderr)
-    if info.is_main:
-        if result.status != "interrupted":
-            _check_posterior(result.model, data.x_test, args.quiet)
-        print(f"{result.status}: {run_dir}")
     if result.status == "interrupted":
-        raise KeyboardInterrupt  # `main` says what was kept and how to go on, as for an interruption anywhere
+        # `main` says what was kept and how to go on, in one line, as for an interruption anywhere.
+        raise KeyboardInterrupt
+    if info.is_main:
+        _check_posterior(result.model, data.x_test, args.quiet)
+        print(f"{result.status}: {run_dir}")
     return 0
 
 

@@ -13,8 +13,7 @@ from typing import Any
 from latentlab.cli.tables import table
 from latentlab.errors import ConfigError
 
-#: The verdicts `detect` gives, in the table's words. "blank" and "several objects" are said whatever the score:
-#: an empty page or several objects in one frame is no image of the data, and its score answers nothing.
+#: The verdict codes (`latentlab.analysis.novelty.VERDICTS`) in the table's words.
 VERDICTS = {"in": "in (like the training data)", "out": "OUT (novel)", "blank": "BLANK (nothing to judge)",
             "several objects": "NOT ONE OBJECT ({objects}; crop to one)"}
 
@@ -23,13 +22,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from latentlab.analysis.inference import image_layout
+    from latentlab.analysis.novelty import verdict_answer
     from latentlab.analysis.ood import detector_unsupported
     from latentlab.errors import ImageError
     from latentlab.images import layout_for, read_image
     from latentlab.runs import IN_MEMORY, load_run
 
     run = load_run(args.run)
-    data, why = _run_data(run, args.data_dir, args.dataset)
+    data, why = _run_data(run, args.data_dir, args.dataset, getattr(args, "in_flags", str))
     shape = tuple(run.model.image_shape)
     # At the run's size and colour; grey ones framed as its training files were (one decision, `layout_for`), as
     # the web page and `interpolate` frame theirs.
@@ -72,13 +72,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
             results.append({"path": path, "error": failed[path]})
             continue
         p = prepared[path]
-        score = float(scores[path])
-        verdict = ("blank" if p.blank else "several objects" if p.several else
-                   "in" if score >= detector.offset_ else "out")
         steps = list(p.steps) + (["inverted (--invert)"] if args.invert else [])
-        results.append({"path": path, "score": score, "threshold": float(detector.offset_),
-                        "member": verdict == "in", "verdict": verdict, "objects": p.objects, "steps": steps,
-                        "source_size": list(p.source_size)})
+        # The schema the web API answers in too (`verdict_answer`), with the file it is about.
+        results.append({"path": path, **verdict_answer(p, scores[path], detector.offset_, detector.score, steps)})
         if path in explained:
             results[-1]["explanation"] = explained[path].summary()
     if args.explain:
@@ -95,15 +91,16 @@ def _framing(data: Any) -> tuple[Any, Any]:
     return (None, None) if data is None else (data.x_train, data.layout)
 
 
-def _run_data(run: Any, data_dir: str | None, dataset: str | None) -> tuple[Any, str]:
-    """The run's data set if it can be had without downloading, else None and why (a saved detector still works)."""
+def _run_data(run: Any, data_dir: str | None, dataset: str | None, said: Any = str) -> tuple[Any, str]:
+    """The run's data set if it can be had without downloading, else None and why (a saved detector still works),
+    said by `said` (`main` gives ``args.in_flags``: the error in the command's flags)."""
     from latentlab.errors import DatasetError, RunError
     from latentlab.runs import load_run_data
 
     try:
         return load_run_data(run, data_dir=data_dir, download=False, dataset=dataset), ""
     except (DatasetError, RunError) as exc:
-        return None, str(exc)
+        return None, said(exc)
 
 
 def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:

@@ -133,18 +133,21 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 _VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|[^\s,;()]*[^\s,;().:]"""
 
 
-def _mention(name: str) -> re.Pattern[str]:
-    """Where a message names `name`: ``name=VALUE`` or, for a name no prose would use (``data_dir``, ``train.lr``),
-    the bare name; a plain word (``score``, ``dataset``) only in ``score=VALUE``, since the prose uses it too. Not
-    an item of it (``model.hidden[1]=...``), which no flag sets alone."""
+def _mention(name: str, assigned: bool = False) -> re.Pattern[str]:
+    """Where a message names `name`: ``name=VALUE`` or, for a name no prose would use (``data_dir``, ``train.lr``)
+    and unless `assigned`, the bare name; a plain word (``score``, ``dataset``) only in ``score=VALUE``, since the
+    prose uses it too. Not an item of it (``model.hidden[1]=...``), which no flag sets alone."""
     value = rf"=(?P<value>{_VALUE})"
-    plain = "_" not in name and "." not in name
-    return re.compile(rf"(?<![\w.\-/=]){re.escape(name)}(?:{value}){'' if plain else '?'}(?![\w\-[]|\.\w)")
+    bare = not assigned and ("_" in name or "." in name)
+    # Not after "--set ": a message already in the command's words (`pass --set model.n_classes=12`).
+    return re.compile(rf"(?<![\w.\-/=])(?<!--set ){re.escape(name)}(?:{value}){'?' if bare else ''}"
+                      rf"(?![\w\-[]|\.\w)")
 
 
 def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
     """`exc`'s message in the command's words: each name it carries (`field`, `related`) that the command has a flag
-    for is written as that flag where the message names it, and noted after it where it does not.
+    for is written as that flag where the message names it, and noted after it where it does not; any other name
+    the message gives a value (``dataset=PATH``) is written as its flag where the command has one.
 
     ``allow_data_change=True`` reads ``--allow-data-change``, ``data_dir=DIR`` reads ``--data-dir DIR``,
     ``train.lr`` reads ``--lr``; a name the command has no flag for is left as the message says it, and so is a
@@ -168,6 +171,11 @@ def with_flags(exc: LatentlabError, table: Mapping[str, Flag]) -> str:
         text, count = _mention(name).subn(lambda m, flag=table[name]: flag.says(m.group("value")), text)
         if not count:
             unsaid.append(name)
+    # Any other name the message gives a value (its hint's ``pass dataset=PATH``) is advice in Python's words too:
+    # written as the flag where the command has one, though the error does not carry it.
+    others = [name for name in table if name not in names and f"{name}=" in text]
+    for name in sorted(others, key=len, reverse=True):
+        text = _mention(name, assigned=True).sub(lambda m, flag=table[name]: flag.says(m.group("value")), text)
     notes = [table[name].says() for name in names if name in unsaid]
     return text + (f" (see {', '.join(notes)})" if notes else "")
 

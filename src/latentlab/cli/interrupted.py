@@ -22,14 +22,18 @@ def interrupted_message(argv: Sequence[str], args: argparse.Namespace | None) ->
     argv : sequence of str
         The command's arguments, as typed after ``latentlab``.
     args : argparse.Namespace or None
-        What they parsed to; `cmd_train` adds ``run_dir`` as soon as it knows it.
+        What they parsed to; `cmd_train` adds ``run_dir`` as soon as it knows it. While it is None the command is
+        named from `argv`'s first word.
 
     Returns
     -------
     str
         ``latentlab COMMAND: interrupted: WHAT WAS KEPT; to go on: COMMAND LINE``.
     """
-    command = getattr(args, "command", None) or "command"
+    # Before its arguments are parsed (building a command's parser imports torch for its choices, which takes a
+    # while), the command is the first word typed.
+    typed = argv[0] if argv and not argv[0].startswith("-") else None
+    command = getattr(args, "command", None) or typed
     again = shlex.join(["latentlab", *argv])
     if command == "train":
         run_dir = getattr(args, "run_dir", None) or getattr(args, "resume", None)
@@ -48,8 +52,9 @@ def interrupted_message(argv: Sequence[str], args: argparse.Namespace | None) ->
     if command in REUSING:
         return (f"latentlab {command}: interrupted: the runs that finished are kept, and the checkpoint of the one "
                 f"that was training; to go on, run the same command again (it reuses and resumes them): {again}")
-    return f"latentlab {command}: interrupted before its output was written: nothing was kept; to do it, run the " \
-           f"same command again: {again}"
+    name = f"latentlab {command}" if command else "latentlab"
+    return f"{name}: interrupted before its output was written: nothing was kept; to do it, run the same command " \
+           f"again: {again}"
 
 
 __all__ = ["REUSING", "interrupted_message"]

@@ -184,3 +184,11 @@ def blank_images(x: np.ndarray) -> int:
         return 0
     flat = x.reshape(len(x), -1)
     return int((flat.max(1).astype(np.int16) - flat.min(1) <= FLAT_LEVELS).sum())
+
+
+def blank_note(data: ImageData) -> list[str]:
+    """The warning `train` gives when training images are blank (`blank_images`), as a list of none or one."""
+    blank = blank_images(data.x_train)
+    return [f"{blank:,} of {len(data.x_train):,} training images of {data.name} are blank (nothing stands out from "
+            "the background): the model learns them as data, and its detector will call blank pages part of the "
+            "data set; remove them from the data"] if blank else []

@@ -162,5 +162,10 @@ def to_uint8(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
                + (" (for 16-bit images of the full 0..65535 range: (x // 257).astype(numpy.uint8))"
                   if x.dtype == np.uint16 else "") if lo >= 0 else stretch)
         span = f"{lo}..{hi}"
+    if fix == stretch and lo == hi:  # the stretch would divide by max - min = 0: every pixel is NaN after it
+        raise DatasetError(f"{where} with every value {lo:g}, expected uint8 pixels in 0..255 (floats in [0, 1] and "
+                           "integers in 0..255 are converted); one value has no range to stretch: every image is "
+                           "blank, so check how x was made (for blank images on purpose: "
+                           "numpy.zeros(x.shape, numpy.uint8))", field="dataset", value=where)
     raise DatasetError(f"{where} with values {span}, expected uint8 pixels in 0..255 (floats in [0, 1] and "
                        f"integers in 0..255 are converted); convert with {fix}", field="dataset", value=where)

@@ -186,12 +186,16 @@ class _Loop:
             assert self.run_dir is not None
             self.state, self.history, rng, saved = restore(self.run_dir, self.cfg, self.model, self.opt, self.device,
                                                            meta, allow_data_change)
-            if self.state.epoch >= tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1"
-                self.log(f"{self.run_dir} has done all its {tc.epochs} epochs; nothing to resume (to train on, resume "
+            done = self.state.epoch  # no more than tc.epochs: `restore` refuses fewer (`check_epochs_left`)
+            if done == tc.epochs:  # nothing left to do: say so, not "resuming at epoch N + 1", and write nothing
+                self.log(f"{self.run_dir} has done all its {done} epochs; nothing to resume (to train on, resume "
                          f"with more: train.epochs, on the command line latentlab train --resume {self.run_dir} "
                          "--epochs N)")
-            else:
-                self.log(f"resuming {self.run_dir} at epoch {self.state.epoch + 1}, step {self.state.step}")
+                self.model.eval()
+                status = saved.get("status", "finished")
+                return TrainResult(self.run_dir, self.model, self.history,
+                                   "finished" if status in ("running", "interrupted") else status)
+            self.log(f"resuming {self.run_dir} at epoch {done + 1}, step {self.state.step}")
             meta, self.data_change, note = resumed_meta(self.state.epoch + 1, saved, meta)
             if note:
                 self.log(note)
@@ -234,10 +238,9 @@ class _Loop:
         if status in ("finished", "early-stopped") and self.history:
             self._save(status)  # the last epoch was saved as "running"; say how the run ended
         if status == "interrupted":
+            # What was kept and how to go on is the caller's to say, once: the result's status in Python (resume=True
+            # goes on), the command line's last line (`--resume`).
             self._save(status)
-            if self.run_dir is not None:
-                # How to go on is the caller's to say: resume=True in Python, `--resume` on the command line.
-                self.log(f"interrupted: checkpoint saved in {self.run_dir}")
         return status
 
     def _wrap(self) -> nn.Module:

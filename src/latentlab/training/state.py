@@ -65,6 +65,22 @@ def checkpoint(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim
     save_checkpoint(run_dir, cfg, model, opt, json.loads(state.to_json()), meta, rng_state=rng, history=history)
 
 
+def check_epochs_left(run_dir: Path, done: int, epochs: int) -> None:
+    """Refuse a resume of `run_dir`, which has done `done` epochs, asked to train `epochs` in all, fewer than that:
+    its config.json would say fewer epochs than its history and meta.json hold.
+
+    Raises
+    ------
+    TrainingError
+        ``epochs < done`` (field ``train.epochs``); nothing is written.
+    """
+    if done > epochs:
+        raise TrainingError(f"cannot resume {run_dir} with train.epochs={epochs}: it has done {done} epochs already; "
+                            "nothing was written",
+                            hint=f"to train on, resume with train.epochs=N, N above {done}; to keep the run as it is, "
+                                 "do not resume it", field="train.epochs", value=epochs, related=("resume",))
+
+
 def config_differences(saved: Any, asked: Any, prefix: str) -> list[str]:
     """'field: run X, asked Y' for every leaf of two config dataclasses that differs."""
     out = []
@@ -103,6 +119,7 @@ def restore(run_dir: Path, cfg: RunConfig, model: nn.Module, opt: torch.optim.Op
     model.load_state_dict(run.model.state_dict())
     load_optimizer_tensors(opt, verify_file(run_dir, OPTIMIZER, run.meta))
     state = TrainState.from_dict(read_json(run_dir / STATE))
+    check_epochs_left(run_dir, state.epoch, cfg.train.epochs)
     rng = load((run_dir / OPTIMIZER).read_bytes()).get("rng.cpu")  # bytes: any folder name, not only UTF-8
     history = read_history(run_dir)[: state.epoch]
     if len(history) != state.epoch:

@@ -164,13 +164,7 @@ def detect(s: Service, file: Upload, auto: Auto = True, auto_field: AutoField = 
         raise HTTPException(422, str(exc)) from None
     prepared = _read_upload(file, s, auto if auto_field is None else auto_field)
     try:
-        answer = {**s.detect(prepared.pixels, score), **_described(prepared), "objects": prepared.objects}
+        # `latentlab detect --json`'s answer (blank and several objects included), with the input as the model saw it.
+        return {**s.detect(prepared, score), "input": data_url(prepared.pixels)}
     except (ConfigError, DatasetError, RunError, DataChangedError) as exc:
         raise HTTPException(503, f"the membership check is unavailable for this run: {exc}") from None
-    # As `latentlab detect`: an empty page, or several objects in one frame, is no image of the data, whatever it
-    # scores.
-    if prepared.blank:
-        answer |= {"member": False, "verdict": "blank image: nothing stands out from the background, nothing to judge"}
-    elif prepared.several:
-        answer |= {"member": False, "verdict": f"not one object: {prepared.objects} separate objects; crop to one"}
-    return answer

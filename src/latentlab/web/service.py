@@ -178,9 +178,13 @@ class RunService:
         return {"reconstruction": recon, "code": code[0].tolist(), "position": self.plane.project(code)[0].tolist(),
                 "error": float(np.mean((recon - image / 255.0) ** 2))}
 
-    def detect(self, image: np.ndarray, score: str = "combined") -> dict[str, Any]:
-        """The verdict on one uint8 image, with its explanation (`explanation`): the nearest training images as
-        PNG data URLs with their distances and classes, the default map over the input, and the map's summary."""
+    def detect(self, prepared: Any, score: str = "combined") -> dict[str, Any]:
+        """The answer on one image as read (`latentlab.images.Prepared`), in `latentlab detect --json`'s schema
+        (`verdict_answer`), with its explanation (`explanation`): the nearest training images as PNG data URLs with
+        their distances and classes, the default map over the input, and the map's summary."""
+        from latentlab.analysis.novelty import verdict_answer
+
+        image = prepared.pixels
         with self._detector_lock:  # the detector's model copy is used by one request at a time
             detector = self.detector(score)
             labels = self._labels.get(score)
@@ -189,10 +193,7 @@ class RunService:
 
                 labels = self._labels[score] = fitted_labels(detector, self.data)
             e = detector.explain(image[None], labels=labels, classes=self.classes)[0]
-        score, threshold, member = e.score, e.threshold, e.member  # member: predict()'s +1, score >= threshold
-        return {"score": score, "threshold": threshold, "decision": score - threshold, "member": member,
-                "verdict": "part of the data set" if member else "not part of the data set",
-                "higher_is_more_typical": True, "score_name": detector.score, "explanation": self._explained(e),
+        return {**verdict_answer(prepared, e.score, e.threshold, detector.score), "explanation": self._explained(e),
                 **({"detector_note": note} if (note := self._detector_notes.get(detector.score)) else {})}
 
     def _explained(self, e: Any) -> dict[str, Any]:

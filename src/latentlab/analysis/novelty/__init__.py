@@ -4,6 +4,7 @@ The face of the package; its modules are private. `SCORES` names every registere
 those a model can have), `Score` is what one entry says (`_score`), and `detector_for_run` reuses a run's saved
 detector or fits one. Adding a score is adding one entry to `_scores.REGISTRY` (and its test).
 `NoveltyDetector.explain` says why (`Explanation`); the anomaly maps it holds are functions on arrays (`_maps`).
+`verdict_answer` is the per-image answer that `latentlab detect --json` and the web API both give.
 """
 
 from latentlab.analysis.novelty._detector import FORMAT, SCORES, NoveltyDetector, valid_scores
@@ -27,8 +28,10 @@ from latentlab.analysis.novelty._runs import (
 )
 from latentlab.analysis.novelty._score import NEEDS, FitInput, Score
 from latentlab.analysis.novelty._scores import pixel_evidence
+from latentlab.analysis.novelty._verdict import VERDICTS, verdict_answer
 
-__all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "Explanation", "FitInput", "NoveltyDetector", "Score",
+__all__ = ["DEFAULT_MAP", "FORMAT", "MAPS", "NEEDS", "SCORES", "VERDICTS", "Explanation", "FitInput",
+           "NoveltyDetector", "Score",
            "combined_map", "detector_for_run", "explain_pixels", "fitted_labels", "load_saved_detector",
            "locate_detector", "per_pixel", "pixel_evidence", "reconstruction_map", "run_cache_dir", "saved_detector",
-           "valid_scores", "views"]
+           "valid_scores", "verdict_answer", "views"]

@@ -30,13 +30,17 @@ export function tryHint(run) {
     "these images are not strokes on black.";
 }
 
-function verdictOf(d) {
-  // Several objects in one frame (a row of digits, a screenshot): the server says so instead of in or out.
-  if (d.objects > 1 && !d.member && /not one object/.test(d.verdict || "")) {
-    return ["out", "Not one object", `${d.verdict}; its score ${fmt(d.score)} says nothing about one object`];
+// The verdict box's state, headline and detail from the detect answer (the schema of `latentlab detect --json`:
+// a verdict code, in, out, blank or several objects, and its sentence). Blank and several objects are said
+// whatever the score: it says nothing about one object.
+export function verdictOf(d) {
+  if (d.verdict === "several objects" || d.verdict === "blank") {
+    return ["out", d.verdict === "blank" ? "Blank image" : "Not one object",
+            `${d.verdict_text}; its score ${fmt(d.score)} says nothing about one object`];
   }
-  return [d.member ? "in" : "out", d.member ? "Part of the data set" : "Not part of the data set",
-          `score ${fmt(d.score)} ${d.member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
+  const member = d.verdict === "in";
+  return [member ? "in" : "out", member ? "Part of the data set" : "Not part of the data set",
+          `score ${fmt(d.score)} ${member ? "≥" : "<"} threshold ${fmt(d.threshold)} (higher is more typical)`];
 }
 
 // The caption under one nearest training image: its class (when known) and its distance in the detector's view.
