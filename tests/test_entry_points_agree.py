@@ -123,7 +123,8 @@ def test_cli_json_and_web_api_answer_in_one_schema(sample_run: Path, tmp_path: P
     assert verdicts["row"] == ("several objects", "not one object: 3 separate objects; crop to one")
 
 
-def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, tmp_path: Path, capsys) -> None:
+def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, tmp_path: Path, capsys,
+                                                                monkeypatch) -> None:
     digits = load_dataset("mnist-sample", progress=False).x_test[:3]
     row = np.concatenate([np.pad(np.kron(d, np.ones((3, 3), np.uint8)), 12) for d in digits], axis=1)
     path = tmp_path / "row.png"
@@ -138,6 +139,16 @@ def test_a_row_of_digits_is_not_judged_as_one_digit_by_either(sample_run: Path, 
     assert web["steps"] == cli["steps"] and web["objects"] == 3
     assert main(["detect", str(sample_run), str(path), "--quiet"]) == 0
     assert "NOT ONE OBJECT (3; crop to one)" in capsys.readouterr().out
+    # The explanation's picture says the same verdict: it once said "OUT" here, and "in" for a blank page.
+    import latentlab.figures.maps as maps
+
+    titles, drawn = [], maps.explanation_figure
+    monkeypatch.setattr(maps, "explanation_figure", lambda *a, **k: titles.append(k["title"]) or drawn(*a, **k))
+    blank = tmp_path / "blank.png"
+    Image.new("L", (40, 40), 235).save(blank)
+    assert main(["detect", str(sample_run), str(path), str(blank), "--quiet", "--explain", str(tmp_path / "x")]) == 0
+    assert [t.splitlines()[0] for t in titles] == ["row.png: NOT ONE OBJECT (3; crop to one)",
+                                                   "blank.png: BLANK (nothing to judge)"]
 
 
 def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, tmp_path: Path, capsys,
@@ -158,7 +169,7 @@ def test_cli_web_and_python_give_the_same_neighbours_and_map(sample_run: Path, t
     cli = json.loads(capsys.readouterr().out)["explanation"]
     assert (out / f"{path.stem}-explained.png").stat().st_size > 2000
     terms = ", ".join(f"{k} {v:+.2f}" for k, v in cli["contributions"].items())  # the PNG says the verdict and why
-    assert titles == [f"{path.name}: {'in (like the training data)' if cli['member'] else 'OUT (novel)'}, score "
+    assert titles == [f"{path.name}: {'in (like the training data)' if cli['member'] else 'OUT (novel)'}\nscore "
                       f"{cli['score']:.2f} against threshold {cli['threshold']:.2f} ({terms})"]
     assert "pixel-knn" in terms and "model veto" in terms
     web = TestClient(create_app([sample_run]), base_url="http://127.0.0.1").post("/api/runs/run/detect",

@@ -78,7 +78,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if path in explained:
             results[-1]["explanation"] = explained[path].summary()
     if args.explain:
-        _write_explanations(args.explain, explained, pixels, data)
+        _write_explanations(args.explain, explained, pixels, {r["path"]: r for r in results if "error" not in r})
     print("\n".join(json.dumps(r) for r in results) if args.json else _detect_table(results))
     for error in failed.values():
         print(f"latentlab detect: error: {error}", file=sys.stderr)
@@ -139,17 +139,19 @@ def _detector(run: Any, data: Any, args: argparse.Namespace) -> Any:
     return detector
 
 
-def explanation_title(path: str, e: Any) -> str:
-    """An explanation PNG's title: the file, its verdict, the score against the threshold, and the terms the score
-    is the sum of (`Explanation.contributions`; a single score's is the score itself), so the picture says why."""
-    verdict = "in (like the training data)" if e.member else "OUT (novel)"
+def explanation_title(result: dict[str, Any], e: Any) -> str:
+    """An explanation PNG's title: the file and its verdict in the table's words (`result`, one of detect's
+    answers: blank and several objects are verdicts of their own, whatever the score), then the score against the
+    threshold and the terms it is the sum of (`Explanation.contributions`; a single score's is the score itself)."""
+    verdict = VERDICTS[result["verdict"]].format(objects=result["objects"])
     terms = ", ".join(f"{name} {value:+.2f}" for name, value in e.contributions.items())
-    return f"{Path(path).name}: {verdict}, score {e.score:.2f} against threshold {e.threshold:.2f} ({terms})"
+    return (f"{Path(result['path']).name}: {verdict}\nscore {e.score:.2f} against threshold {e.threshold:.2f} "
+            f"({terms})")
 
 
-def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: Any) -> None:
+def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, results: dict[str, dict[str, Any]]) -> None:
     """One PNG per image into `out` (named after the image's file; the folder is made if missing), printed as
-    written."""
+    written; `results` are detect's answers by path."""
     from latentlab.figures import save_figure
     from latentlab.figures.maps import explanation_figure
 
@@ -159,7 +161,8 @@ def _write_explanations(out: str, explained: dict[str, Any], pixels: Any, data: 
         names = [None if near is None or near["label_name"] is None else near["label_name"][j]
                  for j in range(len(e.nearest_images))]
         fig = explanation_figure(pixels[i], e.reconstruction, e.map2d(), e.nearest_images,
-                                 [] if near is None else near["distance"], names, title=explanation_title(path, e))
+                                 [] if near is None else near["distance"], names,
+                                 title=explanation_title(results[path], e))
         print(save_figure(fig, Path(out) / f"{Path(path).stem}-explained.png"), file=sys.stderr)
 
 
