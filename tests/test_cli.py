@@ -688,7 +688,7 @@ def test_a_class_for_a_model_without_classes_names_the_flag(bars, tmp_path, caps
                  "-o", str(tmp_path / "i.png")]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "latentlab interpolate: error: --class 1 needs a conditional model (model.kind='cvae'); this one is a "
-        "DenseAutoencoder")
+        "DenseAutoencoder, which decodes no class on request")
     assert main(["generate", str(run), "--sampler", "gmm", "--class", "1", "-o", str(tmp_path / "g.png")]) == 2
     assert "latentlab generate: error: --class 1 needs a conditional model" in capsys.readouterr().err
 

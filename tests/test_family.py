@@ -333,6 +333,10 @@ def test_interpolation_starts_and_ends_at_the_reconstructions(kind, family_runs,
     np.testing.assert_allclose(path[[0, -1]], reconstruct(model, x_test[[a, b]]), atol=1e-5)
     with pytest.raises(ConfigError, match="at least 2"):
         interpolate(model, x_test[0], x_test[1], n=1)
+    if kind == "cvae":  # a class it has not: said, not a ValueError from deep in the model (a tester's --class 11)
+        for label in (model.n_classes, -1):
+            with pytest.raises(ConfigError, match=rf"label={label} is invalid: choose one in \[0, "):
+                interpolate(model, x_test[0], x_test[1], label=label)
 
 
 def test_family_presets_are_reachable_by_name():

@@ -118,12 +118,7 @@ def generate(model: nn.Module, n: int = 16, *, sampler: str = "prior", seed: int
         raise ConfigError(f"n={n!r} is out of range: draw 1 to {MAX_SAMPLES:,} images", field="n", value=n)
     draw = choose(SAMPLERS, sampler, "sampler")
     conditional = is_conditional(model)
-    if label is not None and not conditional:
-        raise ConfigError(f"label={label!r} needs a conditional model (model.kind='cvae'); this one is a "
-                          f"{type(model).__name__}, which draws no class on request", field="label", value=label)
-    if conditional and label is not None and not 0 <= label < model.n_classes:
-        raise ConfigError(f"label={label!r} is invalid: choose one in [0, {model.n_classes - 1}]",
-                          field="label", value=label)
+    check_label(model, label)
     z = torch.as_tensor(draw(model, n, seed=seed, x_train=x_train, y_train=y_train, n_components=n_components))
     model.eval()
     device = model_device(model)
@@ -166,11 +161,12 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
     Raises
     ------
     ConfigError
-        `n` below 2, or a `label` for a model that is not conditional.
+        `n` below 2, a `label` for a model that is not conditional, or one outside [0, n_classes).
     """
     check_count("n", n, "images along the path, at least 2")
     if n < 2:
         raise ConfigError(f"n={n!r} is invalid: images along the path, at least 2", field="n", value=n)
+    check_label(model, label)
     model.eval()
     device = model_device(model)
     pair = to_float(np.stack([np.asarray(a), np.asarray(b)]), model.image_shape).to(device)
@@ -182,8 +178,17 @@ def interpolate(model: nn.Module, a: np.ndarray, b: np.ndarray, n: int = 10, lab
             return to_images(model.decode(path, label))
         ends = model.one_hot(model.classify(pair), 2, device).to(codes.dtype)  # each end's own class
         return to_images(model.decode(path, (1 - t) * ends[0] + t * ends[1]))
-    if label is not None:
-        raise ConfigError(f"label={label!r} needs a conditional model (model.kind='cvae'); this one is a "
-                          f"{type(model).__name__}",
-                          field="label", value=label)
     return to_images(model.decode(path))
+
+
+def check_label(model: nn.Module, label: int | None) -> None:
+    """Raise `ConfigError` for a class `label` that `model` cannot decode: any label for a model that is not
+    conditional, one outside [0, n_classes) for one that is (None is always fine)."""
+    if label is None:
+        return
+    if not is_conditional(model):
+        raise ConfigError(f"label={label!r} needs a conditional model (model.kind='cvae'); this one is a "
+                          f"{type(model).__name__}, which decodes no class on request", field="label", value=label)
+    if not 0 <= label < model.n_classes:
+        raise ConfigError(f"label={label!r} is invalid: choose one in [0, {model.n_classes - 1}]",
+                          field="label", value=label)
