@@ -551,6 +551,11 @@ def test_every_plot_of_a_run_it_does_not_fit_is_a_one_line_error_not_a_traceback
     assert "is not conditional: the classes figure needs a conditional VAE" in refused["classes"]
     if preset == "mnist-simple":
         assert "latentlab generate RUN --sampler gmm" in refused["samples"]
+        (run / "history.jsonl").write_text("")  # as a run stopped during its first epoch has it
+        assert main(["plot", "curves", str(run), "-o", str(tmp_path / "c.png")]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"latentlab plot: error: run has no finished epoch yet (it was stopped during its first), so it has no "
+            f"curves; train on with `latentlab train --resume {run}`")
 
 
 def test_blank_training_images_are_counted_and_said_even_when_quiet(bars, tmp_path, capsys):

@@ -17,7 +17,7 @@ from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
 from latentlab.data.base import empty_split_fix
-from latentlab.errors import ConfigError, DatasetError, choose
+from latentlab.errors import ConfigError, DatasetError, RunError, choose
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import can_sample, has_prior, is_conditional
 from latentlab.runs import Run
@@ -51,6 +51,9 @@ def denoise_figure(run: Run, data: ImageData, n: int = N_SHOWN, factor: float | 
 
 
 def curves_figure(run: Run, data: ImageData | None = None) -> Figure:
+    if not run.history:  # stopped during its first epoch: a run, with a checkpoint, but no curve yet
+        raise RunError(f"{run.name} has no finished epoch yet (it was stopped during its first), so it has no curves; "
+                       f"train on with `latentlab train --resume {run.path}`", field="run_dir", value=str(run.path))
     return curves.training_curves_figure(run.history, title=f"{run.name}: training curves",
                                          beta=float(getattr(run.model, "beta", 1.0)))
 
