@@ -93,6 +93,9 @@ def test_a_relative_dataset_path_is_stored_absolute(bars, tmp_path, monkeypatch,
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "mnist-gan"], "unknown preset"),
+    # a point no figure can show (a tester's plot point --mark 1e9 nan drew an empty panel)
+    (["plot", "point", "RUN", "--mark", "1e9", "nan"], "argument --mark: nan is not a finite number"),
+    (["decode", "RUN", "inf", "0"], "argument x: inf is not a finite number"),
     (["train", "mnist-simple", "--epochs", "0"], "error: --epochs 0 is invalid"),  # not train.epochs=0
     (["train", "mnist-simple", "--set", "train.epoch=3"], "unknown config field"),
     (["train", "--resume", "/nonexistent/run"], "missing"),

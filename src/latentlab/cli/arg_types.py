@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,17 @@ def parse_grid(text: str) -> tuple[str, list[Any]]:
         return key, json.loads(f"[{values}]")  # numbers, true/false, lists such as [128,64],[256]
     except json.JSONDecodeError:
         return key, values.split(",")  # names, e.g. train.schedule=none,cosine
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (a latent coordinate; nan and inf decode to nothing a figure can show)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number; give a latent coordinate such as -1 or 3")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -10,6 +10,7 @@ from latentlab.benchmark import SCORE_CHOICES, STEPS
 from latentlab.cli import commands as c
 from latentlab.cli import run_commands as r
 from latentlab.cli.arg_types import (
+    finite_float,
     output_dir,
     output_file,
     parse_classes,
@@ -148,14 +149,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="the figure: " + (", ".join(kinds) if kinds else "one of the report's figures"))
     p.add_argument("run", help="run directory")
     p.add_argument("-o", "--output", type=output_file, help="PNG path, in a folder that exists (default: RUN/KIND.png)")
-    p.add_argument("--mark", nargs=2, type=float, metavar=("X", "Y"), help="latent point to mark / decode")
+    p.add_argument("--mark", nargs=2, type=finite_float, metavar=("X", "Y"), help="latent point to mark / decode")
     _add_data_flags(p, "to draw the figure from")
     p.set_defaults(func=r.cmd_plot)
 
     p = sub.add_parser("decode", help="the image a 2-D latent model decodes at (X, Y)")
     p.add_argument("run", help="run directory (of a run with a 2-D latent space)")
-    p.add_argument("x", type=float, help="first latent coordinate")
-    p.add_argument("y", type=float, help="second latent coordinate")
+    p.add_argument("x", type=finite_float, help="first latent coordinate")
+    p.add_argument("y", type=finite_float, help="second latent coordinate")
     p.add_argument("-o", "--output", default="decoded.png", type=output_file,
                    help="PNG path, in a folder that exists (default: decoded.png)")
     p.add_argument("--scale", type=int, default=8, help="upscale factor of the saved PNG (default 8)")

@@ -118,8 +118,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     images = interpolate(run.model, ends[args.a].pixels, ends[args.b].pixels, n=args.n, label=args.label)
     which = ""
     if is_conditional(run.model):
-        which = (f", decoded as class {args.label}" if args.label is not None else
-                 ", the class moving from the first's to the second's as the model infers them")
+        which = (f"\ndecoded as class {args.label}" if args.label is not None else
+                 "\nthe class moving from the first's to the second's, as the model infers them")
     fig = image_row_figure(images, title=f"{run.name}: from {Path(args.a).name} to {Path(args.b).name} in latent "
                            f"space{which}")
     return _save(fig, args.output or str(Path(args.run) / "interpolation.png"))
