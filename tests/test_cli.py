@@ -93,9 +93,6 @@ def test_a_relative_dataset_path_is_stored_absolute(bars, tmp_path, monkeypatch,
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "mnist-gan"], "unknown preset"),
-    # a point no figure can show (a tester's plot point --mark 1e9 nan drew an empty panel)
-    (["plot", "point", "RUN", "--mark", "1e9", "nan"], "argument --mark: nan is not a finite number"),
-    (["decode", "RUN", "inf", "0"], "argument x: inf is not a finite number"),
     (["train", "mnist-simple", "--epochs", "0"], "error: --epochs 0 is invalid"),  # not train.epochs=0
     (["train", "mnist-simple", "--set", "train.epoch=3"], "unknown config field"),
     (["train", "--resume", "/nonexistent/run"], "missing"),
@@ -108,6 +105,18 @@ def test_bad_options_give_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["plot", "point", "RUN", "--mark", "1e9", "nan"], "argument --mark: nan is not a finite number"),
+    (["decode", "RUN", "inf", "0"], "argument x: inf is not a finite number"),
+])
+def test_a_latent_point_must_be_finite(argv, message, capsys):
+    # Fault: plot point --mark 1e9 nan drew an empty panel "decoded at (1000000000.00, nan)".
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(("key", "expected"), [
