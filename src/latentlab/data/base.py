@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,11 @@ class ImageData:
             (channels, height, width): (1, H, W) for grey, (3, H, W) for colour.
         """
         return image_shape_of(self.x_train)
+
+
+def class_name(classes: Sequence[str] | None, label: int) -> str | None:
+    """The name of class `label` in `classes` (`ImageData.classes`), or None where it has no such entry."""
+    return str(classes[label]) if classes and 0 <= label < len(classes) else None
 
 
 def image_shape_of(x: np.ndarray) -> tuple[int, int, int]:

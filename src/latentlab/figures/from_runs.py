@@ -16,7 +16,7 @@ from latentlab.analysis.ood import detector_unsupported
 from latentlab.analysis.posterior import diagnose_posterior, title_note
 from latentlab.config import MAX_SAMPLES, NoiseConfig
 from latentlab.data import ImageData
-from latentlab.data.base import empty_split_fix
+from latentlab.data.base import class_name, empty_split_fix
 from latentlab.errors import ConfigError, DatasetError, RunError, choose
 from latentlab.figures import curves, grids, latent, rows
 from latentlab.models import can_sample, has_prior, is_conditional
@@ -117,8 +117,7 @@ def samples_figure(run: Run, data: ImageData | None = None, n: int = 32, seed: i
 
 
 def _class_label(run: Run, data: ImageData | None, label: int) -> str:
-    names = class_names(run, data)
-    return names[label] if names and label < len(names) else str(label)
+    return class_name(class_names(run, data), label) or str(label)
 
 
 def classes_figure(run: Run, data: ImageData | None = None, n: int = 8, seed: int = 0) -> Figure:

@@ -26,6 +26,7 @@ from latentlab.analysis.evaluate import current_metrics
 from latentlab.analysis.ood import detector_unsupported
 from latentlab.config import NoiseConfig
 from latentlab.data import ImageData
+from latentlab.data.base import class_name
 from latentlab.errors import DatasetError
 from latentlab.images import layout_for
 from latentlab.models import has_prior
@@ -250,7 +251,7 @@ class RunService:
     # ---- descriptions ------------------------------------------------------------------------------------
 
     def label_name(self, label: int) -> str | None:
-        return self.classes[label] if 0 <= label < len(self.classes) else None
+        return class_name(self.classes, label)
 
     def decoder_layers(self) -> list[nn.Linear] | None:
         """The decoder's Linear layers when it is a plain Linear/ReLU stack (the page can run it), else None."""

@@ -25,6 +25,7 @@ from latentlab.analysis.novelty._maps import (
 )
 from latentlab.analysis.novelty._scores import VETO_Z, robust_z
 from latentlab.analysis.statistics import as_uint8_images
+from latentlab.data.base import class_name
 
 VIEWS = {"pixel-knn": "pixel_knn", "hyperplane": "hull", "palette": "palette"}
 
@@ -100,17 +101,12 @@ def explain(det: Any, x: np.ndarray, labels: np.ndarray | None = None,
         nb = {view: {"index": idx[i].tolist(), "distance": [round(float(d), 6) for d in dist[i]],
                      "label": None if labels is None else [int(labels[j]) for j in idx[i]],
                      "label_name": None if labels is None or not classes else
-                     [class_name(classes, int(labels[j])) for j in idx[i]]}
+                     [class_name(classes, int(labels[j])) or str(int(labels[j])) for j in idx[i]]}
               for view, (idx, dist) in found.items()}
         out.append(Explanation(float(scores[i]), float(det.offset_), bool(scores[i] >= det.offset_),
                                {k: float(v[i]) for k, v in parts.items()}, nb, {k: v[i] for k, v in maps.items()},
                                recon[i], object_mask(x[i]), nearest[i], x[i]))
     return out
-
-
-def class_name(classes: Sequence[str], label: int) -> str:
-    """The name of class `label` (its number as text where `classes` has no such entry)."""
-    return str(classes[label]) if 0 <= label < len(classes) else str(label)
 
 
 def reference_rows(det: Any, n_fit: int | None) -> np.ndarray | None:
